@@ -1,0 +1,51 @@
+/**
+ * The catalogue of edgecache's errors. Each code is defined once, with its message
+ * template and, where it answers a client, its HTTP status. `docs/errors.md` lists the
+ * same codes; test/errors.test.ts fails when the two differ. Code checks `err.code`.
+ */
+
+interface ErrorDefinition {
+  readonly message: string
+  readonly status?: number
+}
+
+export const errorCatalogue = {
+  EC_ERR_CONFIG_INVALID: { message: 'invalid configuration: %s' },
+  EC_ERR_CONFIG_FILE: { message: 'cannot read config file %s: %s' },
+  EC_ERR_REQUEST_BAD: { message: 'bad request: %s', status: 400 },
+  EC_ERR_REQUEST_URI_TOO_LONG: { message: 'request target longer than %s bytes', status: 414 },
+  EC_ERR_REQUEST_HEADERS_TOO_LARGE: { message: 'request header fields too large: %s', status: 431 },
+  EC_ERR_REQUEST_BODY_TOO_LARGE: { message: 'request body larger than %s bytes', status: 413 },
+  EC_ERR_REQUEST_TIMEOUT: { message: 'request not received in time', status: 408 },
+  EC_ERR_UPSTREAM_CONNECT: { message: 'backend unreachable', status: 502 },
+  EC_ERR_UPSTREAM_RESET: { message: 'backend closed the connection', status: 502 },
+  EC_ERR_UPSTREAM_BAD_RESPONSE: { message: 'backend sent an invalid response', status: 502 },
+  EC_ERR_UPSTREAM_TIMEOUT: { message: 'backend did not answer in time', status: 504 },
+  EC_ERR_CACHE_ONLY_IF_CACHED: { message: 'not in cache and the request said only-if-cached', status: 504 },
+  EC_ERR_INTERNAL: { message: 'internal error', status: 500 },
+} as const satisfies Record<string, ErrorDefinition>
+
+export type ErrorCode = keyof typeof errorCatalogue
+
+/** An error edgecache raises on purpose: a catalogued code, an optional HTTP status and a cause. */
+export class EdgecacheError extends Error {
+  readonly code: ErrorCode
+  readonly status: number | undefined
+
+  constructor(code: ErrorCode, args: readonly (string | number)[] = [], options?: { cause?: unknown }) {
+    const definition: ErrorDefinition = errorCatalogue[code]
+    let i = 0
+    super(
+      definition.message.replace(/%s/g, () => String(args[i++] ?? '')),
+      options,
+    )
+    this.name = 'EdgecacheError'
+    this.code = code
+    this.status = definition.status
+  }
+}
+
+/** True when `err` is an EdgecacheError with `code`; checks the code, not the class. */
+export function hasCode(err: unknown, code: ErrorCode): err is EdgecacheError {
+  return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === code
+}

@@ -1,0 +1,30 @@
+/**
+ * What a stage returns instead of writing to a socket: status, header fields and a body.
+ * Only the server writes an Answer to the client, so stages can be tested without one.
+ */
+import type { Readable } from 'node:stream'
+
+/** Response header fields, names lowercased. */
+export type ResponseHeaders = Record<string, string | string[]>
+
+export interface Answer {
+  status: number
+  headers: ResponseHeaders
+  /** A whole body, a stream, or nothing (HEAD, 304, 204). */
+  body: Buffer | Readable | undefined
+}
+
+/** A short text answer, for errors and refusals. */
+export function textAnswer(status: number, text: string, headers: ResponseHeaders = {}): Answer {
+  const body = Buffer.from(`${text}\n`)
+  return {
+    status,
+    headers: {
+      ...headers,
+      'content-type': 'text/plain; charset=utf-8',
+      'content-length': String(body.length),
+      'cache-control': 'no-store',
+    },
+    body,
+  }
+}

@@ -1,0 +1,56 @@
+/**
+ * The request as the pipeline sees it. The server builds one per request; stages read it,
+ * may derive a changed copy for the upstream (`forwardOf`), and record what happened in
+ * `facts`, which logs and metrics read when the request ends. Knows nothing of sockets.
+ */
+import type { Readable } from 'node:stream'
+
+/** Request header fields, names lowercased, as node:http and undici give them. */
+export type HeaderMap = Readonly<Record<string, string | string[] | undefined>>
+
+/** How the cache answered, for logs and metrics (Cache-Status says it to the client). */
+export type CacheOutcome = 'hit' | 'stale' | 'miss' | 'revalidated' | 'bypass' | 'pass'
+
+/** What the stages learnt while handling a request; shared by every context derived from it. */
+export interface RequestFacts {
+  route: string
+  cache: CacheOutcome | undefined
+  upstreamStatus: number | undefined
+  upstreamMs: number | undefined
+  collapsed: boolean
+}
+
+export interface RequestContext {
+  /** Request id: the client's `X-Request-Id` when well-formed, else generated. */
+  readonly id: string
+  /** Upper-case method. */
+  readonly method: string
+  readonly scheme: 'http' | 'https'
+  /** Host (and port, if given) as the client sent it, lowercased. */
+  readonly host: string
+  /** Origin-form target: path and query as received. */
+  readonly target: string
+  /** The client's header fields; the upstream strips hop-by-hop fields when forwarding. */
+  readonly headers: HeaderMap
+  /** Address of the connected peer. */
+  readonly clientAddress: string
+  /** The request body, when the request has one. */
+  readonly body: Readable | undefined
+  /** Epoch ms at which the request arrived. */
+  readonly receivedAt: number
+  /** Aborted when the client goes away (or, for background work, never). */
+  readonly signal: AbortSignal
+  readonly facts: RequestFacts
+}
+
+export function createFacts(): RequestFacts {
+  return { route: 'default', cache: undefined, upstreamStatus: undefined, upstreamMs: undefined, collapsed: false }
+}
+
+/** A copy of `ctx` to send upstream with another method or other header fields. */
+export function forwardOf(
+  ctx: RequestContext,
+  changes: { method?: string; headers?: HeaderMap; body?: Readable | undefined; signal?: AbortSignal },
+): RequestContext {
+  return { ...ctx, ...changes }
+}
