@@ -44,7 +44,13 @@ export interface RequestContext {
 }
 
 export function createFacts(): RequestFacts {
-  return { route: 'default', cache: undefined, upstreamStatus: undefined, upstreamMs: undefined, collapsed: false }
+  return {
+    route: 'default',
+    cache: undefined,
+    upstreamStatus: undefined,
+    upstreamMs: undefined,
+    collapsed: false,
+  }
 }
 
 /** A copy of `ctx` to send upstream with another method or other header fields. */

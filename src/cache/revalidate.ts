@@ -1,0 +1,88 @@
+/**
+ * Revalidation with the origin (RFC 9111 §4.3): the conditional fields to send, and how a
+ * 304 updates the stored response (§3.2, §4.3.4). Pure.
+ */
+import { type FieldValue, governingDirectives } from './cache-control.ts'
+import { computeFreshness, type HeuristicOptions } from './freshness.ts'
+import type { StoredHeaders, StoredResponse } from './stored-response.ts'
+
+/** True when the stored response carries a validator the origin can check. */
+export function hasValidator(stored: StoredResponse): boolean {
+  return stored.headers.etag !== undefined || stored.headers['last-modified'] !== undefined
+}
+
+/** RFC 9111 §4.3.1: If-None-Match from the ETag, If-Modified-Since from Last-Modified. */
+export function conditionalFields(stored: StoredResponse): Record<string, string> {
+  const fields: Record<string, string> = {}
+  const etag = first(stored.headers.etag)
+  if (etag !== undefined) fields['if-none-match'] = etag
+  const lastModified = first(stored.headers['last-modified'])
+  if (lastModified !== undefined) fields['if-modified-since'] = lastModified
+  return fields
+}
+
+/**
+ * RFC 9111 §3.2: fields a 304 must not replace. Content-Length describes the stored body,
+ * which the 304 does not carry; Content-Encoding likewise.
+ */
+const KEPT_FROM_STORED = new Set(['content-length', 'content-encoding', 'content-range', 'age'])
+
+export interface UpdateOptions extends HeuristicOptions {
+  readonly targetedFields: readonly string[]
+}
+
+/**
+ * The stored response updated from a 304 received at `responseTime`, or undefined when the
+ * 304's validator does not match the stored one (RFC 9111 §4.3.4: then it does not select
+ * this response, and the caller fetches afresh).
+ */
+export function updateFromNotModified(
+  stored: StoredResponse,
+  notModified: Readonly<Record<string, FieldValue>>,
+  requestTime: number,
+  responseTime: number,
+  options: UpdateOptions,
+): StoredResponse | undefined {
+  const newEtag = first(notModified.etag)
+  const storedEtag = first(stored.headers.etag)
+  if (newEtag !== undefined && storedEtag !== undefined && strip(newEtag) !== strip(storedEtag))
+    return undefined
+  const merged: Record<string, string | readonly string[]> = { ...stored.headers }
+  for (const name in notModified) {
+    const value = notModified[name]
+    if (value === undefined || KEPT_FROM_STORED.has(name) || options.targetedFields.includes(name)) continue
+    merged[name] = value
+  }
+  // The targeted field governs again unless the 304 brought a new one (RFC 9213 §2.1).
+  const forDirectives: Record<string, FieldValue> = { ...merged }
+  let targeted = stored.targeted
+  const first304Target = options.targetedFields.find((f) => notModified[f] !== undefined)
+  if (first304Target !== undefined) {
+    const v = notModified[first304Target]
+    targeted = typeof v === 'string' ? v : v?.join(', ')
+  }
+  if (targeted !== undefined && options.targetedFields[0] !== undefined)
+    forDirectives[options.targetedFields[0]] = targeted
+  forDirectives.age = notModified.age
+  const governing = governingDirectives(forDirectives, options.targetedFields)
+  const freshness = computeFreshness(
+    stored.status,
+    forDirectives,
+    governing.directives,
+    governing.targeted,
+    requestTime,
+    responseTime,
+    options,
+  )
+  return { ...stored, headers: merged as StoredHeaders, requestTime, responseTime, ...freshness, targeted }
+}
+
+function first(value: FieldValue | readonly string[]): string | undefined {
+  return typeof value === 'string' ? value : value?.[0]
+}
+
+/** Weak comparison (RFC 9110 §8.8.3.2): W/ prefixes do not matter. */
+function strip(etag: string): string {
+  const t = etag.trim()
+  return t.startsWith('W/') ? t.slice(2) : t
+}
