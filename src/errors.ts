@@ -12,6 +12,7 @@ interface ErrorDefinition {
 export const errorCatalogue = {
   EC_ERR_CONFIG_INVALID: { message: 'invalid configuration: %s' },
   EC_ERR_CONFIG_FILE: { message: 'cannot read config file %s: %s' },
+  EC_ERR_CLI_USAGE: { message: 'invalid command line: %s' },
   EC_ERR_REQUEST_BAD: { message: 'bad request: %s', status: 400 },
   EC_ERR_REQUEST_URI_TOO_LONG: { message: 'request target longer than %s bytes', status: 414 },
   EC_ERR_REQUEST_HEADERS_TOO_LARGE: { message: 'request header fields too large: %s', status: 431 },
@@ -42,6 +43,19 @@ export class EdgecacheError extends Error {
     this.name = 'EdgecacheError'
     this.code = code
     this.status = definition.status
+  }
+}
+
+/**
+ * An EdgecacheError that carries every problem found rather than only the first, as
+ * config validation does. The message joins them with `; `; `problems` keeps them apart.
+ */
+export class ProblemsError extends EdgecacheError {
+  readonly problems: readonly string[]
+
+  constructor(code: ErrorCode, problems: readonly string[], options?: { cause?: unknown }) {
+    super(code, [problems.join('; ')], options)
+    this.problems = Object.freeze([...problems])
   }
 }
 

@@ -1,0 +1,87 @@
+/**
+ * Renders docs/config.md from the schema, so the reference cannot drift from the code.
+ * test/config/docs.test.ts fails when the file is stale; write-docs.ts rewrites it. Pure.
+ */
+import { type FieldInfo, listFields } from './schema.ts'
+
+const preamble = `# Configuration
+
+<!-- Generated from src/config/schema.ts; do not edit by hand.
+     Regenerate with: node --import tsx src/config/write-docs.ts -->
+
+edgecache reads its configuration from four sources. Each overrides the one before it, field by field:
+
+1. the defaults listed below;
+2. a config file, JSON (\`.json\`) or YAML (\`.yaml\`, \`.yml\`), named by \`--config FILE\` or \`EDGECACHE_CONFIG\`;
+3. environment variables, \`EDGECACHE_<PATH>\`;
+4. command-line flags.
+
+The merged result is validated once and then frozen. Every problem is reported, not only the first,
+each as \`path: problem\`; a value from the environment or a flag is reported under the variable's or
+the flag's name instead. Unknown fields, unknown \`EDGECACHE_\` variables and unknown flags are errors.
+\`edgecache check-config FILE\` runs the same checks without starting the proxy.
+
+## Units
+
+- **Sizes** are bytes: \`"512"\` or \`"512B"\`, \`"64KiB"\`, \`"256MiB"\`, \`"1GiB"\` (binary, 1024),
+  or \`"1KB"\`, \`"1MB"\`, \`"1GB"\` (decimal, 1000). A bare number in a file is bytes.
+- **Durations** need a unit: \`"500ms"\`, \`"30s"\`, \`"10m"\`, \`"1h"\`, \`"1d"\`, \`"0s"\`, or parts in a row, as in \`"1h30m"\`.
+- **HOST:PORT** is written \`0.0.0.0:8000\`, or \`[::1]:8000\` for IPv6. Port 0 picks a free port.
+
+## Environment variables
+
+Each field's variable is \`EDGECACHE_\` followed by its path, with \`__\` between levels and camelCase
+written as SCREAMING_SNAKE: \`storage.memory.maxBytes\` is \`EDGECACHE_STORAGE__MEMORY__MAX_BYTES\`.
+Numbers are converted from text, and lists are comma-separated. An empty variable counts as unset,
+except that it empties a list.
+
+- \`EDGECACHE_CONFIG\` names the config file.
+- \`EDGECACHE_UPSTREAM\` is a shorter name for \`EDGECACHE_UPSTREAM__URL\`; setting both to different values is an error.
+- \`EDGECACHE_ADMIN_TOKEN\` and \`EDGECACHE_ROUTES\` are read by other parts of edgecache, not as config fields.
+`
+
+/** Section titles, by the first key of a field's path; fields at the top level share one section. */
+function sectionOf(field: FieldInfo): string {
+  return field.path.length === 1 ? 'Top level' : `\`${field.path[0]}\``
+}
+
+function cell(text: string): string {
+  return text.replaceAll('|', '\\|')
+}
+
+function row(field: FieldInfo): string {
+  const { meta } = field
+  const defaultCell =
+    meta.computedDefault ?? (meta.defaultText === undefined ? 'none' : `\`${meta.defaultText}\``)
+  const doc = field.when === undefined ? meta.doc : `${meta.doc} (when \`${field.when}\`)`
+  const cells = [
+    `\`${field.path.join('.')}\``,
+    meta.type,
+    defaultCell,
+    `\`${field.envName}\``,
+    field.flag === undefined ? '' : `\`--${field.flag}\``,
+    doc,
+  ]
+  return `| ${cells.map(cell).join(' | ')} |`
+}
+
+/**
+ * The full text of docs/config.md, generated from `configSchema`.
+ *
+ * @example writeFileSync('docs/config.md', renderConfigDocs())
+ */
+export function renderConfigDocs(): string {
+  const sections = new Map<string, FieldInfo[]>()
+  for (const field of listFields()) {
+    const title = sectionOf(field)
+    sections.set(title, [...(sections.get(title) ?? []), field])
+  }
+  const parts = [preamble, '## Fields\n']
+  for (const [title, fields] of sections) {
+    parts.push(`### ${title}\n`)
+    parts.push('| Field | Type | Default | Env | Flag | Description |')
+    parts.push('| --- | --- | --- | --- | --- | --- |')
+    parts.push(`${fields.map(row).join('\n')}\n`)
+  }
+  return parts.join('\n')
+}

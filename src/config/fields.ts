@@ -1,0 +1,284 @@
+/**
+ * The leaf schemas config fields are built from: sizes, durations, HOST:PORT, URLs,
+ * tokens, IP ranges. Each checks a raw value from a file, env or a flag, says what it
+ * expected when the value is wrong, and records its doc line in `fieldMeta`. No I/O.
+ */
+import { isIP } from 'node:net'
+import { z } from 'zod'
+import { parseDuration, parseSize } from './units.ts'
+
+/** How a field is written in config sources; env and flag values are coerced by kind. */
+export type FieldKind =
+  | 'size'
+  | 'duration'
+  | 'listen'
+  | 'url'
+  | 'host'
+  | 'integer'
+  | 'number'
+  | 'text'
+  | 'list'
+
+/** What the docs and the env mapping know about a leaf field. */
+export interface FieldMeta {
+  readonly kind: FieldKind
+  /** One line on what the field does. */
+  readonly doc: string
+  /** The field's type as the docs show it, e.g. `duration` or `integer >= 1`. */
+  readonly type: string
+  /** The default as a config file spells it; absent when optional or computed. */
+  readonly defaultText?: string
+  /** Words for a default computed at load time, such as `number of CPUs`. */
+  readonly computedDefault?: string
+}
+
+/** Doc line, kind and default of every leaf field, keyed by the field's outermost schema. */
+export const fieldMeta = z.registry<FieldMeta>()
+
+/** A checked value, or the words for what was expected instead. */
+type Checked<T> = { readonly value: T } | { readonly expected: string }
+
+/** Renders an offending value for a message: strings quoted, everything else as JSON. */
+export function show(input: unknown): string {
+  if (input === undefined) return 'nothing'
+  if (typeof input === 'number') return String(input)
+  const text = JSON.stringify(input) ?? String(input)
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text
+}
+
+function leaf<T>(check: (input: unknown) => Checked<T>) {
+  return z.unknown().transform((input, ctx): T => {
+    const result = check(input)
+    if ('value' in result) return result.value
+    ctx.addIssue({ code: 'custom', message: `expected ${result.expected}, got ${show(input)}`, input })
+    return z.NEVER
+  })
+}
+
+function withDefault<T>(check: (input: unknown) => Checked<T>, meta: FieldMeta, value: unknown) {
+  return leaf(check).prefault(value).register(fieldMeta, meta)
+}
+
+function withoutDefault<T>(check: (input: unknown) => Checked<T>, meta: FieldMeta) {
+  return leaf(check).optional().register(fieldMeta, meta)
+}
+
+/** A size field: `"256MiB"`, `"64KiB"`, `"1GB"`, `"512"` or a number of bytes. Parses to bytes. */
+export function size(doc: string, defaultText: string, min = 0) {
+  const check = (input: unknown): Checked<number> => {
+    const bytes =
+      typeof input === 'number'
+        ? wholeOrUndefined(input)
+        : typeof input === 'string'
+          ? parseSize(input)
+          : undefined
+    if (bytes === undefined) return { expected: 'a size like "256MiB"' }
+    if (bytes < min) return { expected: `a size of at least ${min} ${min === 1 ? 'byte' : 'bytes'}` }
+    return { value: bytes }
+  }
+  return withDefault(check, { kind: 'size', doc, type: 'size', defaultText }, defaultText)
+}
+
+/** A duration field: `"500ms"`, `"30s"`, `"10m"`, `"1h"`, `"1d"`, `"0s"`. Parses to milliseconds. */
+export function duration(doc: string, defaultText: string) {
+  const check = (input: unknown): Checked<number> => {
+    const ms = typeof input === 'string' ? parseDuration(input) : undefined
+    return ms === undefined ? { expected: 'a duration like "30s"' } : { value: ms }
+  }
+  return withDefault(check, { kind: 'duration', doc, type: 'duration', defaultText }, defaultText)
+}
+
+/** Where a listener binds. An IPv6 host is written in brackets and stored without them. */
+export interface ListenAddress {
+  readonly host: string
+  readonly port: number
+}
+
+const listenPattern = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/
+
+/** A `HOST:PORT` field (`[::1]:8000` for IPv6). Parses to `{ host, port }`; port 0 picks a free one. */
+export function listen(doc: string, defaultText: string) {
+  const check = (input: unknown): Checked<ListenAddress> => {
+    const match = typeof input === 'string' ? listenPattern.exec(input) : null
+    const port = Number(match?.[3])
+    const host = match?.[1] ?? match?.[2]
+    if (host === undefined || port > 65535 || (match?.[1] !== undefined && isIP(host) !== 6)) {
+      return { expected: 'HOST:PORT' }
+    }
+    return { value: { host, port } }
+  }
+  return withDefault(check, { kind: 'listen', doc, type: 'HOST:PORT', defaultText }, defaultText)
+}
+
+/** An optional absolute http: or https: URL, kept as written. */
+export function httpUrl(doc: string) {
+  const check = (input: unknown): Checked<string> => {
+    const url = typeof input === 'string' && URL.canParse(input) ? new URL(input) : undefined
+    if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.host === '') {
+      return { expected: 'an http:// or https:// URL' }
+    }
+    return { value: input as string }
+  }
+  return withoutDefault(check, { kind: 'url', doc, type: 'URL' })
+}
+
+const hostHeaderPattern = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~-]+)(?::\d{1,5})?$/
+
+/** An optional `host[:port]` value for a Host header; an empty string means not set. */
+export function hostHeader(doc: string) {
+  const check = (input: unknown): Checked<string | undefined> => {
+    if (input === '') return { value: undefined }
+    if (typeof input === 'string' && hostHeaderPattern.test(input)) return { value: input }
+    return { expected: 'a host name, optionally with :PORT' }
+  }
+  return withoutDefault(check, { kind: 'host', doc, type: 'host[:port]' })
+}
+
+/** An integer field with a lower bound and a fixed default. */
+export function integer(doc: string, defaultValue: number, min: number) {
+  return withDefault(
+    integerCheck(min),
+    { kind: 'integer', doc, type: `integer >= ${min}`, defaultText: String(defaultValue) },
+    defaultValue,
+  )
+}
+
+/** An integer field whose default is computed when config loads; `computedDefault` says how, for the docs. */
+export function computedInteger(
+  doc: string,
+  defaultValue: () => number,
+  min: number,
+  computedDefault: string,
+) {
+  return withDefault(
+    integerCheck(min),
+    { kind: 'integer', doc, type: `integer >= ${min}`, computedDefault },
+    defaultValue,
+  )
+}
+
+function integerCheck(min: number) {
+  return (input: unknown): Checked<number> =>
+    Number.isSafeInteger(input) && (input as number) >= min
+      ? { value: input as number }
+      : { expected: `an integer >= ${min}` }
+}
+
+/** A number from 0 to 1. */
+export function fraction(doc: string, defaultValue: number) {
+  const check = (input: unknown): Checked<number> =>
+    typeof input === 'number' && input >= 0 && input <= 1
+      ? { value: input }
+      : { expected: 'a number from 0 to 1' }
+  return withDefault(
+    check,
+    { kind: 'number', doc, type: 'number 0..1', defaultText: String(defaultValue) },
+    defaultValue,
+  )
+}
+
+/** RFC 9110 §5.6.2 token characters. */
+const tokenPattern = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
+
+/** A token (RFC 9110 §5.6.2), as in a Cache-Status cache name. */
+export function token(doc: string, defaultValue: string) {
+  const check = (input: unknown): Checked<string> =>
+    typeof input === 'string' && tokenPattern.test(input)
+      ? { value: input }
+      : { expected: "a token (letters, digits, !#$%&'*+-.^_`|~)" }
+  return withDefault(check, { kind: 'text', doc, type: 'token', defaultText: defaultValue }, defaultValue)
+}
+
+/** A lowercase field name, as RFC 9213 targeted cache-control fields are written. */
+export function fieldName(doc: string, defaultValue: string) {
+  const check = (input: unknown): Checked<string> =>
+    typeof input === 'string' && tokenPattern.test(input) && input === input.toLowerCase()
+      ? { value: input }
+      : { expected: 'a lowercase header field name' }
+  return withDefault(
+    check,
+    { kind: 'text', doc, type: 'field name', defaultText: defaultValue },
+    defaultValue,
+  )
+}
+
+/** One of a fixed set of strings. */
+export function oneOf<const T extends readonly [string, ...string[]]>(
+  doc: string,
+  values: T,
+  defaultValue: T[number],
+) {
+  const check = (input: unknown): Checked<T[number]> =>
+    values.includes(input as string)
+      ? { value: input as T[number] }
+      : { expected: `one of ${values.join(', ')}` }
+  return withDefault(
+    check,
+    { kind: 'text', doc, type: values.join(' | '), defaultText: defaultValue },
+    defaultValue,
+  )
+}
+
+/**
+ * The discriminator of one option of a union, such as `storage.driver`. It is a literal
+ * so zod can pick the option; a wrong value is reported by the union, naming every option.
+ */
+export function discriminator<const T extends string>(doc: string, value: T) {
+  const meta: FieldMeta = { kind: 'text', doc, type: value, defaultText: value }
+  const schema = z.literal(value).prefault(value)
+  // Registered through the base type: with T still generic, register()'s meta type cannot resolve.
+  fieldMeta.add(schema as z.ZodType, meta)
+  return schema
+}
+
+function list<T>(check: (input: unknown) => Checked<T>, meta: FieldMeta, defaultValue: readonly string[]) {
+  return z
+    .array(leaf(check))
+    .prefault([...defaultValue])
+    .register(fieldMeta, meta)
+}
+
+/** True when `text` is an IPv4 or IPv6 address, or a CIDR range of either. */
+export function isIpOrCidr(text: string): boolean {
+  const slash = text.indexOf('/')
+  const address = slash === -1 ? text : text.slice(0, slash)
+  const version = isIP(address)
+  if (version === 0) return false
+  if (slash === -1) return true
+  const prefix = text.slice(slash + 1)
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (version === 4 ? 32 : 128)
+}
+
+/** A list of IP addresses or CIDR ranges, IPv4 or IPv6; comma-separated in env and flags. */
+export function ipList(doc: string, defaultValue: readonly string[]) {
+  const check = (input: unknown): Checked<string> =>
+    typeof input === 'string' && isIpOrCidr(input)
+      ? { value: input }
+      : { expected: 'an IP address or CIDR like "10.0.0.0/8"' }
+  const meta: FieldMeta = {
+    kind: 'list',
+    doc,
+    type: 'list of IP or CIDR',
+    defaultText: `[${defaultValue.join(', ')}]`,
+  }
+  return list(check, meta, defaultValue)
+}
+
+/** A list of header field names, stored lowercase; comma-separated in env and flags. */
+export function headerList(doc: string, defaultValue: readonly string[]) {
+  const check = (input: unknown): Checked<string> =>
+    typeof input === 'string' && tokenPattern.test(input)
+      ? { value: input.toLowerCase() }
+      : { expected: 'a header field name' }
+  const meta: FieldMeta = {
+    kind: 'list',
+    doc,
+    type: 'list of field names',
+    defaultText: `[${defaultValue.join(', ')}]`,
+  }
+  return list(check, meta, defaultValue)
+}
+
+function wholeOrUndefined(value: number): number | undefined {
+  return Number.isSafeInteger(value) && value >= 0 ? value : undefined
+}

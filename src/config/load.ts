@@ -1,0 +1,249 @@
+/**
+ * Builds the one validated, deep-frozen Config from its sources, in rising precedence:
+ * schema defaults < file (JSON or YAML) < EDGECACHE_* env < command-line flags. Every
+ * problem is collected and named by where it came from (field path, env variable or
+ * flag) before anything throws. This is the only module that reads process.env.
+ */
+import { readFileSync } from 'node:fs'
+import { extname } from 'node:path'
+import { parse as parseYaml } from 'yaml'
+import type { z } from 'zod'
+import { EdgecacheError, hasCode, ProblemsError } from '../errors.ts'
+import { show } from './fields.ts'
+import { type Config, configSchema, type FieldInfo, type FlagName, listFields } from './schema.ts'
+
+export type { Config, FlagName } from './schema.ts'
+
+/** Where config comes from. Each source is optional; flags beat env, env beats the file. */
+export interface ConfigSources {
+  /** Config file path, `.json`, `.yaml` or `.yml`. `flags.config` wins over it, and it over `EDGECACHE_CONFIG`. */
+  file?: string
+  /** @default process.env */
+  env?: NodeJS.ProcessEnv
+  /** Flag values as given, keyed by flag name without the dashes. */
+  flags?: Partial<Record<FlagName, string>>
+}
+
+/** Env variables with the EDGECACHE_ prefix that are not config fields but are read elsewhere. */
+const otherEnvNames = new Set([
+  'EDGECACHE_CONFIG',
+  'EDGECACHE_UPSTREAM',
+  'EDGECACHE_ADMIN_TOKEN',
+  'EDGECACHE_ROUTES',
+])
+
+type Tree = Record<string, unknown>
+
+/**
+ * Loads, merges and validates config, then deep-freezes it.
+ *
+ * @throws EdgecacheError `EC_ERR_CONFIG_FILE` when the file cannot be read or parsed, and
+ *   ProblemsError `EC_ERR_CONFIG_INVALID`, listing every problem in `problems`, when invalid.
+ * @example
+ * const config = loadConfig({ env: process.env, flags: { upstream: 'http://127.0.0.1:8080' } })
+ */
+export function loadConfig(sources: ConfigSources = {}): Config {
+  const env = sources.env ?? process.env
+  const flags = sources.flags ?? {}
+  const fields = listFields()
+  const problems: string[] = []
+  // Dotted path → the env variable or flag that set it, so a bad value is reported by that name.
+  const origins = new Map<string, string>()
+
+  const file = flags.config ?? sources.file ?? nonEmpty(env.EDGECACHE_CONFIG)
+  let tree: Tree = {}
+  if (file !== undefined) {
+    const content = readConfigFile(file)
+    if (isTree(content)) tree = content
+    else if (content !== null && content !== undefined) {
+      problems.push(`${file}: expected a mapping of config fields, got ${show(content)}`)
+    }
+  }
+  tree = applyEnv(tree, env, fields, origins, problems)
+  tree = applyFlags(tree, flags, fields, origins, problems)
+
+  const result = configSchema.safeParse(tree, { reportInput: true })
+  if (!result.success) {
+    for (const issue of result.error.issues) problems.push(...describeIssue(issue, origins))
+  }
+  if (problems.length > 0 || !result.success) throw new ProblemsError('EC_ERR_CONFIG_INVALID', problems)
+  return deepFreeze(result.data)
+}
+
+/**
+ * Validates a config file as `edgecache check-config FILE` does: the file, plus env as it
+ * would apply when serving (EDGECACHE_CONFIG is ignored; `path` is the file).
+ */
+export function checkConfigFile(
+  path: string,
+  env: NodeJS.ProcessEnv = process.env,
+): { ok: true; config: Config } | { ok: false; problems: string[] } {
+  try {
+    return { ok: true, config: loadConfig({ file: path, env }) }
+  } catch (err) {
+    if (err instanceof ProblemsError) return { ok: false, problems: [...err.problems] }
+    if (hasCode(err, 'EC_ERR_CONFIG_FILE')) return { ok: false, problems: [err.message] }
+    throw err
+  }
+}
+
+function readConfigFile(file: string): unknown {
+  const extension = extname(file).toLowerCase()
+  if (extension !== '.json' && extension !== '.yaml' && extension !== '.yml') {
+    throw new EdgecacheError('EC_ERR_CONFIG_FILE', [file, 'expected a .json, .yaml or .yml file'])
+  }
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (err) {
+    throw new EdgecacheError('EC_ERR_CONFIG_FILE', [file, (err as Error).message], { cause: err })
+  }
+  try {
+    return extension === '.json' ? JSON.parse(text) : parseYaml(text)
+  } catch (err) {
+    const kind = extension === '.json' ? 'JSON' : 'YAML'
+    // yaml's message is "<problem> at line L, column C:" and then a source excerpt; keep the first line.
+    const detail = ((err as Error).message.split('\n')[0] ?? '').replace(/:$/, '')
+    throw new EdgecacheError('EC_ERR_CONFIG_FILE', [file, `${kind} syntax error: ${detail}`], { cause: err })
+  }
+}
+
+function applyEnv(
+  tree: Tree,
+  env: NodeJS.ProcessEnv,
+  fields: readonly FieldInfo[],
+  origins: Map<string, string>,
+  problems: string[],
+): Tree {
+  const byEnvName = new Map(fields.map((field) => [field.envName, field]))
+  let merged = tree
+  for (const [name, raw] of Object.entries(env)) {
+    if (!name.startsWith('EDGECACHE_') || raw === undefined) continue
+    const field = byEnvName.get(name)
+    if (field === undefined) {
+      if (!otherEnvNames.has(name)) problems.push(`${name}: unknown variable`)
+      continue
+    }
+    // An empty variable counts as unset, except that it empties a list.
+    if (raw === '' && field.meta.kind !== 'list') continue
+    merged = setPath(merged, field.path, coerce(field, raw))
+    origins.set(field.path.join('.'), name)
+  }
+  const alias = nonEmpty(env.EDGECACHE_UPSTREAM)
+  if (alias !== undefined) {
+    const url = nonEmpty(env.EDGECACHE_UPSTREAM__URL)
+    if (url === undefined) {
+      merged = setPath(merged, ['upstream', 'url'], alias)
+      origins.set('upstream.url', 'EDGECACHE_UPSTREAM')
+    } else if (url !== alias) {
+      problems.push('EDGECACHE_UPSTREAM: conflicts with EDGECACHE_UPSTREAM__URL; set one of them')
+    }
+  }
+  return merged
+}
+
+function applyFlags(
+  tree: Tree,
+  flags: Partial<Record<string, string>>,
+  fields: readonly FieldInfo[],
+  origins: Map<string, string>,
+  problems: string[],
+): Tree {
+  const byFlag = new Map(
+    fields.filter((field) => field.flag !== undefined).map((field) => [field.flag as string, field]),
+  )
+  let merged = tree
+  for (const [flag, raw] of Object.entries(flags)) {
+    if (raw === undefined || flag === 'config') continue
+    const field = byFlag.get(flag)
+    if (field === undefined) {
+      problems.push(`--${flag}: unknown flag`)
+      continue
+    }
+    merged = setPath(merged, field.path, coerce(field, raw))
+    origins.set(field.path.join('.'), `--${flag}`)
+  }
+  return merged
+}
+
+/** Turns text from env or a flag into what a file would hold: a number, a list or the text itself. */
+function coerce(field: FieldInfo, raw: string): unknown {
+  switch (field.meta.kind) {
+    case 'integer':
+    case 'number': {
+      // Text that is not a number stays text, so the message quotes what was given.
+      const value = Number(raw)
+      return raw.trim() !== '' && Number.isFinite(value) ? value : raw
+    }
+    case 'list':
+      return raw
+        .split(',')
+        .map((item) => item.trim())
+        .filter((item) => item !== '')
+    default:
+      return raw
+  }
+}
+
+/** Returns a copy of `tree` with `value` at `path`, copying each object on the way down. */
+function setPath(tree: Tree, path: readonly string[], value: unknown): Tree {
+  const [key, ...rest] = path
+  if (key === undefined) return tree
+  const child = tree[key]
+  return { ...tree, [key]: rest.length === 0 ? value : setPath(isTree(child) ? child : {}, rest, value) }
+}
+
+/** Renders one zod issue as `path: problem` lines, naming the env variable or flag when one set the value. */
+function describeIssue(issue: z.core.$ZodIssue, origins: ReadonlyMap<string, string>): string[] {
+  const where = (path: readonly PropertyKey[]): string => {
+    for (let end = path.length; end > 0; end--) {
+      const origin = origins.get(path.slice(0, end).join('.'))
+      if (origin !== undefined) return origin
+    }
+    return formatPath(path)
+  }
+  switch (issue.code) {
+    case 'unrecognized_keys':
+      return issue.keys.map((key) => `${where([...issue.path, key])}: unknown field`)
+    case 'invalid_type': {
+      const expected =
+        issue.expected === 'object' ? 'a mapping' : issue.expected === 'array' ? 'a list' : issue.expected
+      return [`${where(issue.path)}: expected ${expected}, got ${show(issue.input)}`]
+    }
+    case 'invalid_union': {
+      if (issue.discriminator !== undefined) {
+        const options = 'options' in issue ? (issue.options ?? []).filter((option) => option != null) : []
+        const given = isTree(issue.input) ? issue.input[issue.discriminator] : issue.input
+        return [`${where(issue.path)}: expected one of ${options.join(', ')}, got ${show(given)}`]
+      }
+      return [`${where(issue.path)}: ${issue.message}`]
+    }
+    default:
+      return [`${where(issue.path)}: ${issue.message}`]
+  }
+}
+
+function formatPath(path: readonly PropertyKey[]): string {
+  let text = ''
+  for (const key of path) {
+    if (typeof key === 'number') text += `[${key}]`
+    else text += text === '' ? String(key) : `.${String(key)}`
+  }
+  return text === '' ? '(config)' : text
+}
+
+function isTree(value: unknown): value is Tree {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === '' ? undefined : value
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    for (const child of Object.values(value)) deepFreeze(child)
+    Object.freeze(value)
+  }
+  return value
+}

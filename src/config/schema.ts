@@ -1,0 +1,309 @@
+/**
+ * The config schema: the one place each field's type, default, validation and doc line
+ * are defined. docs/config.md, the EDGECACHE_* env names and the `Config` type all come
+ * from here. It only describes; reading files, env and flags is load.ts's job.
+ */
+import { availableParallelism } from 'node:os'
+import { z } from 'zod'
+import {
+  computedInteger,
+  discriminator,
+  duration,
+  type FieldMeta,
+  fieldMeta,
+  fieldName,
+  fraction,
+  headerList,
+  hostHeader,
+  httpUrl,
+  integer,
+  ipList,
+  type ListenAddress,
+  listen,
+  oneOf,
+  size,
+  token,
+} from './fields.ts'
+
+export type { ListenAddress } from './fields.ts'
+
+/** Log levels, quietest last. */
+export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+
+const upstreamSchema = z.strictObject({
+  url: httpUrl('the origin to proxy to; required to serve'),
+  host: hostHeader('Host header sent upstream in place of the one the client sent'),
+  connections: integer('keep-alive connections in the upstream pool', 128, 1),
+  connectTimeout: duration('give up connecting to the upstream after this long', '5s'),
+  headersTimeout: duration('give up waiting for upstream response headers after this long', '30s'),
+  bodyTimeout: duration('give up when the upstream body pauses for this long', '30s'),
+  keepAliveTimeout: duration('close idle upstream connections after this long', '4s'),
+})
+
+const serverSchema = z
+  .strictObject({
+    maxHeaderBytes: size('largest request head accepted (431 above it)', '16KiB', 1),
+    maxHeaderCount: integer('most request header fields accepted (431 above it)', 100, 1),
+    maxUriBytes: size('longest request target accepted (414 above it)', '8KiB', 1),
+    maxBodyBytes: size('largest request body accepted (413 above it)', '10MiB'),
+    headersTimeout: duration('request headers must arrive within this long (408)', '10s'),
+    requestTimeout: duration('the whole request must arrive within this long (408); 0s = no limit', '60s'),
+    keepAliveTimeout: duration('close idle client connections after this long', '5s'),
+    shutdownTimeout: duration('on shutdown, wait this long for requests in flight', '10s'),
+    maxConnections: integer('most client connections at once; 0 = unlimited', 0, 0),
+    backlog: integer('listen backlog: connections queued before accept', 4096, 1),
+    trustedProxies: ipList('IPs or CIDRs whose X-Forwarded-* headers are kept', []),
+    stripRequestHeaders: headerList('request headers removed before anything else sees them', [
+      'x-http-method-override',
+      'x-original-url',
+      'x-rewrite-url',
+    ]),
+  })
+  .superRefine((server, ctx) => {
+    // Node refuses a server whose headersTimeout exceeds a non-zero requestTimeout.
+    if (server.requestTimeout !== 0 && server.headersTimeout > server.requestTimeout) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['headersTimeout'],
+        message: `must not exceed server.requestTimeout (${server.requestTimeout}ms), got ${server.headersTimeout}ms`,
+      })
+    }
+  })
+
+const cacheSchema = z.strictObject({
+  name: token('name of this cache in Cache-Status (RFC 9211)', 'edgecache'),
+  heuristicFraction: fraction('heuristic freshness as a fraction of the time since Last-Modified', 0.1),
+  maxHeuristicTtl: duration('cap on heuristic freshness', '1d'),
+  targetedField: fieldName(
+    'RFC 9213 targeted Cache-Control field this cache obeys',
+    'edgecache-cache-control',
+  ),
+  collapseTimeout: duration('how long requests for the same key wait for one upstream fetch', '30s'),
+  keep: duration(
+    'how long a stale response with a validator is kept to revalidate it with the origin',
+    '10m',
+  ),
+})
+
+const memoryStorageSchema = z.strictObject({
+  driver: discriminator('storage backend', 'memory'),
+  memory: z
+    .strictObject({
+      maxBytes: size(
+        'total bytes of stored responses before the least recently used are evicted',
+        '256MiB',
+        1,
+      ),
+      maxObjectBytes: size('largest single response stored', '8MiB', 1),
+    })
+    .superRefine((memory, ctx) => {
+      if (memory.maxObjectBytes > memory.maxBytes) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['maxObjectBytes'],
+          message: `must not exceed storage.memory.maxBytes (${memory.maxBytes} bytes), got ${memory.maxObjectBytes} bytes`,
+        })
+      }
+    })
+    .prefault({}),
+})
+
+/** Storage is a union on `driver`: a later backend adds an option here, not fields beside memory. */
+const storageSchema = z.discriminatedUnion('driver', [memoryStorageSchema])
+
+/** The whole config file's schema. Parse with load.ts, which also merges env and flags. */
+export const configSchema = z.strictObject({
+  listen: listen('where the proxy listens', '0.0.0.0:8000'),
+  admin: z
+    .strictObject({ listen: listen('where the admin endpoints listen', '127.0.0.1:9091') })
+    .prefault({}),
+  upstream: upstreamSchema.prefault({}),
+  server: serverSchema.prefault({}),
+  cache: cacheSchema.prefault({}),
+  storage: storageSchema.prefault({ driver: 'memory' }),
+  workers: computedInteger('worker processes', () => availableParallelism(), 1, 'number of CPUs'),
+  log: z.strictObject({ level: oneOf('least severe level logged', logLevels, 'info') }).prefault({}),
+})
+
+/** The command-line flags that set a config field, and the field each sets (dotted path). */
+export const fieldFlags = {
+  upstream: 'upstream.url',
+  listen: 'listen',
+  'admin-listen': 'admin.listen',
+  workers: 'workers',
+  'log-level': 'log.level',
+} as const
+
+/** Flags that feed the config: one per entry of `fieldFlags`, plus `config` (the file). */
+export type FlagName = keyof typeof fieldFlags | 'config'
+
+/** A leaf field of the schema, with everything the env mapping and the docs need. */
+export interface FieldInfo {
+  /** Keys from the root, e.g. `['storage', 'memory', 'maxBytes']`. */
+  readonly path: readonly string[]
+  readonly meta: FieldMeta
+  /** `EDGECACHE_` and the path in SCREAMING_SNAKE, `__` between levels. */
+  readonly envName: string
+  readonly flag: keyof typeof fieldFlags | undefined
+  /** For a field inside one option of a union, the discriminator and its value: `driver: memory`. */
+  readonly when: string | undefined
+}
+
+/** Every leaf field of `configSchema` in schema order; fields shared by union options appear once. */
+export function listFields(): readonly FieldInfo[] {
+  const fields = new Map<string, FieldInfo>()
+  const flagOf = new Map<string, keyof typeof fieldFlags>(
+    Object.entries(fieldFlags).map(([flag, path]) => [path, flag as keyof typeof fieldFlags]),
+  )
+  const visit = (schema: z.ZodType, path: readonly string[], when: string | undefined): void => {
+    const meta = fieldMeta.get(schema)
+    if (meta !== undefined) {
+      const dotted = path.join('.')
+      if (!fields.has(dotted)) {
+        fields.set(dotted, { path, meta, envName: envNameOf(path), flag: flagOf.get(dotted), when })
+      }
+    } else if (schema instanceof z.ZodPrefault || schema instanceof z.ZodOptional) {
+      visit(schema.def.innerType as z.ZodType, path, when)
+    } else if (schema instanceof z.ZodDiscriminatedUnion) {
+      const key = schema.def.discriminator
+      const options = schema.def.options as z.ZodObject[]
+      const values = options.map((option) => fieldMeta.get(option.shape[key] as z.ZodType)?.defaultText)
+      const first = fieldMeta.get(options[0]?.shape[key] as z.ZodType)
+      if (first === undefined) throw new Error(`config schema: no doc meta for ${[...path, key].join('.')}`)
+      // The discriminator is one field whose type is every option's value.
+      const discriminatorPath = [...path, key]
+      const meta = { ...first, type: values.join(' | ') }
+      fields.set(discriminatorPath.join('.'), {
+        path: discriminatorPath,
+        meta,
+        envName: envNameOf(discriminatorPath),
+        flag: undefined,
+        when,
+      })
+      options.forEach((option, index) => {
+        for (const [name, child] of Object.entries(option.shape)) {
+          if (name !== key) visit(child as z.ZodType, [...path, name], `${key}: ${values[index]}`)
+        }
+      })
+    } else if (schema instanceof z.ZodObject) {
+      for (const [name, child] of Object.entries(schema.shape))
+        visit(child as z.ZodType, [...path, name], when)
+    } else {
+      throw new Error(`config schema: no doc meta for ${path.join('.') || 'the root'}`)
+    }
+  }
+  visit(configSchema, [], undefined)
+  return [...fields.values()]
+}
+
+function envNameOf(path: readonly string[]): string {
+  return `EDGECACHE_${path.map((key) => key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase()).join('__')}`
+}
+
+/** The parsed, validated and deep-frozen config. Durations are milliseconds; sizes are bytes. */
+export interface Config {
+  /** Where the proxy listens. */
+  readonly listen: ListenAddress
+  readonly admin: {
+    /** Where the admin endpoints listen. */
+    readonly listen: ListenAddress
+  }
+  readonly upstream: UpstreamConfig
+  readonly server: ServerConfig
+  readonly cache: CacheConfig
+  readonly storage: StorageConfig
+  /** Worker processes, at least 1. Defaults to `os.availableParallelism()`. */
+  readonly workers: number
+  readonly log: {
+    /** Least severe level logged. */
+    readonly level: (typeof logLevels)[number]
+  }
+}
+
+/** The upstream (origin) and its connection pool. */
+export interface UpstreamConfig {
+  /** Absolute http: or https: URL, as written. Optional in the schema; serving needs it. */
+  readonly url?: string | undefined
+  /** Host header sent upstream instead of the client's; unset keeps the client's. */
+  readonly host?: string | undefined
+  /** Keep-alive pool size. */
+  readonly connections: number
+  /** Milliseconds. */
+  readonly connectTimeout: number
+  /** Milliseconds to wait for response headers. */
+  readonly headersTimeout: number
+  /** Milliseconds the body may pause. */
+  readonly bodyTimeout: number
+  /** Milliseconds an idle connection is kept. */
+  readonly keepAliveTimeout: number
+}
+
+/** Client-facing listener limits and timeouts. */
+export interface ServerConfig {
+  /** Bytes. */
+  readonly maxHeaderBytes: number
+  readonly maxHeaderCount: number
+  /** Bytes. */
+  readonly maxUriBytes: number
+  /** Bytes. */
+  readonly maxBodyBytes: number
+  /** Milliseconds for the request headers to arrive. */
+  readonly headersTimeout: number
+  /** Milliseconds for the whole request to arrive; 0 = no limit. */
+  readonly requestTimeout: number
+  /** Milliseconds an idle client connection is kept. */
+  readonly keepAliveTimeout: number
+  /** Milliseconds to drain requests on shutdown. */
+  readonly shutdownTimeout: number
+  /** 0 = unlimited. */
+  readonly maxConnections: number
+  readonly backlog: number
+  /** IP addresses and CIDR ranges, IPv4 or IPv6, as written. */
+  readonly trustedProxies: readonly string[]
+  /** Lowercase header field names. */
+  readonly stripRequestHeaders: readonly string[]
+}
+
+/** The RFC 9111 engine's settings. */
+export interface CacheConfig {
+  /** Token naming this cache in Cache-Status. */
+  readonly name: string
+  /** 0..1. */
+  readonly heuristicFraction: number
+  /** Milliseconds. */
+  readonly maxHeuristicTtl: number
+  /** Lowercase field name (RFC 9213). */
+  readonly targetedField: string
+  /** Milliseconds. */
+  readonly collapseTimeout: number
+  /** Milliseconds a stale response with ETag or Last-Modified stays stored for conditional revalidation. */
+  readonly keep: number
+}
+
+/** The in-memory LRU store. */
+export interface MemoryStorageConfig {
+  readonly driver: 'memory'
+  readonly memory: {
+    /** Bytes. */
+    readonly maxBytes: number
+    /** Bytes; at most `maxBytes`. */
+    readonly maxObjectBytes: number
+  }
+}
+
+/** One option per storage driver, discriminated by `driver`. */
+export type StorageConfig = MemoryStorageConfig
+
+type DeepReadonly<T> = T extends readonly (infer U)[]
+  ? readonly DeepReadonly<U>[]
+  : T extends object
+    ? { readonly [K in keyof T]: DeepReadonly<T[K]> }
+    : T
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false
+
+/**
+ * `Config` is written out by hand so each field can carry TSDoc with its unit; this
+ * fails to compile when it and the schema's output drift apart.
+ */
+const configMatchesSchema: Same<DeepReadonly<z.output<typeof configSchema>>, DeepReadonly<Config>> = true
+void configMatchesSchema

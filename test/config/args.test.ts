@@ -1,0 +1,132 @@
+// Tests src/cli/args.ts. It lives here rather than in test/cli/ because its flags are the config flags.
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+import { formatUsage, type ParsedArgs, parseArgs } from '../../src/cli/args.ts'
+import { loadConfig } from '../../src/config/load.ts'
+import { hasCode } from '../../src/errors.ts'
+
+const serve = (over: Partial<ParsedArgs> = {}): ParsedArgs => ({
+  command: 'serve',
+  flags: {},
+  help: false,
+  version: false,
+  positionals: [],
+  ...over,
+})
+
+describe('parseArgs', () => {
+  const cases: [string, string[], ParsedArgs][] = [
+    ['no arguments serve', [], serve()],
+    ['serve by name', ['serve'], serve()],
+    [
+      'every serve flag',
+      [
+        '--upstream',
+        'http://127.0.0.1:8080',
+        '--listen=0.0.0.0:80',
+        '--admin-listen',
+        '127.0.0.1:9091',
+        '--config',
+        'edgecache.yaml',
+        '--workers',
+        '4',
+        '--log-level',
+        'debug',
+      ],
+      serve({
+        flags: {
+          upstream: 'http://127.0.0.1:8080',
+          listen: '0.0.0.0:80',
+          'admin-listen': '127.0.0.1:9091',
+          config: 'edgecache.yaml',
+          workers: '4',
+          'log-level': 'debug',
+        },
+      }),
+    ],
+    ['flags before the command', ['--workers', '2', 'serve'], serve({ flags: { workers: '2' } })],
+    ['serve when the first positional is not a command', ['http://x'], serve({ positionals: ['http://x'] })],
+    ['--help', ['--help'], serve({ help: true })],
+    ['-h', ['-h'], serve({ help: true })],
+    ['--version', ['--version'], serve({ version: true })],
+    ['the last of a repeated flag', ['--workers', '1', '--workers', '2'], serve({ flags: { workers: '2' } })],
+    [
+      'check-config FILE',
+      ['check-config', 'edgecache.yaml'],
+      serve({ command: 'check-config', positionals: ['edgecache.yaml'] }),
+    ],
+    [
+      'demo',
+      ['demo', '--listen', '127.0.0.1:0'],
+      serve({ command: 'demo', flags: { listen: '127.0.0.1:0' } }),
+    ],
+    [
+      'purge',
+      ['purge', 'tag-a', '--admin-listen', '127.0.0.1:1'],
+      serve({ command: 'purge', flags: { 'admin-listen': '127.0.0.1:1' }, positionals: ['tag-a'] }),
+    ],
+    ['routes --help', ['routes', '--help'], serve({ command: 'routes', help: true })],
+    [
+      'positionals after --',
+      ['check-config', '--', '--odd.yaml'],
+      serve({ command: 'check-config', positionals: ['--odd.yaml'] }),
+    ],
+  ]
+  for (const [name, argv, expected] of cases) {
+    test(`parses ${name}`, () => assert.deepEqual(parseArgs(argv), expected))
+  }
+
+  const bad: [string, string[], string[]][] = [
+    ['an unknown flag', ['--upstrem', 'http://x'], ['--upstrem: unknown flag']],
+    ['an unknown short flag', ['-x'], ['-x: unknown flag']],
+    ['a flag without its value', ['--upstream'], ['--upstream: expected URL']],
+    ['a flag followed by another flag', ['--workers', '--listen', 'x'], ['--workers: expected N']],
+    ['a value given to --help', ['--help=yes'], ['--help: takes no value']],
+    [
+      'a flag the command does not take',
+      ['check-config', 'a.yaml', '--workers', '2'],
+      ['--workers: not a flag of check-config'],
+    ],
+    [
+      'every problem at once',
+      ['--nope', '--also', '--upstream'],
+      ['--nope: unknown flag', '--also: unknown flag', '--upstream: expected URL'],
+    ],
+  ]
+  for (const [name, argv, problems] of bad) {
+    test(`reports ${name} as EC_ERR_CLI_USAGE`, () => {
+      assert.throws(
+        () => parseArgs(argv),
+        (err) => {
+          assert.ok(hasCode(err, 'EC_ERR_CLI_USAGE'))
+          assert.deepEqual((err as unknown as { problems: string[] }).problems, problems)
+          return true
+        },
+      )
+    })
+  }
+
+  test('its flags feed loadConfig', () => {
+    const { flags } = parseArgs(['--upstream', 'http://127.0.0.1:1', '--workers', '3'])
+    const config = loadConfig({ env: {}, flags })
+    assert.equal(config.upstream.url, 'http://127.0.0.1:1')
+    assert.equal(config.workers, 3)
+  })
+})
+
+test('formatUsage lists the flags of the command', () => {
+  const usage = formatUsage('serve')
+  for (const flag of [
+    '--upstream URL',
+    '--listen HOST:PORT',
+    '--admin-listen',
+    '--config FILE',
+    '--workers N',
+    '--log-level',
+    '--help',
+    '--version',
+  ]) {
+    assert.ok(usage.includes(flag), `usage mentions ${flag}`)
+  }
+  assert.ok(!formatUsage('check-config').includes('--workers'))
+})

@@ -1,0 +1,31 @@
+import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
+import { test } from 'node:test'
+import { renderConfigDocs } from '../../src/config/docs.ts'
+import { listFields } from '../../src/config/schema.ts'
+
+test('docs/config.md matches the schema (regenerate: node --import tsx src/config/write-docs.ts)', () => {
+  const onDisk = readFileSync(new URL('../../docs/config.md', import.meta.url), 'utf8')
+  assert.equal(onDisk, renderConfigDocs())
+})
+
+test('every leaf field has a doc line, an env name and a row in the docs', () => {
+  const docs = renderConfigDocs()
+  const fields = listFields()
+  assert.equal(fields.length, 32)
+  for (const field of fields) {
+    assert.ok(field.meta.doc.length > 0, `${field.path.join('.')} has a doc line`)
+    assert.match(field.envName, /^EDGECACHE_[A-Z_]+$/)
+    assert.ok(docs.includes(`| \`${field.path.join('.')}\` |`), `${field.path.join('.')} is documented`)
+  }
+})
+
+test('env names follow the path, with __ between levels and camelCase as SCREAMING_SNAKE', () => {
+  const names = new Map(listFields().map((field) => [field.path.join('.'), field.envName]))
+  assert.equal(names.get('listen'), 'EDGECACHE_LISTEN')
+  assert.equal(names.get('upstream.url'), 'EDGECACHE_UPSTREAM__URL')
+  assert.equal(names.get('storage.driver'), 'EDGECACHE_STORAGE__DRIVER')
+  assert.equal(names.get('storage.memory.maxBytes'), 'EDGECACHE_STORAGE__MEMORY__MAX_BYTES')
+  assert.equal(names.get('server.trustedProxies'), 'EDGECACHE_SERVER__TRUSTED_PROXIES')
+  assert.equal(names.get('workers'), 'EDGECACHE_WORKERS')
+})
