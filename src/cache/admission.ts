@@ -2,7 +2,7 @@
  * Turns a response from the origin into a StoredResponse, or says why it is not stored.
  * Pure: the caller passes the request and response times it measured.
  */
-import { type FieldValue, governingDirectives, qualifiedFields } from './cache-control.ts'
+import { type FieldValue, governingDirectives, parseCacheControl, qualifiedFields } from './cache-control.ts'
 import { computeFreshness, type HeuristicOptions } from './freshness.ts'
 import { formatHttpDate } from './http-date.ts'
 import type { RequestDirectives } from './request-directives.ts'
@@ -63,12 +63,14 @@ export function admit(
   const privateFields = qualifiedFields(directives, 'private')
   const omit = new Set<string>([...NEVER_STORED, ...options.targetedFields])
   if (Array.isArray(privateFields)) for (const f of privateFields) omit.add(f)
+  // The value of the targeted field that governed: the first one with directives, as in
+  // governingDirectives (an empty one before it was skipped, RFC 9213 §2.1).
   let targetedValue: string | undefined
   if (targeted) {
     for (const field of options.targetedFields) {
       const v = origin.headers[field]
-      if (v !== undefined) {
-        targetedValue = typeof v === 'string' ? v : v.join(', ')
+      if (parseCacheControl(v).size > 0) {
+        targetedValue = typeof v === 'string' ? v : v?.join(', ')
         break
       }
     }

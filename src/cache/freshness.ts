@@ -7,8 +7,8 @@ import { parseHttpDate } from './http-date.ts'
 import type { RequestDirectives } from './request-directives.ts'
 import type { StoredResponse } from './stored-response.ts'
 
-/** RFC 9110 §15.1: status codes that are heuristically cacheable. */
-const HEURISTICALLY_CACHEABLE = new Set([200, 203, 204, 206, 300, 301, 308, 404, 405, 410, 414, 501])
+/** RFC 9110 §15.1: status codes that are heuristically cacheable; 451 by RFC 7725 §3. */
+const HEURISTICALLY_CACHEABLE = new Set([200, 203, 204, 206, 300, 301, 308, 404, 405, 410, 414, 451, 501])
 
 export function isHeuristicallyCacheable(status: number): boolean {
   return HEURISTICALLY_CACHEABLE.has(status)
@@ -66,7 +66,8 @@ function correctedInitialAge(
   responseTime: number,
 ): number {
   const apparentAge = Math.max(0, responseTime - date)
-  const ageText = typeof ageField === 'string' ? ageField : ageField?.[0]
+  // RFC 9111 §5.1: a list-based Age uses its first member.
+  const ageText = (typeof ageField === 'string' ? ageField : ageField?.[0])?.split(',')[0]
   // An invalid Age is ignored (RFC 9111 §5.1); a huge one is capped like delta-seconds.
   const ageValue =
     ageText !== undefined && /^\s*\d+\s*$/.test(ageText) ? Math.min(Number(ageText), 2147483648) : 0
@@ -114,11 +115,17 @@ export function ttlMs(stored: StoredResponse, now: number): number {
   return stored.lifetimeMs - currentAgeMs(stored, now)
 }
 
-/** Epoch ms after which a store may drop the response: stale and past every stale window. */
-export function retainUntil(stored: StoredResponse): number {
+/**
+ * Epoch ms after which a store may drop the response: stale and past every stale window.
+ * A response with a validator is kept `keepMs` longer still, so that once stale it can be
+ * revalidated with a conditional request (a 304 costs the origin less than a full answer),
+ * as Varnish's `keep` and nginx's `proxy_cache_revalidate` do.
+ */
+export function retainUntil(stored: StoredResponse, keepMs: number): number {
   const staleAt = stored.responseTime - stored.initialAgeMs + stored.lifetimeMs
   const window = stored.mustRevalidate ? 0 : Math.max(stored.staleWhileRevalidateMs, stored.staleIfErrorMs)
-  return staleAt + window
+  const hasValidator = stored.headers.etag !== undefined || stored.headers['last-modified'] !== undefined
+  return staleAt + Math.max(window, hasValidator ? keepMs : 0)
 }
 
 /** Why a stored response cannot be used without asking the origin, as Cache-Status `fwd` says it. */
@@ -145,7 +152,13 @@ export function decide(stored: StoredResponse, request: RequestDirectives, now: 
   const ageMs = currentAgeMs(stored, now)
   const ttl = stored.lifetimeMs - ageMs
   const staleness = -ttl
-  const staleIfError = !stored.mustRevalidate && staleness <= stored.staleIfErrorMs
+  // May a failed revalidation be answered from cache? A stale response only inside
+  // stale-if-error (RFC 5861 §4). A fresh one may stand in (a client's no-cache or max-age
+  // is a preference, RFC 9111 §5.2.1), but not an unqualified no-cache one, which is never
+  // reused without a successful validation (§5.2.2.4) unless stale-if-error says so.
+  const staleIfError =
+    !stored.mustRevalidate &&
+    (stored.staleIfErrorMs > 0 ? staleness <= stored.staleIfErrorMs : ttl > 0 && stored.noCache !== true)
   const revalidate = (reason: RevalidateReason): Verdict => ({
     kind: 'revalidate',
     reason,
@@ -168,7 +181,7 @@ export function decide(stored: StoredResponse, request: RequestDirectives, now: 
     return { kind: 'stale-allowed', ageMs, ttlMs: ttl }
   }
   // RFC 5861 §3: serve stale at once while the origin is asked in the background.
-  if (staleness <= stored.staleWhileRevalidateMs) {
+  if (stored.staleWhileRevalidateMs > 0 && staleness <= stored.staleWhileRevalidateMs) {
     return { kind: 'stale-while-revalidate', ageMs, ttlMs: ttl }
   }
   return revalidate('stale')

@@ -27,7 +27,13 @@ export function invalidatedKeys(
   if (!isUnsafeMethod(method) || status < 200 || status >= 400) return []
   const self = primaryKey(scheme, host, target)
   const keys = [self]
-  const base = new URL(self)
+  let base: URL
+  try {
+    base = new URL(self)
+  } catch {
+    // A Host that does not parse as a URL authority: only the target itself is known.
+    return keys
+  }
   for (const field of ['location', 'content-location']) {
     const value = headers[field]
     const text = typeof value === 'string' ? value : value?.[0]

@@ -2,8 +2,9 @@
  * Revalidation with the origin (RFC 9111 §4.3): the conditional fields to send, and how a
  * 304 updates the stored response (§3.2, §4.3.4). Pure.
  */
-import { type FieldValue, governingDirectives } from './cache-control.ts'
+import { type FieldValue, governingDirectives, qualifiedFields } from './cache-control.ts'
 import { computeFreshness, type HeuristicOptions } from './freshness.ts'
+import { formatHttpDate } from './http-date.ts'
 import type { StoredHeaders, StoredResponse } from './stored-response.ts'
 
 /** True when the stored response carries a validator the origin can check. */
@@ -53,6 +54,9 @@ export function updateFromNotModified(
     if (value === undefined || KEPT_FROM_STORED.has(name) || options.targetedFields.includes(name)) continue
     merged[name] = value
   }
+  // RFC 9110 §6.6.1: a 304 without Date is dated on arrival; keeping the stored Date would
+  // make the renewed response look as old as the first one (RFC 9111 §4.2.3 apparent age).
+  if (notModified.date === undefined) merged.date = formatHttpDate(responseTime)
   // The targeted field governs again unless the 304 brought a new one (RFC 9213 §2.1).
   const forDirectives: Record<string, FieldValue> = { ...merged }
   let targeted = stored.targeted
@@ -74,6 +78,9 @@ export function updateFromNotModified(
     responseTime,
     options,
   )
+  // RFC 9111 §3.2, §3.1: fields a qualified private names are not stored from a 304 either.
+  const privateFields = qualifiedFields(governing.directives, 'private')
+  if (Array.isArray(privateFields)) for (const f of privateFields) delete merged[f]
   return { ...stored, headers: merged as StoredHeaders, requestTime, responseTime, ...freshness, targeted }
 }
 

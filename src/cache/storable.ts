@@ -2,7 +2,7 @@
  * May a shared cache store this response (RFC 9111 §3)? Each reason not to is a small
  * named check; the first that applies becomes Cache-Status `detail`. Pure.
  */
-import type { Directives } from './cache-control.ts'
+import { type Directives, qualifiedFields } from './cache-control.ts'
 import { isHeuristicallyCacheable } from './freshness.ts'
 import type { RequestDirectives } from './request-directives.ts'
 
@@ -55,8 +55,9 @@ export function notStorableReason(input: StorableInput): NotStorableReason | und
     // RFC 9111 §5.2.2.5
     if (d.has('no-store')) return 'no-store'
   }
-  // RFC 9111 §5.2.2.7: a qualified private only keeps the named fields out of the store.
-  if (d.get('private') === true) return 'private'
+  // RFC 9111 §5.2.2.7: a qualified private only keeps the named fields out of the store;
+  // one with an empty list names nothing, so it counts as unqualified.
+  if (qualifiedFields(d, 'private') === true) return 'private'
   // RFC 9111 §3.5
   if (input.requestHasAuthorization && !d.has('public') && !d.has('s-maxage') && !d.has('must-revalidate')) {
     return 'authorization'

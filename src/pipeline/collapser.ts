@@ -15,10 +15,13 @@ export interface Collapser {
   follow(key: string, timeoutMs: number): Promise<void>
   /** Keys being fetched now. */
   readonly size: number
+  /** Requests waiting for another's fetch now. */
+  readonly waiting: number
 }
 
 export function createCollapser(): Collapser {
   const inflight = new Map<string, { promise: Promise<void>; resolve: () => void }>()
+  let waiting = 0
   return {
     lead(key) {
       if (inflight.has(key)) return undefined
@@ -41,10 +44,17 @@ export function createCollapser(): Collapser {
         timer = setTimeout(resolve, timeoutMs)
         timer.unref()
       })
-      return Promise.race([entry.promise, timeout]).finally(() => clearTimeout(timer))
+      waiting++
+      return Promise.race([entry.promise, timeout]).finally(() => {
+        waiting--
+        clearTimeout(timer)
+      })
     },
     get size() {
       return inflight.size
+    },
+    get waiting() {
+      return waiting
     },
   }
 }

@@ -9,6 +9,7 @@ import { type AdmissionOptions, admit } from '../../cache/admission.ts'
 import { primaryKey, variantKey } from '../../cache/cache-key.ts'
 import { type CacheStatusParams, type ForwardReason, formatCacheStatus } from '../../cache/cache-status.ts'
 import { decide, retainUntil, ttlMs, type Verdict } from '../../cache/freshness.ts'
+import { isNotModified, notModifiedHeaders } from '../../cache/conditional.ts'
 import { invalidatedKeys, isUnsafeMethod } from '../../cache/invalidation.ts'
 import { parseRequestDirectives, type RequestDirectives } from '../../cache/request-directives.ts'
 import { conditionalFields, hasValidator, updateFromNotModified } from '../../cache/revalidate.ts'
@@ -44,6 +45,8 @@ export interface CacheStageDeps {
   readonly name: string
   /** Largest body stored, bytes; larger responses pass through. */
   readonly maxObjectBytes: number
+  /** How long a stale response with a validator is kept for revalidation, ms. */
+  readonly keepMs: number
   /** How long a collapsed request waits for the one that went upstream, ms. */
   readonly collapseTimeoutMs: number
   readonly admission: AdmissionOptions
@@ -166,7 +169,7 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
     body: Buffer,
     marker: VaryMarker | undefined,
   ) {
-    const expiresAt = retainUntil(response)
+    const expiresAt = retainUntil(response, deps.keepMs)
     const meta = responseToMeta(response)
     if (response.vary === undefined) return safeSet(key, meta, body, expiresAt)
     const fields = response.vary
@@ -242,10 +245,14 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
       onComplete: complete,
       onAbandon: release,
     })
-    if (ctx.method === 'HEAD') {
-      // The client asked for headers only; read the body anyway so it can be stored.
+    if (ctx.method === 'HEAD' || clientHasIt(ctx, response)) {
+      // The client gets headers only (HEAD, or a 304 for its conditional request); the
+      // body is still read so it can be stored.
       body.resume()
-      return { ...answer, body: undefined }
+      if (ctx.method === 'HEAD') return { ...answer, body: undefined }
+      const headers = notModifiedHeaders(response.headers)
+      headers['cache-status'] = answer.headers['cache-status']!
+      return { status: 304, headers, body: undefined }
     }
     return { ...answer, body }
   }
@@ -308,7 +315,7 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
         deps.admission,
       )
       if (updated === undefined) return fetchAndStore(fill, next)
-      await safeSet(found.key, responseToMeta(updated), found.body, retainUntil(updated))
+      await safeSet(found.key, responseToMeta(updated), found.body, retainUntil(updated, deps.keepMs))
       ctx.facts.cache = 'revalidated'
       const ttl = ttlMs(updated, responseTime)
       return answerFromStored({
@@ -367,7 +374,7 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
             deps.admission,
           )
           if (updated === undefined) return done()
-          return safeSet(found.key, responseToMeta(updated), found.body, retainUntil(updated)).then(done)
+          return safeSet(found.key, responseToMeta(updated), found.body, retainUntil(updated, deps.keepMs)).then(done)
         }
         if (answer.status >= 500) {
           // Keep serving what we have; the next stale hit tries again.
@@ -488,6 +495,12 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
 }
 
 function noop(): void {}
+
+/** RFC 9110 §13.1: the client's If-None-Match / If-Modified-Since already match `response`. */
+function clientHasIt(ctx: RequestContext, response: StoredResponse): boolean {
+  if (ctx.headers['if-none-match'] === undefined && ctx.headers['if-modified-since'] === undefined) return false
+  return response.status === 200 && isNotModified(ctx.headers, response.headers, response.responseTime)
+}
 
 function onlyIfCached(ctx: RequestContext, cacheStatus: string): Answer {
   const err = new EdgecacheError('EC_ERR_CACHE_ONLY_IF_CACHED')
