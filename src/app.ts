@@ -1,0 +1,156 @@
+/**
+ * The composition root: builds every part of edgecache from a validated Config and wires
+ * them together. The only module that sees the whole Config.
+ */
+import { createAdminServer } from './admin/admin-server.ts'
+import { type Clock, systemClock } from './clock.ts'
+import type { Config } from './config/schema.ts'
+import { createLogger, type Logger } from './observability/logger.ts'
+import { createCollapser } from './pipeline/collapser.ts'
+import { compose } from './pipeline/compose.ts'
+import type { RequestContext } from './pipeline/context.ts'
+import { createCacheStage } from './pipeline/stages/cache.ts'
+import { createUpstreamStage } from './pipeline/stages/upstream.ts'
+import { createProxyServer } from './server/proxy-server.ts'
+import { createMemoryStore } from './storage/memory-store.ts'
+import type { CacheStore } from './storage/store.ts'
+import { createForwarding } from './upstream/forwarding.ts'
+import { createUpstream } from './upstream/upstream.ts'
+
+export interface AppDeps {
+  readonly logger?: Logger
+  readonly clock?: Clock
+}
+
+export interface Listening {
+  readonly proxy: { readonly host: string; readonly port: number }
+  readonly admin: { readonly host: string; readonly port: number }
+}
+
+export interface App {
+  /** Opens the proxy and admin listeners on the configured addresses. */
+  listen(): Promise<Listening>
+  /** Graceful shutdown: stop accepting, finish in-flight requests within the bound, close pools. */
+  close(): Promise<void>
+  readonly store: CacheStore
+  readonly logger: Logger
+  /** Requests collapsed behind another's fetch right now, and the keys being fetched. */
+  collapsing(): { readonly keys: number; readonly waiting: number }
+}
+
+/**
+ * @example
+ * const app = createApp(loadConfig({ flags: { upstream: 'http://127.0.0.1:8080' } }))
+ * const { proxy } = await app.listen()
+ */
+export function createApp(config: Config, deps: AppDeps = {}): App {
+  const upstreamUrl = config.upstream.url
+  if (upstreamUrl === undefined) throw new Error('upstream.url is required to serve (pass --upstream URL)')
+  const clock = deps.clock ?? systemClock
+  const logger = deps.logger ?? createLogger({ level: config.log.level })
+
+  const store = createMemoryStore({
+    maxBytes: config.storage.memory.maxBytes,
+    maxObjectBytes: config.storage.memory.maxObjectBytes,
+    clock,
+  })
+  const forwarding = createForwarding({
+    trustedProxies: config.server.trustedProxies,
+    stripRequestHeaders: config.server.stripRequestHeaders,
+    hostOverride: config.upstream.host,
+  })
+  const upstream = createUpstream({
+    url: upstreamUrl,
+    connections: config.upstream.connections,
+    connectTimeoutMs: config.upstream.connectTimeout,
+    headersTimeoutMs: config.upstream.headersTimeout,
+    bodyTimeoutMs: config.upstream.bodyTimeout,
+    keepAliveTimeoutMs: config.upstream.keepAliveTimeout,
+    forwarding,
+  })
+  const pipelineLog = logger.child({ component: 'pipeline' })
+  const collapser = createCollapser()
+  const pipeline = compose(
+    [
+      createCacheStage({
+        store,
+        clock,
+        collapser,
+        log: logger.child({ component: 'cache' }),
+        name: config.cache.name,
+        maxObjectBytes: config.storage.memory.maxObjectBytes,
+        collapseTimeoutMs: config.cache.collapseTimeout,
+        keepMs: config.cache.keep,
+        admission: {
+          heuristicFraction: config.cache.heuristicFraction,
+          maxHeuristicTtlMs: config.cache.maxHeuristicTtl,
+          targetedFields: [config.cache.targetedField, 'cdn-cache-control'],
+          storeSetCookie: false,
+        },
+      }),
+      createUpstreamStage({ upstream }),
+    ],
+    pipelineLog,
+  )
+
+  const accessLog = logger.child({ component: 'access' })
+  const server = createProxyServer({
+    pipeline,
+    log: logger.child({ component: 'server' }),
+    clock,
+    maxHeaderBytes: config.server.maxHeaderBytes,
+    maxHeaderCount: config.server.maxHeaderCount,
+    maxUriBytes: config.server.maxUriBytes,
+    maxBodyBytes: config.server.maxBodyBytes,
+    headersTimeoutMs: config.server.headersTimeout,
+    requestTimeoutMs: config.server.requestTimeout,
+    keepAliveTimeoutMs: config.server.keepAliveTimeout,
+    maxConnections: config.server.maxConnections,
+    backlog: config.server.backlog,
+    onFinish: (ctx, status, bytes, totalMs) => logAccess(accessLog, ctx, status, bytes, totalMs),
+  })
+
+  let serving = false
+  const admin = createAdminServer({ storeStats: () => store.stats(), isServing: () => serving })
+
+  return {
+    store,
+    logger,
+    collapsing: () => ({ keys: collapser.size, waiting: collapser.waiting }),
+    async listen() {
+      const proxy = await server.listen(config.listen.host, config.listen.port)
+      const adminAddress = await admin.listen(config.admin.listen.host, config.admin.listen.port)
+      serving = true
+      logger.info({ proxy, admin: adminAddress, upstream: upstreamUrl }, 'edgecache listening')
+      return { proxy, admin: adminAddress }
+    },
+    async close() {
+      serving = false
+      await Promise.all([server.close(config.server.shutdownTimeout), admin.close()])
+      await upstream.close()
+      await store.close()
+    },
+  }
+}
+
+function logAccess(log: Logger, ctx: RequestContext, status: number, bytes: number, totalMs: number): void {
+  if (!log.isLevelEnabled('info')) return
+  const query = ctx.target.indexOf('?')
+  log.info(
+    {
+      reqId: ctx.id,
+      method: ctx.method,
+      host: ctx.host,
+      path: query === -1 ? ctx.target : ctx.target.slice(0, query),
+      route: ctx.facts.route,
+      status,
+      cacheStatus: ctx.facts.cache,
+      upstreamStatus: ctx.facts.upstreamStatus,
+      upstreamMs: ctx.facts.upstreamMs,
+      totalMs,
+      bytes,
+      client: ctx.clientAddress,
+    },
+    'request',
+  )
+}

@@ -1,0 +1,157 @@
+/**
+ * The edgecache command: parses the command line, loads config, and runs `serve` (with
+ * workers), `check-config` or `demo`. Exit codes: 0 ok, 1 invalid config, 2 usage error.
+ */
+import cluster from 'node:cluster'
+import { readFileSync } from 'node:fs'
+import { type App, createApp } from './app.ts'
+import { formatUsage, parseArgs, type ParsedArgs } from './cli/args.ts'
+import { startDemoBackend } from './cli/demo-backend.ts'
+import { checkConfigFile, loadConfig } from './config/load.ts'
+import type { Config } from './config/schema.ts'
+import { createLogger } from './observability/logger.ts'
+import { superviseWorkers } from './workers.ts'
+
+const NO_UPSTREAM =
+  'edgecache: no upstream to proxy to; pass --upstream URL (or set EDGECACHE_UPSTREAM, or upstream.url in --config FILE), or try `edgecache demo`\n'
+
+async function main(argv: readonly string[]): Promise<number> {
+  let args: ParsedArgs
+  try {
+    args = parseArgs(argv)
+  } catch (err) {
+    return fail(err, 2)
+  }
+  if (args.help) {
+    process.stdout.write(formatUsage(args.command))
+    return 0
+  }
+  if (args.version) {
+    process.stdout.write(`edgecache ${version()}\n`)
+    return 0
+  }
+  switch (args.command) {
+    case 'check-config':
+      return checkConfig(args.positionals)
+    case 'demo':
+      return demo(args)
+    case 'serve':
+      return serve(args)
+    default:
+      process.stderr.write(`edgecache: the ${args.command} command is not available yet\n`)
+      return 2
+  }
+}
+
+function checkConfig(positionals: readonly string[]): number {
+  const [file, ...extra] = positionals
+  if (file === undefined || extra.length > 0) {
+    process.stderr.write('usage: edgecache check-config FILE\n')
+    return 2
+  }
+  const result = checkConfigFile(file)
+  if (result.ok) {
+    process.stdout.write(`${file}: ok\n`)
+    return 0
+  }
+  for (const problem of result.problems) process.stderr.write(`${problem}\n`)
+  return 1
+}
+
+function load(args: ParsedArgs): Config | number {
+  try {
+    return loadConfig({ flags: args.flags })
+  } catch (err) {
+    return fail(err, 1)
+  }
+}
+
+async function serve(args: ParsedArgs): Promise<number> {
+  const config = load(args)
+  if (typeof config === 'number') return config
+  if (config.upstream.url === undefined) {
+    process.stderr.write(NO_UPSTREAM)
+    return 2
+  }
+  if (config.workers > 1 && cluster.isPrimary) {
+    superviseWorkers(config.workers, createLogger({ level: config.log.level }).child({ component: 'primary' }))
+    return -1
+  }
+  const app = createApp(config)
+  await app.listen()
+  stopOnSignals(app)
+  return -1
+}
+
+async function demo(args: ParsedArgs): Promise<number> {
+  const backend = await startDemoBackend()
+  const config = load({ ...args, flags: { 'log-level': 'warn', ...args.flags, upstream: backend.url, workers: '1' } })
+  if (typeof config === 'number') {
+    await backend.close()
+    return config
+  }
+  const app = createApp(config)
+  const { proxy } = await app.listen()
+  const host = proxy.host === '0.0.0.0' || proxy.host === '::' ? '127.0.0.1' : proxy.host
+  const base = `http://${host.includes(':') ? `[${host}]` : host}:${proxy.port}`
+  process.stdout.write(
+    [
+      `edgecache demo: proxy on ${base}, example backend on ${backend.url}`,
+      '',
+      'try these (run the first twice: a miss, then a hit):',
+      `  curl -si ${base}/cacheable | grep -i -e cache-status -e age:`,
+      `  curl -si ${base}/uncacheable | grep -i cache-status`,
+      `  curl -si -H 'Accept-Language: fr' ${base}/varied | grep -i cache-status`,
+      `  curl -si ${base}/slow | grep -i cache-status`,
+      `  curl -si ${base}/revalidate | grep -i cache-status`,
+      '',
+      'Ctrl-C stops the demo.',
+      '',
+    ].join('\n'),
+  )
+  stopOnSignals(app, () => backend.close())
+  return -1
+}
+
+function stopOnSignals(app: App, after?: () => Promise<void>): void {
+  let stopping = false
+  const stop = () => {
+    if (stopping) return
+    stopping = true
+    app
+      .close()
+      .then(after)
+      .then(
+        () => process.exit(0),
+        (err: unknown) => {
+          app.logger.error({ err }, 'shutdown failed')
+          process.exit(1)
+        },
+      )
+  }
+  process.on('SIGTERM', stop)
+  process.on('SIGINT', stop)
+}
+
+function fail(err: unknown, code: number): number {
+  const problems = (err as { problems?: readonly string[] }).problems
+  if (problems !== undefined) for (const p of problems) process.stderr.write(`edgecache: ${p}\n`)
+  else process.stderr.write(`edgecache: ${err instanceof Error ? err.message : String(err)}\n`)
+  return code
+}
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+  return pkg.version
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    // -1: a server is running; the process ends on a signal.
+    if (code >= 0) process.exitCode = code
+  },
+  (err: unknown) => {
+    process.stderr.write(`edgecache: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`)
+    process.exitCode = 1
+  },
+)

@@ -1,0 +1,325 @@
+/**
+ * One request on the public listener, from arrival to the last byte: checks it against the
+ * limits, builds its RequestContext, runs the pipeline and writes the Answer to the client.
+ * Knows nothing of caching; it is on every request's path, so it does little per request.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Duplex, Readable } from 'node:stream'
+import { pipeline as pipeStreams } from 'node:stream'
+import type { Clock } from '../clock.ts'
+import { EdgecacheError } from '../errors.ts'
+import { type Answer, type ResponseHeaders, textAnswer } from '../pipeline/answer.ts'
+import type { Pipeline } from '../pipeline/compose.ts'
+import { createFacts, type RequestContext } from '../pipeline/context.ts'
+import { refusalText } from './refusal.ts'
+import { RequestBody } from './request-body.ts'
+import { requestIdOf } from './request-id.ts'
+
+/** What every exchange on one listener shares. */
+export interface ExchangeShared {
+  readonly pipeline: Pipeline
+  readonly log: { error(obj: object, msg: string): void; warn(obj: object, msg: string): void }
+  readonly clock: Clock
+  readonly maxHeaderCount: number
+  readonly maxUriBytes: number
+  readonly maxBodyBytes: number
+  readonly onFinish:
+    | ((ctx: RequestContext, status: number, bytes: number, totalMs: number) => void)
+    | undefined
+  /** Set once shutdown begins: every later response closes its connection. */
+  closing: boolean
+  /** Exchanges whose response has not closed yet. */
+  inFlight: number
+  /** Called when `inFlight` drops to 0. */
+  onIdle: (() => void) | undefined
+}
+
+/**
+ * The status `onFinish` reports when the client left before any response was started,
+ * after nginx's 499 "client closed request"; no client ever receives it.
+ */
+export const CLIENT_CLOSED_STATUS = 499
+
+const kExchange = Symbol('edgecache.exchange')
+type TrackedSocket = Duplex & { [kExchange]?: Exchange | undefined }
+
+/**
+ * The exchange whose request was read last on `socket`, while its response is unfinished;
+ * a `clientError` on the socket belongs to it when its request has not fully arrived.
+ */
+export function exchangeOn(socket: Duplex): Exchange | undefined {
+  return (socket as TrackedSocket)[kExchange]
+}
+
+// RFC 9110 §7.2 and RFC 3986 §3.2.2: host [ ":" port ], where host is an IP literal or a
+// reg-name. Checked because the Host value reaches routing and cache keys.
+const validHost = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]+)(?::[0-9]*)?$/
+
+/** A request in flight on the public listener; `start()` runs it. */
+export class Exchange {
+  readonly ctx: RequestContext
+  readonly #req: IncomingMessage
+  readonly #res: ServerResponse
+  readonly #shared: ExchangeShared
+  readonly #expectsContinue: boolean
+  readonly #refusal: EdgecacheError | undefined
+  #controller: AbortController | undefined
+  /** The client went away before its response finished. */
+  #clientGone = false
+  /** A response (answer or refusal) has been started; later ones are dropped. */
+  #answered = false
+  /** #onClose has run. */
+  #closed = false
+  #bytes = 0
+  #body: RequestBody | undefined
+
+  constructor(req: IncomingMessage, res: ServerResponse, shared: ExchangeShared, expectsContinue: boolean) {
+    this.#req = req
+    this.#res = res
+    this.#shared = shared
+    this.#expectsContinue = expectsContinue
+    const headers = req.headers
+    const refusal = refusalOf(req, shared)
+    this.#refusal = refusal
+    const exchange = this
+    this.ctx = {
+      id: requestIdOf(headers['x-request-id']),
+      method: req.method ?? 'GET',
+      scheme: 'http',
+      host: headers.host === undefined ? '' : headers.host.toLowerCase(),
+      target: req.url ?? '/',
+      headers,
+      clientAddress: req.socket.remoteAddress ?? '',
+      body: refusal === undefined && hasBody(req) ? this.#bodyOf(req, shared.maxBodyBytes) : undefined,
+      receivedAt: shared.clock.now(),
+      // An AbortController costs more than the rest of the context; a hit never asks for it.
+      get signal() {
+        return exchange.#signal()
+      },
+      facts: createFacts(),
+    }
+    ;(req.socket as TrackedSocket)[kExchange] = this
+    shared.inFlight += 1
+    res.on('close', this.#onClose)
+    req.on('close', this.#onRequestClose)
+  }
+
+  /** True once the whole request, body included, has been received. */
+  get requestComplete(): boolean {
+    return this.#req.complete
+  }
+
+  /** Refuses the request if it broke a limit, else hands it to the pipeline. */
+  start(): void {
+    if (this.#refusal !== undefined) {
+      this.refuse(this.#refusal)
+      return
+    }
+    let answer: Promise<Answer>
+    try {
+      answer = this.#shared.pipeline(this.ctx)
+    } catch (err) {
+      this.#onRejected(err)
+      return
+    }
+    answer.then(
+      (value) => this.#onAnswer(value),
+      (err: unknown) => this.#onRejected(err),
+    )
+  }
+
+  /**
+   * Answers with a short refusal and closes the connection, whatever the pipeline is doing.
+   * Once a response has started there is no way to say it, so the connection is cut.
+   */
+  refuse(err: EdgecacheError): void {
+    if (this.#clientGone) return
+    if (this.#answered) {
+      this.#req.socket.destroy()
+      return
+    }
+    this.#write(textAnswer(err.status ?? 400, refusalText(err, this.ctx.id)), true)
+    // A refused body will not be read on: the pipeline's reader learns why.
+    this.#body?.abandon(err)
+  }
+
+  #signal(): AbortSignal {
+    if (this.#controller === undefined) {
+      this.#controller = new AbortController()
+      if (this.#clientGone) this.#controller.abort()
+    }
+    return this.#controller.signal
+  }
+
+  #bodyOf(req: IncomingMessage, maxBytes: number): RequestBody {
+    this.#body = new RequestBody(req, maxBytes, {
+      onFirstRead: () => {
+        if (this.#expectsContinue && !this.#res.headersSent) this.#res.writeContinue()
+      },
+      onTooLarge: (err) => this.refuse(err),
+    })
+    return this.#body
+  }
+
+  #onAnswer(answer: Answer): void {
+    if (this.#answered || this.#clientGone) {
+      discard(answer.body)
+      return
+    }
+    this.#write(answer, false)
+  }
+
+  #onRejected(err: unknown): void {
+    // compose.ts is the boundary that turns errors into answers; reaching here is a bug.
+    this.#shared.log.error({ err, reqId: this.ctx.id }, 'pipeline rejected')
+    if (this.#answered || this.#clientGone) return
+    this.#write(textAnswer(500, `500 internal error (request id ${this.ctx.id})`), false)
+  }
+
+  #write(answer: Answer, close: boolean): void {
+    const res = this.#res
+    const headers: ResponseHeaders = { ...answer.headers, 'x-request-id': this.ctx.id }
+    // A request body still arriving has an unknown remainder; rather than read it to keep
+    // the connection, close it. Past a limit or during shutdown, close it as well.
+    if (close || this.#shared.closing || (this.ctx.body !== undefined && !this.#req.complete)) {
+      headers.connection = 'close'
+    }
+    try {
+      res.writeHead(answer.status, headers)
+    } catch (err) {
+      // An invalid status or header field from a stage; node has written nothing yet.
+      discard(answer.body)
+      this.#shared.log.error({ err, reqId: this.ctx.id }, 'answer not writable')
+      this.#write(textAnswer(500, `500 internal error (request id ${this.ctx.id})`), close)
+      return
+    }
+    this.#answered = true
+    const body = answer.body
+    if (body === undefined) {
+      res.end()
+    } else if (!mayHaveBody(this.ctx.method, answer.status)) {
+      discard(body)
+      res.end()
+    } else if (Buffer.isBuffer(body)) {
+      this.#bytes = body.length
+      res.end(body)
+    } else {
+      this.#stream(body)
+    }
+  }
+
+  /**
+   * Streams `body` with backpressure. If the client goes away, stream.pipeline destroys
+   * `body`, which aborts the upstream request so nothing truncated is stored. If `body`
+   * fails, it destroys the response and so the socket: the client sees a cut-off
+   * response, never a clean end.
+   */
+  #stream(body: Readable): void {
+    body.on('data', (chunk: { length: number }) => {
+      this.#bytes += chunk.length
+    })
+    pipeStreams(body, this.#res, (err: NodeJS.ErrnoException | null) => {
+      // A premature close is the client leaving, which is no fault of ours.
+      if (err && err.code !== 'ERR_STREAM_PREMATURE_CLOSE') {
+        this.#shared.log.warn({ err, reqId: this.ctx.id }, 'answer body failed, response cut short')
+      }
+    })
+  }
+
+  /**
+   * A response queued behind a pipelined one gets no 'close' when the socket dies (node
+   * emits it only for the response on the socket), but its request is destroyed then.
+   */
+  #onRequestClose = (): void => {
+    if (!this.#res.writableFinished && this.#req.socket.destroyed) this.#onClose()
+  }
+
+  #onClose = (): void => {
+    if (this.#closed) return
+    this.#closed = true
+    const res = this.#res
+    if (!res.writableFinished) {
+      this.#clientGone = true
+      this.#controller?.abort()
+    }
+    this.#body?.abandon()
+    const socket = this.#req.socket as TrackedSocket
+    if (socket[kExchange] === this) socket[kExchange] = undefined
+    const shared = this.#shared
+    if (shared.onFinish !== undefined) {
+      const status = res.headersSent ? res.statusCode : CLIENT_CLOSED_STATUS
+      try {
+        shared.onFinish(this.ctx, status, this.#bytes, shared.clock.now() - this.ctx.receivedAt)
+      } catch (err) {
+        shared.log.error({ err, reqId: this.ctx.id }, 'onFinish failed')
+      }
+    }
+    shared.inFlight -= 1
+    if (shared.inFlight === 0) shared.onIdle?.()
+  }
+}
+
+/** Why the request must be refused before the pipeline sees it, if it must. */
+function refusalOf(req: IncomingMessage, limits: ExchangeShared): EdgecacheError | undefined {
+  // node's maxHeadersCount drops the fields past its limit without a word; count them all.
+  const raw = req.rawHeaders
+  if (raw.length > limits.maxHeaderCount * 2) {
+    return new EdgecacheError('EC_ERR_REQUEST_HEADERS_TOO_LARGE', [
+      `more than ${limits.maxHeaderCount} fields`,
+    ])
+  }
+  // node decodes the target as latin1, one character per byte.
+  const target = req.url ?? ''
+  if (target.length > limits.maxUriBytes)
+    return new EdgecacheError('EC_ERR_REQUEST_URI_TOO_LONG', [limits.maxUriBytes])
+  // RFC 9112 §3.2: a server that is not a forward proxy takes origin-form, and `*` for OPTIONS.
+  if (target.charCodeAt(0) !== 47 /* / */ && !(target === '*' && req.method === 'OPTIONS')) {
+    return new EdgecacheError('EC_ERR_REQUEST_BAD', ['request target must start with /'])
+  }
+  const hostError = hostErrorOf(req)
+  if (hostError !== undefined) return new EdgecacheError('EC_ERR_REQUEST_BAD', [hostError])
+  const length = req.headers['content-length']
+  // Refused before a byte of the body is read; node has already checked it is all digits.
+  if (length !== undefined && Number(length) > limits.maxBodyBytes) {
+    return new EdgecacheError('EC_ERR_REQUEST_BODY_TOO_LARGE', [limits.maxBodyBytes])
+  }
+  return undefined
+}
+
+/**
+ * RFC 9112 §3.2: 400 for an HTTP/1.1 request without Host, and for any request with more
+ * than one Host line or an invalid one. node keeps only the first of repeated Host lines,
+ * so they are counted in rawHeaders; two Hosts are how cache-poisoning attempts begin.
+ * HTTP/1.0 may omit Host; its context then has the empty host.
+ */
+function hostErrorOf(req: IncomingMessage): string | undefined {
+  const raw = req.rawHeaders
+  let hosts = 0
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!
+    if (name.length === 4 && name.toLowerCase() === 'host') hosts += 1
+  }
+  if (hosts > 1) return 'more than one Host field'
+  const host = req.headers.host
+  if (host === undefined) {
+    return req.httpVersionMajor === 1 && req.httpVersionMinor === 0 ? undefined : 'missing Host field'
+  }
+  return validHost.test(host) ? undefined : 'invalid Host field'
+}
+
+/** RFC 9112 §6.3: a request has a body when it says how long it is or how it is framed. */
+function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length']
+  if (length !== undefined) return Number(length) > 0
+  return req.headers['transfer-encoding'] !== undefined
+}
+
+/** RFC 9110 §6.4.1: no content in answers to HEAD, nor in 1xx, 204 or 304 responses. */
+function mayHaveBody(method: string, status: number): boolean {
+  return method !== 'HEAD' && status >= 200 && status !== 204 && status !== 304
+}
+
+/** Drops a body that will not be sent; destroying a stream aborts whatever feeds it. */
+function discard(body: Answer['body']): void {
+  if (body !== undefined && !Buffer.isBuffer(body)) body.destroy()
+}

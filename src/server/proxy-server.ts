@@ -1,0 +1,232 @@
+/**
+ * The public HTTP/1.1 listener: accepts connections, enforces the size limits and
+ * timeouts, gives each request an id and a RequestContext, hands it to the pipeline and
+ * writes the Answer back. Knows nothing of caching; per-request work lives in exchange.ts.
+ */
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import type { Duplex } from 'node:stream'
+import { type Clock, systemClock } from '../clock.ts'
+import { EdgecacheError } from '../errors.ts'
+import type { Pipeline } from '../pipeline/compose.ts'
+import type { RequestContext } from '../pipeline/context.ts'
+import { Exchange, type ExchangeShared, exchangeOn } from './exchange.ts'
+import { errorOfClientError, rawRefusal } from './refusal.ts'
+import { nextRequestId } from './request-id.ts'
+
+/** Where the listener reports what goes wrong; a child logger in practice. */
+export interface ProxyServerLog {
+  error(obj: object, msg: string): void
+  warn(obj: object, msg: string): void
+}
+
+export interface ProxyServerOptions {
+  /** Answers each request; compose.ts builds it. */
+  readonly pipeline: Pipeline
+  readonly log: ProxyServerLog
+  /** @default systemClock */
+  readonly clock?: Clock
+  /** Largest request line plus header block, in bytes; more gets 431. */
+  readonly maxHeaderBytes: number
+  /** Most header field lines in a request; more gets 431. */
+  readonly maxHeaderCount: number
+  /** Longest request target, in bytes; longer gets 414. Counts towards maxHeaderBytes too. */
+  readonly maxUriBytes: number
+  /** Largest request body, in bytes: a longer Content-Length gets 413 unread, a longer chunked body fails. */
+  readonly maxBodyBytes: number
+  /** Time from connection or the previous response to a request's complete header block; then 408. */
+  readonly headersTimeoutMs: number
+  /** Time for a whole request, body included, to arrive; then 408. 0 disables it. */
+  readonly requestTimeoutMs: number
+  /**
+   * How long an idle keep-alive connection stays open, as advertised in `Keep-Alive`. node
+   * waits 1 s more before closing, so that clients close first. 0 keeps it until the client closes.
+   */
+  readonly keepAliveTimeoutMs: number
+  /** Most open connections; more are closed on arrival. 0 means no limit. */
+  readonly maxConnections: number
+  /** Length of the kernel's queue of connections not yet accepted. */
+  readonly backlog: number
+  /**
+   * Called once per request, when its response has finished or its client has gone:
+   * the status sent (499 if none was), body bytes handed to the socket, and ms since arrival.
+   */
+  readonly onFinish?: (ctx: RequestContext, status: number, bytes: number, totalMs: number) => void
+}
+
+export interface ProxyServer {
+  /** Starts listening; resolves with the bound address (port 0 picks a free one). */
+  listen(host: string, port: number): Promise<{ host: string; port: number }>
+  /**
+   * Stops accepting, closes idle connections at once, lets requests in flight finish
+   * (their connections close after the response) and destroys what is left after
+   * `timeoutMs`. Resolves when every connection has closed; calling it again returns the
+   * same promise.
+   */
+  close(timeoutMs: number): Promise<void>
+  readonly server: Server
+}
+
+/**
+ * Creates the public listener. Nothing is bound until `listen`.
+ *
+ * @example
+ * const proxy = createProxyServer({
+ *   pipeline: compose(stages, log),
+ *   log,
+ *   maxHeaderBytes: 16384, maxHeaderCount: 100, maxUriBytes: 8192, maxBodyBytes: 10 * 1024 * 1024,
+ *   headersTimeoutMs: 10_000, requestTimeoutMs: 60_000, keepAliveTimeoutMs: 5_000,
+ *   maxConnections: 0, backlog: 511,
+ *   onFinish: (ctx, status, bytes, totalMs) => log.info({ reqId: ctx.id, status, bytes, totalMs }, 'request'),
+ * })
+ * await proxy.listen('0.0.0.0', 8080)
+ */
+export function createProxyServer(options: ProxyServerOptions): ProxyServer {
+  checkOptions(options)
+  const { log, maxHeaderBytes } = options
+  const shared: ExchangeShared = {
+    pipeline: options.pipeline,
+    log,
+    clock: options.clock ?? systemClock,
+    maxHeaderCount: options.maxHeaderCount,
+    maxUriBytes: options.maxUriBytes,
+    maxBodyBytes: options.maxBodyBytes,
+    onFinish: options.onFinish,
+    closing: false,
+    inFlight: 0,
+    onIdle: undefined,
+  }
+
+  const server = createServer({
+    maxHeaderSize: maxHeaderBytes,
+    headersTimeout: options.headersTimeoutMs,
+    requestTimeout: options.requestTimeoutMs,
+    keepAliveTimeout: options.keepAliveTimeoutMs,
+    connectionsCheckingInterval: checkingIntervalMs(options.headersTimeoutMs, options.requestTimeoutMs),
+    // Checked in exchange.ts instead, so the 400 has a body and a request id, and so
+    // repeated Host lines are refused too.
+    requireHostHeader: false,
+  })
+  // Only bounds the work node does for req.headers: exchange.ts refuses requests with more.
+  server.maxHeadersCount = options.maxHeaderCount
+  if (options.maxConnections > 0) server.maxConnections = options.maxConnections
+
+  server.on('request', (req, res) => new Exchange(req, res, shared, false).start())
+  // Without this listener node sends `100 Continue` before anyone has looked at the
+  // request; with it, RequestBody sends it when the pipeline first reads the body.
+  server.on('checkContinue', (req, res) => new Exchange(req, res, shared, true).start())
+
+  server.on('clientError', (err: Error & { code?: string }, socket: Duplex) => {
+    if (err.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy()
+      return
+    }
+    const current = exchangeOn(socket)
+    if (current !== undefined) {
+      // The request being received broke off (body timeout, bad chunk): answer it as any
+      // other refusal, if it can still be answered. Otherwise the error is a later
+      // pipelined request's, and bytes written now would corrupt the response in flight.
+      if (current.requestComplete) socket.destroy()
+      else current.refuse(errorOfClientError(err, maxHeaderBytes))
+      return
+    }
+    const refusal = errorOfClientError(err, maxHeaderBytes)
+    const reqId = nextRequestId()
+    // err itself carries the client's raw bytes (rawPacket); only its code is logged.
+    log.warn({ reqId, code: err.code, status: refusal.status }, 'malformed request refused')
+    socket.end(rawRefusal(refusal, reqId), () => socket.destroy())
+  })
+
+  // CONNECT asks for a tunnel, which a reverse proxy does not offer; node would only drop it.
+  server.on('connect', (_req, socket: Duplex) => {
+    const err = new EdgecacheError('EC_ERR_REQUEST_BAD', ['request target must start with /'])
+    socket.end(rawRefusal(err, nextRequestId()), () => socket.destroy())
+  })
+
+  server.on('drop', (data) => {
+    log.warn(
+      { remoteAddress: data?.remoteAddress, maxConnections: server.maxConnections },
+      'connection dropped',
+    )
+  })
+
+  // Failing to bind rejects listen(); this is for the listener failing later (accept errors).
+  server.on('error', (err) => {
+    if (server.listening) log.error({ err }, 'proxy listener failed')
+  })
+
+  let closed: Promise<void> | undefined
+
+  return {
+    server,
+    listen(host, port) {
+      return new Promise((resolve, reject) => {
+        server.once('error', reject)
+        server.listen({ host, port, backlog: options.backlog }, () => {
+          server.off('error', reject)
+          const address = server.address() as AddressInfo
+          resolve({ host: address.address, port: address.port })
+        })
+      })
+    },
+    close(timeoutMs) {
+      closed ??= new Promise<void>((resolve) => {
+        shared.closing = true
+        const deadline = setTimeout(() => server.closeAllConnections(), timeoutMs)
+        // Done when the last connection has closed (at once, with an error, if the server
+        // never listened) and, since a socket's close reaches its response a little later,
+        // every request has been through onFinish.
+        const done = () => {
+          clearTimeout(deadline)
+          resolve()
+        }
+        server.close(() => {
+          if (shared.inFlight === 0) done()
+          else shared.onIdle = done
+        })
+        // Connections between requests; those mid-request close after their response.
+        server.closeIdleConnections()
+      })
+      return closed
+    },
+  }
+}
+
+/**
+ * How often node looks for requests past headersTimeout or requestTimeout. Its default,
+ * 30 s, would let a 1 s timeout run 30 s; a quarter of the shorter timeout keeps the
+ * overrun under 25%, and the 1 s ceiling keeps the scan cheap with many connections.
+ */
+function checkingIntervalMs(headersTimeoutMs: number, requestTimeoutMs: number): number {
+  const shortest = requestTimeoutMs > 0 ? Math.min(headersTimeoutMs, requestTimeoutMs) : headersTimeoutMs
+  return Math.min(1000, Math.max(10, Math.floor(shortest / 4)))
+}
+
+function checkOptions(options: ProxyServerOptions): void {
+  checkInteger('maxHeaderBytes', options.maxHeaderBytes, 1)
+  checkInteger('maxHeaderCount', options.maxHeaderCount, 1)
+  checkInteger('maxUriBytes', options.maxUriBytes, 1)
+  checkInteger('maxBodyBytes', options.maxBodyBytes, 0)
+  checkInteger('headersTimeoutMs', options.headersTimeoutMs, 1)
+  checkInteger('requestTimeoutMs', options.requestTimeoutMs, 0)
+  checkInteger('keepAliveTimeoutMs', options.keepAliveTimeoutMs, 0)
+  checkInteger('maxConnections', options.maxConnections, 0)
+  checkInteger('backlog', options.backlog, 1)
+  if (options.requestTimeoutMs > 0 && options.headersTimeoutMs > options.requestTimeoutMs) {
+    // node refuses this too, with a message that names neither option.
+    throw invalid(
+      `headersTimeoutMs (${options.headersTimeoutMs}) must not exceed requestTimeoutMs (${options.requestTimeoutMs})`,
+    )
+  }
+  if (typeof options.pipeline !== 'function') throw invalid('pipeline must be a function')
+}
+
+function checkInteger(name: string, value: number, min: number): void {
+  if (!Number.isInteger(value) || value < min) {
+    throw invalid(`${name} must be an integer of at least ${min}, got ${value}`)
+  }
+}
+
+function invalid(problem: string): EdgecacheError {
+  return new EdgecacheError('EC_ERR_CONFIG_INVALID', [`proxy server: ${problem}`])
+}

@@ -1,0 +1,181 @@
+/**
+ * Collapsing, large bodies and failures through the proxy: what reaches the origin, what
+ * the client sees, and that nothing partial is ever stored.
+ */
+import assert from 'node:assert/strict'
+import { request as httpRequest } from 'node:http'
+import { after, before, describe, test } from 'node:test'
+import { closeClient, send, waitFor } from '../support/client.ts'
+import { type Origin, startOrigin } from '../support/origin.ts'
+import { startProxy, type TestProxy } from '../support/proxy.ts'
+
+describe('request collapsing', () => {
+  let origin: Origin
+  let proxy: TestProxy
+  let release: () => void = () => {}
+
+  before(async () => {
+    origin = await startOrigin()
+    proxy = await startProxy({ upstream: origin.url })
+  })
+
+  after(async () => {
+    await proxy.close()
+    await origin.close()
+    await closeClient()
+  })
+
+  test('50 concurrent misses for one key make one origin request', async () => {
+    const gate = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    origin.handle(async (_req, res) => {
+      await gate
+      res.writeHead(200, { 'cache-control': 'max-age=60' })
+      res.end('collapsed body')
+    })
+    const replies = Promise.all(Array.from({ length: 50 }, () => send(`${proxy.url}/hot`)))
+    // every request has reached the proxy: one went upstream, 49 wait for it
+    await waitFor(() => origin.count('/hot') === 1 && proxy.app.collapsing().waiting === 49)
+    release()
+    const all = await replies
+    assert.equal(origin.count('/hot'), 1)
+    for (const r of all) assert.equal(r.text, 'collapsed body')
+    const collapsed = all.filter((r) => /collapsed/.test(r.header('cache-status') ?? ''))
+    assert.equal(collapsed.length, 49)
+  })
+
+  test('when the response is not storable, the waiting requests go upstream themselves', async () => {
+    let calls = 0
+    let releaseFirst: () => void = () => {}
+    const firstGate = new Promise<void>((resolve) => {
+      releaseFirst = resolve
+    })
+    origin.handle(async (_req, res) => {
+      calls++
+      if (calls === 1) await firstGate
+      res.writeHead(200, { 'cache-control': 'no-store' })
+      res.end(`private ${calls}`)
+    })
+    const replies = Promise.all(Array.from({ length: 5 }, () => send(`${proxy.url}/uncacheable`)))
+    await waitFor(() => origin.count('/uncacheable') === 1)
+    releaseFirst()
+    const all = await replies
+    assert.equal(origin.count('/uncacheable'), 5)
+    for (const r of all) assert.equal(r.status, 200)
+  })
+})
+
+describe('failures and large bodies', () => {
+  let origin: Origin
+  let proxy: TestProxy
+
+  before(async () => {
+    origin = await startOrigin()
+    proxy = await startProxy({
+      upstream: origin.url,
+      env: { EDGECACHE_UPSTREAM__HEADERS_TIMEOUT: '300ms' },
+    })
+  })
+
+  after(async () => {
+    await proxy.close()
+    await origin.close()
+    await closeClient()
+  })
+
+  test('a backend that does not answer in time gives 504 with the request id and nothing internal', async () => {
+    origin.handle(() => {
+      // never answers; the proxy's headers timeout is the bound under test
+    })
+    const reply = await send(`${proxy.url}/slow`, { headers: { 'x-request-id': 'slow-1' } })
+    assert.equal(reply.status, 504)
+    assert.match(reply.text, /slow-1/)
+    assert.doesNotMatch(reply.text, /127\.0\.0\.1|undici|Error|at /)
+    assert.equal(reply.header('x-request-id'), 'slow-1')
+  })
+
+  test('a backend that resets the connection gives 502', async () => {
+    origin.handle((req) => {
+      req.socket.destroy()
+    })
+    const reply = await send(`${proxy.url}/reset`)
+    assert.equal(reply.status, 502)
+    assert.match(reply.text, /request id/)
+  })
+
+  test('a backend that is down gives 502', async () => {
+    const down = await startOrigin()
+    const url = down.url
+    await down.close()
+    const lonely = await startProxy({ upstream: url })
+    try {
+      const reply = await send(`${lonely.url}/anything`)
+      assert.equal(reply.status, 502)
+      assert.match(reply.header('x-request-id') ?? '', /./)
+    } finally {
+      await lonely.close()
+    }
+  })
+
+  test('a 20 MiB body streams through unstored and memory stays bounded', async () => {
+    const chunk = Buffer.alloc(1024 * 1024, 7)
+    origin.handle((_req, res) => {
+      res.writeHead(200, { 'cache-control': 'max-age=60', 'content-length': String(20 * chunk.length) })
+      let sent = 0
+      const pump = () => {
+        while (sent < 20) {
+          sent++
+          if (!res.write(chunk)) return void res.once('drain', pump)
+        }
+        res.end()
+      }
+      pump()
+    })
+    const reply = await send(`${proxy.url}/big`)
+    assert.equal(reply.body.length, 20 * chunk.length)
+    assert.match(reply.header('cache-status') ?? '', /detail=too-large/)
+    assert.equal(proxy.app.store.stats().entries, 0)
+    await send(`${proxy.url}/big`)
+    assert.equal(origin.count('/big'), 2)
+  })
+
+  test('a body cut off by the backend is not stored and the client sees the truncation', async () => {
+    origin.handle((_req, res) => {
+      res.writeHead(200, { 'cache-control': 'max-age=60', 'content-length': '1000' })
+      res.write('only part')
+      setImmediate(() => res.socket?.destroy())
+    })
+    await assert.rejects(send(`${proxy.url}/cut`))
+    const before = origin.count('/cut')
+    await assert.rejects(send(`${proxy.url}/cut`))
+    assert.equal(origin.count('/cut'), before + 1)
+  })
+
+  test('a client that aborts mid-response leaves nothing stored and nothing open', async () => {
+    let finished: () => void = () => {}
+    const originClosed = new Promise<void>((resolve) => {
+      finished = resolve
+    })
+    origin.handle((_req, res) => {
+      res.writeHead(200, { 'cache-control': 'max-age=60', 'content-length': String(1024 * 1024) })
+      res.write(Buffer.alloc(64 * 1024, 1))
+      res.on('close', () => finished())
+    })
+    const { port } = new URL(proxy.url)
+    await new Promise<void>((resolve, reject) => {
+      const req = httpRequest({ host: '127.0.0.1', port, path: '/abort' }, (res) => {
+        res.once('data', () => {
+          req.destroy()
+          resolve()
+        })
+      })
+      req.on('error', () => {})
+      req.once('error', reject)
+      req.end()
+    })
+    await originClosed
+    const entries = proxy.app.store.stats().entries
+    assert.equal(entries, 0)
+  })
+})
