@@ -1,0 +1,112 @@
+/**
+ * The edgecache command as a user runs it: a real process from src/main.ts, real ports.
+ */
+import assert from 'node:assert/strict'
+import { type ChildProcess, spawn } from 'node:child_process'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { createServer } from 'node:net'
+import { join } from 'node:path'
+import { after, describe, test } from 'node:test'
+import { closeClient, send, waitFor } from '../support/client.ts'
+import { startOrigin } from '../support/origin.ts'
+
+const main = new URL('../../src/main.ts', import.meta.url).pathname
+
+function run(args: string[], env: Record<string, string> = {}) {
+  const child = spawn(process.execPath, ['--import', 'tsx', main, ...args], {
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (d) => {
+    stdout += d
+  })
+  child.stderr.on('data', (d) => {
+    stderr += d
+  })
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+  return { child, exited, out: () => stdout, err: () => stderr }
+}
+
+/** A port free right now: the workers must share one known port, so 0 will not do. */
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer()
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number }
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+describe('edgecache command', () => {
+  const running: ChildProcess[] = []
+  after(async () => {
+    for (const child of running) if (child.exitCode === null) child.kill('SIGKILL')
+    await closeClient()
+  })
+
+  test('without an upstream it says in one line what to pass', async () => {
+    const r = run([])
+    assert.equal(await r.exited, 2)
+    assert.equal(r.err().trim().split('\n').length, 1)
+    assert.match(r.err(), /--upstream URL/)
+  })
+
+  test('check-config names every bad field and exits non-zero', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'edgecache-'))
+    const file = join(dir, 'bad.yaml')
+    writeFileSync(file, 'storage:\n  driver: memory\n  memory: { maxBytes: lots }\nserver: { maxHeadrBytes: 1 }\n')
+    const r = run(['check-config', file])
+    assert.equal(await r.exited, 1)
+    assert.match(r.err(), /storage\.memory\.maxBytes: expected a size like "256MiB", got "lots"/)
+    assert.match(r.err(), /server\.maxHeadrBytes: unknown field/)
+
+    const good = join(dir, 'good.json')
+    writeFileSync(good, JSON.stringify({ upstream: { url: 'http://127.0.0.1:1' } }))
+    const ok = run(['check-config', good])
+    assert.equal(await ok.exited, 0)
+  })
+
+  test('an unknown flag is a usage error naming the flag', async () => {
+    const r = run(['--upstrem', 'http://x'])
+    assert.equal(await r.exited, 2)
+    assert.match(r.err(), /--upstrem/)
+  })
+
+  test('serves with two workers and stops cleanly on SIGTERM', async () => {
+    const origin = await startOrigin()
+    const port = await freePort()
+    const r = run([
+      '--upstream',
+      origin.url,
+      '--listen',
+      `127.0.0.1:${port}`,
+      '--admin-listen',
+      '127.0.0.1:0',
+      '--workers',
+      '2',
+      '--log-level',
+      'warn',
+    ])
+    running.push(r.child)
+    try {
+      await waitFor(async () => {
+        try {
+          return (await send(`http://127.0.0.1:${port}/`)).status === 200
+        } catch {
+          return false
+        }
+      }, 20_000)
+      const reply = await send(`http://127.0.0.1:${port}/w`)
+      assert.match(reply.header('cache-status') ?? '', /^edgecache; /)
+      await closeClient()
+      r.child.kill('SIGTERM')
+      assert.equal(await r.exited, 0)
+    } finally {
+      await origin.close()
+    }
+  })
+})
