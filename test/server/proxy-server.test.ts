@@ -3,13 +3,14 @@
  * `Expect: 100-continue`, over real sockets with a fake pipeline.
  */
 import assert from 'node:assert/strict'
+import { once } from 'node:events'
 import { describe, test } from 'node:test'
 import type { Clock } from '../../src/clock.ts'
 import { hasCode } from '../../src/errors.ts'
 import { textAnswer } from '../../src/pipeline/answer.ts'
-import type { RequestContext } from '../../src/pipeline/context.ts'
+import { createFacts, forwardOf, type RequestContext } from '../../src/pipeline/context.ts'
 import { createProxyServer } from '../../src/server/proxy-server.ts'
-import { defaults, rawSocket, readUntil, readUntilClose, startProxy } from './harness.ts'
+import { defaults, deferred, rawSocket, readUntil, readUntilClose, startProxy } from './harness.ts'
 
 /** A clock that moves only when the test says. */
 function fakeClock(start: number): Clock & { advance(ms: number): void } {
@@ -49,14 +50,31 @@ describe('the request context', () => {
       assert.equal(seen.body, undefined)
       assert.equal(seen.receivedAt, 1_000_000)
       assert.equal(seen.signal.aborted, false)
-      assert.deepEqual(seen.facts, {
-        route: 'default',
-        cache: undefined,
-        upstreamStatus: undefined,
-        upstreamMs: undefined,
-        collapsed: false,
-      })
+      assert.deepEqual(seen.facts, createFacts())
       assert.equal((await proxy.finish()).totalMs, 7)
+    } finally {
+      await proxy.close()
+    }
+  })
+
+  test('its signal survives forwardOf and aborts when the client leaves', async () => {
+    const arrived = deferred()
+    let forwarded: RequestContext | undefined
+    const proxy = await startProxy(async (ctx) => {
+      forwarded = forwardOf(ctx, { method: 'GET' })
+      arrived.resolve()
+      await once(forwarded.signal, 'abort')
+      return textAnswer(200, 'never sent')
+    })
+    try {
+      const socket = await rawSocket(proxy.port)
+      socket.write('GET / HTTP/1.1\r\nHost: a\r\n\r\n')
+      await arrived.promise
+      assert.equal(forwarded?.signal.aborted, false)
+      socket.destroy()
+      const done = await proxy.finish()
+      assert.equal(done.ctx.signal, forwarded?.signal)
+      assert.equal(forwarded?.signal.aborted, true)
     } finally {
       await proxy.close()
     }
