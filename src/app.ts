@@ -10,10 +10,13 @@ import { createCollapser } from './pipeline/collapser.ts'
 import { compose } from './pipeline/compose.ts'
 import type { RequestContext } from './pipeline/context.ts'
 import { createCacheStage } from './pipeline/stages/cache.ts'
+import { createPurgeMethodStage } from './pipeline/stages/purge-method.ts'
+import { createSurrogateStage } from './pipeline/stages/surrogate.ts'
 import { createUpstreamStage } from './pipeline/stages/upstream.ts'
 import { createProxyServer } from './server/proxy-server.ts'
 import { createMemoryStore } from './storage/memory-store.ts'
 import type { CacheStore } from './storage/store.ts'
+import { createStoreInvalidator } from './surrogate/store-invalidator.ts'
 import { createForwarding } from './upstream/forwarding.ts'
 import { createUpstream } from './upstream/upstream.ts'
 
@@ -70,8 +73,15 @@ export function createApp(config: Config, deps: AppDeps = {}): App {
   })
   const pipelineLog = logger.child({ component: 'pipeline' })
   const collapser = createCollapser()
+  const invalidator = createStoreInvalidator({ store, clock })
+  const surrogateLog = logger.child({ component: 'surrogate' })
   const pipeline = compose(
     [
+      createPurgeMethodStage({
+        enabled: config.server.purgeMethod.enabled,
+        allow: config.server.purgeMethod.allow,
+        invalidator,
+      }),
       createCacheStage({
         store,
         clock,
@@ -87,6 +97,16 @@ export function createApp(config: Config, deps: AppDeps = {}): App {
           targetedFields: [config.cache.targetedField, 'cdn-cache-control'],
           storeSetCookie: false,
         },
+      }),
+      createSurrogateStage({
+        fields: {
+          spaceSeparated: config.surrogate.spaceSeparatedFields,
+          commaSeparated: config.surrogate.commaSeparatedFields,
+          maxTags: config.surrogate.maxTags,
+          maxTagBytes: config.surrogate.maxTagBytes,
+        },
+        strip: config.surrogate.stripFields,
+        onDropped: (count, reqId) => surrogateLog.warn({ count, reqId }, 'tags dropped over the limits'),
       }),
       createUpstreamStage({ upstream }),
     ],
@@ -111,7 +131,13 @@ export function createApp(config: Config, deps: AppDeps = {}): App {
   })
 
   let serving = false
-  const admin = createAdminServer({ storeStats: () => store.stats(), isServing: () => serving })
+  const admin = createAdminServer({
+    storeStats: () => store.stats(),
+    isServing: () => serving,
+    invalidator,
+    tokens: config.admin.tokens,
+    log: logger.child({ component: 'admin' }),
+  })
 
   return {
     store,

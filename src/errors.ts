@@ -23,6 +23,22 @@ export const errorCatalogue = {
   EC_ERR_UPSTREAM_BAD_RESPONSE: { message: 'backend sent an invalid response', status: 502 },
   EC_ERR_UPSTREAM_TIMEOUT: { message: 'backend did not answer in time', status: 504 },
   EC_ERR_CACHE_ONLY_IF_CACHED: { message: 'not in cache and the request said only-if-cached', status: 504 },
+  EC_ERR_STORAGE_UNAVAILABLE: { message: 'storage unavailable: %s', status: 503 },
+  EC_ERR_ADMIN_NOT_FOUND: { message: 'no admin endpoint at %s', status: 404 },
+  EC_ERR_ADMIN_METHOD_NOT_ALLOWED: { message: '%s is not allowed on %s; use %s', status: 405 },
+  EC_ERR_ADMIN_NO_TOKENS: {
+    message:
+      'invalidation is disabled until an admin token is configured: set admin.tokens in the config file or EDGECACHE_ADMIN_TOKEN',
+    status: 403,
+  },
+  EC_ERR_ADMIN_TOKEN_MISSING: {
+    message: 'missing bearer token: send Authorization: Bearer <token>',
+    status: 401,
+  },
+  EC_ERR_ADMIN_TOKEN_INVALID: { message: 'invalid bearer token', status: 401 },
+  EC_ERR_ADMIN_MEDIA_TYPE: { message: 'expected Content-Type: application/json, got %s', status: 415 },
+  EC_ERR_ADMIN_BAD_REQUEST: { message: 'invalid request: %s', status: 400 },
+  EC_ERR_CLI_ADMIN_UNREACHABLE: { message: 'cannot reach the admin listener at %s: %s' },
   EC_ERR_INTERNAL: { message: 'internal error', status: 500 },
 } as const satisfies Record<string, ErrorDefinition>
 

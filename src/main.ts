@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs'
 import { type App, createApp } from './app.ts'
 import { formatUsage, parseArgs, type ParsedArgs } from './cli/args.ts'
 import { startDemoBackend } from './cli/demo-backend.ts'
+import { runPurge } from './cli/purge.ts'
 import { checkConfigFile, loadConfig } from './config/load.ts'
 import type { Config } from './config/schema.ts'
 import { createLogger } from './observability/logger.ts'
@@ -37,6 +38,8 @@ async function main(argv: readonly string[]): Promise<number> {
       return demo(args)
     case 'serve':
       return serve(args)
+    case 'purge':
+      return runPurge(args, process.env, process.stdout, process.stderr)
     default:
       process.stderr.write(`edgecache: the ${args.command} command is not available yet\n`)
       return 2

@@ -1,16 +1,30 @@
 /**
- * The admin listener: a separate port for operators. For now it answers liveness
- * (`/health`) and readiness (`/ready`); invalidation, metrics and the status page join it.
+ * The admin listener: a separate port for operators. It answers liveness (`/health`),
+ * readiness (`/ready`) and invalidation (`POST /invalidate`); metrics and the status page
+ * join it. This file is the route table and the listener; each endpoint lives in its own
+ * module.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { EdgecacheError } from '../errors.ts'
 import type { StoreStats } from '../storage/store.ts'
+import type { Invalidator } from '../surrogate/invalidator.ts'
+import { type AdminLog, createInvalidateHandler } from './invalidate.ts'
+import { sendError, sendJson } from './json-reply.ts'
+
+export type { AdminLog } from './invalidate.ts'
 
 export interface AdminServerDeps {
   /** Store figures shown by /ready. */
   storeStats(): StoreStats
   /** True once the proxy listener accepts connections. */
   isServing(): boolean
+  /** Carries out `POST /invalidate`. */
+  readonly invalidator: Invalidator
+  /** Bearer tokens accepted by `POST /invalidate`; none means it answers 403. Secrets. */
+  readonly tokens: readonly string[]
+  /** For purges, refused requests and failures; never given a token. */
+  readonly log: AdminLog
 }
 
 export interface AdminServer {
@@ -18,8 +32,44 @@ export interface AdminServer {
   close(): Promise<void>
 }
 
+type Handler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>
+
+/** Path → method → handler. Every method of a path is listed, so a 405 can name them. */
+type RouteTable = ReadonlyMap<string, Readonly<Record<string, Handler>>>
+
+/**
+ * @example
+ * const admin = createAdminServer({ storeStats, isServing, invalidator, tokens: config.admin.tokens, log })
+ * await admin.listen('127.0.0.1', 9091)
+ */
 export function createAdminServer(deps: AdminServerDeps): AdminServer {
-  const server: Server = createServer((req, res) => route(req, res, deps))
+  const health: Handler = (_req, res) => sendJson(res, 200, { status: 'ok' })
+  const ready: Handler = (_req, res) => {
+    const serving = deps.isServing()
+    sendJson(res, serving ? 200 : 503, {
+      status: serving ? 'ready' : 'starting',
+      store: { driver: 'memory', state: 'up', ...deps.storeStats() },
+    })
+  }
+  const routes: RouteTable = new Map<string, Record<string, Handler>>([
+    ['/health', { GET: health, HEAD: health }],
+    ['/ready', { GET: ready, HEAD: ready }],
+    [
+      '/invalidate',
+      {
+        POST: createInvalidateHandler({ invalidator: deps.invalidator, tokens: deps.tokens, log: deps.log }),
+      },
+    ],
+  ])
+
+  // A request must arrive whole within this long; purges themselves may take longer.
+  const server: Server = createServer({ requestTimeout: 30_000 }, (req, res) => {
+    dispatch(routes, req, res).catch((err: unknown) => {
+      deps.log.error({ err, method: req.method, path: pathOf(req) }, 'admin request failed')
+      if (!res.headersSent) sendError(res, new EdgecacheError('EC_ERR_INTERNAL'))
+      else res.destroy()
+    })
+  })
   return {
     listen: (host, port) =>
       new Promise((resolve, reject) => {
@@ -38,26 +88,21 @@ export function createAdminServer(deps: AdminServerDeps): AdminServer {
   }
 }
 
-function route(req: IncomingMessage, res: ServerResponse, deps: AdminServerDeps): void {
-  const path = (req.url ?? '/').split('?', 1)[0]
-  if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, { error: 'method not allowed' })
-  if (path === '/health') return send(res, 200, { status: 'ok' })
-  if (path === '/ready') {
-    const serving = deps.isServing()
-    return send(res, serving ? 200 : 503, {
-      status: serving ? 'ready' : 'starting',
-      store: { driver: 'memory', state: 'up', ...deps.storeStats() },
+async function dispatch(routes: RouteTable, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const path = pathOf(req)
+  const methods = routes.get(path)
+  if (methods === undefined) return sendError(res, new EdgecacheError('EC_ERR_ADMIN_NOT_FOUND', [path]))
+  const method = req.method ?? 'GET'
+  const handler = Object.hasOwn(methods, method) ? methods[method] : undefined
+  if (handler === undefined) {
+    const allowed = Object.keys(methods).join(', ')
+    return sendError(res, new EdgecacheError('EC_ERR_ADMIN_METHOD_NOT_ALLOWED', [method, path, allowed]), {
+      allow: allowed,
     })
   }
-  send(res, 404, { error: 'not found' })
+  await handler(req, res)
 }
 
-function send(res: ServerResponse, status: number, body: object): void {
-  const text = JSON.stringify(body)
-  res.writeHead(status, {
-    'content-type': 'application/json',
-    'content-length': Buffer.byteLength(text),
-    'cache-control': 'no-store',
-  })
-  res.end(text)
+function pathOf(req: IncomingMessage): string {
+  return (req.url ?? '/').split('?', 1)[0] ?? '/'
 }

@@ -186,3 +186,14 @@ export function decide(stored: StoredResponse, request: RequestDirectives, now: 
   }
   return revalidate('stale')
 }
+
+/**
+ * A soft purge at `invalidatedAt` (epoch ms) ends the response's freshness there: from
+ * then on it is stale, so it is served only within its stale windows while it refreshes,
+ * and otherwise revalidated first.
+ */
+export function softPurged(stored: StoredResponse, invalidatedAt: number): StoredResponse {
+  const ageThen = stored.initialAgeMs + (invalidatedAt - stored.responseTime)
+  const lifetimeMs = Math.max(0, Math.min(stored.lifetimeMs, ageThen))
+  return lifetimeMs === stored.lifetimeMs ? stored : { ...stored, lifetimeMs }
+}

@@ -23,6 +23,51 @@ export interface ParsedArgs {
   readonly version: boolean
   /** Arguments after the command that are not flags, such as check-config's FILE. */
   readonly positionals: readonly string[]
+  /** The purge flags, present only when `command` is `purge`. */
+  readonly purge?: PurgeFlags
+}
+
+/** What `edgecache purge` was asked to purge, and where to send the request. */
+export interface PurgeFlags {
+  /** `--tag`, repeatable. */
+  readonly tags: readonly string[]
+  /** `--url`, repeatable: absolute URLs. */
+  readonly urls: readonly string[]
+  /** `--prefix`, repeatable: absolute URL prefixes. */
+  readonly prefixes: readonly string[]
+  /** `--all`: purge everything. */
+  readonly all: boolean
+  /** `--soft`: mark stale instead of deleting. */
+  readonly soft: boolean
+  /** `--dry-run`: count only. */
+  readonly dryRun: boolean
+  /** `--admin URL`: the admin listener's base URL. */
+  readonly admin?: string
+  /** `--token T`: the admin bearer token (EDGECACHE_ADMIN_TOKEN keeps it out of `ps`). */
+  readonly token?: string
+}
+
+type PurgeFlagName = 'tag' | 'url' | 'prefix' | 'admin' | 'token' | 'all' | 'soft' | 'dry-run'
+
+/** The purge command's own flags: repeatable lists, single values and switches. */
+const purgeFlags: Readonly<
+  Record<
+    PurgeFlagName,
+    { readonly kind: 'list' | 'value' | 'switch'; readonly value: string; readonly doc: string }
+  >
+> = {
+  tag: { kind: 'list', value: 'TAG', doc: 'purge entries with this tag (repeatable)' },
+  url: { kind: 'list', value: 'URL', doc: 'purge every variant of this absolute URL (repeatable)' },
+  prefix: { kind: 'list', value: 'URL', doc: 'purge URLs starting with this absolute URL (repeatable)' },
+  all: { kind: 'switch', value: '', doc: 'purge everything' },
+  soft: { kind: 'switch', value: '', doc: 'mark stale instead of deleting' },
+  'dry-run': { kind: 'switch', value: '', doc: 'only count what would be purged' },
+  admin: {
+    kind: 'value',
+    value: 'URL',
+    doc: 'admin listener (default: admin.listen, http://127.0.0.1:9091)',
+  },
+  token: { kind: 'value', value: 'T', doc: 'admin token (default: EDGECACHE_ADMIN_TOKEN)' },
 }
 
 /** Each flag that takes a value, with its placeholder and a line for the usage text. */
@@ -49,12 +94,20 @@ const commandFlags: Readonly<Record<Command, readonly FlagName[]>> = {
   serve: serveFlags,
   demo: serveFlags,
   'check-config': [],
-  purge: ['admin-listen', 'config'],
+  purge: ['config'],
   routes: ['admin-listen', 'config'],
 }
 
 const options = {
   ...Object.fromEntries(Object.keys(valueFlags).map((name) => [name, { type: 'string' as const }])),
+  ...Object.fromEntries(
+    Object.entries(purgeFlags).map(([name, { kind }]) => [
+      name,
+      kind === 'switch'
+        ? { type: 'boolean' as const }
+        : { type: 'string' as const, multiple: kind === 'list' },
+    ]),
+  ),
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean' },
 } as const
@@ -65,6 +118,19 @@ function isCommand(word: string | undefined): word is Command {
 
 function isValueFlag(name: string): name is FlagName {
   return Object.hasOwn(valueFlags, name)
+}
+
+function isPurgeFlag(name: string): name is PurgeFlagName {
+  return Object.hasOwn(purgeFlags, name)
+}
+
+/** A value flag's value, or undefined when it is missing (or is really the next flag). */
+function flagValue(token: {
+  value?: string | undefined
+  inlineValue?: boolean | undefined
+}): string | undefined {
+  const { value, inlineValue } = token
+  return value === undefined || (inlineValue !== true && value.startsWith('--')) ? undefined : value
 }
 
 /**
@@ -90,28 +156,51 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
   const positionals = command === words[0] ? words.slice(1) : words
   const accepted = new Set<string>(commandFlags[command])
   const flags: Partial<Record<FlagName, string>> = {}
+  const purge = { tags: [] as string[], urls: [] as string[], prefixes: [] as string[] }
+  const purgeValues: { admin?: string; token?: string } = {}
+  const switches = new Set<PurgeFlagName>()
   const problems: string[] = []
   let help = false
   let version = false
   for (const token of tokens) {
     if (token.kind !== 'option') continue
-    const { name, rawName, value, inlineValue } = token
+    const { name, rawName, value } = token
     if (name === 'help' || name === 'version') {
       if (value !== undefined) problems.push(`${rawName}: takes no value`)
       else if (name === 'help') help = true
       else version = true
+    } else if (isPurgeFlag(name)) {
+      const flag = purgeFlags[name]
+      const given = flagValue(token)
+      if (command !== 'purge') problems.push(`${rawName}: not a flag of ${command}`)
+      else if (flag.kind === 'switch') {
+        if (value !== undefined) problems.push(`${rawName}: takes no value`)
+        else switches.add(name)
+      } else if (given === undefined) problems.push(`${rawName}: expected ${flag.value}`)
+      else if (name === 'tag') purge.tags.push(given)
+      else if (name === 'url') purge.urls.push(given)
+      else if (name === 'prefix') purge.prefixes.push(given)
+      else if (name === 'admin' || name === 'token') purgeValues[name] = given
     } else if (!isValueFlag(name)) {
       problems.push(`${rawName}: unknown flag`)
     } else if (!accepted.has(name)) {
       problems.push(`${rawName}: not a flag of ${command}`)
-    } else if (value === undefined || (inlineValue !== true && value.startsWith('--'))) {
-      problems.push(`${rawName}: expected ${valueFlags[name].value}`)
     } else {
-      flags[name] = value
+      const given = flagValue(token)
+      if (given === undefined) problems.push(`${rawName}: expected ${valueFlags[name].value}`)
+      else flags[name] = given
     }
   }
   if (problems.length > 0) throw new ProblemsError('EC_ERR_CLI_USAGE', problems)
-  return { command, flags, help, version, positionals }
+  if (command !== 'purge') return { command, flags, help, version, positionals }
+  const purgeArgs: PurgeFlags = {
+    ...purge,
+    all: switches.has('all'),
+    soft: switches.has('soft'),
+    dryRun: switches.has('dry-run'),
+    ...purgeValues,
+  }
+  return { command, flags, help, version, positionals, purge: purgeArgs }
 }
 
 /** Usage text for `--help`: the commands, and the flags `command` takes. */
@@ -119,14 +208,21 @@ export function formatUsage(command: Command = 'serve'): string {
   const lines = [
     'usage: edgecache [serve] [flags]',
     '       edgecache check-config FILE',
-    '       edgecache demo | purge | routes [flags]',
+    '       edgecache purge (--tag TAG | --url URL | --prefix URL)... | --all [flags]',
+    '       edgecache demo | routes [flags]',
     '',
     `flags for ${command}:`,
   ]
-  for (const name of commandFlags[command]) {
-    const { value, doc } = valueFlags[name]
-    lines.push(`  --${`${name} ${value}`.padEnd(24)}${doc}`)
+  const entries: [string, string][] = commandFlags[command].map((name) => [
+    `${name} ${valueFlags[name].value}`,
+    valueFlags[name].doc,
+  ])
+  if (command === 'purge') {
+    for (const [name, { value, doc }] of Object.entries(purgeFlags)) {
+      entries.push([value === '' ? name : `${name} ${value}`, doc])
+    }
   }
+  for (const [flag, doc] of entries) lines.push(`  --${flag.padEnd(24)}${doc}`)
   lines.push(`  --${'help, -h'.padEnd(24)}show this text`, `  --${'version'.padEnd(24)}print the version`)
   return `${lines.join('\n')}\n`
 }

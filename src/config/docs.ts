@@ -37,7 +37,16 @@ except that it empties a list.
 
 - \`EDGECACHE_CONFIG\` names the config file.
 - \`EDGECACHE_UPSTREAM\` is a shorter name for \`EDGECACHE_UPSTREAM__URL\`; setting both to different values is an error.
-- \`EDGECACHE_ADMIN_TOKEN\` and \`EDGECACHE_ROUTES\` are read by other parts of edgecache, not as config fields.
+- \`EDGECACHE_ADMIN_TOKEN\` is a shorter name for \`EDGECACHE_ADMIN__TOKENS\`: one admin token, or several
+  comma-separated. Setting both to different values is an error.
+- \`EDGECACHE_ROUTES\` is read by other parts of edgecache, not as a config field.
+
+## Secrets
+
+Fields marked *secret* below are never repeated in a message: \`check-config\` and load errors name the
+field, the entry and the problem, not the value. Prefer the environment or \`admin.tokenFile\` to
+writing tokens into a config file that is checked in. The tokens of \`admin.tokenFile\` are added to
+\`admin.tokens\` each time config is loaded.
 `
 
 /** Section titles, by the first key of a field's path; fields at the top level share one section. */
@@ -53,7 +62,9 @@ function row(field: FieldInfo): string {
   const { meta } = field
   const defaultCell =
     meta.computedDefault ?? (meta.defaultText === undefined ? 'none' : `\`${meta.defaultText}\``)
-  const doc = field.when === undefined ? meta.doc : `${meta.doc} (when \`${field.when}\`)`
+  const secret = meta.secret === true ? ' *secret*' : ''
+  const doc =
+    field.when === undefined ? `${meta.doc}${secret}` : `${meta.doc}${secret} (when \`${field.when}\`)`
   const cells = [
     `\`${field.path.join('.')}\``,
     meta.type,

@@ -17,6 +17,8 @@ export type FieldKind =
   | 'integer'
   | 'number'
   | 'text'
+  | 'boolean'
+  | 'path'
   | 'list'
 
 /** What the docs and the env mapping know about a leaf field. */
@@ -30,6 +32,8 @@ export interface FieldMeta {
   readonly defaultText?: string
   /** Words for a default computed at load time, such as `number of CPUs`. */
   readonly computedDefault?: string
+  /** A secret: its value is never repeated in a message, and the docs say so. */
+  readonly secret?: boolean
 }
 
 /** Doc line, kind and default of every leaf field, keyed by the field's outermost schema. */
@@ -61,6 +65,26 @@ function withDefault<T>(check: (input: unknown) => Checked<T>, meta: FieldMeta, 
 
 function withoutDefault<T>(check: (input: unknown) => Checked<T>, meta: FieldMeta) {
   return leaf(check).optional().register(fieldMeta, meta)
+}
+
+/** A boolean field: `true` or `false` (in env and flags, the words `true` and `false`). */
+export function boolean(doc: string, defaultValue: boolean) {
+  const check = (input: unknown): Checked<boolean> =>
+    typeof input === 'boolean' ? { value: input } : { expected: 'true or false' }
+  return withDefault(
+    check,
+    { kind: 'boolean', doc, type: 'boolean', defaultText: String(defaultValue) },
+    defaultValue,
+  )
+}
+
+/** An optional file path, kept as written; the file is read by load.ts, not here. */
+export function filePath(doc: string) {
+  const check = (input: unknown): Checked<string> =>
+    typeof input === 'string' && input.trim() !== '' && !input.includes('\0')
+      ? { value: input }
+      : { expected: 'a file path' }
+  return withoutDefault(check, { kind: 'path', doc, type: 'path' })
 }
 
 /** A size field: `"256MiB"`, `"64KiB"`, `"1GB"`, `"512"` or a number of bytes. Parses to bytes. */
@@ -277,6 +301,53 @@ export function headerList(doc: string, defaultValue: readonly string[]) {
     defaultText: `[${defaultValue.join(', ')}]`,
   }
   return list(check, meta, defaultValue)
+}
+
+/**
+ * Characters of an RFC 6750 §2.1 `b64token`, the form a bearer token takes in an
+ * Authorization field: a token outside it could not be sent at all.
+ */
+const bearerTokenPattern = /^[A-Za-z0-9\-._~+/]+=*$/
+
+/** Shortest bearer token accepted: shorter ones are too easy to guess. */
+export const minTokenLength = 16
+
+/**
+ * Why `text` cannot be a bearer token, or undefined when it can. The words never
+ * include the text itself: it is a secret.
+ */
+export function bearerTokenProblem(text: string): string | undefined {
+  if (text.length < minTokenLength) {
+    return `expected at least ${minTokenLength} characters, got ${text.length} (value not shown)`
+  }
+  if (!bearerTokenPattern.test(text)) {
+    return 'expected only the characters A-Z a-z 0-9 - . _ ~ + / and trailing = (value not shown)'
+  }
+  return undefined
+}
+
+/**
+ * A list of bearer tokens, secrets: a bad entry is reported by its index and the problem,
+ * never by its value. Comma-separated in env.
+ */
+export function tokenList(doc: string) {
+  const entry = z.unknown().transform((input, ctx): string => {
+    const problem =
+      typeof input === 'string' ? bearerTokenProblem(input) : `expected a string, got ${kindOf(input)}`
+    if (problem === undefined) return input as string
+    // No `input` on the issue: it would carry the secret into anything that prints issues.
+    ctx.addIssue({ code: 'custom', message: problem })
+    return z.NEVER
+  })
+  const meta: FieldMeta = { kind: 'list', doc, type: 'list of tokens', defaultText: '[]', secret: true }
+  return z.array(entry).prefault([]).register(fieldMeta, meta)
+}
+
+/** What kind of value `input` is, in words that do not repeat it. */
+function kindOf(input: unknown): string {
+  if (input === null) return 'null'
+  if (Array.isArray(input)) return 'a list'
+  return typeof input === 'object' ? 'a mapping' : `a ${typeof input}`
 }
 
 function wholeOrUndefined(value: number): number | undefined {

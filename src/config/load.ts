@@ -9,7 +9,7 @@ import { extname } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import type { z } from 'zod'
 import { EdgecacheError, hasCode, ProblemsError } from '../errors.ts'
-import { show } from './fields.ts'
+import { bearerTokenProblem, show } from './fields.ts'
 import { type Config, configSchema, type FieldInfo, type FlagName, listFields } from './schema.ts'
 
 export type { Config, FlagName } from './schema.ts'
@@ -64,10 +64,39 @@ export function loadConfig(sources: ConfigSources = {}): Config {
 
   const result = configSchema.safeParse(tree, { reportInput: true })
   if (!result.success) {
-    for (const issue of result.error.issues) problems.push(...describeIssue(issue, origins))
+    const secrets = fields.filter((field) => field.meta.secret === true).map((field) => field.path)
+    for (const issue of result.error.issues) problems.push(...describeIssue(issue, origins, secrets))
   }
   if (problems.length > 0 || !result.success) throw new ProblemsError('EC_ERR_CONFIG_INVALID', problems)
-  return deepFreeze(result.data)
+  const config = withTokenFile(result.data, problems)
+  if (problems.length > 0) throw new ProblemsError('EC_ERR_CONFIG_INVALID', problems)
+  return deepFreeze(config)
+}
+
+/**
+ * Adds the tokens of `admin.tokenFile` to `admin.tokens`. Read here rather than in the
+ * schema, which only describes; read at every load, so a reload picks up a rotated file.
+ * Problems name the file and the line, never the line's text: it is a secret.
+ */
+function withTokenFile(config: Config, problems: string[]): Config {
+  const path = config.admin.tokenFile
+  if (path === undefined) return config
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (err) {
+    problems.push(`admin.tokenFile: cannot read ${path}: ${(err as Error).message}`)
+    return config
+  }
+  const tokens = [...config.admin.tokens]
+  for (const [index, raw] of text.split('\n').entries()) {
+    const line = raw.trim()
+    if (line === '' || line.startsWith('#')) continue
+    const problem = bearerTokenProblem(line)
+    if (problem !== undefined) problems.push(`admin.tokenFile: ${path} line ${index + 1}: ${problem}`)
+    else if (!tokens.includes(line)) tokens.push(line)
+  }
+  return { ...config, admin: { ...config.admin, tokens } }
 }
 
 /**
@@ -139,6 +168,18 @@ function applyEnv(
       problems.push('EDGECACHE_UPSTREAM: conflicts with EDGECACHE_UPSTREAM__URL; set one of them')
     }
   }
+  // EDGECACHE_ADMIN_TOKEN is the name operators expect; EDGECACHE_ADMIN__TOKENS is the generic one.
+  const tokens = nonEmpty(env.EDGECACHE_ADMIN_TOKEN)
+  if (tokens !== undefined) {
+    const list = splitList(tokens)
+    const generic = env.EDGECACHE_ADMIN__TOKENS
+    if (generic === undefined) {
+      merged = setPath(merged, ['admin', 'tokens'], list)
+      origins.set('admin.tokens', 'EDGECACHE_ADMIN_TOKEN')
+    } else if (splitList(generic).join(',') !== list.join(',')) {
+      problems.push('EDGECACHE_ADMIN_TOKEN: conflicts with EDGECACHE_ADMIN__TOKENS; set one of them')
+    }
+  }
   return merged
 }
 
@@ -175,14 +216,21 @@ function coerce(field: FieldInfo, raw: string): unknown {
       const value = Number(raw)
       return raw.trim() !== '' && Number.isFinite(value) ? value : raw
     }
+    case 'boolean':
+      // Anything but the two words stays text, so the message quotes what was given.
+      return raw === 'true' ? true : raw === 'false' ? false : raw
     case 'list':
-      return raw
-        .split(',')
-        .map((item) => item.trim())
-        .filter((item) => item !== '')
+      return splitList(raw)
     default:
       return raw
   }
+}
+
+function splitList(raw: string): string[] {
+  return raw
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '')
 }
 
 /** Returns a copy of `tree` with `value` at `path`, copying each object on the way down. */
@@ -193,8 +241,15 @@ function setPath(tree: Tree, path: readonly string[], value: unknown): Tree {
   return { ...tree, [key]: rest.length === 0 ? value : setPath(isTree(child) ? child : {}, rest, value) }
 }
 
-/** Renders one zod issue as `path: problem` lines, naming the env variable or flag when one set the value. */
-function describeIssue(issue: z.core.$ZodIssue, origins: ReadonlyMap<string, string>): string[] {
+/**
+ * Renders one zod issue as `path: problem` lines, naming the env variable or flag when one
+ * set the value. Under a secret field (`secrets`), the value given is never repeated.
+ */
+function describeIssue(
+  issue: z.core.$ZodIssue,
+  origins: ReadonlyMap<string, string>,
+  secrets: readonly (readonly string[])[],
+): string[] {
   const where = (path: readonly PropertyKey[]): string => {
     for (let end = path.length; end > 0; end--) {
       const origin = origins.get(path.slice(0, end).join('.'))
@@ -202,14 +257,18 @@ function describeIssue(issue: z.core.$ZodIssue, origins: ReadonlyMap<string, str
     }
     return formatPath(path)
   }
+  const secret = secrets.some((prefix) => prefix.every((key, index) => issue.path[index] === key))
+  if (secret) {
+    // Leaf messages of secret fields never quote the value; an invalid_type one would.
+    const message =
+      issue.code === 'invalid_type' ? `expected ${words(issue.expected)} (value not shown)` : issue.message
+    return [`${where(issue.path)}: ${message}`]
+  }
   switch (issue.code) {
     case 'unrecognized_keys':
       return issue.keys.map((key) => `${where([...issue.path, key])}: unknown field`)
-    case 'invalid_type': {
-      const expected =
-        issue.expected === 'object' ? 'a mapping' : issue.expected === 'array' ? 'a list' : issue.expected
-      return [`${where(issue.path)}: expected ${expected}, got ${show(issue.input)}`]
-    }
+    case 'invalid_type':
+      return [`${where(issue.path)}: expected ${words(issue.expected)}, got ${show(issue.input)}`]
     case 'invalid_union': {
       if (issue.discriminator !== undefined) {
         const options = 'options' in issue ? (issue.options ?? []).filter((option) => option != null) : []
@@ -221,6 +280,10 @@ function describeIssue(issue: z.core.$ZodIssue, origins: ReadonlyMap<string, str
     default:
       return [`${where(issue.path)}: ${issue.message}`]
   }
+}
+
+function words(expected: string): string {
+  return expected === 'object' ? 'a mapping' : expected === 'array' ? 'a list' : expected
 }
 
 function formatPath(path: readonly PropertyKey[]): string {

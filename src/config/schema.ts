@@ -6,12 +6,14 @@
 import { availableParallelism } from 'node:os'
 import { z } from 'zod'
 import {
+  boolean,
   computedInteger,
   discriminator,
   duration,
   type FieldMeta,
   fieldMeta,
   fieldName,
+  filePath,
   fraction,
   headerList,
   hostHeader,
@@ -23,6 +25,7 @@ import {
   oneOf,
   size,
   token,
+  tokenList,
 } from './fields.ts'
 
 export type { ListenAddress } from './fields.ts'
@@ -39,6 +42,22 @@ const upstreamSchema = z.strictObject({
   bodyTimeout: duration('give up when the upstream body pauses for this long', '30s'),
   keepAliveTimeout: duration('close idle upstream connections after this long', '4s'),
 })
+
+const purgeMethodSchema = z
+  .strictObject({
+    enabled: boolean('answer `PURGE <url>` on the proxy listener by hard-purging that URL', false),
+    allow: ipList('client IPs or CIDRs allowed to send PURGE; others get 403', []),
+  })
+  .superRefine((purge, ctx) => {
+    // Enabled with nobody allowed is a PURGE that can only ever answer 403: surely a mistake.
+    if (purge.enabled && purge.allow.length === 0) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['allow'],
+        message: 'must list at least one IP or CIDR when server.purgeMethod.enabled is true',
+      })
+    }
+  })
 
 const serverSchema = z
   .strictObject({
@@ -58,6 +77,7 @@ const serverSchema = z
       'x-original-url',
       'x-rewrite-url',
     ]),
+    purgeMethod: purgeMethodSchema.prefault({}),
   })
   .superRefine((server, ctx) => {
     // Node refuses a server whose headersTimeout exceeds a non-zero requestTimeout.
@@ -84,6 +104,31 @@ const cacheSchema = z.strictObject({
     '10m',
   ),
 })
+
+const surrogateSchema = z
+  .strictObject({
+    spaceSeparatedFields: headerList('response fields holding space-separated tags (as Fastly)', [
+      'surrogate-key',
+    ]),
+    commaSeparatedFields: headerList('response fields holding comma-separated tags (as Cloudflare)', [
+      'cache-tag',
+    ]),
+    stripFields: boolean('remove the tag fields from responses sent to clients', true),
+    maxTags: integer('most tags kept per response; the rest are dropped and counted', 256, 1),
+    maxTagBytes: size('longest tag kept; longer ones are dropped and counted', '1KiB', 1),
+  })
+  .superRefine((surrogate, ctx) => {
+    const spaced = new Set(surrogate.spaceSeparatedFields)
+    for (const [index, name] of surrogate.commaSeparatedFields.entries()) {
+      if (spaced.has(name)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['commaSeparatedFields', index],
+          message: `"${name}" is also in surrogate.spaceSeparatedFields; a field has one separator`,
+        })
+      }
+    }
+  })
 
 const memoryStorageSchema = z.strictObject({
   driver: discriminator('storage backend', 'memory'),
@@ -115,11 +160,16 @@ const storageSchema = z.discriminatedUnion('driver', [memoryStorageSchema])
 export const configSchema = z.strictObject({
   listen: listen('where the proxy listens', '0.0.0.0:8000'),
   admin: z
-    .strictObject({ listen: listen('where the admin endpoints listen', '127.0.0.1:9091') })
+    .strictObject({
+      listen: listen('where the admin endpoints listen', '127.0.0.1:9091'),
+      tokens: tokenList('bearer tokens accepted by POST /invalidate; with none, it answers 403'),
+      tokenFile: filePath('file of more admin tokens, one a line; blank lines and # comments skipped'),
+    })
     .prefault({}),
   upstream: upstreamSchema.prefault({}),
   server: serverSchema.prefault({}),
   cache: cacheSchema.prefault({}),
+  surrogate: surrogateSchema.prefault({}),
   storage: storageSchema.prefault({ driver: 'memory' }),
   workers: computedInteger('worker processes', () => availableParallelism(), 1, 'number of CPUs'),
   log: z.strictObject({ level: oneOf('least severe level logged', logLevels, 'info') }).prefault({}),
@@ -204,13 +254,11 @@ function envNameOf(path: readonly string[]): string {
 export interface Config {
   /** Where the proxy listens. */
   readonly listen: ListenAddress
-  readonly admin: {
-    /** Where the admin endpoints listen. */
-    readonly listen: ListenAddress
-  }
+  readonly admin: AdminConfig
   readonly upstream: UpstreamConfig
   readonly server: ServerConfig
   readonly cache: CacheConfig
+  readonly surrogate: SurrogateConfig
   readonly storage: StorageConfig
   /** Worker processes, at least 1. Defaults to `os.availableParallelism()`. */
   readonly workers: number
@@ -218,6 +266,20 @@ export interface Config {
     /** Least severe level logged. */
     readonly level: (typeof logLevels)[number]
   }
+}
+
+/** The admin listener and who may use its invalidation endpoint. */
+export interface AdminConfig {
+  /** Where the admin endpoints listen. */
+  readonly listen: ListenAddress
+  /**
+   * Bearer tokens for `POST /invalidate`: from the file's `admin.tokens`, or
+   * `EDGECACHE_ADMIN_TOKEN` / `EDGECACHE_ADMIN__TOKENS` (comma-separated), plus every line of
+   * `tokenFile`. Secrets: never log them. Empty means invalidation answers 403.
+   */
+  readonly tokens: readonly string[]
+  /** Path of a file of tokens, one a line, as written; its tokens are already in `tokens`. */
+  readonly tokenFile?: string | undefined
 }
 
 /** The upstream (origin) and its connection pool. */
@@ -262,6 +324,28 @@ export interface ServerConfig {
   readonly trustedProxies: readonly string[]
   /** Lowercase header field names. */
   readonly stripRequestHeaders: readonly string[]
+  readonly purgeMethod: PurgeMethodConfig
+}
+
+/** The optional `PURGE` method on the proxy listener. */
+export interface PurgeMethodConfig {
+  /** Off by default: PURGE then passes through like any other method. */
+  readonly enabled: boolean
+  /** IP addresses and CIDR ranges, IPv4 or IPv6, as written; not empty when `enabled`. */
+  readonly allow: readonly string[]
+}
+
+/** Where tags (surrogate keys) are read from in responses, and how many are kept. */
+export interface SurrogateConfig {
+  /** Lowercase field names whose values are separated by spaces. */
+  readonly spaceSeparatedFields: readonly string[]
+  /** Lowercase field names whose values are separated by commas; none also space-separated. */
+  readonly commaSeparatedFields: readonly string[]
+  /** Remove the tag fields from what the client sees. */
+  readonly stripFields: boolean
+  readonly maxTags: number
+  /** Bytes (UTF-8) of the longest tag kept. */
+  readonly maxTagBytes: number
 }
 
 /** The RFC 9111 engine's settings. */

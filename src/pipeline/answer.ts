@@ -12,6 +12,8 @@ export interface Answer {
   headers: ResponseHeaders
   /** A whole body, a stream, or nothing (HEAD, 304, 204). */
   body: Buffer | Readable | undefined
+  /** Surrogate keys the surrogate stage found; the cache stage stores them with the response. */
+  tags?: readonly string[]
 }
 
 /** A short text answer, for errors and refusals. */

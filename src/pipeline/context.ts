@@ -14,6 +14,8 @@ export type CacheOutcome = 'hit' | 'stale' | 'miss' | 'revalidated' | 'bypass' |
 /** What the stages learnt while handling a request; shared by every context derived from it. */
 export interface RequestFacts {
   route: string
+  /** Tags the route gives every response it stores (surrogate keys). */
+  tags: readonly string[]
   cache: CacheOutcome | undefined
   upstreamStatus: number | undefined
   upstreamMs: number | undefined
@@ -46,6 +48,7 @@ export interface RequestContext {
 export function createFacts(): RequestFacts {
   return {
     route: 'default',
+    tags: [],
     cache: undefined,
     upstreamStatus: undefined,
     upstreamMs: undefined,

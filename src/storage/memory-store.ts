@@ -1,62 +1,56 @@
 /**
  * The embedded default store: a byte-bounded LRU in this process's memory, built on
- * lru-cache. It never holds more than `maxBytes` as it counts bytes, and takes the time
- * only from the injected clock. Like every store it knows nothing of HTTP.
+ * lru-cache, with a tag index and a purge log beside it. It never holds more than
+ * `maxBytes` as it counts bytes, and takes the time only from the injected clock. Like
+ * every store it knows nothing of HTTP.
  */
 import { LRUCache } from 'lru-cache'
-import { type Clock, systemClock } from '../clock.ts'
-import { EdgecacheError } from '../errors.ts'
-import type { CacheStore, StoredEntry, StoreStats } from './store.ts'
+import type { Clock } from '../clock.ts'
+import { checkOptions, type EvictReason, type MemoryStoreOptions } from './memory-store-options.ts'
+import { PurgeLog } from './purge-log.ts'
+import type { CacheStore, PurgeOptions, PurgeSelector, StoredEntry, StoreStats } from './store.ts'
+import { TagIndex, uniqueTags } from './tag-index.ts'
 
-/**
- * Why an entry left the store: `evict` (pushed out to make room), `expire` (past its
- * `expiresAt`), `delete` (`delete` or `clear`), `replace` (a `set` under its key, including
- * a refused one).
- */
-export type EvictReason = 'evict' | 'expire' | 'delete' | 'replace'
-
-export interface MemoryStoreOptions {
-  /**
-   * Most bytes held, counted as `stats().bytes` counts them: body, key, metadata
-   * estimate and a fixed per-entry overhead.
-   * @default 268_435_456 (256 MiB)
-   */
-  readonly maxBytes?: number
-  /**
-   * Largest single entry, counted the same way; a bigger one is refused. At most `maxBytes`.
-   * @default the smaller of 8 MiB and `maxBytes`
-   */
-  readonly maxObjectBytes?: number
-  /** Where the store reads the time; `expiresAt` is compared with it. @default systemClock */
-  readonly clock?: Clock
-  /**
-   * How often expired entries nobody asked for are swept out; 0 turns the sweep off
-   * (they then leave when read or when room is needed).
-   * @default 60_000
-   */
-  readonly sweepIntervalMs?: number
-  /**
-   * Called once for every entry that leaves the store, whatever the reason, after it has
-   * left (for `replace`, the key may already hold the new entry). It may call the store.
-   * It must not throw: an error propagates out of the store call that removed the entry.
-   */
-  readonly onEvict?: (key: string, reason: EvictReason) => void
-}
-
-const MiB = 1024 * 1024
-const DEFAULT_MAX_BYTES = 256 * MiB
-const DEFAULT_MAX_OBJECT_BYTES = 8 * MiB
-const DEFAULT_SWEEP_INTERVAL_MS = 60_000
+export type { EvictReason, MemoryStoreOptions } from './memory-store-options.ts'
 
 /**
  * Bytes counted for each entry besides its body, key and metadata: the entry and Buffer
- * objects, the key map and lru-cache's per-slot arrays. Measured on Node 20 at about 385
- * bytes of heap per entry with an empty body and an 8-character key. Without it a flood
- * of tiny entries would take far more memory than `maxBytes` says.
+ * objects, our slot and key map, lru-cache's key map and per-slot arrays. Measured on
+ * Node 20 at about 525 bytes of heap per entry with an empty body, `{}` as metadata and an
+ * 8-character key. Without it a flood of tiny entries would take far more memory than
+ * `maxBytes` says.
  */
-const ENTRY_OVERHEAD_BYTES = 384
+const ENTRY_OVERHEAD_BYTES = 512
+
+/**
+ * Bytes counted for each tag of an entry besides the tag's characters: the tag string and
+ * its places in the tag arrays and the tag index. Measured on Node 20 with 12-character
+ * tags: about 120 bytes of heap for a tag no other entry carries, 180 for one shared by
+ * exactly two (the dearest: a small Set split two ways), 60 for one shared by many. We
+ * count the dearest case, so that memory stays bounded whatever the tags.
+ */
+const TAG_OVERHEAD_BYTES = 176
+
+const NO_TAGS: readonly string[] = Object.freeze([])
+
+/** What the LRU holds per key. */
+interface Slot {
+  /** What `get` returns; a soft purge swaps in a copy carrying `invalidatedAt`. */
+  entry: StoredEntry
+  /** The entry's tags, each once, as the tag index was given them. */
+  readonly tags: readonly string[]
+}
 
 /*
+ * The LRU, the key map and the tag index. lru-cache keeps recency and the byte bound;
+ * `#slots` mirrors its keys, because walking lru-cache's keys is about five times slower
+ * than walking a Map, and a prefix purge walks them all; the tag index maps tags to keys.
+ * Every way an entry leaves lru-cache (delete, replacement, eviction, expiry on read or
+ * sweep, clear) goes through its `dispose` callback, which drops the key from `#slots`
+ * and the tag index, but only if `#slots` still holds the slot being disposed: a `set`
+ * records the new slot before lru-cache disposes the one it replaces, so the replaced one
+ * must not take the new entry's tags with it.
+ *
  * Expiry and the two clocks. lru-cache tracks TTLs with its own time source; we hand it
  * our clock as `perf`, so a fake clock drives both our check and lru-cache's, and set
  * `ttlResolution: 0`, because otherwise lru-cache reuses one reading for a millisecond of
@@ -76,26 +70,46 @@ const ENTRY_OVERHEAD_BYTES = 384
  * Build one with {@link createMemoryStore}.
  */
 export class MemoryStore implements CacheStore {
-  readonly #lru: LRUCache<string, StoredEntry>
+  readonly #lru: LRUCache<string, Slot>
   readonly #clock: Clock
   readonly #maxObjectBytes: number
+  /** Every key lru-cache holds, with the same slot. */
+  readonly #slots = new Map<string, Slot>()
+  readonly #tags = new TagIndex()
+  readonly #purges: PurgeLog
   #sweepTimer: NodeJS.Timeout | undefined
   /** The key `#remove` is taking out and why, so the eviction hook gets our reason. */
   #removing: { key: string; reason: EvictReason } | undefined
 
   constructor(options: MemoryStoreOptions = {}) {
-    const { maxBytes, maxObjectBytes, clock, sweepIntervalMs, onEvict } = checkOptions(options)
+    const {
+      maxBytes,
+      maxObjectBytes,
+      clock,
+      sweepIntervalMs,
+      onEvict,
+      purgeLogWindowMs,
+      purgeLogMaxRecords,
+    } = checkOptions(options)
     this.#clock = clock
     this.#maxObjectBytes = maxObjectBytes
-    this.#lru = new LRUCache<string, StoredEntry>({
+    this.#purges = new PurgeLog({ windowMs: purgeLogWindowMs, maxRecords: purgeLogMaxRecords })
+    this.#lru = new LRUCache<string, Slot>({
       maxSize: maxBytes,
       maxEntrySize: maxObjectBytes,
       perf: clock,
       ttlResolution: 0,
+      // dispose runs inside the lru-cache call that removes the entry, so the key map and
+      // the tag index change in step with it (see "The LRU, the key map and the tag index").
+      dispose: (slot: Slot, key: string) => {
+        if (this.#slots.get(key) !== slot) return
+        this.#slots.delete(key)
+        this.#tags.remove(key, slot.tags)
+      },
       // disposeAfter, not dispose: it runs once lru-cache's state is consistent, so the
       // hook may call back into the store.
       ...(onEvict && {
-        disposeAfter: (_entry: StoredEntry, key: string, reason: LRUCache.DisposeReason) => {
+        disposeAfter: (_slot: Slot, key: string, reason: LRUCache.DisposeReason) => {
           const removing = this.#removing
           onEvict(key, removing?.key === key ? removing.reason : evictReasonOf(reason))
         },
@@ -113,13 +127,13 @@ export class MemoryStore implements CacheStore {
    * removed. (Unlike lru-cache's `peek`, which does neither.)
    */
   peek(key: string): StoredEntry | undefined {
-    const entry = this.#lru.get(key)
-    if (entry === undefined) return undefined
-    if (entry.expiresAt <= this.#clock.now()) {
+    const slot = this.#lru.get(key)
+    if (slot === undefined) return undefined
+    if (slot.entry.expiresAt <= this.#clock.now()) {
       this.#remove(key, 'expire')
       return undefined
     }
-    return entry
+    return slot.entry
   }
 
   async get(key: string): Promise<StoredEntry | undefined> {
@@ -132,7 +146,21 @@ export class MemoryStore implements CacheStore {
     if (!(entry.expiresAt > now)) return this.#refuse(key)
     const size = entrySize(key, entry)
     if (size > this.#maxObjectBytes) return this.#refuse(key)
-    this.#lru.set(key, entry, { size, ttl: entry.expiresAt - now, start: now })
+    let stored = entry
+    if (entry.fetchedAt !== undefined) {
+      const verdict = this.#purges.verdict(key, entry.tags ?? NO_TAGS, entry.fetchedAt, now)
+      if (verdict.kind === 'refuse') return this.#refuse(key)
+      if (verdict.kind === 'invalidate' && !((entry.invalidatedAt ?? Number.NaN) <= verdict.at)) {
+        stored = { ...entry, invalidatedAt: verdict.at }
+      }
+    }
+    // Recorded first: see "The LRU, the key map and the tag index" above.
+    const replaced = this.#slots.get(key)
+    if (replaced !== undefined) this.#tags.remove(key, replaced.tags)
+    const slot: Slot = { entry: stored, tags: uniqueTags(entry.tags) }
+    this.#slots.set(key, slot)
+    this.#tags.add(key, slot.tags)
+    this.#lru.set(key, slot, { size, ttl: entry.expiresAt - now, start: now })
     return true
   }
 
@@ -141,11 +169,55 @@ export class MemoryStore implements CacheStore {
   }
 
   async clear(): Promise<void> {
+    this.#slots.clear()
+    this.#tags.clear()
     this.#lru.clear()
   }
 
+  async purge(selector: PurgeSelector, { soft, dryRun = false }: PurgeOptions): Promise<number> {
+    const now = this.#clock.now()
+    if (!dryRun) this.#purges.record(now, selector, soft)
+    if (selector.all === true && !soft && !dryRun) {
+      const live = this.#countLive(now)
+      await this.clear()
+      return live
+    }
+    let purged = 0
+    for (const key of this.#select(selector)) {
+      const slot = this.#slots.get(key)
+      if (slot === undefined) continue
+      const live = slot.entry.expiresAt > now
+      if (live) purged++
+      if (dryRun) continue
+      if (!soft) {
+        // Expired ones go too: they would have to leave anyway.
+        this.#remove(key, 'delete')
+      } else if (live && !((slot.entry.invalidatedAt ?? Number.NaN) <= now)) {
+        // A new object, not a mutation: callers may still hold the old entry.
+        slot.entry = { ...slot.entry, invalidatedAt: now }
+      }
+    }
+    return purged
+  }
+
+  async keysForTag(tag: string): Promise<string[]> {
+    const keys = this.#tags.keysOf(tag)
+    const now = this.#clock.now()
+    const live: string[] = []
+    for (const key of keys) {
+      const slot = this.#slots.get(key)
+      if (slot !== undefined && slot.entry.expiresAt > now) live.push(key)
+    }
+    return live
+  }
+
   stats(): StoreStats {
-    return { entries: this.#lru.size, bytes: this.#lru.calculatedSize }
+    return {
+      entries: this.#lru.size,
+      bytes: this.#lru.calculatedSize,
+      tags: this.#tags.tagCount,
+      taggedKeys: this.#tags.memberships,
+    }
   }
 
   /** Stops the expiry sweep. Entries stay readable; the store holds nothing else open. */
@@ -158,6 +230,28 @@ export class MemoryStore implements CacheStore {
   #refuse(key: string): false {
     this.#remove(key, 'replace')
     return false
+  }
+
+  /**
+   * The keys `selector` reaches, each once; a copy, so the caller may remove them as it
+   * goes. Prefixes take a scan of every key.
+   */
+  #select({ tags = NO_TAGS, prefixes = NO_TAGS, all = false }: PurgeSelector): Iterable<string> {
+    if (all) return Array.from(this.#slots.keys())
+    // One tag alone needs no union: the common purge, kept free of a Set.
+    if (tags.length === 1 && prefixes.length === 0) return this.#tags.keysOf(tags[0]!)
+    const keys = new Set<string>()
+    for (const tag of tags) for (const key of this.#tags.keysOf(tag)) keys.add(key)
+    if (prefixes.length > 0) {
+      for (const key of this.#slots.keys()) if (hasAnyPrefix(key, prefixes)) keys.add(key)
+    }
+    return keys
+  }
+
+  #countLive(now: number): number {
+    let live = 0
+    for (const slot of this.#slots.values()) if (slot.entry.expiresAt > now) live++
+    return live
   }
 
   #remove(key: string, reason: EvictReason): boolean {
@@ -192,11 +286,32 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
   return new MemoryStore(options)
 }
 
-/** Bytes an entry is counted as: body, key (one per UTF-16 unit), JSON meta, overhead. */
+/**
+ * Bytes an entry is counted as: body, key (one per UTF-16 unit), JSON meta, tags, overhead.
+ * A tag repeated within an entry is counted each time: rare, and counting more is safe.
+ */
 function entrySize(key: string, entry: StoredEntry): number {
   // One stringify per set: cheap next to storing the body, and it also rejects metadata
   // that would not survive JSON, as it would not in Redis.
-  return entry.body.length + key.length + JSON.stringify(entry.meta).length + ENTRY_OVERHEAD_BYTES
+  let size = entry.body.length + key.length + JSON.stringify(entry.meta).length + ENTRY_OVERHEAD_BYTES
+  for (const tag of entry.tags ?? NO_TAGS) size += tag.length + TAG_OVERHEAD_BYTES
+  return size
+}
+
+/**
+ * Whether `key` starts with one of `prefixes`, each compared from its end: keys under one
+ * host share a long head and differ after it, so most keys are rejected at the first
+ * comparison. About three times faster than `startsWith` over 100,000 such keys on Node 20.
+ */
+function hasAnyPrefix(key: string, prefixes: readonly string[]): boolean {
+  next: for (const prefix of prefixes) {
+    if (key.length < prefix.length) continue
+    for (let i = prefix.length - 1; i >= 0; i--) {
+      if (key.charCodeAt(i) !== prefix.charCodeAt(i)) continue next
+    }
+    return true
+  }
+  return false
 }
 
 function evictReasonOf(reason: LRUCache.DisposeReason): EvictReason {
@@ -212,55 +327,4 @@ function evictReasonOf(reason: LRUCache.DisposeReason): EvictReason {
     case 'fetch':
       return 'delete'
   }
-}
-
-interface CheckedOptions {
-  readonly maxBytes: number
-  readonly maxObjectBytes: number
-  readonly clock: Clock
-  readonly sweepIntervalMs: number
-  readonly onEvict: MemoryStoreOptions['onEvict']
-}
-
-function checkOptions(options: MemoryStoreOptions): CheckedOptions {
-  const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES
-  if (!isPositiveInteger(maxBytes)) invalid(`maxBytes must be a positive integer, got ${show(maxBytes)}`)
-
-  const maxObjectBytes = options.maxObjectBytes ?? Math.min(DEFAULT_MAX_OBJECT_BYTES, maxBytes)
-  if (!isPositiveInteger(maxObjectBytes)) {
-    invalid(`maxObjectBytes must be a positive integer, got ${show(maxObjectBytes)}`)
-  }
-  if (maxObjectBytes > maxBytes) {
-    invalid(`maxObjectBytes must be <= maxBytes (${maxBytes}), got ${maxObjectBytes}`)
-  }
-
-  const clock = options.clock ?? systemClock
-  if (typeof clock?.now !== 'function') invalid(`clock must have a now() method, got ${show(clock)}`)
-
-  const sweepIntervalMs = options.sweepIntervalMs ?? DEFAULT_SWEEP_INTERVAL_MS
-  if (!Number.isSafeInteger(sweepIntervalMs) || sweepIntervalMs < 0) {
-    invalid(`sweepIntervalMs must be a non-negative integer, got ${show(sweepIntervalMs)}`)
-  }
-
-  const { onEvict } = options
-  if (onEvict !== undefined && typeof onEvict !== 'function') {
-    invalid(`onEvict must be a function, got ${show(onEvict)}`)
-  }
-
-  return { maxBytes, maxObjectBytes, clock, sweepIntervalMs, onEvict }
-}
-
-function isPositiveInteger(value: unknown): value is number {
-  return Number.isSafeInteger(value) && (value as number) > 0
-}
-
-function invalid(problem: string): never {
-  throw new EdgecacheError('EC_ERR_CONFIG_INVALID', [`memory store: ${problem}`])
-}
-
-function show(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value)
-  if (typeof value === 'function') return 'a function'
-  if (value !== null && typeof value === 'object') return 'an object'
-  return String(value)
 }

@@ -12,6 +12,32 @@ export interface StoredEntry {
   readonly body: Buffer
   /** Epoch ms after which the entry is gone: `get` no longer returns it. */
   readonly expiresAt: number
+  /** Tags (surrogate keys) the entry can be purged by. */
+  readonly tags?: readonly string[]
+  /**
+   * Epoch ms at which the content was fetched. A purge that matches the entry and happened
+   * at or after this time wins over the `set`: a hard purge makes `set` refuse the entry, a
+   * soft one stores it already invalidated. So a response fetched before a purge and stored
+   * after it never survives the purge.
+   */
+  readonly fetchedAt?: number
+  /** Set by a soft purge: epoch ms from which the entry must be treated as stale. */
+  readonly invalidatedAt?: number
+}
+
+/** Which entries a purge reaches; several fields reach the union of their entries. */
+export interface PurgeSelector {
+  readonly tags?: readonly string[]
+  /** Every key that starts with one of these strings. */
+  readonly prefixes?: readonly string[]
+  readonly all?: boolean
+}
+
+export interface PurgeOptions {
+  /** Mark entries invalidated (at the store's now) instead of deleting them. */
+  readonly soft: boolean
+  /** Count what would be purged, change nothing. */
+  readonly dryRun?: boolean
 }
 
 export interface StoreStats {
@@ -19,6 +45,10 @@ export interface StoreStats {
   readonly entries: number
   /** Bytes held: bodies plus an estimate of keys and metadata. */
   readonly bytes: number
+  /** Distinct tags in the tag index. */
+  readonly tags: number
+  /** Key memberships in the tag index (sum over tags of their keys); bounded by live entries × tags each. */
+  readonly taggedKeys: number
 }
 
 export interface CacheStore {
@@ -33,6 +63,10 @@ export interface CacheStore {
   delete(key: string): Promise<boolean>
   /** Removes everything. */
   clear(): Promise<void>
+  /** Hard or soft purge of the selected entries; resolves with how many were (or would be) purged. */
+  purge(selector: PurgeSelector, options: PurgeOptions): Promise<number>
+  /** Keys of the live entries carrying `tag`. */
+  keysForTag(tag: string): Promise<string[]>
   stats(): StoreStats
   /** Releases what the store holds open. */
   close(): Promise<void>

@@ -61,9 +61,48 @@ describe('parseArgs', () => {
       serve({ command: 'demo', flags: { listen: '127.0.0.1:0' } }),
     ],
     [
-      'purge',
-      ['purge', 'tag-a', '--admin-listen', '127.0.0.1:1'],
-      serve({ command: 'purge', flags: { 'admin-listen': '127.0.0.1:1' }, positionals: ['tag-a'] }),
+      'purge with repeated lists and switches',
+      [
+        'purge',
+        '--tag',
+        'a',
+        '--tag=b',
+        '--url',
+        'https://x.example/p',
+        '--prefix',
+        'https://x.example/c/',
+        '--soft',
+        '--dry-run',
+        '--admin',
+        'http://127.0.0.1:1',
+        '--token',
+        't',
+        '--config',
+        'edgecache.yaml',
+      ],
+      serve({
+        command: 'purge',
+        flags: { config: 'edgecache.yaml' },
+        purge: {
+          tags: ['a', 'b'],
+          urls: ['https://x.example/p'],
+          prefixes: ['https://x.example/c/'],
+          all: false,
+          soft: true,
+          dryRun: true,
+          admin: 'http://127.0.0.1:1',
+          token: 't',
+        },
+      }),
+    ],
+    [
+      'purge --all, positionals kept for the command to refuse',
+      ['purge', 'tag-a', '--all'],
+      serve({
+        command: 'purge',
+        positionals: ['tag-a'],
+        purge: { tags: [], urls: [], prefixes: [], all: true, soft: false, dryRun: false },
+      }),
     ],
     ['routes --help', ['routes', '--help'], serve({ command: 'routes', help: true })],
     [
@@ -87,6 +126,10 @@ describe('parseArgs', () => {
       ['check-config', 'a.yaml', '--workers', '2'],
       ['--workers: not a flag of check-config'],
     ],
+    ['a purge flag on serve', ['--tag', 'a'], ['--tag: not a flag of serve']],
+    ['a value given to a purge switch', ['purge', '--all=yes'], ['--all: takes no value']],
+    ['a purge list flag without its value', ['purge', '--url', '--soft'], ['--url: expected URL']],
+    ['--admin-listen on purge', ['purge', '--admin-listen', 'x:1'], ['--admin-listen: not a flag of purge']],
     [
       'every problem at once',
       ['--nope', '--also', '--upstream'],
@@ -129,4 +172,17 @@ test('formatUsage lists the flags of the command', () => {
     assert.ok(usage.includes(flag), `usage mentions ${flag}`)
   }
   assert.ok(!formatUsage('check-config').includes('--workers'))
+  for (const flag of [
+    '--tag TAG',
+    '--url URL',
+    '--prefix URL',
+    '--all',
+    '--soft',
+    '--dry-run',
+    '--admin URL',
+    '--token T',
+  ]) {
+    assert.ok(formatUsage('purge').includes(flag), `purge usage mentions ${flag}`)
+  }
+  assert.ok(!formatUsage('serve').includes('\n  --tag'), 'serve lists no purge flags')
 })

@@ -37,7 +37,7 @@ describe('defaults', () => {
     const config = loadConfig({ env: {} })
     assert.deepEqual(config, {
       listen: { host: '0.0.0.0', port: 8000 },
-      admin: { listen: { host: '127.0.0.1', port: 9091 } },
+      admin: { listen: { host: '127.0.0.1', port: 9091 }, tokens: [] },
       upstream: {
         connections: 128,
         connectTimeout: 5000,
@@ -58,6 +58,7 @@ describe('defaults', () => {
         backlog: 4096,
         trustedProxies: [],
         stripRequestHeaders: ['x-http-method-override', 'x-original-url', 'x-rewrite-url'],
+        purgeMethod: { enabled: false, allow: [] },
       },
       cache: {
         name: 'edgecache',
@@ -66,6 +67,13 @@ describe('defaults', () => {
         targetedField: 'edgecache-cache-control',
         collapseTimeout: 30_000,
         keep: 600_000,
+      },
+      surrogate: {
+        spaceSeparatedFields: ['surrogate-key'],
+        commaSeparatedFields: ['cache-tag'],
+        stripFields: true,
+        maxTags: 256,
+        maxTagBytes: 1024,
       },
       storage: { driver: 'memory', memory: { maxBytes: 256 * 1024 ** 2, maxObjectBytes: 8 * 1024 ** 2 } },
       workers: availableParallelism(),
@@ -336,6 +344,29 @@ describe('problems', () => {
       ],
     ],
     [
+      'PURGE enabled with nobody allowed',
+      'server: { purgeMethod: { enabled: true } }',
+      ['server.purgeMethod.allow: must list at least one IP or CIDR when server.purgeMethod.enabled is true'],
+    ],
+    [
+      'a bad PURGE CIDR',
+      'server: { purgeMethod: { enabled: true, allow: [10.0.0.0/8, 10.0.0.0/33] } }',
+      ['server.purgeMethod.allow[1]: expected an IP address or CIDR like "10.0.0.0/8", got "10.0.0.0/33"'],
+    ],
+    [
+      'PURGE enabled not a boolean',
+      'server: { purgeMethod: { enabled: yes, allow: [10.0.0.1] } }',
+      ['server.purgeMethod.enabled: expected true or false, got "yes"'],
+    ],
+    [
+      'a tag field with both separators',
+      'surrogate: { spaceSeparatedFields: [x-tags], commaSeparatedFields: [cache-tag, X-Tags] }',
+      [
+        'surrogate.commaSeparatedFields[1]: "x-tags" is also in surrogate.spaceSeparatedFields; a field has one separator',
+      ],
+    ],
+    ['no tags kept', 'surrogate: { maxTags: 0 }', ['surrogate.maxTags: expected an integer >= 1, got 0']],
+    [
       'headersTimeout above requestTimeout',
       'server: { headersTimeout: 2m, requestTimeout: 1m }',
       ['server.headersTimeout: must not exceed server.requestTimeout (60000ms), got 120000ms'],
@@ -466,12 +497,23 @@ describe('env', () => {
     assert.deepEqual(config.server.trustedProxies, [])
   })
 
-  test('ignores EDGECACHE_ADMIN_TOKEN, EDGECACHE_ROUTES and non-EDGECACHE variables', () => {
-    assert.doesNotThrow(() =>
-      loadConfig({
-        env: { EDGECACHE_ADMIN_TOKEN: 's3cret', EDGECACHE_ROUTES: 'routes.yaml', HOME: '/root' },
-      }),
-    )
+  test('ignores EDGECACHE_ROUTES and non-EDGECACHE variables', () => {
+    assert.doesNotThrow(() => loadConfig({ env: { EDGECACHE_ROUTES: 'routes.yaml', HOME: '/root' } }))
+  })
+
+  test('maps true and false to a boolean field', () => {
+    const on = loadConfig({
+      env: {
+        EDGECACHE_SERVER__PURGE_METHOD__ENABLED: 'true',
+        EDGECACHE_SERVER__PURGE_METHOD__ALLOW: '127.0.0.1,::1',
+        EDGECACHE_SURROGATE__STRIP_FIELDS: 'false',
+      },
+    })
+    assert.deepEqual(on.server.purgeMethod, { enabled: true, allow: ['127.0.0.1', '::1'] })
+    assert.equal(on.surrogate.stripFields, false)
+    assert.deepEqual(problemsOf({ env: { EDGECACHE_SURROGATE__STRIP_FIELDS: 'yes' } }), [
+      'EDGECACHE_SURROGATE__STRIP_FIELDS: expected true or false, got "yes"',
+    ])
   })
 
   const envCases: [string, Record<string, string>, string][] = [
@@ -515,6 +557,118 @@ describe('env', () => {
   for (const [name, env, expected] of envCases) {
     test(`reports ${name} by its variable name`, () => assert.deepEqual(problemsOf({ env }), [expected]))
   }
+})
+
+describe('admin tokens', () => {
+  const token = 'an-admin-token-0000001'
+  const other = 'another-admin-token-02'
+
+  test('come from admin.tokens in the file', () => {
+    const path = file('tokens.yaml', `admin: { tokens: [${token}, ${other}] }`)
+    assert.deepEqual(loadConfig({ env: {}, file: path }).admin.tokens, [token, other])
+  })
+
+  test('come from EDGECACHE_ADMIN_TOKEN, one or several comma-separated, over the file', () => {
+    const path = file('tokens.yaml', `admin: { tokens: [${other}] }`)
+    assert.deepEqual(loadConfig({ env: { EDGECACHE_ADMIN_TOKEN: token }, file: path }).admin.tokens, [token])
+    assert.deepEqual(loadConfig({ env: { EDGECACHE_ADMIN_TOKEN: `${token}, ${other}` } }).admin.tokens, [
+      token,
+      other,
+    ])
+  })
+
+  test('come from EDGECACHE_ADMIN__TOKENS; with EDGECACHE_ADMIN_TOKEN they must agree', () => {
+    assert.deepEqual(loadConfig({ env: { EDGECACHE_ADMIN__TOKENS: token } }).admin.tokens, [token])
+    assert.deepEqual(
+      loadConfig({ env: { EDGECACHE_ADMIN__TOKENS: token, EDGECACHE_ADMIN_TOKEN: token } }).admin.tokens,
+      [token],
+    )
+    assert.deepEqual(problemsOf({ env: { EDGECACHE_ADMIN__TOKENS: token, EDGECACHE_ADMIN_TOKEN: other } }), [
+      'EDGECACHE_ADMIN_TOKEN: conflicts with EDGECACHE_ADMIN__TOKENS; set one of them',
+    ])
+  })
+
+  test('an empty EDGECACHE_ADMIN_TOKEN counts as unset', () => {
+    const path = file('tokens.yaml', `admin: { tokens: [${token}] }`)
+    assert.deepEqual(loadConfig({ env: { EDGECACHE_ADMIN_TOKEN: '' }, file: path }).admin.tokens, [token])
+  })
+
+  test('are added from admin.tokenFile, skipping blank lines, comments and repeats', () => {
+    const tokens = file('tokens.txt', `# rotated 2024-01\n${other}\r\n\n  ${token}  \n${token}\n`)
+    const config = loadConfig({ env: { EDGECACHE_ADMIN_TOKEN: token, EDGECACHE_ADMIN__TOKEN_FILE: tokens } })
+    assert.deepEqual(config.admin.tokens, [token, other])
+    assert.equal(config.admin.tokenFile, tokens)
+  })
+
+  test('an unreadable admin.tokenFile is a problem', () => {
+    const missing = join(dir, 'no-such-tokens.txt')
+    const problems = problemsOf({ file: file('tf.yaml', `admin: { tokenFile: ${JSON.stringify(missing)} }`) })
+    assert.equal(problems.length, 1)
+    assert.match(problems[0] ?? '', /^admin\.tokenFile: cannot read .*no-such-tokens\.txt: ENOENT/)
+  })
+
+  // Every message about a token names where it is and what is wrong, never the value.
+  const secretCases: [string, ConfigSources, string[]][] = [
+    [
+      'a short token in the file',
+      { file: 'admin: { tokens: [ok-admin-token-000001, hunter2] }' } as ConfigSources,
+      ['admin.tokens[1]: expected at least 16 characters, got 7 (value not shown)'],
+    ],
+    [
+      'a token with a space',
+      { file: 'admin: { tokens: ["hunter2 hunter2 hunter2"] }' } as ConfigSources,
+      [
+        'admin.tokens[0]: expected only the characters A-Z a-z 0-9 - . _ ~ + / and trailing = (value not shown)',
+      ],
+    ],
+    [
+      'tokens that are not a list',
+      { file: 'admin: { tokens: hunter2hunter2hunter2 }' } as ConfigSources,
+      ['admin.tokens: expected a list (value not shown)'],
+    ],
+    [
+      'a token that is a number',
+      { file: 'admin: { tokens: [12345678901234567890] }' } as ConfigSources,
+      ['admin.tokens[0]: expected a string, got a number'],
+    ],
+    [
+      'a short EDGECACHE_ADMIN_TOKEN',
+      { env: { EDGECACHE_ADMIN_TOKEN: 'hunter2' } },
+      ['EDGECACHE_ADMIN_TOKEN: expected at least 16 characters, got 7 (value not shown)'],
+    ],
+    [
+      'a short EDGECACHE_ADMIN__TOKENS entry',
+      { env: { EDGECACHE_ADMIN__TOKENS: 'ok-admin-token-000001,hunter2' } },
+      ['EDGECACHE_ADMIN__TOKENS: expected at least 16 characters, got 7 (value not shown)'],
+    ],
+  ]
+  for (const [name, sources, expected] of secretCases) {
+    test(`report ${name} without the token`, () => {
+      const withFile =
+        sources.file === undefined ? sources : { ...sources, file: file('secret.yaml', sources.file) }
+      const problems = problemsOf(withFile)
+      assert.deepEqual(problems, expected)
+      for (const problem of problems) {
+        assert.doesNotMatch(problem, /hunter2|12345678901234567890/)
+      }
+    })
+  }
+
+  test('a bad line of admin.tokenFile is named by its line, not its text', () => {
+    const tokens = file('bad-tokens.txt', `${token}\nhunter2\n`)
+    assert.deepEqual(problemsOf({ env: { EDGECACHE_ADMIN__TOKEN_FILE: tokens } }), [
+      `admin.tokenFile: ${tokens} line 2: expected at least 16 characters, got 7 (value not shown)`,
+    ])
+  })
+
+  test('checkConfigFile never prints a token', () => {
+    const result = checkConfigFile(
+      file('check.yaml', 'admin: { tokens: [hunter2, "hunter2 hunter2 hunter2"] }'),
+      {},
+    )
+    assert.equal(result.ok, false)
+    assert.doesNotMatch(JSON.stringify(result), /hunter2/)
+  })
 })
 
 describe('flags', () => {

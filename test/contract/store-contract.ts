@@ -9,6 +9,43 @@
  * - a refused set still removes whatever was under the key, so a store never keeps
  *   serving an entry the caller meant to replace.
  *
+ * Tags, purges and the purge race (cases in ./purge-contract.ts); store.ts gives the
+ * shapes, these are the rules, the same for every store:
+ * - Tag index. `keysForTag(tag)` lists, once each and in no set order, the keys of the
+ *   live entries that carry `tag`; a tag repeated within one entry counts once. A `set`
+ *   replaces the key's tags with the new entry's. An entry leaves the index however it
+ *   leaves the store: delete, replacement, refused set, expiry, eviction, clear, hard
+ *   purge. A tag left with no keys is dropped, so `stats().tags` (distinct tags) and
+ *   `stats().taggedKeys` (sum over tags of their keys) follow the entries held. A store
+ *   may go on counting an expired entry until it actually removes it, but never lists it.
+ * - `get` returns `tags` and `invalidatedAt` as stored; an entry stored without tags
+ *   comes back with `tags` undefined or empty.
+ * - `purge(selector, { soft, dryRun })` reaches the union of: the entries carrying any of
+ *   `tags`, the keys starting with any of `prefixes` (plain string prefixes), and every
+ *   entry when `all`. An empty selector reaches nothing. It resolves with how many live
+ *   entries it reached, each counted once however many ways it was reached.
+ *   - hard (`soft: false`) removes them;
+ *   - soft sets `invalidatedAt` to the store's now on each reached entry, unless it has an
+ *     `invalidatedAt` at or before now already (the earliest stays). Nothing else changes:
+ *     body, meta, tags and expiresAt stay; a store may or may not refresh recency;
+ *   - `dryRun` counts and changes nothing, and is not remembered (see below).
+ * - The purge race. A store remembers its purges (hard and soft, not dry runs) with the
+ *   time it carried them out, by its clock. A `set` whose entry has `fetchedAt` is checked
+ *   against every remembered purge carried out at or after `fetchedAt` that reaches the
+ *   entry by its key or tags (or `all`):
+ *   - a hard one makes the `set` refuse the entry: it resolves false and, like any refused
+ *     set, removes what was under the key;
+ *   - otherwise a soft one stores the entry with `invalidatedAt` at that purge's time (the
+ *     earliest such purge, or the entry's own `invalidatedAt` if earlier).
+ *   A set without `fetchedAt` is not checked. `clear` is not a purge and is not
+ *   remembered; `purge({ all: true })` is how to invalidate everything.
+ * - Forgetting. A store remembers purges for a bounded time and number (the memory store:
+ *   `purgeLogWindowMs`, `purgeLogMaxRecords`). An entry fetched at or before a purge the
+ *   store has forgotten is refused, whatever that purge reached: a needless miss is cheap,
+ *   serving purged content is not. An entry fetched after every forgotten purge is checked
+ *   exactly, however old its `fetchedAt`. These suites only use purges a minute old or
+ *   less; the memory store's own tests cover forgetting.
+ *
  * Not checked: whether a store copies the body Buffer or keeps the caller's reference
  * (the memory store keeps it), so callers must not mutate a Buffer after `set`.
  */
@@ -16,6 +53,7 @@ import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import type { CacheStore, EntryMeta, StoredEntry } from '../../src/storage/store.ts'
 import { createFakeClock, type FakeClock } from '../support/clock.ts'
+import { describePurgeContract } from './purge-contract.ts'
 
 /** Builds the store under test; it must take its time from `clock`. */
 export type MakeStore = (clock: FakeClock) => Promise<CacheStore> | CacheStore
@@ -301,11 +339,12 @@ export function describeStoreContract(name: string, makeStore: MakeStore): void 
         assert.equal(await store.close(), undefined)
       }))
   })
+
+  describePurgeContract(name, makeStore)
 }
 
 function assertEmpty(store: CacheStore): void {
-  const { entries, bytes } = store.stats()
-  assert.deepEqual({ entries, bytes }, { entries: 0, bytes: 0 })
+  assert.deepEqual(store.stats(), { entries: 0, bytes: 0, tags: 0, taggedKeys: 0 })
 }
 
 function assertSameBytes(actual: Buffer, expected: Buffer): void {

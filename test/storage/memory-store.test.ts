@@ -1,7 +1,8 @@
 /**
  * The memory store: the shared store contract, then what only it promises: a byte bound
  * kept by LRU eviction, the object-size limit, option checks, the eviction hook, the
- * expiry sweep and the synchronous `peek`.
+ * expiry sweep, the synchronous `peek`, a tag index that eviction and the sweep keep
+ * bounded, and a purge log that forgets.
  */
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
@@ -71,7 +72,7 @@ describe('memory store: LRU eviction by bytes', () => {
     assert.equal(await store.set('k4', entryOf(clock, BODY)), true)
     assert.equal(await store.get('k1'), undefined, 'the oldest went first')
     for (const key of ['k2', 'k3', 'k4']) assert.ok(await store.get(key), `${key} stays`)
-    assert.deepEqual(store.stats(), { entries: 3, bytes: 3 * ENTRY })
+    assert.deepEqual(store.stats(), { entries: 3, bytes: 3 * ENTRY, tags: 0, taggedKeys: 0 })
   })
 
   test('a get refreshes recency', async () => {
@@ -222,6 +223,16 @@ describe('memory store: options', () => {
       'memory store: sweepIntervalMs must be a non-negative integer, got -1',
     ],
     [
+      'zero purgeLogWindowMs',
+      { purgeLogWindowMs: 0 },
+      'memory store: purgeLogWindowMs must be a positive integer, got 0',
+    ],
+    [
+      'fractional purgeLogMaxRecords',
+      { purgeLogMaxRecords: 2.5 },
+      'memory store: purgeLogMaxRecords must be a positive integer, got 2.5',
+    ],
+    [
       'onEvict not a function',
       { onEvict: 'log' as unknown as MemoryStoreOptions['onEvict'] },
       'memory store: onEvict must be a function, got "log"',
@@ -298,7 +309,7 @@ describe('memory store: onEvict', () => {
     clock.advance(1)
     assert.equal(store.peek('after'), undefined)
     assert.deepEqual(seen, ['at:expire', 'after:expire'])
-    assert.deepEqual(store.stats(), { entries: 0, bytes: 0 })
+    assert.deepEqual(store.stats(), { entries: 0, bytes: 0, tags: 0, taggedKeys: 0 })
   })
 
   test('reports a delete for every entry on clear', async () => {
@@ -395,5 +406,183 @@ describe('memory store: peek', () => {
     await store.set('k', entryOf(clock, 10))
     clock.advance(HOUR_MS)
     assert.equal(store.peek('k'), undefined)
+  })
+})
+
+describe('memory store: tag index bounded by the live entries', () => {
+  /** Tags for entry `i`: its own, one of 50 groups, and for every third one of 7 colours. */
+  function tagsOf(i: number): string[] {
+    const tags = [`item:${i}`, `group:${i % 50}`]
+    if (i % 3 === 0) tags.push(`colour:${i % 7}`)
+    return tags
+  }
+
+  /** What the index should hold, worked out from the entries the store still returns. */
+  function expectedIndex(store: MemoryStore, total: number) {
+    const distinct = new Set<string>()
+    let taggedKeys = 0
+    let entries = 0
+    for (let i = 0; i < total; i++) {
+      const entry = store.peek(`/items/${i}`)
+      if (entry === undefined) continue
+      entries++
+      const tags = new Set(entry.tags)
+      taggedKeys += tags.size
+      for (const tag of tags) distinct.add(tag)
+    }
+    return { entries, tags: distinct.size, taggedKeys, distinct }
+  }
+
+  test('100,000 tagged entries through a small store: eviction and expiry leave no garbage', async (t) => {
+    t.mock.timers.enable({ apis: ['setInterval'] })
+    const clock = createFakeClock()
+    const store = createMemoryStore({ clock, maxBytes: 4 * MiB, sweepIntervalMs: 60_000 })
+    try {
+      const total = 100_000
+      const body = Buffer.alloc(100, 0x63)
+      for (let i = 0; i < total; i++) {
+        // Every tenth lives a minute, the rest an hour: the sweep has something to do.
+        const expiresAt = clock.now() + (i % 10 === 0 ? 60_000 : HOUR_MS)
+        await store.set(`/items/${i}`, { meta: { i }, body, expiresAt, tags: tagsOf(i) })
+      }
+      assert.ok(store.stats().entries < total / 5, `most were evicted: ${store.stats().entries} left`)
+
+      // Past expiresAt: lru-cache, which the sweep asks, keeps an entry through its last ms.
+      clock.advance(60_001)
+      t.mock.timers.tick(60_000)
+      const afterSweep = store.stats()
+      const expected = expectedIndex(store, total)
+      assert.ok(expected.entries > 1_000, `${expected.entries} entries live`)
+      assert.equal(afterSweep.entries, expected.entries, 'the sweep took out every expired entry')
+      assert.equal(afterSweep.taggedKeys, expected.taggedKeys)
+      assert.equal(afterSweep.tags, expected.tags)
+      assert.deepEqual(store.stats(), afterSweep, 'reading found nothing left for it to remove')
+
+      let listed = 0
+      for (const tag of expected.distinct) listed += (await store.keysForTag(tag)).length
+      assert.equal(listed, expected.taggedKeys, 'keysForTag lists each membership once')
+      assert.deepEqual(await store.keysForTag('item:0'), [], 'an evicted key is listed nowhere')
+    } finally {
+      await store.close()
+    }
+  })
+
+  test('an entry found expired by a read leaves the index', async () => {
+    const clock = createFakeClock()
+    const store = createMemoryStore({ clock, sweepIntervalMs: 0 })
+    await store.set('k', { ...entryOf(clock, 10), tags: ['a', 'b'], expiresAt: clock.now() + 1_000 })
+    clock.advance(1_000)
+    assert.equal(store.peek('k'), undefined)
+    assert.deepEqual(store.stats(), { entries: 0, bytes: 0, tags: 0, taggedKeys: 0 })
+  })
+
+  test('an evicted entry leaves the index, and a replacement keeps its own tags', async () => {
+    const clock = createFakeClock()
+    const tagged = (key: string): StoredEntry => ({
+      ...entryOf(clock, 100),
+      tags: ['x', key === 'k3' ? 'y' : 'z'],
+    })
+    const probe = createMemoryStore({ clock, sweepIntervalMs: 0 })
+    await probe.set('k0', tagged('k0'))
+    // Room for two entries: the third pushes one out.
+    const store = createMemoryStore({ clock, maxBytes: probe.stats().bytes * 2, sweepIntervalMs: 0 })
+    for (const key of ['k1', 'k2', 'k1', 'k3']) await store.set(key, tagged(key))
+    assert.equal(store.peek('k2'), undefined, 'k2 was the least recently used')
+    assert.deepEqual((await store.keysForTag('x')).sort(), ['k1', 'k3'])
+    assert.deepEqual(await store.keysForTag('z'), ['k1'])
+    assert.deepEqual(store.stats().taggedKeys, 4)
+  })
+
+  test('counts tags towards the bytes of an entry', async () => {
+    const clock = createFakeClock()
+    const store = createMemoryStore({ clock, sweepIntervalMs: 0 })
+    await store.set('k0', entryOf(clock, 100))
+    const plain = store.stats().bytes
+    await store.set('k0', { ...entryOf(clock, 100), tags: ['product:42', 'home'] })
+    assert.ok(store.stats().bytes >= plain + 'product:42home'.length + 2 * 64, `${store.stats().bytes}`)
+  })
+})
+
+describe('memory store: purges and the eviction hook', () => {
+  test('a hard purge reports a delete for each entry; a soft one reports nothing', async () => {
+    const clock = createFakeClock()
+    const { seen, onEvict } = recordEvictions()
+    const store = createMemoryStore({ clock, sweepIntervalMs: 0, onEvict })
+    for (const key of ['a', 'b', 'c']) await store.set(key, { ...entryOf(clock, 10), tags: ['t'] })
+    await store.purge({ tags: ['t'] }, { soft: true })
+    await store.purge({ all: true }, { soft: true })
+    assert.deepEqual(seen, [])
+    await store.purge({ prefixes: ['a'] }, { soft: false })
+    await store.purge({ all: true }, { soft: false })
+    assert.deepEqual(seen.sort(), ['a:delete', 'b:delete', 'c:delete'])
+  })
+
+  test('a soft purge leaves the entry object the caller stored untouched', async () => {
+    const clock = createFakeClock()
+    const store = createMemoryStore({ clock, sweepIntervalMs: 0 })
+    const entry: StoredEntry = { ...entryOf(clock, 10), tags: ['t'] }
+    await store.set('k', entry)
+    await store.purge({ tags: ['t'] }, { soft: true })
+    assert.equal(entry.invalidatedAt, undefined)
+    assert.equal(store.peek('k')?.invalidatedAt, clock.now())
+  })
+})
+
+describe('memory store: purge log limits', () => {
+  const WINDOW_MS = 5 * 60_000
+
+  test('defaults to a five-minute window: an entry fetched before a forgotten purge is refused', async () => {
+    const clock = createFakeClock()
+    const store = createMemoryStore({ clock, sweepIntervalMs: 0 })
+    const fetchedAt = clock.now()
+    clock.advance(1_000)
+    const purgedAt = clock.now()
+    await store.purge({ tags: ['elsewhere'] }, { soft: true })
+
+    clock.set(purgedAt + WINDOW_MS)
+    const late = (at: number): StoredEntry => ({ ...entryOf(clock, 10), tags: ['t'], fetchedAt: at })
+    assert.equal(await store.set('k', late(fetchedAt)), true, 'still remembered: it does not reach t')
+    clock.advance(1)
+    assert.equal(await store.set('k', late(fetchedAt)), false, 'forgotten: it might have reached t')
+    assert.equal(store.peek('k'), undefined, 'the refused set removed the entry')
+    assert.equal(await store.set('k', late(purgedAt)), false, 'fetched in the same ms as the purge')
+    assert.equal(await store.set('k', late(purgedAt + 1)), true, 'fetched after it: checked exactly')
+  })
+
+  test('an old fetch is stored when no purge has been forgotten since', async () => {
+    const clock = createFakeClock()
+    const store = createMemoryStore({ clock, sweepIntervalMs: 0, purgeLogWindowMs: 1_000 })
+    const fetchedAt = clock.now()
+    clock.advance(HOUR_MS / 2)
+    assert.equal(
+      await store.set('k', { ...entryOf(clock, 10), tags: ['t'], fetchedAt }),
+      true,
+      'no purge at all',
+    )
+    const purgedAt = clock.now()
+    await store.purge({ tags: ['other'] }, { soft: false })
+    clock.advance(10_000)
+    const late = { ...entryOf(clock, 10), tags: ['t'], fetchedAt: purgedAt + 1 }
+    assert.equal(await store.set('k', late), true, 'the forgotten purge came before the fetch')
+  })
+
+  test('purgeLogMaxRecords: the oldest records are forgotten first', async () => {
+    const clock = createFakeClock()
+    const store = createMemoryStore({ clock, sweepIntervalMs: 0, purgeLogMaxRecords: 2 })
+    const times: number[] = []
+    for (const tag of ['one', 'two', 'three']) {
+      clock.advance(10)
+      times.push(clock.now())
+      await store.purge({ tags: [tag] }, { soft: false })
+    }
+    const late = (at: number, tag: string): StoredEntry => ({
+      ...entryOf(clock, 10),
+      tags: [tag],
+      fetchedAt: at,
+    })
+    assert.equal(await store.set('k', late(times[0]!, 'unrelated')), false, '"one" is forgotten')
+    assert.equal(await store.set('k', late(times[0]! + 1, 'unrelated')), true, 'two and three are known')
+    assert.equal(await store.set('k', late(times[0]! + 1, 'three')), false)
+    assert.equal(await store.set('k', late(times[2]! + 1, 'three')), true)
   })
 })

@@ -8,7 +8,7 @@ import type { Readable } from 'node:stream'
 import { type AdmissionOptions, admit } from '../../cache/admission.ts'
 import { primaryKey, variantKey } from '../../cache/cache-key.ts'
 import { type CacheStatusParams, type ForwardReason, formatCacheStatus } from '../../cache/cache-status.ts'
-import { decide, retainUntil, ttlMs, type Verdict } from '../../cache/freshness.ts'
+import { decide, retainUntil, softPurged, ttlMs, type Verdict } from '../../cache/freshness.ts'
 import { isNotModified, notModifiedHeaders } from '../../cache/conditional.ts'
 import { invalidatedKeys, isUnsafeMethod } from '../../cache/invalidation.ts'
 import { parseRequestDirectives, type RequestDirectives } from '../../cache/request-directives.ts'
@@ -23,7 +23,8 @@ import {
 import { variantOf } from '../../cache/vary.ts'
 import type { Clock } from '../../clock.ts'
 import { EdgecacheError } from '../../errors.ts'
-import type { CacheStore } from '../../storage/store.ts'
+import type { CacheStore, StoredEntry } from '../../storage/store.ts'
+import { urlTag } from '../../surrogate/tags.ts'
 import { type Answer, textAnswer } from '../answer.ts'
 import type { Collapser } from '../collapser.ts'
 import type { Next, Stage } from '../compose.ts'
@@ -59,6 +60,7 @@ interface Found {
   readonly body: Buffer
   /** The Vary marker it was found through, if any. */
   readonly marker: VaryMarker | undefined
+  readonly tags: readonly string[] | undefined
 }
 
 type Lookup =
@@ -80,8 +82,8 @@ interface Fill {
   readonly marker: VaryMarker | undefined
   /** Called once the response is stored or will not be (ends request collapsing). */
   readonly release: () => void
-  /** True when a stored response is being replaced (revalidation), so a non-storable answer deletes it. */
-  readonly replacing: boolean
+  /** Key of the stored response being refreshed, which a non-storable answer deletes. */
+  readonly replacing: string | undefined
 }
 
 /** Request fields that would turn the fill request into something other than a full GET. */
@@ -116,14 +118,9 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
     }
   }
 
-  async function safeSet(
-    key: string,
-    meta: Readonly<Record<string, unknown>>,
-    body: Buffer,
-    expiresAt: number,
-  ) {
+  async function safeSet(key: string, entry: StoredEntry) {
     try {
-      return await store.set(key, { meta, body, expiresAt })
+      return await store.set(key, entry)
     } catch (err) {
       log.warn({ err }, 'cache store set failed, response not stored')
       return false
@@ -138,47 +135,68 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
     }
   }
 
+  /** Hard purge of every stored response (all Vary variants) of these primary keys. */
+  async function purgeUrls(keys: readonly string[]) {
+    if (keys.length === 0) return
+    try {
+      await store.purge({ tags: keys.map(urlTag) }, { soft: false })
+    } catch (err) {
+      log.warn({ err }, 'cache store purge failed')
+    }
+  }
+
+  /** The stored response as a request must see it: a soft purge ends its freshness. */
+  function toFound(key: string, entry: StoredEntry, response: StoredResponse, marker: VaryMarker | undefined): Found {
+    const seen = entry.invalidatedAt === undefined ? response : softPurged(response, entry.invalidatedAt)
+    return { key, response: seen, body: entry.body, marker, tags: entry.tags }
+  }
+
   async function lookup(key: string, headers: HeaderMap): Promise<Lookup> {
     const entry = await safeGet(key)
     const decoded = entry === undefined ? undefined : decodeMeta(entry.meta)
-    if (entry === undefined || decoded === undefined)
-      return { kind: 'miss', reason: 'uri-miss', marker: undefined }
-    if (decoded.kind === 'response') {
-      return {
-        kind: 'found',
-        found: { key, response: decoded.response, body: entry.body, marker: undefined },
-      }
-    }
+    if (entry === undefined || decoded === undefined) return { kind: 'miss', reason: 'uri-miss', marker: undefined }
+    if (decoded.kind === 'response') return { kind: 'found', found: toFound(key, entry, decoded.response, undefined) }
     const vkey = variantKey(key, decoded.marker.id, variantOf(decoded.marker.fields, headers))
     const variant = await safeGet(vkey)
     const v = variant === undefined ? undefined : decodeMeta(variant.meta)
     if (variant === undefined || v?.kind !== 'response') {
       return { kind: 'miss', reason: 'vary-miss', marker: decoded.marker }
     }
-    return {
-      kind: 'found',
-      found: { key: vkey, response: v.response, body: variant.body, marker: decoded.marker },
-    }
+    return { kind: 'found', found: toFound(vkey, variant, v.response, decoded.marker) }
   }
 
-  /** Stores `response` for the request in `ctx`, with a Vary marker when it has selecting fields. */
-  async function commit(
-    ctx: RequestContext,
-    key: string,
-    response: StoredResponse,
-    body: Buffer,
-    marker: VaryMarker | undefined,
-  ) {
+  /**
+   * Stores `response` for the request in `fill`, with a Vary marker when it has selecting
+   * fields. Every entry carries the URL's tag, so a URL purge reaches all variants, and the
+   * time its fetch started, so a purge since then wins (see CacheStore.set).
+   */
+  async function commit(fill: Fill, response: StoredResponse, body: Buffer, tags: readonly string[], fetchedAt: number) {
+    const { ctx, key, marker } = fill
     const expiresAt = retainUntil(response, deps.keepMs)
     const meta = responseToMeta(response)
-    if (response.vary === undefined) return safeSet(key, meta, body, expiresAt)
+    const own = urlTag(key)
+    const allTags = tags.includes(own) ? tags : [own, ...tags]
+    if (response.vary === undefined) return safeSet(key, { meta, body, expiresAt, tags: allTags, fetchedAt })
     const fields = response.vary
     const sameFields = marker !== undefined && marker.fields.join(',') === fields.join(',')
     const current: VaryMarker = sameFields ? marker : { fields, id: randomBytes(6).toString('base64url') }
     const existing = await safeGet(key)
     const markerExpires = Math.max(expiresAt, sameFields && existing !== undefined ? existing.expiresAt : 0)
-    if (!(await safeSet(key, markerToMeta(current), Buffer.alloc(0), markerExpires))) return false
-    return safeSet(variantKey(key, current.id, variantOf(fields, ctx.headers)), meta, body, expiresAt)
+    const markerEntry = { meta: markerToMeta(current), body: EMPTY, expiresAt: markerExpires, tags: [own], fetchedAt }
+    if (!(await safeSet(key, markerEntry))) return false
+    const vkey = variantKey(key, current.id, variantOf(fields, ctx.headers))
+    return safeSet(vkey, { meta, body, expiresAt, tags: allTags, fetchedAt })
+  }
+
+  /** Stores a response a 304 refreshed, under the key and tags it had. */
+  function storeRefreshed(found: Found, updated: StoredResponse, fetchedAt: number) {
+    return safeSet(found.key, {
+      meta: responseToMeta(updated),
+      body: found.body,
+      expiresAt: retainUntil(updated, deps.keepMs),
+      tags: found.tags,
+      fetchedAt,
+    })
   }
 
   /** The request sent upstream to fill the cache: a full GET whatever the client asked. */
@@ -214,7 +232,7 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
       const detail = admission.storable ? 'too-large' : admission.reason
       answer.headers['cache-status'] = status({ fwd, fwdStatus: answer.status, detail })
       // A response that may not be stored must not leave an older one to be served (RFC 9111 §4).
-      if (!admission.storable && fill.replacing) void safeDelete(key)
+      if (!admission.storable && fill.replacing !== undefined) void safeDelete(fill.replacing)
       return ctx.method === 'HEAD' ? withoutBody(answer) : answer
     }
     ctx.facts.cache = 'miss'
@@ -231,7 +249,7 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
         headers: { ...response.headers, 'content-length': String(body.length) },
         bodyLength: body.length,
       }
-      commit(ctx, key, stored, body, marker)
+      commit(fill, stored, body, answer.tags ?? [], requestTime)
         .catch((err: unknown) => log.error({ err, reqId: ctx.id }, 'cache commit failed'))
         .finally(release)
     }
@@ -287,7 +305,7 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
       fwd,
       marker: found.marker,
       release: noop,
-      replacing: true,
+      replacing: found.key,
     }
     const requestTime = clock.now()
     let answer: Answer
@@ -315,7 +333,7 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
         deps.admission,
       )
       if (updated === undefined) return fetchAndStore(fill, next)
-      await safeSet(found.key, responseToMeta(updated), found.body, retainUntil(updated, deps.keepMs))
+      await storeRefreshed(found, updated, requestTime)
       ctx.facts.cache = 'revalidated'
       const ttl = ttlMs(updated, responseTime)
       return answerFromStored({
@@ -374,7 +392,7 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
             deps.admission,
           )
           if (updated === undefined) return done()
-          return safeSet(found.key, responseToMeta(updated), found.body, retainUntil(updated, deps.keepMs)).then(done)
+          return storeRefreshed(found, updated, requestTime).then(done)
         }
         if (answer.status >= 500) {
           // Keep serving what we have; the next stale hit tries again.
@@ -388,7 +406,7 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
           fwd: 'stale',
           marker: found.marker,
           release: done,
-          replacing: true,
+          replacing: found.key,
         }
         const out = admitAndAnswer(fill, answer, requestTime, responseTime)
         if (out.body !== undefined && isStream(out.body)) out.body.resume()
@@ -403,8 +421,9 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
     const answer = await next(ctx)
     ctx.facts.cache = 'pass'
     const keys = invalidatedKeys(ctx.method, answer.status, ctx.scheme, ctx.host, ctx.target, answer.headers)
-    // RFC 9111 §4.4: dropping the primary key drops its Vary marker, so every variant goes too.
-    await Promise.all(keys.map(safeDelete))
+    // RFC 9111 §4.4; purging the URL's tag reaches every Vary variant, and a fill that
+    // started before this write cannot store its older response afterwards.
+    await purgeUrls(keys)
     cleanTargeted(answer)
     answer.headers['cache-status'] = status({ fwd: 'method', fwdStatus: answer.status })
     return answer
@@ -426,7 +445,7 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
 
       if (found.kind === 'miss' && !directives.onlyIfCached) {
         const release = collapser.lead(key)
-        const fill = { ctx, key, directives, fwd: found.reason, marker: found.marker, replacing: false }
+        const fill = { ctx, key, directives, fwd: found.reason, marker: found.marker, replacing: undefined }
         if (release !== undefined) return fetchAndStore({ ...fill, release }, next)
         // Another request is fetching this key: wait for it, then look again.
         await collapser.follow(key, deps.collapseTimeoutMs)
@@ -495,6 +514,8 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
 }
 
 function noop(): void {}
+
+const EMPTY = Buffer.alloc(0)
 
 /** RFC 9110 §13.1: the client's If-None-Match / If-Modified-Since already match `response`. */
 function clientHasIt(ctx: RequestContext, response: StoredResponse): boolean {
