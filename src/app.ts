@@ -16,6 +16,7 @@ import { createUpstreamStage } from './pipeline/stages/upstream.ts'
 import { createProxyServer } from './server/proxy-server.ts'
 import { createMemoryStore } from './storage/memory-store.ts'
 import type { CacheStore } from './storage/store.ts'
+import { createClusterInvalidator } from './surrogate/cluster-invalidator.ts'
 import { createStoreInvalidator } from './surrogate/store-invalidator.ts'
 import { createForwarding } from './upstream/forwarding.ts'
 import { createUpstream } from './upstream/upstream.ts'
@@ -73,7 +74,7 @@ export function createApp(config: Config, deps: AppDeps = {}): App {
   })
   const pipelineLog = logger.child({ component: 'pipeline' })
   const collapser = createCollapser()
-  const invalidator = createStoreInvalidator({ store, clock })
+  const invalidator = createClusterInvalidator(createStoreInvalidator({ store, clock }))
   const surrogateLog = logger.child({ component: 'surrogate' })
   const pipeline = compose(
     [
@@ -86,6 +87,7 @@ export function createApp(config: Config, deps: AppDeps = {}): App {
         store,
         clock,
         collapser,
+        invalidator,
         log: logger.child({ component: 'cache' }),
         name: config.cache.name,
         maxObjectBytes: config.storage.memory.maxObjectBytes,

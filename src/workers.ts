@@ -4,6 +4,7 @@
  * SIGINT and SIGHUP on. Each worker has its own memory store.
  */
 import cluster, { type Worker } from 'node:cluster'
+import { isInvalidationMessage } from './surrogate/cluster-invalidator.ts'
 
 export interface SupervisorLog {
   info(obj: object, msg: string): void
@@ -37,6 +38,8 @@ export function superviseWorkers(count: number, log: SupervisorLog): void {
     }, 60_000).unref()
   })
 
+  relayInvalidations()
+
   const stop = (signal: NodeJS.Signals) => {
     stopping = true
     log.info({ signal }, 'stopping workers')
@@ -48,5 +51,49 @@ export function superviseWorkers(count: number, log: SupervisorLog): void {
   process.on('SIGINT', () => stop('SIGTERM'))
   process.on('SIGHUP', () => {
     for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGHUP')
+  })
+}
+
+/**
+ * A purge one worker received runs on every worker; the asking worker gets the sum once all
+ * have answered. A worker that exits meanwhile counts as done: its store is gone with it.
+ */
+function relayInvalidations(): void {
+  let nextId = 0
+  const rounds = new Map<number, { asker: Worker; askerId: number; waiting: Set<number>; purged: number; error?: string }>()
+  const finish = (id: number) => {
+    const round = rounds.get(id)
+    if (round === undefined || round.waiting.size > 0) return
+    rounds.delete(id)
+    if (round.asker.isConnected()) {
+      round.asker.send({
+        type: 'edgecache:invalidate-result',
+        id: round.askerId,
+        purged: round.purged,
+        ...(round.error === undefined ? {} : { error: round.error }),
+      })
+    }
+  }
+  cluster.on('message', (worker, message: unknown) => {
+    if (!isInvalidationMessage(message)) return
+    if (message.type === 'edgecache:invalidate') {
+      const id = nextId++
+      const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w?.isConnected() === true)
+      rounds.set(id, { asker: worker, askerId: message.id, waiting: new Set(workers.map((w) => w.id)), purged: 0 })
+      for (const w of workers) w.send({ type: 'edgecache:invalidate-local', id, request: message.request })
+      finish(id)
+    } else if (message.type === 'edgecache:invalidated') {
+      const round = rounds.get(message.id)
+      if (round === undefined) return
+      round.waiting.delete(worker.id)
+      round.purged += message.purged
+      if (message.error !== undefined) round.error = message.error
+      finish(message.id)
+    }
+  })
+  cluster.on('exit', (worker) => {
+    for (const [id, round] of rounds) {
+      if (round.waiting.delete(worker.id)) finish(id)
+    }
   })
 }

@@ -76,21 +76,26 @@ describe('edgecache command', () => {
     assert.match(r.err(), /--upstrem/)
   })
 
-  test('serves with two workers and stops cleanly on SIGTERM', async () => {
+  test('serves with two workers, purges on both, and stops cleanly on SIGTERM', async () => {
     const origin = await startOrigin()
     const port = await freePort()
-    const r = run([
-      '--upstream',
-      origin.url,
-      '--listen',
-      `127.0.0.1:${port}`,
-      '--admin-listen',
-      '127.0.0.1:0',
-      '--workers',
-      '2',
-      '--log-level',
-      'warn',
-    ])
+    const adminPort = await freePort()
+    const token = 'cluster-test-token-0001'
+    const r = run(
+      [
+        '--upstream',
+        origin.url,
+        '--listen',
+        `127.0.0.1:${port}`,
+        '--admin-listen',
+        `127.0.0.1:${adminPort}`,
+        '--workers',
+        '2',
+        '--log-level',
+        'warn',
+      ],
+      { EDGECACHE_ADMIN_TOKEN: token },
+    )
     running.push(r.child)
     try {
       await waitFor(async () => {
@@ -100,8 +105,19 @@ describe('edgecache command', () => {
           return false
         }
       }, 20_000)
-      const reply = await send(`http://127.0.0.1:${port}/w`)
-      assert.match(reply.header('cache-status') ?? '', /^edgecache; /)
+      // A new connection each time, so the primary spreads them over both workers; each
+      // worker stores its own copy, so the origin sees exactly two requests.
+      await waitFor(async () => {
+        await send(`http://127.0.0.1:${port}/w`, { headers: { connection: 'close' } })
+        return origin.count('/w') === 2
+      })
+      const purge = await send(`http://127.0.0.1:${adminPort}/invalidate`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', connection: 'close' },
+        body: JSON.stringify({ urls: [`http://127.0.0.1:${port}/w`] }),
+      })
+      assert.equal(purge.status, 200)
+      assert.equal(JSON.parse(purge.text).purged, 2, 'both workers purged their copy')
       await closeClient()
       r.child.kill('SIGTERM')
       assert.equal(await r.exited, 0)

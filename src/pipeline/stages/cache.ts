@@ -24,6 +24,7 @@ import { variantOf } from '../../cache/vary.ts'
 import type { Clock } from '../../clock.ts'
 import { EdgecacheError } from '../../errors.ts'
 import type { CacheStore, StoredEntry } from '../../storage/store.ts'
+import type { Invalidator } from '../../surrogate/invalidator.ts'
 import { urlTag } from '../../surrogate/tags.ts'
 import { type Answer, textAnswer } from '../answer.ts'
 import type { Collapser } from '../collapser.ts'
@@ -51,6 +52,8 @@ export interface CacheStageDeps {
   /** How long a collapsed request waits for the one that went upstream, ms. */
   readonly collapseTimeoutMs: number
   readonly admission: AdmissionOptions
+  /** Carries out RFC 9111 §4.4 invalidations. */
+  readonly invalidator: Invalidator
 }
 
 /** A stored response found for a request, and the key it lives under. */
@@ -139,7 +142,8 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
   async function purgeUrls(keys: readonly string[]) {
     if (keys.length === 0) return
     try {
-      await store.purge({ tags: keys.map(urlTag) }, { soft: false })
+      // Through the invalidator, so every worker's store drops them, not only this one's.
+      await deps.invalidator.invalidate({ tags: keys.map(urlTag), soft: false, dryRun: false })
     } catch (err) {
       log.warn({ err }, 'cache store purge failed')
     }
