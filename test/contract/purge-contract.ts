@@ -120,15 +120,15 @@ export function describePurgeContract(name: string, makeStore: MakeStore): void 
         assert.deepEqual(tagStats(store), { tags: 0, taggedKeys: 0 })
       }))
 
-    test('an expired entry is no longer listed, and leaves the index once a get finds it gone', () =>
+    // When an expired entry leaves the counts is the store's own business: the memory
+    // store's tests cover its lazy and swept expiry.
+    test('an expired entry is no longer listed', () =>
       withStore(async (store, clock) => {
         await store.set('short', { ...tagged(clock, ['red', 'brief']), expiresAt: clock.now() + 1_000 })
         await store.set('long', tagged(clock, ['red']))
         clock.advance(1_000)
         assert.deepEqual(await keysOf(store, 'red'), ['long'])
         assert.deepEqual(await keysOf(store, 'brief'), [])
-        assert.equal(await store.get('short'), undefined)
-        assert.deepEqual(tagStats(store), { tags: 1, taggedKeys: 1 })
       }))
   })
 
