@@ -5,6 +5,7 @@
 import { createAdminServer } from './admin/admin-server.ts'
 import { type Clock, systemClock } from './clock.ts'
 import type { Config } from './config/schema.ts'
+import { events, publish } from './observability/events.ts'
 import { createLogger, type Logger } from './observability/logger.ts'
 import { createCollapser } from './pipeline/collapser.ts'
 import { compose } from './pipeline/compose.ts'
@@ -17,6 +18,7 @@ import { createProxyServer } from './server/proxy-server.ts'
 import { createMemoryStore } from './storage/memory-store.ts'
 import type { CacheStore } from './storage/store.ts'
 import { createClusterInvalidator } from './surrogate/cluster-invalidator.ts'
+import { observeInvalidations } from './surrogate/observed-invalidator.ts'
 import { createStoreInvalidator } from './surrogate/store-invalidator.ts'
 import { createForwarding } from './upstream/forwarding.ts'
 import { createUpstream } from './upstream/upstream.ts'
@@ -57,6 +59,7 @@ export function createApp(config: Config, deps: AppDeps = {}): App {
     maxBytes: config.storage.memory.maxBytes,
     maxObjectBytes: config.storage.memory.maxObjectBytes,
     clock,
+    onEvict: (_key, reason) => publish(events.cacheEvicted, { reason }),
   })
   const forwarding = createForwarding({
     trustedProxies: config.server.trustedProxies,
@@ -74,7 +77,7 @@ export function createApp(config: Config, deps: AppDeps = {}): App {
   })
   const pipelineLog = logger.child({ component: 'pipeline' })
   const collapser = createCollapser()
-  const invalidator = createClusterInvalidator(createStoreInvalidator({ store, clock }))
+  const invalidator = observeInvalidations(createClusterInvalidator(createStoreInvalidator({ store, clock })), clock)
   const surrogateLog = logger.child({ component: 'surrogate' })
   const pipeline = compose(
     [
@@ -88,6 +91,7 @@ export function createApp(config: Config, deps: AppDeps = {}): App {
         clock,
         collapser,
         invalidator,
+        storeName: config.storage.driver,
         log: logger.child({ component: 'cache' }),
         name: config.cache.name,
         maxObjectBytes: config.storage.memory.maxObjectBytes,
@@ -129,7 +133,18 @@ export function createApp(config: Config, deps: AppDeps = {}): App {
     keepAliveTimeoutMs: config.server.keepAliveTimeout,
     maxConnections: config.server.maxConnections,
     backlog: config.server.backlog,
-    onFinish: (ctx, status, bytes, totalMs) => logAccess(accessLog, ctx, status, bytes, totalMs),
+    onFinish: (ctx, status, bytes, totalMs) => {
+      publish(events.requestFinished, {
+        route: ctx.facts.route,
+        method: ctx.method,
+        status,
+        cache: ctx.facts.cache,
+        collapsed: ctx.facts.collapsed,
+        bytes,
+        totalMs,
+      })
+      logAccess(accessLog, ctx, status, bytes, totalMs)
+    },
   })
 
   let serving = false

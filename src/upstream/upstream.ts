@@ -15,6 +15,7 @@ import { Pool } from 'undici'
 import { EdgecacheError, type ErrorCode, errorCatalogue } from '../errors.ts'
 import type { Answer } from '../pipeline/answer.ts'
 import type { RequestContext } from '../pipeline/context.ts'
+import { events, publish } from '../observability/events.ts'
 import type { Forwarding } from './forwarding.ts'
 
 export interface UpstreamOptions {
@@ -32,6 +33,8 @@ export interface UpstreamOptions {
   readonly keepAliveTimeoutMs?: number
   /** The header rules for both directions (see createForwarding). */
   readonly forwarding: Forwarding
+  /** The backend's name in metrics. @default 'default' */
+  readonly name?: string
 }
 
 export interface Upstream {
@@ -73,6 +76,7 @@ const bodyHighWaterMark = 64 * 1024
 export function createUpstream(options: UpstreamOptions): Upstream {
   const origin = validateUrl(options.url)
   const forwarding = options.forwarding
+  const name = options.name ?? 'default'
   if (typeof forwarding?.requestHeaders !== 'function' || typeof forwarding.responseHeaders !== 'function') {
     throw invalid('forwarding must be the object createForwarding returns')
   }
@@ -105,11 +109,31 @@ export function createUpstream(options: UpstreamOptions): Upstream {
       } catch (err) {
         return Promise.reject(err)
       }
-      return new Promise<Answer>((resolve, reject) => {
+      const sentAt = performance.now()
+      const answer = new Promise<Answer>((resolve, reject) => {
         const handler = new ForwardHandler(ctx, forwarding, resolve, reject)
         // undici reports its own synchronous failures to handler.onResponseError.
         pool.dispatch({ method: ctx.method, path: ctx.target, headers, body: ctx.body ?? null }, handler)
       })
+      if (!events.upstreamFinished.hasSubscribers) return answer
+      return answer.then(
+        (result) => {
+          publish(events.upstreamFinished, {
+            upstream: name,
+            status: result.status,
+            durationMs: performance.now() - sentAt,
+            error: undefined,
+          })
+          return result
+        },
+        (err: unknown) => {
+          const error = errorKind(err)
+          if (error !== undefined) {
+            publish(events.upstreamFinished, { upstream: name, status: undefined, durationMs: performance.now() - sentAt, error })
+          }
+          throw err
+        },
+      )
     },
     async close() {
       if (pool.destroyed) return
@@ -339,4 +363,20 @@ function nonNegativeInteger(field: string, value: unknown): number {
     throw invalid(`${field} must be a non-negative integer, got ${String(value)}`)
   }
   return value
+}
+
+/** The metrics kind of an upstream failure; undefined for a client that went away. */
+function errorKind(err: unknown): 'refused' | 'reset' | 'timeout' | 'bad-response' | undefined {
+  switch ((err as { code?: unknown })?.code) {
+    case 'EC_ERR_UPSTREAM_CONNECT':
+      return 'refused'
+    case 'EC_ERR_UPSTREAM_RESET':
+      return 'reset'
+    case 'EC_ERR_UPSTREAM_TIMEOUT':
+      return 'timeout'
+    case 'EC_ERR_UPSTREAM_BAD_RESPONSE':
+      return 'bad-response'
+    default:
+      return undefined
+  }
 }

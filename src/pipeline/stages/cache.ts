@@ -24,6 +24,7 @@ import { variantOf } from '../../cache/vary.ts'
 import type { Clock } from '../../clock.ts'
 import { EdgecacheError } from '../../errors.ts'
 import type { CacheStore, StoredEntry } from '../../storage/store.ts'
+import { events, publish } from '../../observability/events.ts'
 import type { Invalidator } from '../../surrogate/invalidator.ts'
 import { urlTag } from '../../surrogate/tags.ts'
 import { type Answer, textAnswer } from '../answer.ts'
@@ -54,6 +55,8 @@ export interface CacheStageDeps {
   readonly admission: AdmissionOptions
   /** Carries out RFC 9111 §4.4 invalidations. */
   readonly invalidator: Invalidator
+  /** The store's name in metrics: its driver. */
+  readonly storeName: string
 }
 
 /** A stored response found for a request, and the key it lives under. */
@@ -110,12 +113,15 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
   const targeted = deps.admission.targetedFields
 
   const status = (p: CacheStatusParams) => formatCacheStatus(name, p)
+  const storageFailed = (op: 'get' | 'set' | 'delete' | 'purge') =>
+    publish(events.storageError, { store: deps.storeName, op })
 
   async function safeGet(key: string) {
     try {
       return await store.get(key)
     } catch (err) {
       // A store failure degrades to a miss; it never fails the request.
+      storageFailed('get')
       log.warn({ err }, 'cache store get failed, serving as miss')
       return undefined
     }
@@ -125,6 +131,7 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
     try {
       return await store.set(key, entry)
     } catch (err) {
+      storageFailed('set')
       log.warn({ err }, 'cache store set failed, response not stored')
       return false
     }
@@ -134,6 +141,7 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
     try {
       await store.delete(key)
     } catch (err) {
+      storageFailed('delete')
       log.warn({ err }, 'cache store delete failed')
     }
   }
@@ -145,6 +153,7 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
       // Through the invalidator, so every worker's store drops them, not only this one's.
       await deps.invalidator.invalidate({ tags: keys.map(urlTag), soft: false, dryRun: false })
     } catch (err) {
+      storageFailed('purge')
       log.warn({ err }, 'cache store purge failed')
     }
   }
@@ -235,6 +244,7 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
       ctx.facts.cache = 'pass'
       const detail = admission.storable ? 'too-large' : admission.reason
       answer.headers['cache-status'] = status({ fwd, fwdStatus: answer.status, detail })
+      publish(events.cacheNotStored, { reason: detail })
       // A response that may not be stored must not leave an older one to be served (RFC 9111 §4).
       if (!admission.storable && fill.replacing !== undefined) void safeDelete(fill.replacing)
       return ctx.method === 'HEAD' ? withoutBody(answer) : answer
@@ -254,6 +264,10 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
         bodyLength: body.length,
       }
       commit(fill, stored, body, answer.tags ?? [], requestTime)
+        .then((committed) => {
+          if (committed) publish(events.cacheStored, { ttlMs: stored.lifetimeMs, bytes: body.length })
+          else publish(events.cacheNotStored, { reason: 'store-refused' })
+        })
         .catch((err: unknown) => log.error({ err, reqId: ctx.id }, 'cache commit failed'))
         .finally(release)
     }
@@ -265,7 +279,10 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
       maxBytes: deps.maxObjectBytes,
       expectedLength: declaredLength,
       onComplete: complete,
-      onAbandon: release,
+      onAbandon: (reason) => {
+        publish(events.cacheNotStored, { reason })
+        release()
+      },
     })
     if (ctx.method === 'HEAD' || clientHasIt(ctx, response)) {
       // The client gets headers only (HEAD, or a 304 for its conditional request); the
@@ -396,10 +413,12 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
             deps.admission,
           )
           if (updated === undefined) return done()
+          publish(events.backgroundRevalidation, { result: 'not-modified' })
           return storeRefreshed(found, updated, requestTime).then(done)
         }
         if (answer.status >= 500) {
           // Keep serving what we have; the next stale hit tries again.
+          publish(events.backgroundRevalidation, { result: 'failed' })
           discard(answer)
           return done()
         }
@@ -413,9 +432,11 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
           replacing: found.key,
         }
         const out = admitAndAnswer(fill, answer, requestTime, responseTime)
+        publish(events.backgroundRevalidation, { result: bgCtx.facts.cache === 'miss' ? 'updated' : 'not-storable' })
         if (out.body !== undefined && isStream(out.body)) out.body.resume()
       })
       .catch((err: unknown) => {
+        publish(events.backgroundRevalidation, { result: 'failed' })
         done()
         log.warn({ err, reqId: ctx.id }, 'background revalidation failed')
       })

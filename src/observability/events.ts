@@ -1,0 +1,81 @@
+/**
+ * The diagnostics channels edgecache publishes on, and what each message carries. Stages,
+ * stores and the upstream publish facts here; metrics.ts subscribes. Publishing costs
+ * almost nothing when nobody subscribes (`channel.hasSubscribers` is checked first), and a
+ * subscriber never changes a response.
+ */
+import { channel } from 'node:diagnostics_channel'
+import type { CacheOutcome } from '../pipeline/context.ts'
+
+/** A request finished (or its client went away). */
+export interface RequestFinished {
+  readonly route: string
+  readonly method: string
+  readonly status: number
+  readonly cache: CacheOutcome | undefined
+  readonly collapsed: boolean
+  readonly bytes: number
+  readonly totalMs: number
+}
+
+/** The upstream answered with headers, or failed. */
+export interface UpstreamFinished {
+  readonly upstream: string
+  /** Undefined when it failed before answering. */
+  readonly status: number | undefined
+  readonly durationMs: number
+  /** Set when it failed: refused, reset, timeout or bad-response. */
+  readonly error: 'refused' | 'reset' | 'timeout' | 'bad-response' | undefined
+}
+
+export interface CacheStored {
+  /** Freshness lifetime of the stored response, ms. */
+  readonly ttlMs: number
+  readonly bytes: number
+}
+
+export interface CacheNotStored {
+  /** Cache-Status detail: no-store, private, too-large, incomplete … */
+  readonly reason: string
+}
+
+export interface CacheEvicted {
+  readonly reason: 'evict' | 'expire' | 'delete' | 'replace'
+}
+
+export interface BackgroundRevalidation {
+  readonly result: 'updated' | 'not-modified' | 'failed' | 'not-storable'
+}
+
+export interface Invalidation {
+  /** What the call selected by; one call may select by several kinds at once. */
+  readonly kinds: readonly ('tag' | 'url' | 'prefix' | 'all')[]
+  readonly soft: boolean
+  /** Entries purged by the whole call, counted once however many kinds reached them. */
+  readonly purged: number
+  /** When it happened, epoch ms. */
+  readonly at: number
+  /** What was purged, for the status page: at most the first 20 values of each kind. */
+  readonly summary: string
+}
+
+export interface StorageError {
+  readonly store: string
+  readonly op: 'get' | 'set' | 'delete' | 'purge'
+}
+
+export const events = {
+  requestFinished: channel('edgecache:request:finished'),
+  upstreamFinished: channel('edgecache:upstream:finished'),
+  cacheStored: channel('edgecache:cache:stored'),
+  cacheNotStored: channel('edgecache:cache:not-stored'),
+  cacheEvicted: channel('edgecache:cache:evicted'),
+  backgroundRevalidation: channel('edgecache:cache:background-revalidation'),
+  invalidation: channel('edgecache:invalidation'),
+  storageError: channel('edgecache:storage:error'),
+} as const
+
+/** Publishes `message` on `ch` only when someone listens, so an idle channel costs a branch. */
+export function publish<T extends object>(ch: ReturnType<typeof channel>, message: T): void {
+  if (ch.hasSubscribers) ch.publish(message)
+}
