@@ -3,7 +3,13 @@
  * Pure: the caller passes the request and response times it measured.
  */
 import { type FieldValue, governingDirectives, parseCacheControl, qualifiedFields } from './cache-control.ts'
-import { computeFreshness, type HeuristicOptions } from './freshness.ts'
+import {
+  applyPolicy,
+  computeFreshness,
+  type FreshnessPolicy,
+  type HeuristicOptions,
+  hasExplicitLifetime,
+} from './freshness.ts'
 import { formatHttpDate } from './http-date.ts'
 import type { RequestDirectives } from './request-directives.ts'
 import type { NotStorableReason } from './storable.ts'
@@ -24,6 +30,12 @@ export interface OriginResponse {
   readonly responseTime: number
 }
 
+/** A route's policy as admission sees it. */
+export interface AdmissionPolicy extends FreshnessPolicy {
+  /** Store responses with Set-Cookie, leaving Set-Cookie out of the stored copy. */
+  readonly ignoreSetCookie?: boolean
+}
+
 export type Admission =
   | { readonly storable: true; readonly response: StoredResponse }
   | { readonly storable: false; readonly reason: NotStorableReason }
@@ -36,6 +48,7 @@ export function admit(
   request: { readonly directives: RequestDirectives; readonly hasAuthorization: boolean },
   bodyLength: number,
   options: AdmissionOptions,
+  policy?: AdmissionPolicy,
 ): Admission {
   const { directives, targeted } = governingDirectives(origin.headers, options.targetedFields)
   const vary = parseVary(origin.headers.vary)
@@ -47,22 +60,32 @@ export function admit(
     varyStar: vary === '*',
     request: request.directives,
     requestHasAuthorization: request.hasAuthorization,
-    storeSetCookie: options.storeSetCookie,
+    storeSetCookie: options.storeSetCookie || policy?.ignoreSetCookie === true,
+    policyGivesLifetime: policy?.ttlMs !== undefined || policy?.ttlOverrideMs !== undefined,
   })
   if (reason !== undefined) return { storable: false, reason }
-  const freshness = computeFreshness(
-    origin.status,
-    origin.headers,
+  const hasExpires = !targeted && origin.headers.expires !== undefined
+  const freshness = applyPolicy(
+    computeFreshness(
+      origin.status,
+      origin.headers,
+      directives,
+      targeted,
+      origin.requestTime,
+      origin.responseTime,
+      options,
+    ),
     directives,
-    targeted,
-    origin.requestTime,
-    origin.responseTime,
-    options,
+    hasExplicitLifetime(directives, hasExpires),
+    policy,
   )
   // RFC 9111 §5.2.2.7: the fields a qualified private names are not stored.
   const privateFields = qualifiedFields(directives, 'private')
   const omit = new Set<string>([...NEVER_STORED, ...options.targetedFields])
   if (Array.isArray(privateFields)) for (const f of privateFields) omit.add(f)
+  // A route that ignores Set-Cookie stores the response without it, so no client is handed
+  // another's cookie (edgecache policy, as Varnish's `unset beresp.http.Set-Cookie`).
+  if (policy?.ignoreSetCookie === true && !options.storeSetCookie) omit.add('set-cookie')
   // The value of the targeted field that governed: the first one with directives, as in
   // governingDirectives (an empty one before it was skipped, RFC 9213 §2.1).
   let targetedValue: string | undefined

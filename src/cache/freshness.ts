@@ -197,3 +197,57 @@ export function softPurged(stored: StoredResponse, invalidatedAt: number): Store
   const lifetimeMs = Math.max(0, Math.min(stored.lifetimeMs, ageThen))
   return lifetimeMs === stored.lifetimeMs ? stored : { ...stored, lifetimeMs }
 }
+
+/**
+ * A route's say over freshness, in ms. This is edgecache policy layered on RFC 9111, as
+ * Varnish's `beresp.ttl` rules or nginx's `proxy_cache_valid` are: an operator's override
+ * of what the origin says, applied after the RFC computation.
+ */
+export interface FreshnessPolicy {
+  /** Lifetime when the response has no explicit one (max-age, s-maxage, Expires); replaces a heuristic. */
+  readonly ttlMs?: number
+  /** Lifetime whatever the response says. */
+  readonly ttlOverrideMs?: number
+  readonly minTtlMs?: number
+  readonly maxTtlMs?: number
+  /** Stale windows when the response sets none. */
+  readonly staleWhileRevalidateMs?: number
+  readonly staleIfErrorMs?: number
+}
+
+/** `freshness` with `policy` applied: override, else default for no explicit lifetime, then the clamps. */
+export function applyPolicy(
+  freshness: Freshness,
+  directives: Directives,
+  hasExplicitLifetime: boolean,
+  policy: FreshnessPolicy | undefined,
+): Freshness {
+  if (policy === undefined) return freshness
+  let lifetimeMs = freshness.lifetimeMs
+  let heuristic = freshness.heuristic
+  if (policy.ttlOverrideMs !== undefined) {
+    lifetimeMs = policy.ttlOverrideMs
+    heuristic = false
+  } else if (!hasExplicitLifetime && policy.ttlMs !== undefined) {
+    lifetimeMs = policy.ttlMs
+    heuristic = false
+  }
+  if (policy.minTtlMs !== undefined) lifetimeMs = Math.max(lifetimeMs, policy.minTtlMs)
+  if (policy.maxTtlMs !== undefined) lifetimeMs = Math.min(lifetimeMs, policy.maxTtlMs)
+  return {
+    ...freshness,
+    lifetimeMs,
+    heuristic,
+    staleWhileRevalidateMs: directives.has('stale-while-revalidate')
+      ? freshness.staleWhileRevalidateMs
+      : (policy.staleWhileRevalidateMs ?? freshness.staleWhileRevalidateMs),
+    staleIfErrorMs: directives.has('stale-if-error')
+      ? freshness.staleIfErrorMs
+      : (policy.staleIfErrorMs ?? freshness.staleIfErrorMs),
+  }
+}
+
+/** True when the response states its own lifetime (RFC 9111 §4.2.1, Expires ignored when targeted). */
+export function hasExplicitLifetime(directives: Directives, hasExpires: boolean): boolean {
+  return directives.has('s-maxage') || directives.has('max-age') || hasExpires
+}

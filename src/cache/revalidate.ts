@@ -3,7 +3,13 @@
  * 304 updates the stored response (§3.2, §4.3.4). Pure.
  */
 import { type FieldValue, governingDirectives, qualifiedFields } from './cache-control.ts'
-import { computeFreshness, type HeuristicOptions } from './freshness.ts'
+import {
+  applyPolicy,
+  computeFreshness,
+  type FreshnessPolicy,
+  type HeuristicOptions,
+  hasExplicitLifetime,
+} from './freshness.ts'
 import { formatHttpDate } from './http-date.ts'
 import type { StoredHeaders, StoredResponse } from './stored-response.ts'
 
@@ -43,6 +49,7 @@ export function updateFromNotModified(
   requestTime: number,
   responseTime: number,
   options: UpdateOptions,
+  policy?: FreshnessPolicy,
 ): StoredResponse | undefined {
   const newEtag = first(notModified.etag)
   const storedEtag = first(stored.headers.etag)
@@ -69,14 +76,19 @@ export function updateFromNotModified(
     forDirectives[options.targetedFields[0]] = targeted
   forDirectives.age = notModified.age
   const governing = governingDirectives(forDirectives, options.targetedFields)
-  const freshness = computeFreshness(
-    stored.status,
-    forDirectives,
+  const freshness = applyPolicy(
+    computeFreshness(
+      stored.status,
+      forDirectives,
+      governing.directives,
+      governing.targeted,
+      requestTime,
+      responseTime,
+      options,
+    ),
     governing.directives,
-    governing.targeted,
-    requestTime,
-    responseTime,
-    options,
+    hasExplicitLifetime(governing.directives, !governing.targeted && forDirectives.expires !== undefined),
+    policy,
   )
   // RFC 9111 §3.2, §3.1: fields a qualified private names are not stored from a 304 either.
   const privateFields = qualifiedFields(governing.directives, 'private')

@@ -39,6 +39,8 @@ export interface StorableInput {
   readonly requestHasAuthorization: boolean
   /** Whether responses with Set-Cookie may be stored; edgecache's default is no. */
   readonly storeSetCookie: boolean
+  /** A route policy supplies a lifetime, so a response without freshness information is reusable. */
+  readonly policyGivesLifetime?: boolean
 }
 
 /** The reason `input` may not be stored, or undefined when it may. */
@@ -69,6 +71,6 @@ export function notStorableReason(input: StorableInput): NotStorableReason | und
   // heuristically cacheable status.
   const explicit =
     d.has('max-age') || d.has('s-maxage') || input.hasExpires || d.has('public') || d.has('no-cache')
-  if (!explicit && !isHeuristicallyCacheable(status)) return 'no-freshness'
+  if (!explicit && !isHeuristicallyCacheable(status) && input.policyGivesLifetime !== true) return 'no-freshness'
   return undefined
 }
