@@ -4,6 +4,7 @@
  * `facts`, which logs and metrics read when the request ends. Knows nothing of sockets.
  */
 import type { Readable } from 'node:stream'
+import { type CachePolicy, defaultPolicy } from '../router/route.ts'
 
 /** Request header fields, names lowercased, as node:http and undici give them. */
 export type HeaderMap = Readonly<Record<string, string | string[] | undefined>>
@@ -16,6 +17,8 @@ export interface RequestFacts {
   route: string
   /** Tags the route gives every response it stores (surrogate keys). */
   tags: readonly string[]
+  /** The cache policy of the request's route. */
+  policy: CachePolicy
   cache: CacheOutcome | undefined
   upstreamStatus: number | undefined
   upstreamMs: number | undefined
@@ -49,6 +52,7 @@ export function createFacts(): RequestFacts {
   return {
     route: 'default',
     tags: [],
+    policy: defaultPolicy,
     cache: undefined,
     upstreamStatus: undefined,
     upstreamMs: undefined,

@@ -235,6 +235,7 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
       { directives, hasAuthorization: ctx.headers.authorization !== undefined },
       0,
       deps.admission,
+      ctx.facts.policy,
     )
     cleanTargeted(answer)
     const declaredLength = contentLength(answer.headers)
@@ -352,6 +353,7 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
         requestTime,
         responseTime,
         deps.admission,
+        ctx.facts.policy,
       )
       if (updated === undefined) return fetchAndStore(fill, next)
       await storeRefreshed(found, updated, requestTime)
@@ -398,6 +400,8 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
     })
     const bgCtx: RequestContext = { ...background, facts: createFacts() }
     bgCtx.facts.route = ctx.facts.route
+    bgCtx.facts.tags = ctx.facts.tags
+    bgCtx.facts.policy = ctx.facts.policy
     const requestTime = clock.now()
     const done = () => refreshing.delete(found.key)
     next(bgCtx)
@@ -411,6 +415,7 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
             requestTime,
             responseTime,
             deps.admission,
+            bgCtx.facts.policy,
           )
           if (updated === undefined) return done()
           publish(events.backgroundRevalidation, { result: 'not-modified' })
@@ -442,6 +447,15 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
       })
   }
 
+  /** The route says never to cache: no lookup, no store, no collapsing. */
+  async function bypass(ctx: RequestContext, next: Next): Promise<Answer> {
+    const answer = await next(ctx)
+    ctx.facts.cache = 'bypass'
+    cleanTargeted(answer)
+    answer.headers['cache-status'] = status({ fwd: 'bypass', fwdStatus: answer.status, detail: 'route-policy' })
+    return answer
+  }
+
   async function unsafe(ctx: RequestContext, next: Next): Promise<Answer> {
     const answer = await next(ctx)
     ctx.facts.cache = 'pass'
@@ -457,6 +471,7 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
   return {
     name: 'cache',
     async handle(ctx, next) {
+      if (ctx.facts.policy.bypass) return bypass(ctx, next)
       if (ctx.method !== 'GET' && ctx.method !== 'HEAD') {
         if (isUnsafeMethod(ctx.method)) return unsafe(ctx, next)
         const answer = await next(ctx)
