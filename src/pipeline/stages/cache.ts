@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto'
 import type { Readable } from 'node:stream'
 import { type AdmissionOptions, admit } from '../../cache/admission.ts'
-import { primaryKey, variantKey } from '../../cache/cache-key.ts'
+import { primaryKey } from '../../cache/cache-key.ts'
 import { type CacheStatusParams, type ForwardReason, formatCacheStatus } from '../../cache/cache-status.ts'
 import { decide, retainUntil, softPurged, ttlMs, type Verdict } from '../../cache/freshness.ts'
 import { isNotModified, notModifiedHeaders } from '../../cache/conditional.ts'
@@ -32,6 +32,7 @@ import type { Collapser } from '../collapser.ts'
 import type { Next, Stage } from '../compose.ts'
 import { createFacts, forwardOf, type HeaderMap, type RequestContext } from '../context.ts'
 import { captureBody } from './body-capture.ts'
+import { type CommitTarget, createCacheEntries, type Found } from './cache-entries.ts'
 import { answerFromStored } from './cache-answer.ts'
 
 export interface CacheStageLog {
@@ -59,37 +60,26 @@ export interface CacheStageDeps {
   readonly storeName: string
 }
 
-/** A stored response found for a request, and the key it lives under. */
-interface Found {
-  readonly key: string
-  readonly response: StoredResponse
-  readonly body: Buffer
-  /** The Vary marker it was found through, if any. */
-  readonly marker: VaryMarker | undefined
-  readonly tags: readonly string[] | undefined
-}
-
-type Lookup =
-  | { readonly kind: 'found'; readonly found: Found }
-  | {
-      readonly kind: 'miss'
-      readonly reason: 'uri-miss' | 'vary-miss'
-      readonly marker: VaryMarker | undefined
-    }
-
 /** One attempt to fill the cache for a request. */
-interface Fill {
+interface Fill extends CommitTarget {
   readonly ctx: RequestContext
-  /** Primary key of the request. */
-  readonly key: string
   readonly directives: RequestDirectives
   readonly fwd: ForwardReason
-  /** The Vary marker seen at lookup, reused when the new response varies on the same fields. */
-  readonly marker: VaryMarker | undefined
   /** Called once the response is stored or will not be (ends request collapsing). */
   readonly release: () => void
   /** Key of the stored response being refreshed, which a non-storable answer deletes. */
   readonly replacing: string | undefined
+}
+
+/** The cache key of a request, and its URL part (the same unless the route keys on fields). */
+interface RequestKeys {
+  readonly key: string
+  readonly urlKey: string
+}
+
+function requestKeys(ctx: RequestContext): RequestKeys {
+  const key = primaryKey(ctx.scheme, ctx.host, ctx.target)
+  return { key, urlKey: key }
 }
 
 /** Request fields that would turn the fill request into something other than a full GET. */
@@ -113,104 +103,7 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
   const targeted = deps.admission.targetedFields
 
   const status = (p: CacheStatusParams) => formatCacheStatus(name, p)
-  const storageFailed = (op: 'get' | 'set' | 'delete' | 'purge') =>
-    publish(events.storageError, { store: deps.storeName, op })
-
-  async function safeGet(key: string) {
-    try {
-      return await store.get(key)
-    } catch (err) {
-      // A store failure degrades to a miss; it never fails the request.
-      storageFailed('get')
-      log.warn({ err }, 'cache store get failed, serving as miss')
-      return undefined
-    }
-  }
-
-  async function safeSet(key: string, entry: StoredEntry) {
-    try {
-      return await store.set(key, entry)
-    } catch (err) {
-      storageFailed('set')
-      log.warn({ err }, 'cache store set failed, response not stored')
-      return false
-    }
-  }
-
-  async function safeDelete(key: string) {
-    try {
-      await store.delete(key)
-    } catch (err) {
-      storageFailed('delete')
-      log.warn({ err }, 'cache store delete failed')
-    }
-  }
-
-  /** Hard purge of every stored response (all Vary variants) of these primary keys. */
-  async function purgeUrls(keys: readonly string[]) {
-    if (keys.length === 0) return
-    try {
-      // Through the invalidator, so every worker's store drops them, not only this one's.
-      await deps.invalidator.invalidate({ tags: keys.map(urlTag), soft: false, dryRun: false })
-    } catch (err) {
-      storageFailed('purge')
-      log.warn({ err }, 'cache store purge failed')
-    }
-  }
-
-  /** The stored response as a request must see it: a soft purge ends its freshness. */
-  function toFound(key: string, entry: StoredEntry, response: StoredResponse, marker: VaryMarker | undefined): Found {
-    const seen = entry.invalidatedAt === undefined ? response : softPurged(response, entry.invalidatedAt)
-    return { key, response: seen, body: entry.body, marker, tags: entry.tags }
-  }
-
-  async function lookup(key: string, headers: HeaderMap): Promise<Lookup> {
-    const entry = await safeGet(key)
-    const decoded = entry === undefined ? undefined : decodeMeta(entry.meta)
-    if (entry === undefined || decoded === undefined) return { kind: 'miss', reason: 'uri-miss', marker: undefined }
-    if (decoded.kind === 'response') return { kind: 'found', found: toFound(key, entry, decoded.response, undefined) }
-    const vkey = variantKey(key, decoded.marker.id, variantOf(decoded.marker.fields, headers))
-    const variant = await safeGet(vkey)
-    const v = variant === undefined ? undefined : decodeMeta(variant.meta)
-    if (variant === undefined || v?.kind !== 'response') {
-      return { kind: 'miss', reason: 'vary-miss', marker: decoded.marker }
-    }
-    return { kind: 'found', found: toFound(vkey, variant, v.response, decoded.marker) }
-  }
-
-  /**
-   * Stores `response` for the request in `fill`, with a Vary marker when it has selecting
-   * fields. Every entry carries the URL's tag, so a URL purge reaches all variants, and the
-   * time its fetch started, so a purge since then wins (see CacheStore.set).
-   */
-  async function commit(fill: Fill, response: StoredResponse, body: Buffer, tags: readonly string[], fetchedAt: number) {
-    const { ctx, key, marker } = fill
-    const expiresAt = retainUntil(response, deps.keepMs)
-    const meta = responseToMeta(response)
-    const own = urlTag(key)
-    const allTags = tags.includes(own) ? tags : [own, ...tags]
-    if (response.vary === undefined) return safeSet(key, { meta, body, expiresAt, tags: allTags, fetchedAt })
-    const fields = response.vary
-    const sameFields = marker !== undefined && marker.fields.join(',') === fields.join(',')
-    const current: VaryMarker = sameFields ? marker : { fields, id: randomBytes(6).toString('base64url') }
-    const existing = await safeGet(key)
-    const markerExpires = Math.max(expiresAt, sameFields && existing !== undefined ? existing.expiresAt : 0)
-    const markerEntry = { meta: markerToMeta(current), body: EMPTY, expiresAt: markerExpires, tags: [own], fetchedAt }
-    if (!(await safeSet(key, markerEntry))) return false
-    const vkey = variantKey(key, current.id, variantOf(fields, ctx.headers))
-    return safeSet(vkey, { meta, body, expiresAt, tags: allTags, fetchedAt })
-  }
-
-  /** Stores a response a 304 refreshed, under the key and tags it had. */
-  function storeRefreshed(found: Found, updated: StoredResponse, fetchedAt: number) {
-    return safeSet(found.key, {
-      meta: responseToMeta(updated),
-      body: found.body,
-      expiresAt: retainUntil(updated, deps.keepMs),
-      tags: found.tags,
-      fetchedAt,
-    })
-  }
+  const entries = createCacheEntries(deps)
 
   /** The request sent upstream to fill the cache: a full GET whatever the client asked. */
   function fillRequest(ctx: RequestContext, extra?: Record<string, string>): RequestContext {
@@ -247,7 +140,7 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
       answer.headers['cache-status'] = status({ fwd, fwdStatus: answer.status, detail })
       publish(events.cacheNotStored, { reason: detail })
       // A response that may not be stored must not leave an older one to be served (RFC 9111 §4).
-      if (!admission.storable && fill.replacing !== undefined) void safeDelete(fill.replacing)
+      if (!admission.storable && fill.replacing !== undefined) void entries.delete(fill.replacing)
       return ctx.method === 'HEAD' ? withoutBody(answer) : answer
     }
     ctx.facts.cache = 'miss'
@@ -264,7 +157,8 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
         headers: { ...response.headers, 'content-length': String(body.length) },
         bodyLength: body.length,
       }
-      commit(fill, stored, body, answer.tags ?? [], requestTime)
+      entries
+        .commit(fill, stored, body, answer.tags ?? [], requestTime)
         .then((committed) => {
           if (committed) publish(events.cacheStored, { ttlMs: stored.lifetimeMs, bytes: body.length })
           else publish(events.cacheNotStored, { reason: 'store-refused' })
@@ -314,7 +208,7 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
   async function revalidate(
     ctx: RequestContext,
     next: Next,
-    primary: string,
+    keys: RequestKeys,
     found: Found,
     verdict: Extract<Verdict, { kind: 'revalidate' }>,
     directives: RequestDirectives,
@@ -322,7 +216,7 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
     const fwd: ForwardReason = verdict.reason
     const fill: Fill = {
       ctx,
-      key: primary,
+      ...keys,
       directives,
       fwd,
       marker: found.marker,
@@ -356,7 +250,7 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
         ctx.facts.policy,
       )
       if (updated === undefined) return fetchAndStore(fill, next)
-      await storeRefreshed(found, updated, requestTime)
+      await entries.storeRefreshed(found, updated, requestTime)
       ctx.facts.cache = 'revalidated'
       const ttl = ttlMs(updated, responseTime)
       return answerFromStored({
@@ -390,7 +284,7 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
   }
 
   /** RFC 5861 §3: refreshes `found` in the background, at most one refresh per key at a time. */
-  function refreshInBackground(ctx: RequestContext, next: Next, primary: string, found: Found): void {
+  function refreshInBackground(ctx: RequestContext, next: Next, keys: RequestKeys, found: Found): void {
     if (refreshing.has(found.key)) return
     refreshing.add(found.key)
     const headers = hasValidator(found.response) ? conditionalFields(found.response) : undefined
@@ -419,7 +313,7 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
           )
           if (updated === undefined) return done()
           publish(events.backgroundRevalidation, { result: 'not-modified' })
-          return storeRefreshed(found, updated, requestTime).then(done)
+          return entries.storeRefreshed(found, updated, requestTime).then(done)
         }
         if (answer.status >= 500) {
           // Keep serving what we have; the next stale hit tries again.
@@ -429,7 +323,7 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
         }
         const fill: Fill = {
           ctx: bgCtx,
-          key: primary,
+          ...keys,
           directives: parseRequestDirectives(undefined, undefined),
           fwd: 'stale',
           marker: found.marker,
@@ -437,7 +331,9 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
           replacing: found.key,
         }
         const out = admitAndAnswer(fill, answer, requestTime, responseTime)
-        publish(events.backgroundRevalidation, { result: bgCtx.facts.cache === 'miss' ? 'updated' : 'not-storable' })
+        publish(events.backgroundRevalidation, {
+          result: bgCtx.facts.cache === 'miss' ? 'updated' : 'not-storable',
+        })
         if (out.body !== undefined && isStream(out.body)) out.body.resume()
       })
       .catch((err: unknown) => {
@@ -452,7 +348,11 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
     const answer = await next(ctx)
     ctx.facts.cache = 'bypass'
     cleanTargeted(answer)
-    answer.headers['cache-status'] = status({ fwd: 'bypass', fwdStatus: answer.status, detail: 'route-policy' })
+    answer.headers['cache-status'] = status({
+      fwd: 'bypass',
+      fwdStatus: answer.status,
+      detail: 'route-policy',
+    })
     return answer
   }
 
@@ -462,7 +362,7 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
     const keys = invalidatedKeys(ctx.method, answer.status, ctx.scheme, ctx.host, ctx.target, answer.headers)
     // RFC 9111 §4.4; purging the URL's tag reaches every Vary variant, and a fill that
     // started before this write cannot store its older response afterwards.
-    await purgeUrls(keys)
+    await entries.purgeUrls(keys)
     cleanTargeted(answer)
     answer.headers['cache-status'] = status({ fwd: 'method', fwdStatus: answer.status })
     return answer
@@ -480,16 +380,17 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
         return answer
       }
       const directives = parseRequestDirectives(ctx.headers['cache-control'], ctx.headers.pragma)
-      const key = primaryKey(ctx.scheme, ctx.host, ctx.target)
-      let found = await lookup(key, ctx.headers)
+      const keys = requestKeys(ctx)
+      const { key } = keys
+      let found = await entries.lookup(key, ctx.headers)
 
       if (found.kind === 'miss' && !directives.onlyIfCached) {
         const release = collapser.lead(key)
-        const fill = { ctx, key, directives, fwd: found.reason, marker: found.marker, replacing: undefined }
+        const fill = { ctx, ...keys, directives, fwd: found.reason, marker: found.marker, replacing: undefined }
         if (release !== undefined) return fetchAndStore({ ...fill, release }, next)
         // Another request is fetching this key: wait for it, then look again.
         await collapser.follow(key, deps.collapseTimeoutMs)
-        const again = await lookup(key, ctx.headers)
+        const again = await entries.lookup(key, ctx.headers)
         if (again.kind === 'found') {
           const verdict = decide(again.found.response, directives, clock.now())
           if (verdict.kind === 'fresh') {
@@ -515,7 +416,7 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
         case 'stale-allowed':
           return fromCache(ctx, found.found, verdict, { detail: 'max-stale' })
         case 'stale-while-revalidate':
-          refreshInBackground(ctx, next, key, found.found)
+          refreshInBackground(ctx, next, keys, found.found)
           return fromCache(ctx, found.found, verdict, { detail: 'stale-while-revalidate' })
         case 'revalidate':
           if (directives.onlyIfCached) {
@@ -525,7 +426,7 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
               status({ fwd: verdict.reason, ttlMs: verdict.ttlMs, detail: 'only-if-cached' }),
             )
           }
-          return revalidate(ctx, next, key, found.found, verdict, directives)
+          return revalidate(ctx, next, keys, found.found, verdict, directives)
       }
     },
   }
@@ -555,11 +456,10 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
 
 function noop(): void {}
 
-const EMPTY = Buffer.alloc(0)
-
 /** RFC 9110 §13.1: the client's If-None-Match / If-Modified-Since already match `response`. */
 function clientHasIt(ctx: RequestContext, response: StoredResponse): boolean {
-  if (ctx.headers['if-none-match'] === undefined && ctx.headers['if-modified-since'] === undefined) return false
+  if (ctx.headers['if-none-match'] === undefined && ctx.headers['if-modified-since'] === undefined)
+    return false
   return response.status === 200 && isNotModified(ctx.headers, response.headers, response.responseTime)
 }
 

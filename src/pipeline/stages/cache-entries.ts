@@ -1,0 +1,185 @@
+/**
+ * The cache stage's side of the store: lookups through Vary markers, commits with tags and
+ * fetch times, refreshes after a 304, and invalidations. A store failure never fails a
+ * request: it is counted, logged and treated as a miss or as not stored.
+ */
+import { randomBytes } from 'node:crypto'
+import { variantKey } from '../../cache/cache-key.ts'
+import { retainUntil, softPurged } from '../../cache/freshness.ts'
+import {
+  decodeMeta,
+  markerToMeta,
+  responseToMeta,
+  type StoredResponse,
+  type VaryMarker,
+} from '../../cache/stored-response.ts'
+import { variantOf } from '../../cache/vary.ts'
+import { events, publish } from '../../observability/events.ts'
+import type { CacheStore, StoredEntry } from '../../storage/store.ts'
+import type { Invalidator } from '../../surrogate/invalidator.ts'
+import { urlTag } from '../../surrogate/tags.ts'
+import type { HeaderMap } from '../context.ts'
+
+export interface CacheEntriesDeps {
+  readonly store: CacheStore
+  readonly invalidator: Invalidator
+  /** How long a stale response with a validator is kept for revalidation, ms. */
+  readonly keepMs: number
+  /** The store's name in metrics. */
+  readonly storeName: string
+  readonly log: { warn(obj: object, msg: string): void }
+}
+
+/** A stored response found for a request, and the key it lives under. */
+export interface Found {
+  readonly key: string
+  readonly response: StoredResponse
+  readonly body: Buffer
+  /** The Vary marker it was found through, if any. */
+  readonly marker: VaryMarker | undefined
+  readonly tags: readonly string[] | undefined
+}
+
+export type Lookup =
+  | { readonly kind: 'found'; readonly found: Found }
+  | {
+      readonly kind: 'miss'
+      readonly reason: 'uri-miss' | 'vary-miss'
+      readonly marker: VaryMarker | undefined
+    }
+
+/** Where a response for one request is stored. */
+export interface CommitTarget {
+  /** Cache key of the request. */
+  readonly key: string
+  /** The key's URL part, whose tag a URL purge uses. */
+  readonly urlKey: string
+  /** The Vary marker seen at lookup, reused when the new response varies on the same fields. */
+  readonly marker: VaryMarker | undefined
+  readonly ctx: { readonly headers: HeaderMap }
+}
+
+const EMPTY = Buffer.alloc(0)
+
+export function createCacheEntries(deps: CacheEntriesDeps) {
+  const { store, log } = deps
+  const storageFailed = (op: 'get' | 'set' | 'delete' | 'purge') =>
+    publish(events.storageError, { store: deps.storeName, op })
+
+  async function get(key: string) {
+    try {
+      return await store.get(key)
+    } catch (err) {
+      // A store failure degrades to a miss; it never fails the request.
+      storageFailed('get')
+      log.warn({ err }, 'cache store get failed, serving as miss')
+      return undefined
+    }
+  }
+
+  async function set(key: string, entry: StoredEntry) {
+    try {
+      return await store.set(key, entry)
+    } catch (err) {
+      storageFailed('set')
+      log.warn({ err }, 'cache store set failed, response not stored')
+      return false
+    }
+  }
+
+  async function remove(key: string) {
+    try {
+      await store.delete(key)
+    } catch (err) {
+      storageFailed('delete')
+      log.warn({ err }, 'cache store delete failed')
+    }
+  }
+
+  /** Hard purge of every stored response (all Vary variants) of these primary keys. */
+  async function purgeUrls(keys: readonly string[]) {
+    if (keys.length === 0) return
+    try {
+      // Through the invalidator, so every worker's store drops them, not only this one's.
+      await deps.invalidator.invalidate({ tags: keys.map(urlTag), soft: false, dryRun: false })
+    } catch (err) {
+      storageFailed('purge')
+      log.warn({ err }, 'cache store purge failed')
+    }
+  }
+
+  /** The stored response as a request must see it: a soft purge ends its freshness. */
+  function toFound(
+    key: string,
+    entry: StoredEntry,
+    response: StoredResponse,
+    marker: VaryMarker | undefined,
+  ): Found {
+    const seen = entry.invalidatedAt === undefined ? response : softPurged(response, entry.invalidatedAt)
+    return { key, response: seen, body: entry.body, marker, tags: entry.tags }
+  }
+
+  async function lookup(key: string, headers: HeaderMap): Promise<Lookup> {
+    const entry = await get(key)
+    const decoded = entry === undefined ? undefined : decodeMeta(entry.meta)
+    if (entry === undefined || decoded === undefined)
+      return { kind: 'miss', reason: 'uri-miss', marker: undefined }
+    if (decoded.kind === 'response')
+      return { kind: 'found', found: toFound(key, entry, decoded.response, undefined) }
+    const vkey = variantKey(key, decoded.marker.id, variantOf(decoded.marker.fields, headers))
+    const variant = await get(vkey)
+    const v = variant === undefined ? undefined : decodeMeta(variant.meta)
+    if (variant === undefined || v?.kind !== 'response') {
+      return { kind: 'miss', reason: 'vary-miss', marker: decoded.marker }
+    }
+    return { kind: 'found', found: toFound(vkey, variant, v.response, decoded.marker) }
+  }
+
+  /**
+   * Stores `response` for the request in `fill`, with a Vary marker when it has selecting
+   * fields. Every entry carries the URL's tag, so a URL purge reaches all variants, and the
+   * time its fetch started, so a purge since then wins (see CacheStore.set).
+   */
+  async function commit(
+    target: CommitTarget,
+    response: StoredResponse,
+    body: Buffer,
+    tags: readonly string[],
+    fetchedAt: number,
+  ) {
+    const { ctx, key, marker } = target
+    const expiresAt = retainUntil(response, deps.keepMs)
+    const meta = responseToMeta(response)
+    const own = urlTag(target.urlKey)
+    const allTags = tags.includes(own) ? tags : [own, ...tags]
+    if (response.vary === undefined) return set(key, { meta, body, expiresAt, tags: allTags, fetchedAt })
+    const fields = response.vary
+    const sameFields = marker !== undefined && marker.fields.join(',') === fields.join(',')
+    const current: VaryMarker = sameFields ? marker : { fields, id: randomBytes(6).toString('base64url') }
+    const existing = await get(key)
+    const markerExpires = Math.max(expiresAt, sameFields && existing !== undefined ? existing.expiresAt : 0)
+    const markerEntry = {
+      meta: markerToMeta(current),
+      body: EMPTY,
+      expiresAt: markerExpires,
+      tags: [own],
+      fetchedAt,
+    }
+    if (!(await set(key, markerEntry))) return false
+    const vkey = variantKey(key, current.id, variantOf(fields, ctx.headers))
+    return set(vkey, { meta, body, expiresAt, tags: allTags, fetchedAt })
+  }
+
+  /** Stores a response a 304 refreshed, under the key and tags it had. */
+  function storeRefreshed(found: Found, updated: StoredResponse, fetchedAt: number) {
+    return set(found.key, {
+      meta: responseToMeta(updated),
+      body: found.body,
+      expiresAt: retainUntil(updated, deps.keepMs),
+      tags: found.tags,
+      fetchedAt,
+    })
+  }
+
+  return { lookup, commit, storeRefreshed, delete: remove, purgeUrls }
+}
