@@ -3,18 +3,23 @@
  * them together. The only module that sees the whole Config.
  */
 import { createAdminServer } from './admin/admin-server.ts'
+import { createStatusTracker } from './admin/status.ts'
 import { type Clock, systemClock } from './clock.ts'
 import type { Config } from './config/schema.ts'
+import { createClusterMetrics } from './observability/cluster-metrics.ts'
 import { events, publish } from './observability/events.ts'
 import { createLogger, type Logger } from './observability/logger.ts'
+import { createMetrics } from './observability/metrics.ts'
 import { createCollapser } from './pipeline/collapser.ts'
 import { compose } from './pipeline/compose.ts'
 import type { RequestContext } from './pipeline/context.ts'
 import { createCacheStage } from './pipeline/stages/cache.ts'
 import { createPurgeMethodStage } from './pipeline/stages/purge-method.ts'
+import { createRouteStage } from './pipeline/stages/route.ts'
 import { createSurrogateStage } from './pipeline/stages/surrogate.ts'
 import { createUpstreamStage } from './pipeline/stages/upstream.ts'
 import { createProxyServer } from './server/proxy-server.ts'
+import { createLiveRouter, type ReloadResult } from './router/live-router.ts'
 import { createMemoryStore } from './storage/memory-store.ts'
 import type { CacheStore } from './storage/store.ts'
 import { createClusterInvalidator } from './surrogate/cluster-invalidator.ts'
@@ -40,6 +45,8 @@ export interface App {
   close(): Promise<void>
   readonly store: CacheStore
   readonly logger: Logger
+  /** Reloads the route file now (SIGHUP calls this); an invalid file keeps the routes in force. */
+  reloadRoutes(): ReloadResult
   /** Requests collapsed behind another's fetch right now, and the keys being fetched. */
   collapsing(): { readonly keys: number; readonly waiting: number }
 }
@@ -75,12 +82,18 @@ export function createApp(config: Config, deps: AppDeps = {}): App {
     keepAliveTimeoutMs: config.upstream.keepAliveTimeout,
     forwarding,
   })
+  const routes = createLiveRouter({
+    path: config.routes,
+    log: logger.child({ component: 'routes' }),
+    onReload: (result, trigger) => publish(events.routesReload, { ok: result.ok, trigger }),
+  })
   const pipelineLog = logger.child({ component: 'pipeline' })
   const collapser = createCollapser()
   const invalidator = observeInvalidations(createClusterInvalidator(createStoreInvalidator({ store, clock })), clock)
   const surrogateLog = logger.child({ component: 'surrogate' })
   const pipeline = compose(
     [
+      createRouteStage({ router: routes.current }),
       createPurgeMethodStage({
         enabled: config.server.purgeMethod.enabled,
         allow: config.server.purgeMethod.allow,
@@ -148,18 +161,36 @@ export function createApp(config: Config, deps: AppDeps = {}): App {
   })
 
   let serving = false
+  // The upstream publishes under its default name ('default') until it is given one.
+  const status = createStatusTracker({
+    clock,
+    storeStats: () => store.stats(),
+    upstreamName: 'default',
+    storeName: config.storage.driver,
+  })
+  const metrics = createMetrics({
+    storeStats: () => store.stats(),
+    storeName: config.storage.driver,
+    upstreamName: 'default',
+  })
+  // In a cluster worker /metrics answers with the sum over workers, through the primary.
+  const scrape = createClusterMetrics(metrics)
   const admin = createAdminServer({
     storeStats: () => store.stats(),
     isServing: () => serving,
     invalidator,
     tokens: config.admin.tokens,
     log: logger.child({ component: 'admin' }),
+    status,
+    metrics: scrape,
+    reloadRoutes: () => routes.reload('admin'),
   })
 
   return {
     store,
     logger,
     collapsing: () => ({ keys: collapser.size, waiting: collapser.waiting }),
+    reloadRoutes: () => routes.reload('signal'),
     async listen() {
       const proxy = await server.listen(config.listen.host, config.listen.port)
       const adminAddress = await admin.listen(config.admin.listen.host, config.admin.listen.port)
@@ -169,7 +200,11 @@ export function createApp(config: Config, deps: AppDeps = {}): App {
     },
     async close() {
       serving = false
+      routes.close()
       await Promise.all([server.close(config.server.shutdownTimeout), admin.close()])
+      status.close()
+      scrape.close()
+      metrics.close()
       await upstream.close()
       await store.close()
     },

@@ -13,6 +13,8 @@ export const errorCatalogue = {
   EC_ERR_CONFIG_INVALID: { message: 'invalid configuration: %s' },
   EC_ERR_CONFIG_FILE: { message: 'cannot read config file %s: %s' },
   EC_ERR_CLI_USAGE: { message: 'invalid command line: %s' },
+  EC_ERR_ROUTES_FILE: { message: 'cannot read route file %s: %s' },
+  EC_ERR_ROUTES_INVALID: { message: 'invalid routes: %s' },
   EC_ERR_REQUEST_BAD: { message: 'bad request: %s', status: 400 },
   EC_ERR_REQUEST_URI_TOO_LONG: { message: 'request target longer than %s bytes', status: 414 },
   EC_ERR_REQUEST_HEADERS_TOO_LARGE: { message: 'request header fields too large: %s', status: 431 },

@@ -8,8 +8,10 @@ import { type App, createApp } from './app.ts'
 import { formatUsage, parseArgs, type ParsedArgs } from './cli/args.ts'
 import { startDemoBackend } from './cli/demo-backend.ts'
 import { runPurge } from './cli/purge.ts'
+import { runRoutes } from './cli/routes.ts'
 import { checkConfigFile, loadConfig } from './config/load.ts'
 import type { Config } from './config/schema.ts'
+import { routeFileProblems } from './router/load.ts'
 import { createLogger } from './observability/logger.ts'
 import { superviseWorkers } from './workers.ts'
 
@@ -40,9 +42,8 @@ async function main(argv: readonly string[]): Promise<number> {
       return serve(args)
     case 'purge':
       return runPurge(args, process.env, process.stdout, process.stderr)
-    default:
-      process.stderr.write(`edgecache: the ${args.command} command is not available yet\n`)
-      return 2
+    case 'routes':
+      return runRoutes(args, process.env, process.stdout, process.stderr)
   }
 }
 
@@ -53,11 +54,13 @@ function checkConfig(positionals: readonly string[]): number {
     return 2
   }
   const result = checkConfigFile(file)
-  if (result.ok) {
+  // The route file the config names is checked too: serving would refuse it just the same.
+  const problems = result.ok ? routeFileProblems(result.config.routes) : result.problems
+  if (problems.length === 0) {
     process.stdout.write(`${file}: ok\n`)
     return 0
   }
-  for (const problem of result.problems) process.stderr.write(`${problem}\n`)
+  for (const problem of problems) process.stderr.write(`${problem}\n`)
   return 1
 }
 
@@ -134,6 +137,8 @@ function stopOnSignals(app: App, after?: () => Promise<void>): void {
   }
   process.on('SIGTERM', stop)
   process.on('SIGINT', stop)
+  // SIGHUP reloads the route file; an invalid one is logged and the routes in force stay.
+  process.on('SIGHUP', () => app.reloadRoutes())
 }
 
 function fail(err: unknown, code: number): number {

@@ -4,6 +4,8 @@
  * SIGINT and SIGHUP on. Each worker has its own memory store.
  */
 import cluster, { type Worker } from 'node:cluster'
+import { AggregatorRegistry, type PrometheusContentType } from 'prom-client'
+import { isMetricsMessage, type MetricsMessage } from './observability/cluster-metrics.ts'
 import { isInvalidationMessage } from './surrogate/cluster-invalidator.ts'
 
 export interface SupervisorLog {
@@ -39,6 +41,7 @@ export function superviseWorkers(count: number, log: SupervisorLog): void {
   })
 
   relayInvalidations()
+  relayMetrics()
 
   const stop = (signal: NodeJS.Signals) => {
     stopping = true
@@ -60,7 +63,10 @@ export function superviseWorkers(count: number, log: SupervisorLog): void {
  */
 function relayInvalidations(): void {
   let nextId = 0
-  const rounds = new Map<number, { asker: Worker; askerId: number; waiting: Set<number>; purged: number; error?: string }>()
+  const rounds = new Map<
+    number,
+    { asker: Worker; askerId: number; waiting: Set<number>; purged: number; error?: string }
+  >()
   const finish = (id: number) => {
     const round = rounds.get(id)
     if (round === undefined || round.waiting.size > 0) return
@@ -78,8 +84,15 @@ function relayInvalidations(): void {
     if (!isInvalidationMessage(message)) return
     if (message.type === 'edgecache:invalidate') {
       const id = nextId++
-      const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w?.isConnected() === true)
-      rounds.set(id, { asker: worker, askerId: message.id, waiting: new Set(workers.map((w) => w.id)), purged: 0 })
+      const workers = Object.values(cluster.workers ?? {}).filter(
+        (w): w is Worker => w?.isConnected() === true,
+      )
+      rounds.set(id, {
+        asker: worker,
+        askerId: message.id,
+        waiting: new Set(workers.map((w) => w.id)),
+        purged: 0,
+      })
       for (const w of workers) w.send({ type: 'edgecache:invalidate-local', id, request: message.request })
       finish(id)
     } else if (message.type === 'edgecache:invalidated') {
@@ -95,5 +108,28 @@ function relayInvalidations(): void {
     for (const [id, round] of rounds) {
       if (round.waiting.delete(worker.id)) finish(id)
     }
+  })
+}
+
+/**
+ * A scrape one worker received gets the sum over every worker: prom-client's
+ * AggregatorRegistry asks each worker for its registry (each has registered it, see
+ * src/observability/cluster-metrics.ts) and sums them; the text goes back to the asker. It
+ * gives up after 5 s when a worker does not answer (one still starting, say), and the asker
+ * answers the scrape with 503.
+ */
+function relayMetrics(): void {
+  let aggregator: AggregatorRegistry<PrometheusContentType> | undefined
+  cluster.on('message', (worker, message: unknown) => {
+    if (!isMetricsMessage(message) || message.type !== 'edgecache:metrics') return
+    const reply = (result: { text: string } | { error: string }) => {
+      const answer: MetricsMessage = { type: 'edgecache:metrics-result', id: message.id, ...result }
+      if (worker.isConnected()) worker.send(answer)
+    }
+    aggregator ??= new AggregatorRegistry()
+    aggregator.clusterMetrics().then(
+      (text) => reply({ text }),
+      (err: unknown) => reply({ error: String((err as Error)?.message ?? err) }),
+    )
   })
 }

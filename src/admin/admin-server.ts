@@ -7,10 +7,16 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { EdgecacheError } from '../errors.ts'
+import type { MetricsSource } from '../observability/cluster-metrics.ts'
 import type { StoreStats } from '../storage/store.ts'
 import type { Invalidator } from '../surrogate/invalidator.ts'
 import { type AdminLog, createInvalidateHandler } from './invalidate.ts'
 import { sendError, sendJson } from './json-reply.ts'
+import type { ReloadResult } from '../router/live-router.ts'
+import { createMetricsHandler } from './metrics.ts'
+import { createRoutesReloadHandler } from './routes-reload.ts'
+import type { StatusTracker } from './status.ts'
+import { createStatusPageHandlers } from './status-page.ts'
 
 export type { AdminLog } from './invalidate.ts'
 
@@ -25,6 +31,12 @@ export interface AdminServerDeps {
   readonly tokens: readonly string[]
   /** For purges, refused requests and failures; never given a token. */
   readonly log: AdminLog
+  /** Renders `GET /metrics` (no token: the admin listener is for a private network); without it that path is 404. */
+  readonly metrics?: MetricsSource
+  /** Figures for `GET /status` (the page) and `GET /status.json`; without it those paths are 404. */
+  readonly status?: Pick<StatusTracker, 'snapshot'>
+  /** Reloads the route file for `POST /routes/reload`; without it that path is 404. */
+  readonly reloadRoutes?: () => ReloadResult
 }
 
 export interface AdminServer {
@@ -51,15 +63,33 @@ export function createAdminServer(deps: AdminServerDeps): AdminServer {
       store: { driver: 'memory', state: 'up', ...deps.storeStats() },
     })
   }
+  const status = deps.status === undefined ? undefined : createStatusPageHandlers({ status: deps.status })
+  const metrics =
+    deps.metrics === undefined ? undefined : createMetricsHandler({ metrics: deps.metrics, log: deps.log })
   const routes: RouteTable = new Map<string, Record<string, Handler>>([
     ['/health', { GET: health, HEAD: health }],
     ['/ready', { GET: ready, HEAD: ready }],
+    ...(metrics === undefined ? [] : ([['/metrics', { GET: metrics, HEAD: metrics }]] as const)),
     [
       '/invalidate',
       {
         POST: createInvalidateHandler({ invalidator: deps.invalidator, tokens: deps.tokens, log: deps.log }),
       },
     ],
+    ...(deps.reloadRoutes === undefined
+      ? []
+      : ([
+          [
+            '/routes/reload',
+            { POST: createRoutesReloadHandler({ reload: deps.reloadRoutes, tokens: deps.tokens, log: deps.log }) },
+          ],
+        ] as const)),
+    ...(status === undefined
+      ? []
+      : ([
+          ['/status', { GET: status.page, HEAD: status.page }],
+          ['/status.json', { GET: status.json, HEAD: status.json }],
+        ] as const)),
   ])
 
   // A request must arrive whole within this long; purges themselves may take longer.

@@ -2,6 +2,9 @@
  * Bearer-token checks for admin endpoints (RFC 6750 §2.1). The presented token is compared
  * with every configured one in constant time, and never kept, logged or returned.
  */
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { EdgecacheError } from '../errors.ts'
+import { sendError } from './json-reply.ts'
 import { createHash, timingSafeEqual } from 'node:crypto'
 
 /** What a request's Authorization field proved. */
@@ -43,4 +46,32 @@ export function createBearerAuth(tokens: readonly string[]): BearerAuth {
 
 function digest(token: string): Buffer {
   return createHash('sha256').update(token).digest()
+}
+
+/**
+ * Answers 403 (no token configured) or 401 (token missing or wrong) and returns false, or
+ * returns true for a request with a valid token. The token itself is never logged.
+ */
+export function authorized(
+  auth: BearerAuth,
+  req: IncomingMessage,
+  res: ServerResponse,
+  log: { warn(obj: object, msg: string): void },
+  action: string,
+): boolean {
+  const client = req.socket.remoteAddress
+  if (!auth.configured) {
+    log.warn({ client }, `${action} refused: no admin token configured`)
+    sendError(res, new EdgecacheError('EC_ERR_ADMIN_NO_TOKENS'))
+    return false
+  }
+  const verdict = auth.check(req.headers.authorization)
+  if (verdict === 'ok') return true
+  log.warn({ client, reason: verdict }, `${action} refused: bad credentials`)
+  // RFC 6750 §3: a challenge on every 401, with error="invalid_token" when one was given.
+  const challenge =
+    verdict === 'invalid' ? 'Bearer realm="edgecache-admin", error="invalid_token"' : 'Bearer realm="edgecache-admin"'
+  const code = verdict === 'invalid' ? 'EC_ERR_ADMIN_TOKEN_INVALID' : 'EC_ERR_ADMIN_TOKEN_MISSING'
+  sendError(res, new EdgecacheError(code), { 'www-authenticate': challenge })
+  return false
 }

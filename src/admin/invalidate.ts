@@ -13,7 +13,7 @@ import { z } from 'zod'
 import { EdgecacheError, hasCode } from '../errors.ts'
 import type { Logger } from '../observability/logger.ts'
 import type { InvalidationRequest, Invalidator } from '../surrogate/invalidator.ts'
-import { createBearerAuth } from './bearer-auth.ts'
+import { authorized, createBearerAuth } from './bearer-auth.ts'
 import { sendError, sendJson } from './json-reply.ts'
 
 /** The log calls the admin endpoints make; a pino Logger (or a child) fits. */
@@ -53,21 +53,7 @@ export function createInvalidateHandler(deps: InvalidateHandlerDeps): Invalidate
 
   return async (req, res) => {
     const client = req.socket.remoteAddress
-    if (!auth.configured) {
-      log.warn({ client }, 'invalidation refused: no admin token configured')
-      return sendError(res, new EdgecacheError('EC_ERR_ADMIN_NO_TOKENS'))
-    }
-    const verdict = auth.check(req.headers.authorization)
-    if (verdict !== 'ok') {
-      log.warn({ client, reason: verdict }, 'invalidation refused: bad credentials')
-      // RFC 6750 §3: a challenge on every 401, with error="invalid_token" when one was given.
-      const challenge =
-        verdict === 'invalid'
-          ? 'Bearer realm="edgecache-admin", error="invalid_token"'
-          : 'Bearer realm="edgecache-admin"'
-      const code = verdict === 'invalid' ? 'EC_ERR_ADMIN_TOKEN_INVALID' : 'EC_ERR_ADMIN_TOKEN_MISSING'
-      return sendError(res, new EdgecacheError(code), { 'www-authenticate': challenge })
-    }
+    if (!authorized(auth, req, res, log, 'invalidation')) return
     const mediaType = req.headers['content-type']?.split(';', 1)[0]?.trim().toLowerCase()
     // No Content-Type is read as JSON; any other type is refused, so a form post fails loudly.
     if (mediaType !== undefined && mediaType !== 'application/json' && !mediaType.endsWith('+json')) {

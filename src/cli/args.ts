@@ -25,6 +25,16 @@ export interface ParsedArgs {
   readonly positionals: readonly string[]
   /** The purge flags, present only when `command` is `purge`. */
   readonly purge?: PurgeFlags
+  /** The `routes test` flags, present only when `command` is `routes`. */
+  readonly routes?: RoutesFlags
+}
+
+/** What `edgecache routes test` sends through the router besides the URL. */
+export interface RoutesFlags {
+  /** `--method M`: the request method, as given. */
+  readonly method?: string
+  /** `--header 'K: V'`, repeatable: header fields, as given. */
+  readonly headers: readonly string[]
 }
 
 /** What `edgecache purge` was asked to purge, and where to send the request. */
@@ -70,12 +80,23 @@ const purgeFlags: Readonly<
   token: { kind: 'value', value: 'T', doc: 'admin token (default: EDGECACHE_ADMIN_TOKEN)' },
 }
 
+type RoutesFlagName = 'method' | 'header'
+
+/** The routes command's own flags. */
+const routesFlags: Readonly<
+  Record<RoutesFlagName, { readonly kind: 'list' | 'value'; readonly value: string; readonly doc: string }>
+> = {
+  method: { kind: 'value', value: 'M', doc: 'request method for routes test (default GET)' },
+  header: { kind: 'list', value: "'K: V'", doc: 'request header field for routes test (repeatable)' },
+}
+
 /** Each flag that takes a value, with its placeholder and a line for the usage text. */
 const valueFlags: Readonly<Record<FlagName, { readonly value: string; readonly doc: string }>> = {
   upstream: { value: 'URL', doc: 'origin to proxy to (upstream.url)' },
   listen: { value: 'HOST:PORT', doc: 'where the proxy listens (listen)' },
   'admin-listen': { value: 'HOST:PORT', doc: 'where the admin endpoints listen (admin.listen)' },
   config: { value: 'FILE', doc: 'config file, .json, .yaml or .yml' },
+  routes: { value: 'FILE', doc: 'route file, .json, .yaml or .yml (routes)' },
   workers: { value: 'N', doc: 'worker processes (workers)' },
   'log-level': { value: 'LEVEL', doc: 'fatal, error, warn, info, debug, trace or silent (log.level)' },
 }
@@ -85,6 +106,7 @@ const serveFlags: readonly FlagName[] = [
   'listen',
   'admin-listen',
   'config',
+  'routes',
   'workers',
   'log-level',
 ]
@@ -95,13 +117,13 @@ const commandFlags: Readonly<Record<Command, readonly FlagName[]>> = {
   demo: serveFlags,
   'check-config': [],
   purge: ['config'],
-  routes: ['admin-listen', 'config'],
+  routes: ['admin-listen', 'config', 'routes'],
 }
 
 const options = {
   ...Object.fromEntries(Object.keys(valueFlags).map((name) => [name, { type: 'string' as const }])),
   ...Object.fromEntries(
-    Object.entries(purgeFlags).map(([name, { kind }]) => [
+    [...Object.entries(purgeFlags), ...Object.entries(routesFlags)].map(([name, { kind }]) => [
       name,
       kind === 'switch'
         ? { type: 'boolean' as const }
@@ -122,6 +144,10 @@ function isValueFlag(name: string): name is FlagName {
 
 function isPurgeFlag(name: string): name is PurgeFlagName {
   return Object.hasOwn(purgeFlags, name)
+}
+
+function isRoutesFlag(name: string): name is RoutesFlagName {
+  return Object.hasOwn(routesFlags, name)
 }
 
 /** A value flag's value, or undefined when it is missing (or is really the next flag). */
@@ -159,6 +185,7 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
   const purge = { tags: [] as string[], urls: [] as string[], prefixes: [] as string[] }
   const purgeValues: { admin?: string; token?: string } = {}
   const switches = new Set<PurgeFlagName>()
+  const routes: { method?: string; headers: string[] } = { headers: [] }
   const problems: string[] = []
   let help = false
   let version = false
@@ -181,6 +208,12 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
       else if (name === 'url') purge.urls.push(given)
       else if (name === 'prefix') purge.prefixes.push(given)
       else if (name === 'admin' || name === 'token') purgeValues[name] = given
+    } else if (isRoutesFlag(name)) {
+      const given = flagValue(token)
+      if (command !== 'routes') problems.push(`${rawName}: not a flag of ${command}`)
+      else if (given === undefined) problems.push(`${rawName}: expected ${routesFlags[name].value}`)
+      else if (name === 'header') routes.headers.push(given)
+      else routes.method = given
     } else if (!isValueFlag(name)) {
       problems.push(`${rawName}: unknown flag`)
     } else if (!accepted.has(name)) {
@@ -192,6 +225,7 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
     }
   }
   if (problems.length > 0) throw new ProblemsError('EC_ERR_CLI_USAGE', problems)
+  if (command === 'routes') return { command, flags, help, version, positionals, routes }
   if (command !== 'purge') return { command, flags, help, version, positionals }
   const purgeArgs: PurgeFlags = {
     ...purge,
@@ -209,7 +243,8 @@ export function formatUsage(command: Command = 'serve'): string {
     'usage: edgecache [serve] [flags]',
     '       edgecache check-config FILE',
     '       edgecache purge (--tag TAG | --url URL | --prefix URL)... | --all [flags]',
-    '       edgecache demo | routes [flags]',
+    "       edgecache routes test [--config FILE | --routes FILE] URL [--method M] [--header 'K: V']...",
+    '       edgecache demo',
     '',
     `flags for ${command}:`,
   ]
@@ -221,6 +256,9 @@ export function formatUsage(command: Command = 'serve'): string {
     for (const [name, { value, doc }] of Object.entries(purgeFlags)) {
       entries.push([value === '' ? name : `${name} ${value}`, doc])
     }
+  }
+  if (command === 'routes') {
+    for (const [name, { value, doc }] of Object.entries(routesFlags)) entries.push([`${name} ${value}`, doc])
   }
   for (const [flag, doc] of entries) lines.push(`  --${flag.padEnd(24)}${doc}`)
   lines.push(`  --${'help, -h'.padEnd(24)}show this text`, `  --${'version'.padEnd(24)}print the version`)

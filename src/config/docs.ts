@@ -39,7 +39,6 @@ except that it empties a list.
 - \`EDGECACHE_UPSTREAM\` is a shorter name for \`EDGECACHE_UPSTREAM__URL\`; setting both to different values is an error.
 - \`EDGECACHE_ADMIN_TOKEN\` is a shorter name for \`EDGECACHE_ADMIN__TOKENS\`: one admin token, or several
   comma-separated. Setting both to different values is an error.
-- \`EDGECACHE_ROUTES\` is read by other parts of edgecache, not as a config field.
 
 ## Secrets
 

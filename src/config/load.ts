@@ -25,12 +25,7 @@ export interface ConfigSources {
 }
 
 /** Env variables with the EDGECACHE_ prefix that are not config fields but are read elsewhere. */
-const otherEnvNames = new Set([
-  'EDGECACHE_CONFIG',
-  'EDGECACHE_UPSTREAM',
-  'EDGECACHE_ADMIN_TOKEN',
-  'EDGECACHE_ROUTES',
-])
+const otherEnvNames = new Set(['EDGECACHE_CONFIG', 'EDGECACHE_UPSTREAM', 'EDGECACHE_ADMIN_TOKEN'])
 
 type Tree = Record<string, unknown>
 

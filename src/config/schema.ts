@@ -159,6 +159,9 @@ const storageSchema = z.discriminatedUnion('driver', [memoryStorageSchema])
 /** The whole config file's schema. Parse with load.ts, which also merges env and flags. */
 export const configSchema = z.strictObject({
   listen: listen('where the proxy listens', '0.0.0.0:8000'),
+  routes: filePath(
+    'route file (.json, .yaml or .yml) naming URL classes and their cache policy; see docs/routes.md',
+  ),
   admin: z
     .strictObject({
       listen: listen('where the admin endpoints listen', '127.0.0.1:9091'),
@@ -182,6 +185,7 @@ export const fieldFlags = {
   'admin-listen': 'admin.listen',
   workers: 'workers',
   'log-level': 'log.level',
+  routes: 'routes',
 } as const
 
 /** Flags that feed the config: one per entry of `fieldFlags`, plus `config` (the file). */
@@ -254,6 +258,11 @@ function envNameOf(path: readonly string[]): string {
 export interface Config {
   /** Where the proxy listens. */
   readonly listen: ListenAddress
+  /**
+   * Path of the route file, as written (relative paths from the working directory); unset
+   * means every request takes the default route. Read by src/router/load.ts, not here.
+   */
+  readonly routes?: string | undefined
   readonly admin: AdminConfig
   readonly upstream: UpstreamConfig
   readonly server: ServerConfig

@@ -72,3 +72,22 @@ function wholeNumber(value: number): number | undefined {
   if (!Number.isSafeInteger(rounded) || Math.abs(value - rounded) > 1e-6) return undefined
   return rounded
 }
+
+/**
+ * Writes milliseconds as a duration `parseDuration` reads back, largest units first:
+ * `5400000` → `"1h30m"`, `0` → `"0s"`.
+ *
+ * @example formatDuration(90_000) // '1m30s'
+ */
+export function formatDuration(ms: number): string {
+  if (ms === 0) return '0s'
+  let rest = ms
+  let text = ''
+  for (const [unit, size] of Object.entries(durationUnits).reverse()) {
+    if (rest >= size) {
+      text += `${Math.floor(rest / size)}${unit}`
+      rest %= size
+    }
+  }
+  return text
+}

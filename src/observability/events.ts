@@ -64,7 +64,14 @@ export interface StorageError {
   readonly op: 'get' | 'set' | 'delete' | 'purge'
 }
 
+/** A route file reload was attempted. */
+export interface RoutesReload {
+  readonly ok: boolean
+  readonly trigger: string
+}
+
 export const events = {
+  routesReload: channel('edgecache:routes:reload'),
   requestFinished: channel('edgecache:request:finished'),
   upstreamFinished: channel('edgecache:upstream:finished'),
   cacheStored: channel('edgecache:cache:stored'),

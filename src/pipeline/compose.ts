@@ -51,5 +51,7 @@ export function errorAnswer(ctx: RequestContext, err: unknown, log: ErrorReporte
   if (ctx.signal.aborted) return textAnswer(status, 'client closed request')
   log.error({ err, reqId: ctx.id }, 'request failed')
   const reason = err instanceof EdgecacheError && err.status !== undefined ? err.message : 'internal error'
-  return textAnswer(status, `${status} ${reason} (request id ${ctx.id})`, { 'x-request-id': ctx.id })
+  const headers: Record<string, string> = { 'x-request-id': ctx.id }
+  if (ctx.facts.cacheStatus !== undefined) headers['cache-status'] = ctx.facts.cacheStatus
+  return textAnswer(status, `${status} ${reason} (request id ${ctx.id})`, headers)
 }

@@ -23,6 +23,8 @@ export interface RequestFacts {
   upstreamStatus: number | undefined
   upstreamMs: number | undefined
   collapsed: boolean
+  /** Cache-Status for an answer the error boundary builds, set by the cache stage. */
+  cacheStatus: string | undefined
 }
 
 export interface RequestContext {
@@ -57,6 +59,7 @@ export function createFacts(): RequestFacts {
     upstreamStatus: undefined,
     upstreamMs: undefined,
     collapsed: false,
+    cacheStatus: undefined,
   }
 }
 

@@ -70,6 +70,28 @@ describe('edgecache command', () => {
     assert.equal(await ok.exited, 0)
   })
 
+  test('check-config also checks the route file the config names', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'edgecache-'))
+    const routes = join(dir, 'routes.yaml')
+    writeFileSync(routes, 'routes:\n  - name: slow\n    match: { pathRegex: "(a+)+$" }\n')
+    const config = join(dir, 'config.yaml')
+    writeFileSync(config, `routes: ${routes}\n`)
+    const r = run(['check-config', config])
+    assert.equal(await r.exited, 1)
+    assert.match(r.err(), /slow/)
+  })
+
+  test('routes test prints the matching route and its cache key', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'edgecache-'))
+    const routes = join(dir, 'routes.yaml')
+    writeFileSync(routes, 'routes:\n  - name: product\n    match: { path: /p/:id }\n    tags: ["product:{id}"]\n')
+    const r = run(['routes', 'test', '--routes', routes, 'https://shop.example/p/42?x=1'])
+    assert.equal(await r.exited, 0, r.err())
+    assert.match(r.out(), /product/)
+    assert.match(r.out(), /product:42/)
+    assert.match(r.out(), /https:\/\/shop\.example\/p\/42\?x=1/)
+  })
+
   test('an unknown flag is a usage error naming the flag', async () => {
     const r = run(['--upstrem', 'http://x'])
     assert.equal(await r.exited, 2)

@@ -32,6 +32,8 @@ describe('parseArgs', () => {
         '4',
         '--log-level',
         'debug',
+        '--routes',
+        'routes.yaml',
       ],
       serve({
         flags: {
@@ -41,6 +43,7 @@ describe('parseArgs', () => {
           config: 'edgecache.yaml',
           workers: '4',
           'log-level': 'debug',
+          routes: 'routes.yaml',
         },
       }),
     ],
@@ -104,7 +107,34 @@ describe('parseArgs', () => {
         purge: { tags: [], urls: [], prefixes: [], all: true, soft: false, dryRun: false },
       }),
     ],
-    ['routes --help', ['routes', '--help'], serve({ command: 'routes', help: true })],
+    [
+      'routes --help',
+      ['routes', '--help'],
+      serve({ command: 'routes', help: true, routes: { headers: [] } }),
+    ],
+    [
+      'routes test with its flags',
+      [
+        'routes',
+        'test',
+        '--routes',
+        'r.yaml',
+        'https://shop.example/p/1',
+        '--method',
+        'HEAD',
+        '--header',
+        'Accept-Language: fr',
+        '--header=Cookie: a=1',
+        '--config',
+        'c.yaml',
+      ],
+      serve({
+        command: 'routes',
+        flags: { routes: 'r.yaml', config: 'c.yaml' },
+        positionals: ['test', 'https://shop.example/p/1'],
+        routes: { method: 'HEAD', headers: ['Accept-Language: fr', 'Cookie: a=1'] },
+      }),
+    ],
     [
       'positionals after --',
       ['check-config', '--', '--odd.yaml'],
@@ -130,6 +160,13 @@ describe('parseArgs', () => {
     ['a value given to a purge switch', ['purge', '--all=yes'], ['--all: takes no value']],
     ['a purge list flag without its value', ['purge', '--url', '--soft'], ['--url: expected URL']],
     ['--admin-listen on purge', ['purge', '--admin-listen', 'x:1'], ['--admin-listen: not a flag of purge']],
+    ['a routes flag on serve', ['--method', 'GET'], ['--method: not a flag of serve']],
+    ['--header without its value', ['routes', 'test', '/', '--header'], ["--header: expected 'K: V'"]],
+    [
+      '--routes on check-config',
+      ['check-config', 'a.yaml', '--routes', 'r.yaml'],
+      ['--routes: not a flag of check-config'],
+    ],
     [
       'every problem at once',
       ['--nope', '--also', '--upstream'],
@@ -185,4 +222,8 @@ test('formatUsage lists the flags of the command', () => {
     assert.ok(formatUsage('purge').includes(flag), `purge usage mentions ${flag}`)
   }
   assert.ok(!formatUsage('serve').includes('\n  --tag'), 'serve lists no purge flags')
+  assert.ok(formatUsage('serve').includes('--routes FILE'), 'serve takes --routes')
+  for (const flag of ['--routes FILE', '--config FILE', '--method M', "--header 'K: V'"]) {
+    assert.ok(formatUsage('routes').includes(flag), `routes usage mentions ${flag}`)
+  }
 })

@@ -12,7 +12,7 @@ test('docs/config.md matches the schema (regenerate: node --import tsx src/confi
 test('every leaf field has a doc line, an env name and a row in the docs', () => {
   const docs = renderConfigDocs()
   const fields = listFields()
-  assert.equal(fields.length, 41)
+  assert.equal(fields.length, 42)
   for (const field of fields) {
     assert.ok(field.meta.doc.length > 0, `${field.path.join('.')} has a doc line`)
     assert.match(field.envName, /^EDGECACHE_[A-Z_]+$/)
@@ -30,6 +30,7 @@ test('env names follow the path, with __ between levels and camelCase as SCREAMI
   assert.equal(names.get('workers'), 'EDGECACHE_WORKERS')
   assert.equal(names.get('admin.tokens'), 'EDGECACHE_ADMIN__TOKENS')
   assert.equal(names.get('server.purgeMethod.allow'), 'EDGECACHE_SERVER__PURGE_METHOD__ALLOW')
+  assert.equal(names.get('routes'), 'EDGECACHE_ROUTES')
 })
 
 test('secret fields are marked in the docs', () => {

@@ -497,8 +497,27 @@ describe('env', () => {
     assert.deepEqual(config.server.trustedProxies, [])
   })
 
-  test('ignores EDGECACHE_ROUTES and non-EDGECACHE variables', () => {
-    assert.doesNotThrow(() => loadConfig({ env: { EDGECACHE_ROUTES: 'routes.yaml', HOME: '/root' } }))
+  test('ignores non-EDGECACHE variables', () => {
+    assert.doesNotThrow(() => loadConfig({ env: { HOME: '/root', EDGECACHEROUTES: 'x' } }))
+  })
+
+  test('routes comes from the file, then EDGECACHE_ROUTES, then --routes, kept as written', () => {
+    const path = file('routes-field.yaml', 'routes: from-file.yaml\n')
+    assert.equal(loadConfig({ env: {} }).routes, undefined)
+    assert.equal(loadConfig({ env: {}, file: path }).routes, 'from-file.yaml')
+    const env = { EDGECACHE_ROUTES: 'conf/from-env.yml' }
+    assert.equal(loadConfig({ env, file: path }).routes, 'conf/from-env.yml')
+    assert.equal(
+      loadConfig({ env, file: path, flags: { routes: '/etc/flag.json' } }).routes,
+      '/etc/flag.json',
+    )
+    assert.equal(loadConfig({ env: { EDGECACHE_ROUTES: '' }, file: path }).routes, 'from-file.yaml')
+  })
+
+  test('a routes value that is not a path is a problem', () => {
+    assert.deepEqual(problemsOf({ file: file('routes-bad.yaml', 'routes: [a.yaml]\n') }), [
+      'routes: expected a file path, got ["a.yaml"]',
+    ])
   })
 
   test('maps true and false to a boolean field', () => {
@@ -681,8 +700,10 @@ describe('flags', () => {
         'admin-listen': '127.0.0.1:1',
         workers: '2',
         'log-level': 'trace',
+        routes: 'routes.yaml',
       },
     })
+    assert.equal(config.routes, 'routes.yaml')
     assert.equal(config.upstream.url, 'http://127.0.0.1:9999')
     assert.deepEqual(config.listen, { host: '::', port: 80 })
     assert.deepEqual(config.admin.listen, { host: '127.0.0.1', port: 1 })

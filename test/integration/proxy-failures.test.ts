@@ -102,6 +102,7 @@ describe('failures and large bodies', () => {
     const reply = await send(`${proxy.url}/reset`)
     assert.equal(reply.status, 502)
     assert.match(reply.text, /request id/)
+    assert.equal(reply.header('cache-status'), 'edgecache; fwd=miss; detail=upstream-error')
   })
 
   test('a backend that is down gives 502', async () => {

@@ -6,7 +6,6 @@
 import { randomBytes } from 'node:crypto'
 import type { Readable } from 'node:stream'
 import { type AdmissionOptions, admit } from '../../cache/admission.ts'
-import { primaryKey } from '../../cache/cache-key.ts'
 import { type CacheStatusParams, type ForwardReason, formatCacheStatus } from '../../cache/cache-status.ts'
 import { decide, retainUntil, softPurged, ttlMs, type Verdict } from '../../cache/freshness.ts'
 import { isNotModified, notModifiedHeaders } from '../../cache/conditional.ts'
@@ -25,6 +24,7 @@ import type { Clock } from '../../clock.ts'
 import { EdgecacheError } from '../../errors.ts'
 import type { CacheStore, StoredEntry } from '../../storage/store.ts'
 import { events, publish } from '../../observability/events.ts'
+import { routeCacheKey } from '../../router/cache-key.ts'
 import type { Invalidator } from '../../surrogate/invalidator.ts'
 import { urlTag } from '../../surrogate/tags.ts'
 import { type Answer, textAnswer } from '../answer.ts'
@@ -77,9 +77,16 @@ interface RequestKeys {
   readonly urlKey: string
 }
 
+/**
+ * Keys under the route's key rules. Header and cookie values are appended after a space
+ * (which a request target cannot hold), so the URL part is what comes before it.
+ */
 function requestKeys(ctx: RequestContext): RequestKeys {
-  const key = primaryKey(ctx.scheme, ctx.host, ctx.target)
-  return { key, urlKey: key }
+  const rules = ctx.facts.policy.key
+  const key = routeCacheKey(ctx.scheme, ctx.host, ctx.target, ctx.headers, rules)
+  if (rules.headers.length === 0 && rules.cookies.length === 0) return { key, urlKey: key }
+  const space = key.indexOf(' ')
+  return { key, urlKey: space === -1 ? key : key.slice(0, space) }
 }
 
 /** Request fields that would turn the fill request into something other than a full GET. */
@@ -133,10 +140,12 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
     cleanTargeted(answer)
     const declaredLength = contentLength(answer.headers)
     const tooLarge = declaredLength !== undefined && declaredLength > deps.maxObjectBytes
-    if (!admission.storable || tooLarge || !(answer.body === undefined || isStream(answer.body))) {
+    // Storable, but stale on arrival with nothing to revalidate it by: no store would keep it.
+    const useless = admission.storable && retainUntil(admission.response, deps.keepMs) <= responseTime
+    if (!admission.storable || tooLarge || useless || !(answer.body === undefined || isStream(answer.body))) {
       release()
       ctx.facts.cache = 'pass'
-      const detail = admission.storable ? 'too-large' : admission.reason
+      const detail = !admission.storable ? admission.reason : useless ? 'no-lifetime' : 'too-large'
       answer.headers['cache-status'] = status({ fwd, fwdStatus: answer.status, detail })
       publish(events.cacheNotStored, { reason: detail })
       // A response that may not be stored must not leave an older one to be served (RFC 9111 §4).
@@ -371,64 +380,86 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
   return {
     name: 'cache',
     async handle(ctx, next) {
-      if (ctx.facts.policy.bypass) return bypass(ctx, next)
-      if (ctx.method !== 'GET' && ctx.method !== 'HEAD') {
-        if (isUnsafeMethod(ctx.method)) return unsafe(ctx, next)
-        const answer = await next(ctx)
-        ctx.facts.cache = 'pass'
-        answer.headers['cache-status'] = status({ fwd: 'method', fwdStatus: answer.status })
-        return answer
-      }
-      const directives = parseRequestDirectives(ctx.headers['cache-control'], ctx.headers.pragma)
-      const keys = requestKeys(ctx)
-      const { key } = keys
-      let found = await entries.lookup(key, ctx.headers)
-
-      if (found.kind === 'miss' && !directives.onlyIfCached) {
-        const release = collapser.lead(key)
-        const fill = { ctx, ...keys, directives, fwd: found.reason, marker: found.marker, replacing: undefined }
-        if (release !== undefined) return fetchAndStore({ ...fill, release }, next)
-        // Another request is fetching this key: wait for it, then look again.
-        await collapser.follow(key, deps.collapseTimeoutMs)
-        const again = await entries.lookup(key, ctx.headers)
-        if (again.kind === 'found') {
-          const verdict = decide(again.found.response, directives, clock.now())
-          if (verdict.kind === 'fresh') {
-            ctx.facts.collapsed = true
-            return fromCache(ctx, again.found, verdict, { collapsed: true, fwd: found.reason })
-          }
-        }
-        found = again
-        if (found.kind === 'miss') {
-          return fetchAndStore({ ...fill, fwd: found.reason, marker: found.marker, release: noop }, next)
-        }
-      }
-
-      if (found.kind === 'miss') {
-        // RFC 9111 §5.2.1.7: only-if-cached and nothing usable stored.
-        ctx.facts.cache = 'miss'
-        return onlyIfCached(ctx, status({ fwd: found.reason, detail: 'only-if-cached' }))
-      }
-      const verdict = decide(found.found.response, directives, clock.now())
-      switch (verdict.kind) {
-        case 'fresh':
-          return fromCache(ctx, found.found, verdict, {})
-        case 'stale-allowed':
-          return fromCache(ctx, found.found, verdict, { detail: 'max-stale' })
-        case 'stale-while-revalidate':
-          refreshInBackground(ctx, next, keys, found.found)
-          return fromCache(ctx, found.found, verdict, { detail: 'stale-while-revalidate' })
-        case 'revalidate':
-          if (directives.onlyIfCached) {
-            ctx.facts.cache = 'miss'
-            return onlyIfCached(
-              ctx,
-              status({ fwd: verdict.reason, ttlMs: verdict.ttlMs, detail: 'only-if-cached' }),
-            )
-          }
-          return revalidate(ctx, next, keys, found.found, verdict, directives)
+      try {
+        return await handleRequest(ctx, next)
+      } catch (err) {
+        // The error boundary answers 502/504; Cache-Status still says what the cache did.
+        const fwd = ctx.facts.policy.bypass
+          ? 'bypass'
+          : ctx.method === 'GET' || ctx.method === 'HEAD'
+            ? 'miss'
+            : 'method'
+        ctx.facts.cacheStatus ??= status({ fwd, detail: 'upstream-error' })
+        throw err
       }
     },
+  }
+
+  async function handleRequest(ctx: RequestContext, next: Next): Promise<Answer> {
+    if (ctx.facts.policy.bypass) return bypass(ctx, next)
+    if (ctx.method !== 'GET' && ctx.method !== 'HEAD') {
+      if (isUnsafeMethod(ctx.method)) return unsafe(ctx, next)
+      const answer = await next(ctx)
+      ctx.facts.cache = 'pass'
+      answer.headers['cache-status'] = status({ fwd: 'method', fwdStatus: answer.status })
+      return answer
+    }
+    const directives = parseRequestDirectives(ctx.headers['cache-control'], ctx.headers.pragma)
+    const keys = requestKeys(ctx)
+    const { key } = keys
+    let found = await entries.lookup(key, ctx.headers)
+
+    if (found.kind === 'miss' && !directives.onlyIfCached) {
+      const release = collapser.lead(key)
+      const fill = {
+        ctx,
+        ...keys,
+        directives,
+        fwd: found.reason,
+        marker: found.marker,
+        replacing: undefined,
+      }
+      if (release !== undefined) return fetchAndStore({ ...fill, release }, next)
+      // Another request is fetching this key: wait for it, then look again.
+      await collapser.follow(key, deps.collapseTimeoutMs)
+      const again = await entries.lookup(key, ctx.headers)
+      if (again.kind === 'found') {
+        const verdict = decide(again.found.response, directives, clock.now())
+        if (verdict.kind === 'fresh') {
+          ctx.facts.collapsed = true
+          return fromCache(ctx, again.found, verdict, { collapsed: true, fwd: found.reason })
+        }
+      }
+      found = again
+      if (found.kind === 'miss') {
+        return fetchAndStore({ ...fill, fwd: found.reason, marker: found.marker, release: noop }, next)
+      }
+    }
+
+    if (found.kind === 'miss') {
+      // RFC 9111 §5.2.1.7: only-if-cached and nothing usable stored.
+      ctx.facts.cache = 'miss'
+      return onlyIfCached(ctx, status({ fwd: found.reason, detail: 'only-if-cached' }))
+    }
+    const verdict = decide(found.found.response, directives, clock.now())
+    switch (verdict.kind) {
+      case 'fresh':
+        return fromCache(ctx, found.found, verdict, {})
+      case 'stale-allowed':
+        return fromCache(ctx, found.found, verdict, { detail: 'max-stale' })
+      case 'stale-while-revalidate':
+        refreshInBackground(ctx, next, keys, found.found)
+        return fromCache(ctx, found.found, verdict, { detail: 'stale-while-revalidate' })
+      case 'revalidate':
+        if (directives.onlyIfCached) {
+          ctx.facts.cache = 'miss'
+          return onlyIfCached(
+            ctx,
+            status({ fwd: verdict.reason, ttlMs: verdict.ttlMs, detail: 'only-if-cached' }),
+          )
+        }
+        return revalidate(ctx, next, keys, found.found, verdict, directives)
+    }
   }
 
   function fromCache(

@@ -1,0 +1,433 @@
+/**
+ * The numbers behind the status page: a rolling window of per-second buckets fed by the
+ * diagnostics channels (requests, upstream answers, storage errors, purges). Memory stays
+ * bounded whatever the traffic: a fixed number of buckets, a fixed-size latency histogram
+ * per bucket and per route, at most `maxRoutes` route names (the rest share one row), at
+ * most `maxPurges` recent purges. Route names only: never a URL or a tag, except the short
+ * purge summary the invalidation event carries. With the defaults the worst case is about
+ * 2 MB (60 buckets × 101 routes × a 192-byte histogram). It only observes; it never changes
+ * a response.
+ *
+ * Each process keeps its own numbers: with several workers, each worker's admin listener
+ * answers with that worker's figures (the snapshot carries its `pid`).
+ */
+import type { Clock } from '../clock.ts'
+import {
+  events,
+  type Invalidation,
+  type RequestFinished,
+  type StorageError,
+  type UpstreamFinished,
+} from '../observability/events.ts'
+import type { StoreStats } from '../storage/store.ts'
+
+export interface StatusTrackerOptions {
+  readonly clock: Clock
+  /** Figures of the cache store, read when a snapshot is taken. */
+  storeStats(): StoreStats
+  /** The upstream listed before any request has reached it (the name it publishes under). */
+  readonly upstreamName: string
+  /** The store's name, as storage errors are published under. @default 'memory' */
+  readonly storeName?: string
+  /** Seconds of history the window keeps. @default 60 */
+  readonly windowSeconds?: number
+  /** Seconds the requests-per-second figure averages over. @default 10 */
+  readonly rateSeconds?: number
+  /** Distinct route names tracked; later ones are counted under `(other routes)`. @default 100 */
+  readonly maxRoutes?: number
+  /** Recent purges kept. @default 20 */
+  readonly maxPurges?: number
+}
+
+export interface RouteStatus {
+  readonly name: string
+  readonly requests: number
+  /** Hits (fresh or stale) over requests that went through the cache; null with none. */
+  readonly hitRatio: number | null
+  readonly p99Ms: number | null
+}
+
+export interface StoreStatus {
+  readonly name: string
+  /** `degraded` after a storage error inside the window. */
+  readonly state: 'up' | 'degraded'
+  readonly entries: number
+  readonly bytes: number
+  readonly tags: number
+  /** Storage errors inside the window. */
+  readonly errors: number
+}
+
+export interface UpstreamStatus {
+  readonly name: string
+  /** From the last request sent to it: `unknown` before any. */
+  readonly state: 'unknown' | 'up' | 'failing'
+  /** Requests sent inside the window. */
+  readonly requests: number
+  /** Failures (refused, reset, timeout, bad response) inside the window. */
+  readonly errors: number
+  readonly lastStatus: number | null
+  readonly lastError: string | null
+  /** Epoch ms of the last request's outcome. */
+  readonly lastAt: number | null
+}
+
+export interface PurgeStatus {
+  /** Epoch ms. */
+  readonly at: number
+  readonly kinds: readonly string[]
+  readonly summary: string
+  readonly purged: number
+  readonly soft: boolean
+}
+
+export interface StatusSnapshot {
+  /** The process these figures belong to. */
+  readonly pid: number
+  /** Epoch ms of the snapshot. */
+  readonly at: number
+  readonly startedAt: number
+  readonly windowSeconds: number
+  readonly rateSeconds: number
+  /** Since the tracker started. */
+  readonly totals: {
+    readonly requests: number
+    readonly hits: number
+    readonly bytesFromCache: number
+  }
+  /** Inside the window. */
+  readonly window: {
+    readonly requests: number
+    readonly requestsPerSecond: number
+    readonly hitRatio: number | null
+    readonly bytesFromCache: number
+    readonly p50Ms: number | null
+    readonly p99Ms: number | null
+  }
+  /** Busiest first. */
+  readonly routes: readonly RouteStatus[]
+  readonly stores: readonly StoreStatus[]
+  readonly upstreams: readonly UpstreamStatus[]
+  /** Newest first. */
+  readonly purges: readonly PurgeStatus[]
+}
+
+export interface StatusTracker {
+  snapshot(): StatusSnapshot
+  /** Stops listening to the channels. */
+  close(): void
+}
+
+/** Where routes past `maxRoutes` are counted. Parentheses cannot start a configured route name. */
+export const otherRoutes = '(other routes)'
+
+/** Longest purge summary kept (characters); a longer one is cut, so 20 purges stay small. */
+const maxSummary = 500
+
+/** Most upstream names tracked: names come from config, this only guards against surprises. */
+const maxUpstreams = 32
+
+/*
+ * Latency histogram: bin i holds (bound[i-1], bound[i]] with bound[i] = 0.01 ms × √2^i, so a
+ * quantile read from it is off by at most a factor √2 and usually far less (linear
+ * interpolation inside the bin, as Prometheus' histogram_quantile does). 48 bins reach 84 s;
+ * the last bin takes everything above.
+ */
+const binCount = 48
+const firstBoundMs = 0.01
+const bounds = Array.from({ length: binCount }, (_, i) => firstBoundMs * Math.SQRT2 ** i)
+
+function binOf(ms: number): number {
+  if (!(ms > firstBoundMs)) return 0
+  // Rounding error can land a value on a bound one bin too high; the check pulls it back.
+  let i = Math.ceil(Math.log2(ms / firstBoundMs) * 2)
+  if (i > 0 && ms <= (bounds[i - 1] ?? Number.POSITIVE_INFINITY)) i--
+  return Math.min(i, binCount - 1)
+}
+
+/** The `q` quantile of a histogram, or null when it is empty. */
+function quantile(bins: Uint32Array, q: number): number | null {
+  let total = 0
+  for (const n of bins) total += n
+  if (total === 0) return null
+  const rank = q * total
+  let seen = 0
+  for (let i = 0; i < binCount; i++) {
+    const n = bins[i] ?? 0
+    if (n === 0) continue
+    if (seen + n >= rank) {
+      const lower = i === 0 ? 0 : (bounds[i - 1] ?? 0)
+      // The last bin has no upper bound: answer its lower one, as histogram_quantile does.
+      if (i === binCount - 1) return roundMs(lower)
+      const upper = bounds[i] ?? lower
+      return roundMs(lower + ((upper - lower) * (rank - seen)) / n)
+    }
+    seen += n
+  }
+  return bounds[binCount - 2] ?? null
+}
+
+/** To the microsecond: finer digits would only be noise from the interpolation. */
+function roundMs(ms: number): number {
+  return Math.round(ms * 1000) / 1000
+}
+
+interface Counts {
+  requests: number
+  /** Requests that went through the cache (a cache outcome was recorded). */
+  lookups: number
+  hits: number
+  readonly latency: Uint32Array
+}
+
+interface Bucket {
+  /** Epoch second this bucket counts; a bucket from an older second is reset before use. */
+  second: number
+  readonly all: Counts
+  bytesFromCache: number
+  readonly routes: Map<string, Counts>
+  readonly upstreams: Map<string, { requests: number; errors: number }>
+  readonly storageErrors: Map<string, number>
+}
+
+function newCounts(): Counts {
+  return { requests: 0, lookups: 0, hits: 0, latency: new Uint32Array(binCount) }
+}
+
+function count(counts: Counts, lookup: boolean, hit: boolean, bin: number): void {
+  counts.requests++
+  if (lookup) counts.lookups++
+  if (hit) counts.hits++
+  counts.latency[bin] = (counts.latency[bin] ?? 0) + 1
+}
+
+function addCounts(into: Counts, from: Counts): void {
+  into.requests += from.requests
+  into.lookups += from.lookups
+  into.hits += from.hits
+  for (let i = 0; i < binCount; i++) into.latency[i] = (into.latency[i] ?? 0) + (from.latency[i] ?? 0)
+}
+
+function checkPositiveInteger(field: string, value: number): void {
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new Error(`status tracker: ${field} must be a positive integer, got ${value}`)
+  }
+}
+
+/**
+ * Subscribes to the diagnostics channels and keeps the status page's figures.
+ *
+ * @example
+ * const status = createStatusTracker({ clock, storeStats: () => store.stats(), upstreamName: 'default' })
+ * createAdminServer({ ..., status })
+ * // on shutdown
+ * status.close()
+ */
+export function createStatusTracker(options: StatusTrackerOptions): StatusTracker {
+  const windowSeconds = options.windowSeconds ?? 60
+  const rateSeconds = options.rateSeconds ?? 10
+  const maxRoutes = options.maxRoutes ?? 100
+  const maxPurges = options.maxPurges ?? 20
+  checkPositiveInteger('windowSeconds', windowSeconds)
+  checkPositiveInteger('rateSeconds', rateSeconds)
+  checkPositiveInteger('maxRoutes', maxRoutes)
+  checkPositiveInteger('maxPurges', maxPurges)
+  if (rateSeconds > windowSeconds) {
+    throw new Error(
+      `status tracker: rateSeconds must be at most windowSeconds (${windowSeconds}), got ${rateSeconds}`,
+    )
+  }
+  const { clock, storeStats } = options
+  const storeName = options.storeName ?? 'memory'
+  const startedAt = clock.now()
+
+  const buckets: Bucket[] = Array.from({ length: windowSeconds }, () => ({
+    second: Number.NEGATIVE_INFINITY,
+    all: newCounts(),
+    bytesFromCache: 0,
+    routes: new Map(),
+    upstreams: new Map(),
+    storageErrors: new Map(),
+  }))
+  const knownRoutes = new Set<string>()
+  const totals = { requests: 0, hits: 0, bytesFromCache: 0 }
+  const upstreamLast = new Map<string, { status: number | null; error: string | null; at: number }>()
+  const purges: PurgeStatus[] = []
+
+  function current(): Bucket {
+    const second = Math.floor(clock.now() / 1000)
+    const bucket = buckets[((second % windowSeconds) + windowSeconds) % windowSeconds] as Bucket
+    if (bucket.second !== second) {
+      bucket.second = second
+      const all = bucket.all
+      all.requests = all.lookups = all.hits = 0
+      all.latency.fill(0)
+      bucket.bytesFromCache = 0
+      bucket.routes.clear()
+      bucket.upstreams.clear()
+      bucket.storageErrors.clear()
+    }
+    return bucket
+  }
+
+  function routeName(name: string): string {
+    if (knownRoutes.has(name)) return name
+    if (knownRoutes.size >= maxRoutes) return otherRoutes
+    knownRoutes.add(name)
+    return name
+  }
+
+  const onRequest = (message: unknown) => {
+    const m = message as RequestFinished
+    const bucket = current()
+    const name = routeName(m.route)
+    const route = entry(bucket.routes, name, newCounts)
+    const bin = binOf(m.totalMs)
+    const lookup = m.cache !== undefined
+    const hit = m.cache === 'hit' || m.cache === 'stale'
+    // Bytes whose body came from the cache: a revalidated answer's body did too (the backend sent a 304).
+    const fromCache = hit || m.cache === 'revalidated'
+    count(bucket.all, lookup, hit, bin)
+    count(route, lookup, hit, bin)
+    totals.requests++
+    if (hit) totals.hits++
+    // A subscriber must not throw (it would surface as an uncaught exception) nor store NaN.
+    if (fromCache && Number.isFinite(m.bytes)) {
+      bucket.bytesFromCache += m.bytes
+      totals.bytesFromCache += m.bytes
+    }
+  }
+
+  const onUpstream = (message: unknown) => {
+    const m = message as UpstreamFinished
+    if (!upstreamLast.has(m.upstream) && upstreamLast.size >= maxUpstreams) return
+    upstreamLast.set(m.upstream, { status: m.status ?? null, error: m.error ?? null, at: clock.now() })
+    const bucket = current()
+    const counts = entry(bucket.upstreams, m.upstream, () => ({ requests: 0, errors: 0 }))
+    counts.requests++
+    if (m.error !== undefined) counts.errors++
+  }
+
+  const onStorageError = (message: unknown) => {
+    const m = message as StorageError
+    const bucket = current()
+    if (!bucket.storageErrors.has(m.store) && bucket.storageErrors.size >= maxUpstreams) return
+    bucket.storageErrors.set(m.store, (bucket.storageErrors.get(m.store) ?? 0) + 1)
+  }
+
+  const onInvalidation = (message: unknown) => {
+    const m = message as Invalidation
+    const summary = m.summary.length > maxSummary ? `${m.summary.slice(0, maxSummary - 1)}…` : m.summary
+    purges.unshift({ at: m.at, kinds: [...m.kinds], summary, purged: m.purged, soft: m.soft })
+    if (purges.length > maxPurges) purges.length = maxPurges
+  }
+
+  events.requestFinished.subscribe(onRequest)
+  events.upstreamFinished.subscribe(onUpstream)
+  events.storageError.subscribe(onStorageError)
+  events.invalidation.subscribe(onInvalidation)
+
+  return {
+    snapshot() {
+      const now = clock.now()
+      const second = Math.floor(now / 1000)
+      const all = newCounts()
+      let windowBytes = 0
+      let recent = 0
+      const routes = new Map<string, Counts>()
+      const upstreams = new Map<string, { requests: number; errors: number }>()
+      const storageErrors = new Map<string, number>()
+      for (const bucket of buckets) {
+        const age = second - bucket.second
+        if (!(age >= 0 && age < windowSeconds)) continue
+        addCounts(all, bucket.all)
+        windowBytes += bucket.bytesFromCache
+        if (age < rateSeconds) recent += bucket.all.requests
+        for (const [name, counts] of bucket.routes) {
+          addCounts(entry(routes, name, newCounts), counts)
+        }
+        for (const [name, counts] of bucket.upstreams) {
+          const into = upstreams.get(name) ?? { requests: 0, errors: 0 }
+          upstreams.set(name, {
+            requests: into.requests + counts.requests,
+            errors: into.errors + counts.errors,
+          })
+        }
+        for (const [name, n] of bucket.storageErrors)
+          storageErrors.set(name, (storageErrors.get(name) ?? 0) + n)
+      }
+
+      const upstreamNames = new Set([options.upstreamName, ...upstreamLast.keys()])
+      const stats = storeStats()
+      const storeErrors = storageErrors.get(storeName) ?? 0
+      return {
+        pid: process.pid,
+        at: now,
+        startedAt,
+        windowSeconds,
+        rateSeconds,
+        totals: { ...totals },
+        window: {
+          requests: all.requests,
+          requestsPerSecond: recent / rateSeconds,
+          hitRatio: ratio(all),
+          bytesFromCache: windowBytes,
+          p50Ms: quantile(all.latency, 0.5),
+          p99Ms: quantile(all.latency, 0.99),
+        },
+        routes: [...routes]
+          .map(([name, counts]) => ({
+            name,
+            requests: counts.requests,
+            hitRatio: ratio(counts),
+            p99Ms: quantile(counts.latency, 0.99),
+          }))
+          .sort((a, b) => b.requests - a.requests || (a.name < b.name ? -1 : 1)),
+        stores: [
+          {
+            name: storeName,
+            state: storeErrors > 0 ? 'degraded' : 'up',
+            entries: stats.entries,
+            bytes: stats.bytes,
+            tags: stats.tags,
+            errors: storeErrors,
+          },
+        ],
+        upstreams: [...upstreamNames].map((name) => {
+          const last = upstreamLast.get(name)
+          const counts = upstreams.get(name) ?? { requests: 0, errors: 0 }
+          return {
+            name,
+            state: last === undefined ? 'unknown' : last.error === null ? 'up' : 'failing',
+            requests: counts.requests,
+            errors: counts.errors,
+            lastStatus: last?.status ?? null,
+            lastError: last?.error ?? null,
+            lastAt: last?.at ?? null,
+          }
+        }),
+        purges: purges.map((p) => ({ ...p })),
+      }
+    },
+    close() {
+      events.requestFinished.unsubscribe(onRequest)
+      events.upstreamFinished.unsubscribe(onUpstream)
+      events.storageError.unsubscribe(onStorageError)
+      events.invalidation.unsubscribe(onInvalidation)
+    },
+  }
+}
+
+/** The value under `key`, made and stored first when there is none. */
+function entry<V>(map: Map<string, V>, key: string, make: () => V): V {
+  let value = map.get(key)
+  if (value === undefined) {
+    value = make()
+    map.set(key, value)
+  }
+  return value
+}
+
+function ratio(counts: Counts): number | null {
+  return counts.lookups === 0 ? null : counts.hits / counts.lookups
+}

@@ -1,0 +1,88 @@
+/**
+ * The routes in force, swapped atomically on reload: a file change (watched), SIGHUP, or
+ * the admin endpoint. A reload parses, validates and compiles the whole file first; an
+ * invalid file leaves the old routes in place and is logged and reported. Requests read the
+ * router once, so those in flight finish with the routes they started with.
+ */
+import { type FSWatcher, watch } from 'node:fs'
+import { basename, dirname } from 'node:path'
+import { compileRoutes } from './compile.ts'
+import { checkRoutesFile, loadRoutes } from './load.ts'
+import { parseRouteFile } from './route-file.ts'
+import type { Router } from './route.ts'
+
+export type ReloadResult =
+  | { readonly ok: true; readonly routes: number }
+  | { readonly ok: false; readonly problems: readonly string[] }
+
+export interface LiveRouter {
+  current(): Router
+  /** Reloads the file now; without a route file there is nothing to reload. */
+  reload(trigger: 'watch' | 'signal' | 'admin'): ReloadResult
+  close(): void
+}
+
+export interface LiveRouterOptions {
+  /** The route file; undefined runs with the default route only. */
+  readonly path: string | undefined
+  /** Watch the file and reload when it changes. @default true */
+  readonly watch?: boolean
+  readonly log: { info(obj: object, msg: string): void; error(obj: object, msg: string): void }
+  /** Told of every reload attempt, for metrics. */
+  onReload?(result: ReloadResult, trigger: string): void
+}
+
+/** Editors write a file in bursts (truncate, write, rename); one reload after they settle. */
+const SETTLE_MS = 100
+
+/**
+ * Loads the route file (throwing, as config does, when it is invalid at start) and keeps it
+ * current.
+ * @example
+ * const routes = createLiveRouter({ path: config.routes, log })
+ * const match = routes.current().match('GET', 'shop.example', '/p/42')
+ */
+export function createLiveRouter(options: LiveRouterOptions): LiveRouter {
+  const { path, log } = options
+  let router: Router = path === undefined ? compileRoutes(parseRouteFile({ routes: [] })) : loadRoutes(path)
+  let watcher: FSWatcher | undefined
+  let timer: NodeJS.Timeout | undefined
+
+  const reload = (trigger: 'watch' | 'signal' | 'admin'): ReloadResult => {
+    if (path === undefined) return { ok: false, problems: ['no route file is configured (routes)'] }
+    const checked = checkRoutesFile(path)
+    const result: ReloadResult = checked.ok
+      ? { ok: true, routes: checked.router.size }
+      : { ok: false, problems: checked.problems }
+    if (checked.ok) {
+      router = checked.router
+      log.info({ trigger, routes: checked.router.size }, 'routes reloaded')
+    } else {
+      log.error({ trigger, problems: checked.problems }, 'route file rejected, keeping the routes in force')
+    }
+    options.onReload?.(result, trigger)
+    return result
+  }
+
+  if (path !== undefined && options.watch !== false) {
+    // Watch the directory, not the file: an editor that saves by rename replaces the inode
+    // a file watch would follow.
+    const name = basename(path)
+    watcher = watch(dirname(path), (_event, changed) => {
+      if (changed !== null && changed !== name) return
+      clearTimeout(timer)
+      timer = setTimeout(() => reload('watch'), SETTLE_MS)
+      timer.unref()
+    })
+    watcher.unref()
+  }
+
+  return {
+    current: () => router,
+    reload,
+    close() {
+      clearTimeout(timer)
+      watcher?.close()
+    },
+  }
+}

@@ -1,0 +1,123 @@
+/**
+ * /metrics with node:cluster workers: the edgecache command with `--workers 2`, requests
+ * spread over both workers, and one scrape that answers with the sum over them.
+ */
+import assert from 'node:assert/strict'
+import { type ChildProcess, spawn } from 'node:child_process'
+import { createServer } from 'node:net'
+import { after, describe, test } from 'node:test'
+import { closeClient, send, waitFor } from '../support/client.ts'
+import { startOrigin } from '../support/origin.ts'
+import { parsePrometheusText } from './prometheus-text.ts'
+
+const main = new URL('../../src/main.ts', import.meta.url).pathname
+
+/** A port free right now: the workers must share one known port, so 0 will not do. */
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer()
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number }
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+describe('metrics with two workers', () => {
+  const running: ChildProcess[] = []
+  after(async () => {
+    for (const child of running) if (child.exitCode === null) child.kill('SIGKILL')
+    await closeClient()
+  })
+
+  test('GET /metrics answers with the sum over both workers', async () => {
+    const origin = await startOrigin()
+    const port = await freePort()
+    const adminPort = await freePort()
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        main,
+        '--upstream',
+        origin.url,
+        '--listen',
+        `127.0.0.1:${port}`,
+        '--admin-listen',
+        `127.0.0.1:${adminPort}`,
+        '--workers',
+        '2',
+        '--log-level',
+        'warn',
+      ],
+      { env: { PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'ignore', 'inherit'] },
+    )
+    running.push(child)
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+    try {
+      // Every request goes over a new connection, so the primary spreads them over both
+      // workers; each worker stores its own copy, so the origin sees one miss per worker.
+      let sent = 0
+      const get = async (path: string) => {
+        const res = await send(`http://127.0.0.1:${port}${path}`, { headers: { connection: 'close' } })
+        sent++
+        return res
+      }
+      await waitFor(async () => {
+        try {
+          return (await get('/warm')).status === 200
+        } catch {
+          return false
+        }
+      }, 20_000)
+      await waitFor(async () => {
+        await get('/w')
+        return origin.count('/w') === 2
+      })
+      for (let i = 0; i < 4; i++) await get('/w')
+
+      // Each worker counts a request when its response has finished, a moment after the
+      // client has it; and a worker still starting answers nothing, so a scrape may fail.
+      let text = ''
+      await waitFor(async () => {
+        const res = await send(`http://127.0.0.1:${adminPort}/metrics`, { headers: { connection: 'close' } })
+        text = res.text
+        return res.status === 200 && parsePrometheusText(text).sum('edgecache_requests_total') === sent
+      }, 20_000)
+      const s = parsePrometheusText(text)
+      const w = origin.count('/w')
+      assert.equal(w, 2)
+      const misses = origin.count('/warm') + w
+      const labels = (cache: string) => ({ route: 'default', method: 'GET', status_class: '2xx', cache })
+      assert.deepEqual(s.series('edgecache_requests_total'), [
+        'cache=hit,method=GET,route=default,status_class=2xx',
+        'cache=miss,method=GET,route=default,status_class=2xx',
+      ])
+      assert.equal(s.value('edgecache_requests_total', labels('miss')), misses)
+      assert.equal(s.value('edgecache_requests_total', labels('hit')), sent - misses)
+      // Histograms are summed bucket by bucket.
+      const hits = { route: 'default', cache: 'hit' }
+      assert.equal(s.value('edgecache_request_duration_seconds_count', hits), sent - misses)
+      assert.equal(
+        s.value('edgecache_request_duration_seconds_bucket', { ...hits, le: '+Inf' }),
+        sent - misses,
+      )
+      assert.equal(
+        s.value('edgecache_upstream_requests_total', { upstream: 'default', status_class: '2xx' }),
+        misses,
+      )
+      // One worker holds /warm, both hold /w: the gauge is the sum of both stores.
+      assert.equal(s.value('edgecache_cache_objects'), misses)
+      // Up is the minimum over workers, not their sum.
+      assert.equal(s.value('edgecache_storage_up', { store: 'memory' }), 1)
+      assert.ok(s.value('process_resident_memory_bytes') > 0)
+
+      await closeClient()
+      child.kill('SIGTERM')
+      assert.equal(await exited, 0)
+    } finally {
+      await origin.close()
+    }
+  })
+})
