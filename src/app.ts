@@ -2,12 +2,14 @@
  * The composition root: builds every part of edgecache from a validated Config and wires
  * them together. The only module that sees the whole Config.
  */
-import { createAdminServer } from './admin/admin-server.ts'
+import cluster from 'node:cluster'
+import { subscribe, unsubscribe } from 'node:diagnostics_channel'
+import { createAdminServer, type Readiness } from './admin/admin-server.ts'
 import { createStatusTracker } from './admin/status.ts'
 import { type Clock, systemClock } from './clock.ts'
 import type { Config } from './config/schema.ts'
 import { createClusterMetrics } from './observability/cluster-metrics.ts'
-import { events, publish } from './observability/events.ts'
+import { events, publish, type UpstreamFinished } from './observability/events.ts'
 import { createLogger, type Logger } from './observability/logger.ts'
 import { createMetrics } from './observability/metrics.ts'
 import { createCollapser } from './pipeline/collapser.ts'
@@ -26,6 +28,7 @@ import { createClusterInvalidator } from './surrogate/cluster-invalidator.ts'
 import { observeInvalidations } from './surrogate/observed-invalidator.ts'
 import { createStoreInvalidator } from './surrogate/store-invalidator.ts'
 import { createForwarding } from './upstream/forwarding.ts'
+import { createHealthMonitor } from './upstream/health.ts'
 import { createUpstream } from './upstream/upstream.ts'
 
 export interface AppDeps {
@@ -60,7 +63,7 @@ export function createApp(config: Config, deps: AppDeps = {}): App {
   const upstreamUrl = config.upstream.url
   if (upstreamUrl === undefined) throw new Error('upstream.url is required to serve (pass --upstream URL)')
   const clock = deps.clock ?? systemClock
-  const logger = deps.logger ?? createLogger({ level: config.log.level })
+  const logger = deps.logger ?? createLogger({ level: config.log.level, file: config.log.file })
 
   const store = createMemoryStore({
     maxBytes: config.storage.memory.maxBytes,
@@ -89,7 +92,10 @@ export function createApp(config: Config, deps: AppDeps = {}): App {
   })
   const pipelineLog = logger.child({ component: 'pipeline' })
   const collapser = createCollapser()
-  const invalidator = observeInvalidations(createClusterInvalidator(createStoreInvalidator({ store, clock })), clock)
+  const invalidator = observeInvalidations(
+    createClusterInvalidator(createStoreInvalidator({ store, clock })),
+    clock,
+  )
   const surrogateLog = logger.child({ component: 'surrogate' })
   const pipeline = compose(
     [
@@ -156,7 +162,8 @@ export function createApp(config: Config, deps: AppDeps = {}): App {
         bytes,
         totalMs,
       })
-      logAccess(accessLog, ctx, status, bytes, totalMs)
+      if (wantsAccessLine(config.log, status))
+        logAccess(accessLog, ctx, status, bytes, totalMs, config.log.accessQuery)
     },
   })
 
@@ -175,9 +182,50 @@ export function createApp(config: Config, deps: AppDeps = {}): App {
   })
   // In a cluster worker /metrics answers with the sum over workers, through the primary.
   const scrape = createClusterMetrics(metrics)
+  const health = createHealthMonitor({
+    url: upstreamUrl,
+    intervalMs: config.upstream.healthCheckInterval,
+    timeoutMs: config.upstream.connectTimeout,
+    clock,
+  })
+  const onUpstream = (message: unknown) => {
+    const m = message as UpstreamFinished
+    // A refused connection says the backend is down; any answer says it is up.
+    if (m.error === 'refused' || m.error === 'timeout') health.record(false, m.error)
+    else if (m.status !== undefined) health.record(true)
+  }
+  subscribe(events.upstreamFinished.name as string, onUpstream)
+  const readiness = (): Readiness => {
+    const upstreamHealth = health.state()
+    const ready = serving && upstreamHealth.healthy
+    return {
+      ready,
+      report: {
+        status: !serving ? 'starting' : ready ? 'ready' : 'degraded',
+        stores: [{ name: config.storage.driver, state: 'up', lastError: null, ...store.stats() }],
+        upstreams: [
+          {
+            name: 'default',
+            url: upstreamUrl,
+            healthy: upstreamHealth.healthy,
+            lastCheck:
+              upstreamHealth.lastCheck === undefined
+                ? null
+                : new Date(upstreamHealth.lastCheck).toISOString(),
+            lastError: upstreamHealth.lastError ?? null,
+            inFlight: upstream.inFlight(),
+          },
+        ],
+        worker: {
+          pid: process.pid,
+          id: cluster.isWorker ? (cluster.worker?.id ?? null) : null,
+          workers: config.workers,
+        },
+      },
+    }
+  }
   const admin = createAdminServer({
-    storeStats: () => store.stats(),
-    isServing: () => serving,
+    readiness,
     invalidator,
     tokens: config.admin.tokens,
     log: logger.child({ component: 'admin' }),
@@ -201,6 +249,8 @@ export function createApp(config: Config, deps: AppDeps = {}): App {
     async close() {
       serving = false
       routes.close()
+      health.close()
+      unsubscribe(events.upstreamFinished.name as string, onUpstream)
       await Promise.all([server.close(config.server.shutdownTimeout), admin.close()])
       status.close()
       scrape.close()
@@ -211,9 +261,17 @@ export function createApp(config: Config, deps: AppDeps = {}): App {
   }
 }
 
-function logAccess(log: Logger, ctx: RequestContext, status: number, bytes: number, totalMs: number): void {
+function logAccess(
+  log: Logger,
+  ctx: RequestContext,
+  status: number,
+  bytes: number,
+  totalMs: number,
+  withQuery: boolean,
+): void {
   if (!log.isLevelEnabled('info')) return
-  const query = ctx.target.indexOf('?')
+  // The query string is left out by default: it often carries tokens and personal data.
+  const query = withQuery ? -1 : ctx.target.indexOf('?')
   log.info(
     {
       reqId: ctx.id,
@@ -231,4 +289,10 @@ function logAccess(log: Logger, ctx: RequestContext, status: number, bytes: numb
     },
     'request',
   )
+}
+
+/** Access lines are sampled; a 5xx answer is always logged, since those are what get looked for. */
+function wantsAccessLine(log: Config['log'], status: number): boolean {
+  if (!log.access) return false
+  return status >= 500 || log.accessSample >= 1 || Math.random() < log.accessSample
 }

@@ -80,7 +80,10 @@ async function serve(args: ParsedArgs): Promise<number> {
     return 2
   }
   if (config.workers > 1 && cluster.isPrimary) {
-    superviseWorkers(config.workers, createLogger({ level: config.log.level }).child({ component: 'primary' }))
+    superviseWorkers(
+      config.workers,
+      createLogger({ level: config.log.level }).child({ component: 'primary' }),
+    )
     return -1
   }
   const app = createApp(config)
@@ -91,7 +94,10 @@ async function serve(args: ParsedArgs): Promise<number> {
 
 async function demo(args: ParsedArgs): Promise<number> {
   const backend = await startDemoBackend()
-  const config = load({ ...args, flags: { 'log-level': 'warn', ...args.flags, upstream: backend.url, workers: '1' } })
+  const config = load({
+    ...args,
+    flags: { 'log-level': 'warn', ...args.flags, upstream: backend.url, workers: '1' },
+  })
   if (typeof config === 'number') {
     await backend.close()
     return config
@@ -149,7 +155,9 @@ function fail(err: unknown, code: number): number {
 }
 
 function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+    version: string
+  }
   return pkg.version
 }
 

@@ -8,7 +8,6 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net'
 import { EdgecacheError } from '../errors.ts'
 import type { MetricsSource } from '../observability/cluster-metrics.ts'
-import type { StoreStats } from '../storage/store.ts'
 import type { Invalidator } from '../surrogate/invalidator.ts'
 import { type AdminLog, createInvalidateHandler } from './invalidate.ts'
 import { sendError, sendJson } from './json-reply.ts'
@@ -21,10 +20,8 @@ import { createStatusPageHandlers } from './status-page.ts'
 export type { AdminLog } from './invalidate.ts'
 
 export interface AdminServerDeps {
-  /** Store figures shown by /ready. */
-  storeStats(): StoreStats
-  /** True once the proxy listener accepts connections. */
-  isServing(): boolean
+  /** What `GET /ready` reports: 200 when `ready`, else 503, with `report` as the JSON body. */
+  readiness(): Readiness
   /** Carries out `POST /invalidate`. */
   readonly invalidator: Invalidator
   /** Bearer tokens accepted by `POST /invalidate`; none means it answers 403. Secrets. */
@@ -39,6 +36,11 @@ export interface AdminServerDeps {
   readonly reloadRoutes?: () => ReloadResult
 }
 
+export interface Readiness {
+  readonly ready: boolean
+  readonly report: object
+}
+
 export interface AdminServer {
   listen(host: string, port: number): Promise<{ host: string; port: number }>
   close(): Promise<void>
@@ -51,17 +53,14 @@ type RouteTable = ReadonlyMap<string, Readonly<Record<string, Handler>>>
 
 /**
  * @example
- * const admin = createAdminServer({ storeStats, isServing, invalidator, tokens: config.admin.tokens, log })
+ * const admin = createAdminServer({ readiness, invalidator, tokens: config.admin.tokens, log })
  * await admin.listen('127.0.0.1', 9091)
  */
 export function createAdminServer(deps: AdminServerDeps): AdminServer {
   const health: Handler = (_req, res) => sendJson(res, 200, { status: 'ok' })
   const ready: Handler = (_req, res) => {
-    const serving = deps.isServing()
-    sendJson(res, serving ? 200 : 503, {
-      status: serving ? 'ready' : 'starting',
-      store: { driver: 'memory', state: 'up', ...deps.storeStats() },
-    })
+    const { ready, report } = deps.readiness()
+    sendJson(res, ready ? 200 : 503, report)
   }
   const status = deps.status === undefined ? undefined : createStatusPageHandlers({ status: deps.status })
   const metrics =
@@ -81,7 +80,13 @@ export function createAdminServer(deps: AdminServerDeps): AdminServer {
       : ([
           [
             '/routes/reload',
-            { POST: createRoutesReloadHandler({ reload: deps.reloadRoutes, tokens: deps.tokens, log: deps.log }) },
+            {
+              POST: createRoutesReloadHandler({
+                reload: deps.reloadRoutes,
+                tokens: deps.tokens,
+                log: deps.log,
+              }),
+            },
           ],
         ] as const)),
     ...(status === undefined

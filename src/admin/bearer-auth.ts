@@ -70,7 +70,9 @@ export function authorized(
   log.warn({ client, reason: verdict }, `${action} refused: bad credentials`)
   // RFC 6750 §3: a challenge on every 401, with error="invalid_token" when one was given.
   const challenge =
-    verdict === 'invalid' ? 'Bearer realm="edgecache-admin", error="invalid_token"' : 'Bearer realm="edgecache-admin"'
+    verdict === 'invalid'
+      ? 'Bearer realm="edgecache-admin", error="invalid_token"'
+      : 'Bearer realm="edgecache-admin"'
   const code = verdict === 'invalid' ? 'EC_ERR_ADMIN_TOKEN_INVALID' : 'EC_ERR_ADMIN_TOKEN_MISSING'
   sendError(res, new EdgecacheError(code), { 'www-authenticate': challenge })
   return false

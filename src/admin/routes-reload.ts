@@ -22,6 +22,11 @@ export function createRoutesReloadHandler(deps: RoutesReloadDeps) {
     if (!authorized(auth, req, res, deps.log, 'routes reload')) return
     const result = deps.reload()
     if (result.ok) sendJson(res, 200, { reloaded: true, routes: result.routes })
-    else sendJson(res, 422, { reloaded: false, error: 'route file rejected; the routes in force stay', problems: result.problems })
+    else
+      sendJson(res, 422, {
+        reloaded: false,
+        error: 'route file rejected; the routes in force stay',
+        problems: result.problems,
+      })
   }
 }

@@ -71,6 +71,7 @@ export function notStorableReason(input: StorableInput): NotStorableReason | und
   // heuristically cacheable status.
   const explicit =
     d.has('max-age') || d.has('s-maxage') || input.hasExpires || d.has('public') || d.has('no-cache')
-  if (!explicit && !isHeuristicallyCacheable(status) && input.policyGivesLifetime !== true) return 'no-freshness'
+  if (!explicit && !isHeuristicallyCacheable(status) && input.policyGivesLifetime !== true)
+    return 'no-freshness'
   return undefined
 }

@@ -43,7 +43,8 @@ const pages: Record<string, { readonly about: string; readonly page: Page }> = {
     about: 'fresh for 10 s, then revalidated with its ETag (the origin answers 304)',
     page: (req, res) => {
       const etag = '"demo-v1"'
-      if (req.headers['if-none-match'] === etag) return reply(res, 304, { etag, 'cache-control': 'max-age=10' })
+      if (req.headers['if-none-match'] === etag)
+        return reply(res, 304, { etag, 'cache-control': 'max-age=10' })
       reply(res, 200, { etag, 'cache-control': 'max-age=10' }, 'validated content')
     },
   },
@@ -51,7 +52,10 @@ const pages: Record<string, { readonly about: string; readonly page: Page }> = {
 
 function reply(res: ServerResponse, status: number, headers: Record<string, string>, body?: string): void {
   served++
-  const text = body === undefined ? undefined : `${body}\n(origin response #${served}, up ${Math.round((Date.now() - started) / 1000)} s)\n`
+  const text =
+    body === undefined
+      ? undefined
+      : `${body}\n(origin response #${served}, up ${Math.round((Date.now() - started) / 1000)} s)\n`
   res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', ...headers })
   res.end(text)
 }

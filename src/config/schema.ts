@@ -41,6 +41,7 @@ const upstreamSchema = z.strictObject({
   headersTimeout: duration('give up waiting for upstream response headers after this long', '30s'),
   bodyTimeout: duration('give up when the upstream body pauses for this long', '30s'),
   keepAliveTimeout: duration('close idle upstream connections after this long', '4s'),
+  healthCheckInterval: duration('time between TCP checks of the backend for /ready; 0s turns them off', '5s'),
 })
 
 const purgeMethodSchema = z
@@ -175,7 +176,15 @@ export const configSchema = z.strictObject({
   surrogate: surrogateSchema.prefault({}),
   storage: storageSchema.prefault({ driver: 'memory' }),
   workers: computedInteger('worker processes', () => availableParallelism(), 1, 'number of CPUs'),
-  log: z.strictObject({ level: oneOf('least severe level logged', logLevels, 'info') }).prefault({}),
+  log: z
+    .strictObject({
+      level: oneOf('least severe level logged', logLevels, 'info'),
+      access: boolean('write one access line per request (at info level)', true),
+      accessSample: fraction('share of requests that get an access line, 0..1 (errors always do)', 1),
+      accessQuery: boolean('include the query string in the access line path', false),
+      file: filePath('write logs to this file instead of standard output'),
+    })
+    .prefault({}),
 })
 
 /** The command-line flags that set a config field, and the field each sets (dotted path). */
@@ -274,6 +283,14 @@ export interface Config {
   readonly log: {
     /** Least severe level logged. */
     readonly level: (typeof logLevels)[number]
+    /** One access line per finished request. */
+    readonly access: boolean
+    /** 0..1: share of requests logged; 5xx answers are always logged. */
+    readonly accessSample: number
+    /** Keep the query string in the access line's path. */
+    readonly accessQuery: boolean
+    /** Log file; standard output when unset. */
+    readonly file?: string | undefined
   }
 }
 
@@ -307,6 +324,8 @@ export interface UpstreamConfig {
   readonly bodyTimeout: number
   /** Milliseconds an idle connection is kept. */
   readonly keepAliveTimeout: number
+  /** Milliseconds between active health checks; 0 = none. */
+  readonly healthCheckInterval: number
 }
 
 /** Client-facing listener limits and timeouts. */

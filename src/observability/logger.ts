@@ -12,6 +12,8 @@ export interface LoggerOptions {
   readonly level: LogLevel
   /** Where lines go; stdout when absent (tests pass a stream to read them). */
   readonly destination?: DestinationStream
+  /** A file to append lines to instead of stdout. */
+  readonly file?: string
 }
 
 const REDACT = [
@@ -39,6 +41,9 @@ export function createLogger(options: LoggerOptions): Logger {
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
     },
-    options.destination ?? pino.destination({ sync: false }),
+    options.destination ??
+      pino.destination(
+        options.file === undefined ? { sync: false } : { dest: options.file, sync: false, mkdir: true },
+      ),
   )
 }

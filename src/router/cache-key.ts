@@ -34,7 +34,7 @@ interface CompiledKeyRules {
   readonly cookies: readonly string[]
 }
 
-// Compiled once per KeyPolicy object: policies are built when routes load and live as long as they do.
+// Compiled once per KeyPolicy object: policies are built (and frozen) when routes load and live as long as they do.
 const compiled = new WeakMap<KeyPolicy, CompiledKeyRules>()
 
 function rulesOf(policy: KeyPolicy): CompiledKeyRules {
@@ -140,28 +140,12 @@ function normaliseQuery(target: string, rules: CompiledKeyRules): string {
   // Offsets into `kept` of each parameter, in key order; undefined keeps the query's order.
   let order: number[] | undefined
   if (rules.sort && count > 1) {
-    order = []
-    for (let i = 0; i < count; i++) order.push(i * 3)
-    const before = (a: number, b: number) =>
-      compareRanges(target, kept[a]!, kept[a + 1]!, kept[b]!, kept[b + 1]!)
-    if (count <= 16) {
-      // Insertion sort: stable, and for the few parameters a URL usually has, cheaper than sort().
-      for (let i = 1; i < count; i++) {
-        const at = order[i]!
-        let j = i
-        while (j > 0 && before(order[j - 1]!, at) > 0) {
-          order[j] = order[j - 1]!
-          j--
-        }
-        if (j !== i) {
-          order[j] = at
-          changed = true
-        }
+    order = sortedOffsets(target, kept, count)
+    for (let i = 0; i < count; i++) {
+      if (order[i] !== i * 3) {
+        changed = true
+        break
       }
-    } else {
-      // Array.prototype.sort is stable too, and n log n however many parameters a client sends.
-      order.sort(before)
-      if (order.some((at, i) => at !== i * 3)) changed = true
     }
   }
   if (!changed) return target
@@ -171,6 +155,31 @@ function normaliseQuery(target: string, rules: CompiledKeyRules): string {
     normalised += `${i === 0 ? '?' : '&'}${target.slice(kept[at]!, kept[at + 2]!)}`
   }
   return normalised
+}
+
+/**
+ * The offsets into `kept` (start, name end, end triples) in order of name. Stable, so
+ * repeated names keep their order: insertion sort for the few parameters a URL usually
+ * has, Array.prototype.sort (n log n) for however many a client sends.
+ */
+function sortedOffsets(target: string, kept: readonly number[], count: number): number[] {
+  const order: number[] = []
+  for (let i = 0; i < count; i++) order.push(i * 3)
+  if (count > 16) {
+    return order.sort((a, b) => compareRanges(target, kept[a]!, kept[a + 1]!, kept[b]!, kept[b + 1]!))
+  }
+  for (let i = 1; i < count; i++) {
+    const at = order[i]!
+    let j = i
+    while (j > 0) {
+      const previous = order[j - 1]!
+      if (compareRanges(target, kept[previous]!, kept[previous + 1]!, kept[at]!, kept[at + 1]!) <= 0) break
+      order[j] = previous
+      j--
+    }
+    order[j] = at
+  }
+  return order
 }
 
 /** Compares `text[aStart, aEnd)` with `text[bStart, bEnd)` by UTF-16 code units, as `<` on strings does. */
@@ -200,7 +209,8 @@ function nameMatcher(patterns: readonly string[]): NameMatcher {
 function matchesName(matcher: NameMatcher, text: string, start: number, end: number): boolean {
   const length = end - start
   for (const name of matcher.exact) if (name.length === length && text.startsWith(name, start)) return true
-  for (const prefix of matcher.prefixes) if (prefix.length <= length && text.startsWith(prefix, start)) return true
+  for (const prefix of matcher.prefixes)
+    if (prefix.length <= length && text.startsWith(prefix, start)) return true
   if (matcher.globs.length === 0) return false
   const name = text.slice(start, end)
   for (const glob of matcher.globs) if (globMatch(glob, name)) return true

@@ -11,9 +11,23 @@ import type { InvalidationRequest, InvalidationResult, Invalidator } from './inv
 /** Messages between workers and the primary; `type` keeps them apart from other IPC. */
 export type InvalidationMessage =
   | { readonly type: 'edgecache:invalidate'; readonly id: number; readonly request: InvalidationRequest }
-  | { readonly type: 'edgecache:invalidate-local'; readonly id: number; readonly request: InvalidationRequest }
-  | { readonly type: 'edgecache:invalidated'; readonly id: number; readonly purged: number; readonly error?: string }
-  | { readonly type: 'edgecache:invalidate-result'; readonly id: number; readonly purged: number; readonly error?: string }
+  | {
+      readonly type: 'edgecache:invalidate-local'
+      readonly id: number
+      readonly request: InvalidationRequest
+    }
+  | {
+      readonly type: 'edgecache:invalidated'
+      readonly id: number
+      readonly purged: number
+      readonly error?: string
+    }
+  | {
+      readonly type: 'edgecache:invalidate-result'
+      readonly id: number
+      readonly purged: number
+      readonly error?: string
+    }
 
 export function isInvalidationMessage(message: unknown): message is InvalidationMessage {
   return (
@@ -40,7 +54,12 @@ export function createClusterInvalidator(local: Invalidator, timeoutMs = 10_000)
       local.invalidate(message.request).then(
         (result) => send({ type: 'edgecache:invalidated', id: message.id, purged: result.purged }),
         (err: unknown) =>
-          send({ type: 'edgecache:invalidated', id: message.id, purged: 0, error: String((err as Error)?.message ?? err) }),
+          send({
+            type: 'edgecache:invalidated',
+            id: message.id,
+            purged: 0,
+            error: String((err as Error)?.message ?? err),
+          }),
       )
     } else if (message.type === 'edgecache:invalidate-result') {
       pending.get(message.id)?.(message)
@@ -55,7 +74,9 @@ export function createClusterInvalidator(local: Invalidator, timeoutMs = 10_000)
       const reply = await new Promise<{ purged: number; error?: string }>((resolve, reject) => {
         const timer = setTimeout(() => {
           pending.delete(id)
-          reject(new EdgecacheError('EC_ERR_STORAGE_UNAVAILABLE', ['workers did not confirm the purge in time']))
+          reject(
+            new EdgecacheError('EC_ERR_STORAGE_UNAVAILABLE', ['workers did not confirm the purge in time']),
+          )
         }, timeoutMs)
         pending.set(id, (message) => {
           clearTimeout(timer)
@@ -64,7 +85,12 @@ export function createClusterInvalidator(local: Invalidator, timeoutMs = 10_000)
         send({ type: 'edgecache:invalidate', id, request })
       })
       if (reply.error !== undefined) throw new EdgecacheError('EC_ERR_STORAGE_UNAVAILABLE', [reply.error])
-      return { purged: reply.purged, soft: request.soft, dryRun: request.dryRun, tookMs: Date.now() - started }
+      return {
+        purged: reply.purged,
+        soft: request.soft,
+        dryRun: request.dryRun,
+        tookMs: Date.now() - started,
+      }
     },
   }
 }

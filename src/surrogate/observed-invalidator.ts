@@ -45,7 +45,9 @@ function summarise(request: InvalidationRequest): string {
   const list = (label: string, values: readonly string[] | undefined) => {
     if (values === undefined || values.length === 0) return
     const shown = values.slice(0, SHOWN).map((v) => (v.startsWith(URL_TAG) ? v.slice(URL_TAG.length) : v))
-    parts.push(`${label}: ${shown.join(' ')}${values.length > SHOWN ? ` (+${values.length - SHOWN} more)` : ''}`)
+    parts.push(
+      `${label}: ${shown.join(' ')}${values.length > SHOWN ? ` (+${values.length - SHOWN} more)` : ''}`,
+    )
   }
   list('tags', request.tags)
   list('urls', request.urls)

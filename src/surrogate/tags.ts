@@ -39,8 +39,10 @@ export function collectTags(fields: Fields, extra: readonly string[], options: T
     seen.add(tag)
   }
   for (const tag of extra) add(tag)
-  for (const name of options.spaceSeparated) for (const v of values(fields[name])) for (const t of v.split(/\s+/)) add(t)
-  for (const name of options.commaSeparated) for (const v of values(fields[name])) for (const t of v.split(',')) add(t.trim())
+  for (const name of options.spaceSeparated)
+    for (const v of values(fields[name])) for (const t of v.split(/\s+/)) add(t)
+  for (const name of options.commaSeparated)
+    for (const v of values(fields[name])) for (const t of v.split(',')) add(t.trim())
   return { tags: [...seen], dropped }
 }
 

@@ -45,6 +45,8 @@ export interface Upstream {
    * an EdgecacheError, or with `ctx.signal.reason` when the client went away.
    */
   send(ctx: RequestContext): Promise<Answer>
+  /** Requests sent that have not had their response header section yet. */
+  inFlight(): number
   /** Stops taking requests and resolves when those in flight have finished. */
   close(): Promise<void>
   /** Closes every connection now; requests in flight fail. */
@@ -77,6 +79,8 @@ export function createUpstream(options: UpstreamOptions): Upstream {
   const origin = validateUrl(options.url)
   const forwarding = options.forwarding
   const name = options.name ?? 'default'
+  // Requests sent and not yet answered with headers, for /ready.
+  let inFlight = 0
   if (typeof forwarding?.requestHeaders !== 'function' || typeof forwarding.responseHeaders !== 'function') {
     throw invalid('forwarding must be the object createForwarding returns')
   }
@@ -115,6 +119,11 @@ export function createUpstream(options: UpstreamOptions): Upstream {
         // undici reports its own synchronous failures to handler.onResponseError.
         pool.dispatch({ method: ctx.method, path: ctx.target, headers, body: ctx.body ?? null }, handler)
       })
+      inFlight++
+      const settled = () => {
+        inFlight--
+      }
+      answer.then(settled, settled)
       if (!events.upstreamFinished.hasSubscribers) return answer
       return answer.then(
         (result) => {
@@ -129,12 +138,18 @@ export function createUpstream(options: UpstreamOptions): Upstream {
         (err: unknown) => {
           const error = errorKind(err)
           if (error !== undefined) {
-            publish(events.upstreamFinished, { upstream: name, status: undefined, durationMs: performance.now() - sentAt, error })
+            publish(events.upstreamFinished, {
+              upstream: name,
+              status: undefined,
+              durationMs: performance.now() - sentAt,
+              error,
+            })
           }
           throw err
         },
       )
     },
+    inFlight: () => inFlight,
     async close() {
       if (pool.destroyed) return
       await pool.close()

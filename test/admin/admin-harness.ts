@@ -49,8 +49,7 @@ export async function startAdmin(tokens: readonly string[]): Promise<TestAdmin> 
   })
   const invalidator = createRecordingInvalidator()
   const server = createAdminServer({
-    storeStats: () => ({ entries: 0, bytes: 0, tags: 0, taggedKeys: 0 }),
-    isServing: () => true,
+    readiness: () => ({ ready: true, report: {} }),
     invalidator,
     tokens,
     log: createLogger({ level: 'info', destination }).child({ component: 'admin' }),

@@ -272,8 +272,7 @@ describe('GET /status and /status.json on the admin listener', () => {
     status = createStatusTracker({ clock, storeStats: () => stats, upstreamName: 'origin' })
     const log = createLogger({ level: 'silent', destination: new Writable({ write: (_c, _e, cb) => cb() }) })
     server = createAdminServer({
-      storeStats: () => stats,
-      isServing: () => true,
+      readiness: () => ({ ready: true, report: {} }),
       invalidator: createRecordingInvalidator(),
       tokens: ['a-token-of-sixteen-chars'],
       log,
@@ -373,8 +372,7 @@ describe('GET /status and /status.json on the admin listener', () => {
 
   test('without a tracker the admin listener has no status routes', async () => {
     const bare = createAdminServer({
-      storeStats: () => stats,
-      isServing: () => true,
+      readiness: () => ({ ready: true, report: {} }),
       invalidator: createRecordingInvalidator(),
       tokens: [],
       log: createLogger({ level: 'silent' }),

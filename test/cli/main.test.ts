@@ -58,7 +58,10 @@ describe('edgecache command', () => {
   test('check-config names every bad field and exits non-zero', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'edgecache-'))
     const file = join(dir, 'bad.yaml')
-    writeFileSync(file, 'storage:\n  driver: memory\n  memory: { maxBytes: lots }\nserver: { maxHeadrBytes: 1 }\n')
+    writeFileSync(
+      file,
+      'storage:\n  driver: memory\n  memory: { maxBytes: lots }\nserver: { maxHeadrBytes: 1 }\n',
+    )
     const r = run(['check-config', file])
     assert.equal(await r.exited, 1)
     assert.match(r.err(), /storage\.memory\.maxBytes: expected a size like "256MiB", got "lots"/)
@@ -84,7 +87,10 @@ describe('edgecache command', () => {
   test('routes test prints the matching route and its cache key', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'edgecache-'))
     const routes = join(dir, 'routes.yaml')
-    writeFileSync(routes, 'routes:\n  - name: product\n    match: { path: /p/:id }\n    tags: ["product:{id}"]\n')
+    writeFileSync(
+      routes,
+      'routes:\n  - name: product\n    match: { path: /p/:id }\n    tags: ["product:{id}"]\n',
+    )
     const r = run(['routes', 'test', '--routes', routes, 'https://shop.example/p/42?x=1'])
     assert.equal(await r.exited, 0, r.err())
     assert.match(r.out(), /product/)
@@ -135,7 +141,11 @@ describe('edgecache command', () => {
       })
       const purge = await send(`http://127.0.0.1:${adminPort}/invalidate`, {
         method: 'POST',
-        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', connection: 'close' },
+        headers: {
+          authorization: `Bearer ${token}`,
+          'content-type': 'application/json',
+          connection: 'close',
+        },
         body: JSON.stringify({ urls: [`http://127.0.0.1:${port}/w`] }),
       })
       assert.equal(purge.status, 200)

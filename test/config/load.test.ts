@@ -44,6 +44,7 @@ describe('defaults', () => {
         headersTimeout: 30_000,
         bodyTimeout: 30_000,
         keepAliveTimeout: 4000,
+        healthCheckInterval: 5000,
       },
       server: {
         maxHeaderBytes: 16 * 1024,
@@ -77,7 +78,7 @@ describe('defaults', () => {
       },
       storage: { driver: 'memory', memory: { maxBytes: 256 * 1024 ** 2, maxObjectBytes: 8 * 1024 ** 2 } },
       workers: availableParallelism(),
-      log: { level: 'info' },
+      log: { level: 'info', access: true, accessSample: 1, accessQuery: false },
     })
   })
 

@@ -208,7 +208,9 @@ describe('answers built from a stored response', () => {
     assert.equal(notModified.body.length, 0)
     const changed = await send(`${proxy.url}/c1`, { headers: { 'if-none-match': '"v2"' } })
     assert.equal(changed.status, 200)
-    const ims = await send(`${proxy.url}/c1`, { headers: { 'if-modified-since': 'Thu, 02 Jan 2025 00:00:00 GMT' } })
+    const ims = await send(`${proxy.url}/c1`, {
+      headers: { 'if-modified-since': 'Thu, 02 Jan 2025 00:00:00 GMT' },
+    })
     assert.equal(ims.status, 304)
     assert.equal(origin.count('/c1'), 1)
   })

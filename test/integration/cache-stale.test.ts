@@ -124,7 +124,9 @@ describe('stale responses', () => {
     for (const r of replies) assert.match(r.header('cache-status') ?? '', /detail=stale-while-revalidate/)
     await waitFor(() => origin.count('/swr1') === 2)
     release()
-    await waitFor(async () => /; hit; ttl=10/.test((await send(`${proxy.url}/swr1`)).header('cache-status') ?? ''))
+    await waitFor(async () =>
+      /; hit; ttl=10/.test((await send(`${proxy.url}/swr1`)).header('cache-status') ?? ''),
+    )
     assert.equal(origin.count('/swr1'), 2)
   })
 
@@ -145,7 +147,10 @@ describe('stale responses', () => {
     const reply = await send(`${proxy.url}/sie`)
     assert.equal(reply.status, 200)
     assert.equal(reply.text, 'good')
-    assert.equal(reply.header('cache-status'), 'edgecache; fwd=stale; fwd-status=503; ttl=-10; detail=stale-if-error')
+    assert.equal(
+      reply.header('cache-status'),
+      'edgecache; fwd=stale; fwd-status=503; ttl=-10; detail=stale-if-error',
+    )
     clock.advance(400_000)
     const tooOld = await send(`${proxy.url}/sie`)
     assert.equal(tooOld.status, 503)

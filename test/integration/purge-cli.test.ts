@@ -36,7 +36,8 @@ describe('edgecache purge against a running proxy', () => {
     await closeClient()
   })
 
-  const isHit = async (path: string) => /; hit/.test((await send(`${proxy.url}${path}`)).header('cache-status') ?? '')
+  const isHit = async (path: string) =>
+    /; hit/.test((await send(`${proxy.url}${path}`)).header('cache-status') ?? '')
 
   test('purges by tag with the token from the environment and prints the count', async () => {
     for (const path of ['/a1', '/a2', '/b1']) await send(`${proxy.url}${path}`)

@@ -52,11 +52,15 @@ describe('routes', () => {
       const headers: Record<string, string> = { 'content-type': 'text/plain' }
       if (req.url?.startsWith('/c/')) headers['set-cookie'] = 'session=secret'
       if (req.url?.startsWith('/clamp/')) headers['cache-control'] = 'max-age=3600'
-      if (req.url?.startsWith('/api/') || req.url?.startsWith('/other')) headers['cache-control'] = 'max-age=60'
+      if (req.url?.startsWith('/api/') || req.url?.startsWith('/other'))
+        headers['cache-control'] = 'max-age=60'
       res.writeHead(200, headers)
       res.end(`origin ${req.url}`)
     })
-    proxy = await startProxy({ upstream: origin.url, env: { EDGECACHE_ROUTES: file, EDGECACHE_ADMIN_TOKEN: TOKEN } })
+    proxy = await startProxy({
+      upstream: origin.url,
+      env: { EDGECACHE_ROUTES: file, EDGECACHE_ADMIN_TOKEN: TOKEN },
+    })
   })
 
   after(async () => {
@@ -68,7 +72,10 @@ describe('routes', () => {
   const cacheStatus = async (path: string) => (await send(`${proxy.url}${path}`)).header('cache-status') ?? ''
 
   function reload() {
-    return send(`${proxy.adminUrl}/routes/reload`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } })
+    return send(`${proxy.adminUrl}/routes/reload`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}` },
+    })
   }
 
   test('ttl gives a response without freshness information a lifetime', async () => {

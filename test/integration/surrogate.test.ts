@@ -64,7 +64,8 @@ describe('surrogate keys and invalidation', () => {
     assert.equal(reply.header('cache-tag'), undefined)
     const keys = await proxy.app.store.keysForTag('product:1')
     assert.equal(keys.length, 1)
-    for (const tag of ['home', 'cat:a', 'cat:b']) assert.deepEqual(await proxy.app.store.keysForTag(tag), keys)
+    for (const tag of ['home', 'cat:a', 'cat:b'])
+      assert.deepEqual(await proxy.app.store.keysForTag(tag), keys)
   })
 
   test('a tag purge removes exactly the tagged entries; others still hit', async () => {
@@ -92,7 +93,10 @@ describe('surrogate keys and invalidation', () => {
     await send(`${proxy.url}${path}`)
     version = 2
     const reply = await invalidate({ tags: ['news'], soft: true })
-    assert.deepEqual({ ...JSON.parse(reply.text), tookMs: 0 }, { purged: 1, soft: true, dryRun: false, tookMs: 0 })
+    assert.deepEqual(
+      { ...JSON.parse(reply.text), tookMs: 0 },
+      { purged: 1, soft: true, dryRun: false, tookMs: 0 },
+    )
     // The refresh starts after the purge: a fetch that starts in the purge's own millisecond
     // is conservatively counted as older than it.
     clock.advance(1)

@@ -278,8 +278,7 @@ describe('GET /metrics on the admin listener', () => {
   async function startAdmin(render: () => Promise<string>) {
     const logs: string[] = []
     const server = createAdminServer({
-      storeStats: () => stats,
-      isServing: () => true,
+      readiness: () => ({ ready: true, report: {} }),
       invalidator: createRecordingInvalidator(),
       tokens: [],
       log: createLogger({

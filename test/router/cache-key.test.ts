@@ -56,9 +56,19 @@ describe('query rules', () => {
       '/p?b=1&a=2&b=0',
     ],
     ['sort by name only, not by value', { sortQuery: true }, '/p?a=2&a=10&a=1', '/p?a=2&a=10&a=1'],
-    ['sort puts a name before its extensions', { sortQuery: true }, '/p?ab=1&a=2&=3&B=4', '/p?=3&B=4&a=2&ab=1'],
+    [
+      'sort puts a name before its extensions',
+      { sortQuery: true },
+      '/p?ab=1&a=2&=3&B=4',
+      '/p?=3&B=4&a=2&ab=1',
+    ],
     ['an already sorted query is kept as it is', { sortQuery: true }, '/p?a=1&b=2&b=1', '/p?a=1&b=2&b=1'],
-    ['a prefix glob longer than the name does not match', { ignoreQuery: ['utm_*'] }, '/p?utm=1&ut=2', '/p?utm=1&ut=2'],
+    [
+      'a prefix glob longer than the name does not match',
+      { ignoreQuery: ['utm_*'] },
+      '/p?utm=1&ut=2',
+      '/p?utm=1&ut=2',
+    ],
     ['an exact name is not a prefix', { ignoreQuery: ['id'] }, '/p?id=1&idx=2&i=3', '/p?idx=2&i=3'],
     [
       'a parameter without = counts by its name',

@@ -41,7 +41,11 @@ export function createPurgeMethodStage(deps: PurgeMethodDeps): Stage {
       const body = Buffer.from(`${JSON.stringify({ purged: result.purged })}\n`)
       return {
         status: 200,
-        headers: { 'content-type': 'application/json', 'content-length': String(body.length), 'cache-control': 'no-store' },
+        headers: {
+          'content-type': 'application/json',
+          'content-length': String(body.length),
+          'cache-control': 'no-store',
+        },
         body,
       }
     },
