@@ -21,6 +21,7 @@ import { createRouteStage } from './pipeline/stages/route.ts'
 import { createSurrogateStage } from './pipeline/stages/surrogate.ts'
 import { createUpstreamStage } from './pipeline/stages/upstream.ts'
 import { createProxyServer } from './server/proxy-server.ts'
+import { routeCacheKey } from './router/cache-key.ts'
 import { createLiveRouter, type ReloadResult } from './router/live-router.ts'
 import { createMemoryStore } from './storage/memory-store.ts'
 import type { CacheStore } from './storage/store.ts'
@@ -92,8 +93,15 @@ export function createApp(config: Config, deps: AppDeps = {}): App {
   })
   const pipelineLog = logger.child({ component: 'pipeline' })
   const collapser = createCollapser()
+  // A URL purge finds what the cache stored under the route's key rules (query normalised).
+  const urlKey = (url: string) => {
+    const u = new URL(url)
+    const rules = routes.current().match('GET', u.hostname, u.pathname).route.policy.key
+    const target = u.pathname + u.search
+    return routeCacheKey(u.protocol.slice(0, -1), u.host, target, {}, { ...rules, headers: [], cookies: [] })
+  }
   const invalidator = observeInvalidations(
-    createClusterInvalidator(createStoreInvalidator({ store, clock })),
+    createClusterInvalidator(createStoreInvalidator({ store, clock, urlKey })),
     clock,
   )
   const surrogateLog = logger.child({ component: 'surrogate' })

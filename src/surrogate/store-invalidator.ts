@@ -13,6 +13,11 @@ export interface StoreInvalidatorDeps {
   readonly store: CacheStore
   /** Measures how long a purge took. */
   readonly clock: Clock
+  /**
+   * The URL part of the cache key an absolute URL is stored under, when routes normalise
+   * keys (query rules); by default the URL as it is.
+   */
+  readonly urlKey?: (url: string) => string
 }
 
 /** The store key an absolute URL (or URL prefix) maps to; throws on a URL that does not parse. */
@@ -21,11 +26,11 @@ export function keyOfUrl(url: string): string {
   return primaryKey(u.protocol.slice(0, -1), u.host, u.pathname + u.search)
 }
 
-export function createStoreInvalidator({ store, clock }: StoreInvalidatorDeps): Invalidator {
+export function createStoreInvalidator({ store, clock, urlKey = keyOfUrl }: StoreInvalidatorDeps): Invalidator {
   return {
     async invalidate(request: InvalidationRequest): Promise<InvalidationResult> {
       const started = clock.now()
-      const tags = [...(request.tags ?? []), ...(request.urls ?? []).map((url) => urlTag(keyOfUrl(url)))]
+      const tags = [...(request.tags ?? []), ...(request.urls ?? []).map((url) => urlTag(urlKey(url)))]
       const selector: PurgeSelector = {
         tags,
         prefixes: (request.prefixes ?? []).map(keyOfUrl),

@@ -123,6 +123,18 @@ describe('routes', () => {
     assert.match(await cacheStatus('/p/43'), /; hit/)
   })
 
+  test('a URL purge finds the entry stored under the normalised query', async () => {
+    await send(`${proxy.url}/p/9?utm_source=x&b=1`)
+    assert.match(await cacheStatus('/p/9?b=1'), /; hit/)
+    const purge = await send(`${proxy.adminUrl}/invalidate`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ urls: [`${proxy.url}/p/9?b=1&utm_campaign=y`] }),
+    })
+    assert.equal(JSON.parse(purge.text).purged, 1)
+    assert.match(await cacheStatus('/p/9?b=1'), /uri-miss/)
+  })
+
   test('the access log names the route', async () => {
     await send(`${proxy.url}/p/7`)
     await waitFor(() => proxy.logs.some((l) => l.msg === 'request' && l.path === '/p/7'))
