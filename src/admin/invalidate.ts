@@ -52,7 +52,7 @@ export function createInvalidateHandler(deps: InvalidateHandlerDeps): Invalidate
   const { invalidator, log } = deps
 
   return async (req, res) => {
-    const client = req.socket.remoteAddress
+    const _client = req.socket.remoteAddress
     if (!authorized(auth, req, res, log, 'invalidation')) return
     const mediaType = req.headers['content-type']?.split(';', 1)[0]?.trim().toLowerCase()
     // No Content-Type is read as JSON; any other type is refused, so a form post fails loudly.

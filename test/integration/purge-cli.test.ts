@@ -14,7 +14,12 @@ const TOKEN = 'purge-cli-token-0123456789'
 
 function capture() {
   let text = ''
-  return { write: (chunk: string) => void (text += chunk), text: () => text }
+  return {
+    write: (chunk: string) => {
+      text += chunk
+    },
+    text: () => text,
+  }
 }
 
 describe('edgecache purge against a running proxy', () => {

@@ -27,7 +27,13 @@ const log = { error: (obj: object) => void errors.push(obj) }
 describe('compose', () => {
   test('runs stages in order until one answers', async () => {
     const seen: string[] = []
-    const pass = (name: string): Stage => ({ name, handle: (ctx, next) => (seen.push(name), next(ctx)) })
+    const pass = (name: string): Stage => ({
+      name,
+      handle: (ctx, next) => {
+        seen.push(name)
+        return next(ctx)
+      },
+    })
     const answer: Stage = { name: 'answer', handle: async () => textAnswer(200, 'done') }
     const never: Stage = { name: 'never', handle: async () => assert.fail('not reached') }
     const result = await compose([pass('a'), pass('b'), answer, never], log)(context())

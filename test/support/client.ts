@@ -19,11 +19,12 @@ export async function send(
   url: string,
   options: { method?: string; headers?: Record<string, string>; body?: string | Buffer } = {},
 ): Promise<Reply> {
+  agent ??= new Agent({ keepAliveTimeout: 1_000 })
   const res = await request(url, {
     method: (options.method ?? 'GET') as 'GET',
     headers: options.headers,
     body: options.body,
-    dispatcher: (agent ??= new Agent({ keepAliveTimeout: 1_000 })),
+    dispatcher: agent,
   })
   const body = Buffer.from(await res.body.arrayBuffer())
   const headers = res.headers as Record<string, string | string[] | undefined>

@@ -1,36 +1,25 @@
-/**
- * The cache stage: looks a request up, answers from the store what RFC 9111 allows, and
- * otherwise forwards it, storing what may be stored. The engine in src/cache decides; this
- * stage acts on its verdicts and does the I/O (store, upstream via `next`, background work).
- */
-import { randomBytes } from 'node:crypto'
+
 import type { Readable } from 'node:stream'
 import { type AdmissionOptions, admit } from '../../cache/admission.ts'
 import { type CacheStatusParams, type ForwardReason, formatCacheStatus } from '../../cache/cache-status.ts'
-import { decide, retainUntil, softPurged, ttlMs, type Verdict } from '../../cache/freshness.ts'
+import { decide, retainUntil, ttlMs, type Verdict } from '../../cache/freshness.ts'
 import { isNotModified, notModifiedHeaders } from '../../cache/conditional.ts'
 import { invalidatedKeys, isUnsafeMethod } from '../../cache/invalidation.ts'
 import { parseRequestDirectives, type RequestDirectives } from '../../cache/request-directives.ts'
 import { conditionalFields, hasValidator, updateFromNotModified } from '../../cache/revalidate.ts'
-import {
-  decodeMeta,
-  markerToMeta,
-  responseToMeta,
-  type StoredResponse,
-  type VaryMarker,
+import type {
+  StoredResponse,
 } from '../../cache/stored-response.ts'
-import { variantOf } from '../../cache/vary.ts'
 import type { Clock } from '../../clock.ts'
 import { EdgecacheError } from '../../errors.ts'
-import type { CacheStore, StoredEntry } from '../../storage/store.ts'
+import type { CacheStore, } from '../../storage/store.ts'
 import { events, publish } from '../../observability/events.ts'
 import { routeCacheKey } from '../../router/cache-key.ts'
 import type { Invalidator } from '../../surrogate/invalidator.ts'
-import { urlTag } from '../../surrogate/tags.ts'
 import { type Answer, textAnswer } from '../answer.ts'
 import type { Collapser } from '../collapser.ts'
 import type { Next, Stage } from '../compose.ts'
-import { createFacts, forwardOf, type HeaderMap, type RequestContext } from '../context.ts'
+import { createFacts, forwardOf, type RequestContext } from '../context.ts'
 import { captureBody } from './body-capture.ts'
 import { type CommitTarget, createCacheEntries, type Found } from './cache-entries.ts'
 import { answerFromStored } from './cache-answer.ts'
@@ -105,7 +94,7 @@ const FILL_STRIPPED = [
  *   name: 'edgecache', maxObjectBytes: 8 << 20, collapseTimeoutMs: 30_000, admission })
  */
 export function createCacheStage(deps: CacheStageDeps): Stage {
-  const { store, clock, collapser, log, name } = deps
+  const { clock, collapser, log, name } = deps
   const refreshing = new Set<string>()
   const targeted = deps.admission.targetedFields
 
@@ -129,7 +118,7 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
    * returns the client's answer. `release` is called once storing finished or gave up.
    */
   function admitAndAnswer(fill: Fill, answer: Answer, requestTime: number, responseTime: number): Answer {
-    const { ctx, key, directives, fwd, marker, release } = fill
+    const { ctx, directives, fwd, release } = fill
     const admission = admit(
       { status: answer.status, headers: answer.headers, requestTime, responseTime },
       { directives, hasAuthorization: ctx.headers.authorization !== undefined },
