@@ -2,44 +2,16 @@
  * The edgecache command as a user runs it: a real process from src/main.ts, real ports.
  */
 import assert from 'node:assert/strict'
-import { type ChildProcess, spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { after, describe, test } from 'node:test'
+import { freePort, runEdgecache } from '../support/cli.ts'
 import { closeClient, send, waitFor } from '../support/client.ts'
 import { startOrigin } from '../support/origin.ts'
 
-const main = new URL('../../src/main.ts', import.meta.url).pathname
-
-function run(args: string[], env: Record<string, string> = {}) {
-  const child = spawn(process.execPath, ['--import', 'tsx', main, ...args], {
-    env: { PATH: process.env.PATH ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (d) => {
-    stdout += d
-  })
-  child.stderr.on('data', (d) => {
-    stderr += d
-  })
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
-  return { child, exited, out: () => stdout, err: () => stderr }
-}
-
-/** A port free right now: the workers must share one known port, so 0 will not do. */
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer()
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
-}
+const run = runEdgecache
 
 describe('edgecache command', () => {
   const running: ChildProcess[] = []

@@ -3,25 +3,12 @@
  * spread over both workers, and one scrape that answers with the sum over them.
  */
 import assert from 'node:assert/strict'
-import { type ChildProcess, spawn } from 'node:child_process'
-import { createServer } from 'node:net'
+import type { ChildProcess } from 'node:child_process'
 import { after, describe, test } from 'node:test'
+import { freePort, runEdgecache } from '../support/cli.ts'
 import { closeClient, send, waitFor } from '../support/client.ts'
 import { startOrigin } from '../support/origin.ts'
 import { parsePrometheusText } from './prometheus-text.ts'
-
-const main = new URL('../../src/main.ts', import.meta.url).pathname
-
-/** A port free right now: the workers must share one known port, so 0 will not do. */
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer()
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
-}
 
 describe('metrics with two workers', () => {
   const running: ChildProcess[] = []
@@ -34,27 +21,19 @@ describe('metrics with two workers', () => {
     const origin = await startOrigin()
     const port = await freePort()
     const adminPort = await freePort()
-    const child = spawn(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        main,
-        '--upstream',
-        origin.url,
-        '--listen',
-        `127.0.0.1:${port}`,
-        '--admin-listen',
-        `127.0.0.1:${adminPort}`,
-        '--workers',
-        '2',
-        '--log-level',
-        'warn',
-      ],
-      { env: { PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'ignore', 'inherit'] },
-    )
+    const { child, exited } = runEdgecache([
+      '--upstream',
+      origin.url,
+      '--listen',
+      `127.0.0.1:${port}`,
+      '--admin-listen',
+      `127.0.0.1:${adminPort}`,
+      '--workers',
+      '2',
+      '--log-level',
+      'warn',
+    ])
     running.push(child)
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
     try {
       // Every request goes over a new connection, so the primary spreads them over both
       // workers; each worker stores its own copy, so the origin sees one miss per worker.
