@@ -3,7 +3,7 @@
  * only reads argv: loading config and running the command are main.ts's job.
  */
 import { parseArgs as parseNodeArgs } from 'node:util'
-import type { FlagName } from '../config/schema.ts'
+import type { FlagName, FlagValues } from '../config/schema.ts'
 import { ProblemsError } from '../errors.ts'
 
 /** The commands edgecache knows. `serve` runs when the first positional is not one of them. */
@@ -15,8 +15,8 @@ export type Command = (typeof commands)[number]
 /** A parsed command line. */
 export interface ParsedArgs {
   readonly command: Command
-  /** Values of the config flags, ready for `loadConfig({ flags })`. */
-  readonly flags: Readonly<Partial<Record<FlagName, string>>>
+  /** Values of the config flags, ready for `loadConfig({ flags })`; `redis-url` as a list. */
+  readonly flags: FlagValues
   /** `--help` or `-h` was given. */
   readonly help: boolean
   /** `--version` was given. */
@@ -99,6 +99,11 @@ const valueFlags: Readonly<Record<FlagName, { readonly value: string; readonly d
   routes: { value: 'FILE', doc: 'route file, .json, .yaml or .yml (routes)' },
   workers: { value: 'N', doc: 'worker processes (workers)' },
   'log-level': { value: 'LEVEL', doc: 'fatal, error, warn, info, debug, trace or silent (log.level)' },
+  store: { value: 'DRIVER', doc: 'memory, redis or tiered (storage.driver)' },
+  'redis-url': {
+    value: 'URL',
+    doc: 'Redis server (storage.redis.url); repeat for Cluster seeds (storage.redis.cluster)',
+  },
 }
 
 const serveFlags: readonly FlagName[] = [
@@ -109,6 +114,8 @@ const serveFlags: readonly FlagName[] = [
   'routes',
   'workers',
   'log-level',
+  'store',
+  'redis-url',
 ]
 
 /** The value flags each command accepts; `--help` and `--version` go with every command. */
@@ -181,7 +188,8 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
   const command = isCommand(words[0]) ? words[0] : 'serve'
   const positionals = command === words[0] ? words.slice(1) : words
   const accepted = new Set<string>(commandFlags[command])
-  const flags: Partial<Record<FlagName, string>> = {}
+  const flags: { -readonly [K in keyof FlagValues]: FlagValues[K] } = {}
+  const redisUrls: string[] = []
   const purge = { tags: [] as string[], urls: [] as string[], prefixes: [] as string[] }
   const purgeValues: { admin?: string; token?: string } = {}
   const switches = new Set<PurgeFlagName>()
@@ -221,7 +229,10 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
     } else {
       const given = flagValue(token)
       if (given === undefined) problems.push(`${rawName}: expected ${valueFlags[name].value}`)
-      else flags[name] = given
+      else if (name === 'redis-url') {
+        redisUrls.push(given)
+        flags[name] = redisUrls
+      } else flags[name] = given
     }
   }
   if (problems.length > 0) throw new ProblemsError('EC_ERR_CLI_USAGE', problems)

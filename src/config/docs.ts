@@ -37,14 +37,29 @@ except that it empties a list.
 
 - \`EDGECACHE_CONFIG\` names the config file.
 - \`EDGECACHE_UPSTREAM\` is a shorter name for \`EDGECACHE_UPSTREAM__URL\`; setting both to different values is an error.
+- \`--redis-url URL\` may be repeated: given once it sets \`storage.redis.url\`, several times it sets the seeds of
+  \`storage.redis.cluster\`; either way it replaces the url and cluster from the file and the environment.
 - \`EDGECACHE_ADMIN_TOKEN\` is a shorter name for \`EDGECACHE_ADMIN__TOKENS\`: one admin token, or several
   comma-separated. Setting both to different values is an error.
+
+## Storage drivers
+
+\`storage.driver\` picks the backend, and with it which \`storage\` fields are allowed: each field below says
+which drivers use it, and a field of another driver is an error (\`storage.redis\` under \`driver: memory\`).
+
+- \`memory\` (the default): an LRU in each instance's memory, \`storage.memory\`.
+- \`redis\`: every response in Redis, shared by all instances; \`storage.redis\` and \`storage.memory.maxObjectBytes\`.
+- \`tiered\`: a memory L1 of \`storage.memory.maxBytes\` in front of Redis; \`storage.redis\` and \`storage.memory\`.
+
+With \`redis\` and \`tiered\`, give exactly one of \`storage.redis.url\` (one server) and \`storage.redis.cluster\`
+(seed URLs of a Redis Cluster).
 
 ## Secrets
 
 Fields marked *secret* below are never repeated in a message: \`check-config\` and load errors name the
 field, the entry and the problem, not the value. Prefer the environment or \`admin.tokenFile\` to
-writing tokens into a config file that is checked in. The tokens of \`admin.tokenFile\` are added to
+writing tokens or \`storage.redis.password\` (\`EDGECACHE_STORAGE__REDIS__PASSWORD\`) into a config file that is
+checked in; a password inside a Redis URL is shown as \`***\` in messages. The tokens of \`admin.tokenFile\` are added to
 \`admin.tokens\` each time config is loaded.
 `
 
@@ -59,8 +74,11 @@ function cell(text: string): string {
 
 function row(field: FieldInfo): string {
   const { meta } = field
+  const shown = (text: string | undefined) => (text === undefined ? 'none' : `\`${text}\``)
   const defaultCell =
-    meta.computedDefault ?? (meta.defaultText === undefined ? 'none' : `\`${meta.defaultText}\``)
+    field.defaults !== undefined
+      ? field.defaults.map(([value, text]) => `${shown(text)} (${value})`).join(', ')
+      : (meta.computedDefault ?? shown(meta.defaultText))
   const secret = meta.secret === true ? ' *secret*' : ''
   const doc =
     field.when === undefined ? `${meta.doc}${secret}` : `${meta.doc}${secret} (when \`${field.when}\`)`

@@ -50,11 +50,11 @@ export function show(input: unknown): string {
   return text.length > 80 ? `${text.slice(0, 77)}...` : text
 }
 
-function leaf<T>(check: (input: unknown) => Checked<T>) {
+function leaf<T>(check: (input: unknown) => Checked<T>, display: (input: unknown) => string = show) {
   return z.unknown().transform((input, ctx): T => {
     const result = check(input)
     if ('value' in result) return result.value
-    ctx.addIssue({ code: 'custom', message: `expected ${result.expected}, got ${show(input)}`, input })
+    ctx.addIssue({ code: 'custom', message: `expected ${result.expected}, got ${display(input)}`, input })
     return z.NEVER
   })
 }
@@ -246,18 +246,85 @@ export function oneOf<const T extends readonly [string, ...string[]]>(
 /**
  * The discriminator of one option of a union, such as `storage.driver`. It is a literal
  * so zod can pick the option; a wrong value is reported by the union, naming every option.
+ * The one option marked `isDefault` is chosen when the discriminator is left out.
  */
-export function discriminator<const T extends string>(doc: string, value: T) {
-  const meta: FieldMeta = { kind: 'text', doc, type: value, defaultText: value }
-  const schema = z.literal(value).prefault(value)
+export function discriminator<const T extends string>(doc: string, value: T, isDefault = false) {
+  const meta: FieldMeta = isDefault
+    ? { kind: 'text', doc, type: value, defaultText: value }
+    : { kind: 'text', doc, type: value }
+  const schema = isDefault ? z.literal(value).prefault(value) : z.literal(value)
   // Registered through the base type: with T still generic, register()'s meta type cannot resolve.
   fieldMeta.add(schema as z.ZodType, meta)
   return schema
 }
 
-function list<T>(check: (input: unknown) => Checked<T>, meta: FieldMeta, defaultValue: readonly string[]) {
+/** Renders a URL for a message with any password in it replaced by `***`. */
+export function showUrl(input: unknown): string {
+  if (typeof input !== 'string' || !URL.canParse(input)) return show(input)
+  const url = new URL(input)
+  if (url.password === '') return show(input)
+  url.password = '***'
+  return show(url.href)
+}
+
+function redisUrlCheck(input: unknown): Checked<string> {
+  const url = typeof input === 'string' && URL.canParse(input) ? new URL(input) : undefined
+  if (url === undefined || (url.protocol !== 'redis:' && url.protocol !== 'rediss:') || url.host === '') {
+    return { expected: 'redis:// or rediss:// URL' }
+  }
+  return { value: input as string }
+}
+
+/** An optional `redis://` or `rediss://` (TLS) URL, kept as written; a password in it is never shown. */
+export function redisUrl(doc: string) {
+  return leaf(redisUrlCheck, showUrl).optional().register(fieldMeta, { kind: 'url', doc, type: 'Redis URL' })
+}
+
+/** A list of `redis://` or `rediss://` URLs; comma-separated in env, empty by default. */
+export function redisUrlList(doc: string) {
+  const meta: FieldMeta = { kind: 'list', doc, type: 'list of Redis URLs', defaultText: '[]' }
+  return list(redisUrlCheck, meta, [], showUrl)
+}
+
+const keyPrefixPattern = /^[!-z|~]{0,64}$/
+
+/**
+ * A key prefix: up to 64 printable ASCII characters, no spaces and no `{` or `}` (those
+ * would make a Redis Cluster hash tag). May be empty.
+ */
+export function keyPrefix(doc: string, defaultValue: string) {
+  const check = (input: unknown): Checked<string> =>
+    typeof input === 'string' && keyPrefixPattern.test(input)
+      ? { value: input }
+      : { expected: 'up to 64 printable characters without spaces, { or }' }
+  return withDefault(check, { kind: 'text', doc, type: 'text', defaultText: defaultValue }, defaultValue)
+}
+
+/**
+ * An optional secret string, such as a password. A bad value is reported by its kind,
+ * never by its text; the docs mark the field secret.
+ */
+export function secretText(doc: string) {
+  const schema = z.unknown().transform((input, ctx): string => {
+    if (typeof input === 'string' && input !== '') return input
+    // No `input` on the issue: it would carry the secret into anything that prints issues.
+    ctx.addIssue({
+      code: 'custom',
+      message: `expected a non-empty string, got ${input === '' ? 'an empty one' : kindOf(input)}`,
+    })
+    return z.NEVER
+  })
+  return schema.optional().register(fieldMeta, { kind: 'text', doc, type: 'text', secret: true })
+}
+
+function list<T>(
+  check: (input: unknown) => Checked<T>,
+  meta: FieldMeta,
+  defaultValue: readonly string[],
+  display: (input: unknown) => string = show,
+) {
   return z
-    .array(leaf(check))
+    .array(leaf(check, display))
     .prefault([...defaultValue])
     .register(fieldMeta, meta)
 }

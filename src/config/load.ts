@@ -10,9 +10,9 @@ import { parse as parseYaml } from 'yaml'
 import type { z } from 'zod'
 import { EdgecacheError, hasCode, ProblemsError } from '../errors.ts'
 import { bearerTokenProblem, show } from './fields.ts'
-import { type Config, configSchema, type FieldInfo, type FlagName, listFields } from './schema.ts'
+import { type Config, configSchema, type FieldInfo, type FlagValues, listFields } from './schema.ts'
 
-export type { Config, FlagName } from './schema.ts'
+export type { Config, FlagName, FlagValues } from './schema.ts'
 
 /** Where config comes from. Each source is optional; flags beat env, env beats the file. */
 export interface ConfigSources {
@@ -20,8 +20,8 @@ export interface ConfigSources {
   file?: string
   /** @default process.env */
   env?: NodeJS.ProcessEnv
-  /** Flag values as given, keyed by flag name without the dashes. */
-  flags?: Partial<Record<FlagName, string>>
+  /** Flag values as given, keyed by flag name without the dashes; a repeatable flag's as a list. */
+  flags?: FlagValues
 }
 
 /** Env variables with the EDGECACHE_ prefix that are not config fields but are read elsewhere. */
@@ -60,7 +60,7 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   const result = configSchema.safeParse(tree, { reportInput: true })
   if (!result.success) {
     const secrets = fields.filter((field) => field.meta.secret === true).map((field) => field.path)
-    for (const issue of result.error.issues) problems.push(...describeIssue(issue, origins, secrets))
+    for (const issue of result.error.issues) problems.push(...describeIssue(issue, origins, secrets, fields))
   }
   if (problems.length > 0 || !result.success) throw new ProblemsError('EC_ERR_CONFIG_INVALID', problems)
   const config = withTokenFile(result.data, problems)
@@ -180,7 +180,7 @@ function applyEnv(
 
 function applyFlags(
   tree: Tree,
-  flags: Partial<Record<string, string>>,
+  flags: FlagValues,
   fields: readonly FieldInfo[],
   origins: Map<string, string>,
   problems: string[],
@@ -191,14 +191,32 @@ function applyFlags(
   let merged = tree
   for (const [flag, raw] of Object.entries(flags)) {
     if (raw === undefined || flag === 'config') continue
+    if (flag === 'redis-url') {
+      merged = applyRedisUrls(merged, raw as readonly string[], origins)
+      continue
+    }
     const field = byFlag.get(flag)
-    if (field === undefined) {
+    if (field === undefined || typeof raw !== 'string') {
       problems.push(`--${flag}: unknown flag`)
       continue
     }
     merged = setPath(merged, field.path, coerce(field, raw))
     origins.set(field.path.join('.'), `--${flag}`)
   }
+  return merged
+}
+
+/**
+ * `--redis-url`, given once, is `storage.redis.url`; given several times, the seeds of
+ * `storage.redis.cluster`. Either way it replaces the file's and env's url and cluster, so
+ * a flag can switch between a single server and a Cluster.
+ */
+function applyRedisUrls(tree: Tree, urls: readonly string[], origins: Map<string, string>): Tree {
+  if (urls.length === 0) return tree
+  const [url, cluster] = urls.length === 1 ? [urls[0], []] : [undefined, [...urls]]
+  let merged = setPath(tree, ['storage', 'redis', 'url'], url)
+  merged = setPath(merged, ['storage', 'redis', 'cluster'], cluster)
+  origins.set(urls.length === 1 ? 'storage.redis.url' : 'storage.redis.cluster', '--redis-url')
   return merged
 }
 
@@ -244,6 +262,7 @@ function describeIssue(
   issue: z.core.$ZodIssue,
   origins: ReadonlyMap<string, string>,
   secrets: readonly (readonly string[])[],
+  fields: readonly FieldInfo[],
 ): string[] {
   const where = (path: readonly PropertyKey[]): string => {
     for (let end = path.length; end > 0; end--) {
@@ -261,7 +280,16 @@ function describeIssue(
   }
   switch (issue.code) {
     case 'unrecognized_keys':
-      return issue.keys.map((key) => `${where([...issue.path, key])}: unknown field`)
+      return issue.keys.map((key) => {
+        // A block another option of a union has, such as `storage.redis` under `driver: memory`.
+        const prefix = [...issue.path, key].join('.')
+        const other = fields.find((field) => {
+          const dotted = field.path.join('.')
+          return field.when !== undefined && (dotted === prefix || dotted.startsWith(`${prefix}.`))
+        })
+        const hint = other === undefined ? '' : ` (used only with ${other.when})`
+        return `${where([...issue.path, key])}: unknown field${hint}`
+      })
     case 'invalid_type':
       return [`${where(issue.path)}: expected ${words(issue.expected)}, got ${show(issue.input)}`]
     case 'invalid_union': {

@@ -16,6 +16,7 @@ import {
   filePath,
   fraction,
   headerList,
+  keyPrefix,
   hostHeader,
   httpUrl,
   integer,
@@ -23,6 +24,9 @@ import {
   type ListenAddress,
   listen,
   oneOf,
+  redisUrl,
+  redisUrlList,
+  secretText,
   size,
   token,
   tokenList,
@@ -131,17 +135,15 @@ const surrogateSchema = z
     }
   })
 
-const memoryStorageSchema = z.strictObject({
-  driver: discriminator('storage backend', 'memory'),
-  memory: z
-    .strictObject({
-      maxBytes: size(
-        'total bytes of stored responses before the least recently used are evicted',
-        '256MiB',
-        1,
-      ),
-      maxObjectBytes: size('largest single response stored', '8MiB', 1),
-    })
+/** The memory tier's doc lines, shared by every driver that has the field, so each is documented once. */
+const maxBytesDoc =
+  'total bytes of stored responses held in memory (for tiered, the L1) before the least recently used are evicted'
+const maxObjectBytes = size('largest single response stored', '8MiB', 1)
+
+/** The `memory` block of a driver that keeps responses in memory: its size and the largest response. */
+function memoryTier(maxBytesDefault: string) {
+  return z
+    .strictObject({ maxBytes: size(maxBytesDoc, maxBytesDefault, 1), maxObjectBytes })
     .superRefine((memory, ctx) => {
       if (memory.maxObjectBytes > memory.maxBytes) {
         ctx.addIssue({
@@ -151,11 +153,67 @@ const memoryStorageSchema = z.strictObject({
         })
       }
     })
-    .prefault({}),
+    .prefault({})
+}
+
+/** Where Redis is and how it is called; shared by the redis and tiered drivers. */
+const redisSchema = z
+  .strictObject({
+    url: redisUrl('the Redis server, redis:// or rediss:// (TLS); give this or storage.redis.cluster'),
+    cluster: redisUrlList(
+      'seed URLs of a Redis Cluster; when not empty, Cluster mode; give this or storage.redis.url',
+    ),
+    keyPrefix: keyPrefix('prefix of every key edgecache writes to Redis', 'ec:'),
+    commandTimeout: duration('a Redis call not answered within this long counts as failed', '50ms'),
+    password: secretText(
+      'password for Redis AUTH (a user name goes in the URL); prefer the env variable to a file',
+    ),
+  })
+  .superRefine((redis, ctx) => {
+    if (redis.url === undefined && redis.cluster.length === 0) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [],
+        message: 'expected storage.redis.url or storage.redis.cluster, got neither',
+      })
+    } else if (redis.url !== undefined && redis.cluster.length > 0) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['cluster'],
+        message: 'give storage.redis.url or storage.redis.cluster, not both',
+      })
+    }
+    if (redis.commandTimeout === 0) {
+      ctx.addIssue({ code: 'custom', path: ['commandTimeout'], message: 'expected more than 0ms, got 0ms' })
+    }
+  })
+  .prefault({})
+
+const driverDoc = 'storage backend'
+
+const memoryStorageSchema = z.strictObject({
+  driver: discriminator(driverDoc, 'memory', true),
+  memory: memoryTier('256MiB'),
 })
 
-/** Storage is a union on `driver`: a later backend adds an option here, not fields beside memory. */
-const storageSchema = z.discriminatedUnion('driver', [memoryStorageSchema])
+const redisStorageSchema = z.strictObject({
+  driver: discriminator(driverDoc, 'redis'),
+  redis: redisSchema,
+  memory: z.strictObject({ maxObjectBytes }).prefault({}),
+})
+
+const tieredStorageSchema = z.strictObject({
+  driver: discriminator(driverDoc, 'tiered'),
+  redis: redisSchema,
+  memory: memoryTier('64MiB'),
+})
+
+/** Storage is a union on `driver`: a backend is an option here, not fields beside the others. */
+const storageSchema = z.discriminatedUnion('driver', [
+  memoryStorageSchema,
+  redisStorageSchema,
+  tieredStorageSchema,
+])
 
 /** The whole config file's schema. Parse with load.ts, which also merges env and flags. */
 export const configSchema = z.strictObject({
@@ -195,67 +253,132 @@ export const fieldFlags = {
   workers: 'workers',
   'log-level': 'log.level',
   routes: 'routes',
+  store: 'storage.driver',
+  // Repeatable: one sets storage.redis.url, several set storage.redis.cluster (load.ts).
+  'redis-url': 'storage.redis.url',
 } as const
 
 /** Flags that feed the config: one per entry of `fieldFlags`, plus `config` (the file). */
 export type FlagName = keyof typeof fieldFlags | 'config'
 
+/** Flags that may be given more than once; their value is every one given, in order. */
+export type RepeatableFlag = 'redis-url'
+
+/** Flag values as given, keyed by flag name without the dashes. */
+export type FlagValues = {
+  readonly [K in FlagName]?: K extends RepeatableFlag ? readonly string[] : string
+}
+
 /** A leaf field of the schema, with everything the env mapping and the docs need. */
 export interface FieldInfo {
   /** Keys from the root, e.g. `['storage', 'memory', 'maxBytes']`. */
   readonly path: readonly string[]
+  /** The first option's meta, for a field several options of a union have. */
   readonly meta: FieldMeta
   /** `EDGECACHE_` and the path in SCREAMING_SNAKE, `__` between levels. */
   readonly envName: string
   readonly flag: keyof typeof fieldFlags | undefined
-  /** For a field inside one option of a union, the discriminator and its value: `driver: memory`. */
+  /**
+   * For a field inside options of a union, the discriminator and the values of every option
+   * that has it: `driver: memory` or `driver: redis | tiered`.
+   */
   readonly when: string | undefined
+  /**
+   * Set when options of a union give the field different defaults: each option's value and
+   * its default text (undefined: none), in option order.
+   */
+  readonly defaults?: readonly (readonly [string, string | undefined])[]
 }
 
-/** Every leaf field of `configSchema` in schema order; fields shared by union options appear once. */
+/**
+ * Every leaf field of `configSchema` in schema order. A field several options of a union
+ * have (the same path) is listed once, saying which options use it.
+ */
 export function listFields(): readonly FieldInfo[] {
   const fields = new Map<string, FieldInfo>()
   const flagOf = new Map<string, keyof typeof fieldFlags>(
     Object.entries(fieldFlags).map(([flag, path]) => [path, flag as keyof typeof fieldFlags]),
   )
-  const visit = (schema: z.ZodType, path: readonly string[], when: string | undefined): void => {
+  const visit = (
+    schema: z.ZodType,
+    path: readonly string[],
+    found: (path: readonly string[], meta: FieldMeta) => void,
+  ): void => {
     const meta = fieldMeta.get(schema)
     if (meta !== undefined) {
-      const dotted = path.join('.')
-      if (!fields.has(dotted)) {
-        fields.set(dotted, { path, meta, envName: envNameOf(path), flag: flagOf.get(dotted), when })
-      }
+      found(path, meta)
     } else if (schema instanceof z.ZodPrefault || schema instanceof z.ZodOptional) {
-      visit(schema.def.innerType as z.ZodType, path, when)
+      visit(schema.def.innerType as z.ZodType, path, found)
     } else if (schema instanceof z.ZodDiscriminatedUnion) {
-      const key = schema.def.discriminator
-      const options = schema.def.options as z.ZodObject[]
-      const values = options.map((option) => fieldMeta.get(option.shape[key] as z.ZodType)?.defaultText)
-      const first = fieldMeta.get(options[0]?.shape[key] as z.ZodType)
-      if (first === undefined) throw new Error(`config schema: no doc meta for ${[...path, key].join('.')}`)
-      // The discriminator is one field whose type is every option's value.
-      const discriminatorPath = [...path, key]
-      const meta = { ...first, type: values.join(' | ') }
-      fields.set(discriminatorPath.join('.'), {
-        path: discriminatorPath,
-        meta,
-        envName: envNameOf(discriminatorPath),
-        flag: undefined,
-        when,
-      })
-      options.forEach((option, index) => {
-        for (const [name, child] of Object.entries(option.shape)) {
-          if (name !== key) visit(child as z.ZodType, [...path, name], `${key}: ${values[index]}`)
-        }
-      })
+      visitUnion(schema, path, found)
     } else if (schema instanceof z.ZodObject) {
       for (const [name, child] of Object.entries(schema.shape))
-        visit(child as z.ZodType, [...path, name], when)
+        visit(child as z.ZodType, [...path, name], found)
     } else {
       throw new Error(`config schema: no doc meta for ${path.join('.') || 'the root'}`)
     }
   }
-  visit(configSchema, [], undefined)
+  const visitUnion = (
+    schema: z.ZodDiscriminatedUnion,
+    path: readonly string[],
+    found: (path: readonly string[], meta: FieldMeta) => void,
+  ): void => {
+    const key = schema.def.discriminator
+    const options = schema.def.options as z.ZodObject[]
+    const metas = options.map((option) => fieldMeta.get(option.shape[key] as z.ZodType))
+    const values = metas.map((meta) => meta?.type)
+    const first = metas[0]
+    if (first === undefined || values.includes(undefined)) {
+      throw new Error(`config schema: no doc meta for ${[...path, key].join('.')}`)
+    }
+    // The discriminator is one field whose type is every option's value.
+    const defaultText = metas.find((meta) => meta?.defaultText !== undefined)?.defaultText
+    found([...path, key], { ...first, type: values.join(' | '), ...(defaultText ? { defaultText } : {}) })
+    // Each leaf path inside the options, with its meta in every option that has it.
+    const seen = new Map<string, { path: readonly string[]; byValue: [string, FieldMeta][] }>()
+    options.forEach((option, index) => {
+      const value = values[index] as string
+      for (const [name, child] of Object.entries(option.shape)) {
+        if (name === key) continue
+        visit(child as z.ZodType, [...path, name], (fieldPath, meta) => {
+          const dotted = fieldPath.join('.')
+          const entry = seen.get(dotted) ?? { path: fieldPath, byValue: [] }
+          entry.byValue.push([value, meta])
+          seen.set(dotted, entry)
+        })
+      }
+    })
+    for (const [dotted, { path: fieldPath, byValue }] of seen) {
+      // Never empty: an entry is made with its first option.
+      const [, meta] = byValue[0] as [string, FieldMeta]
+      for (const [, other] of byValue) {
+        if (other.kind !== meta.kind || other.type !== meta.type || other.doc !== meta.doc) {
+          throw new Error(`config schema: ${dotted} differs between ${key} options beyond its default`)
+        }
+      }
+      // A field every option has needs no condition.
+      const when =
+        byValue.length === options.length
+          ? undefined
+          : `${key}: ${byValue.map(([value]) => value).join(' | ')}`
+      const sameDefault = byValue.every(([, other]) => other.defaultText === meta.defaultText)
+      const defaults = byValue.map(([value, other]) => [value, other.defaultText] as const)
+      fields.set(dotted, {
+        path: fieldPath,
+        meta,
+        envName: envNameOf(fieldPath),
+        flag: flagOf.get(dotted),
+        when,
+        ...(sameDefault ? {} : { defaults }),
+      })
+    }
+  }
+  visit(configSchema, [], (path, meta) => {
+    const dotted = path.join('.')
+    if (!fields.has(dotted)) {
+      fields.set(dotted, { path, meta, envName: envNameOf(path), flag: flagOf.get(dotted), when: undefined })
+    }
+  })
   return [...fields.values()]
 }
 
@@ -392,19 +515,58 @@ export interface CacheConfig {
   readonly keep: number
 }
 
-/** The in-memory LRU store. */
+/** Size limits of a memory tier. */
+export interface MemoryTierConfig {
+  /** Bytes held before the least recently used are evicted. */
+  readonly maxBytes: number
+  /** Bytes of the largest response stored; at most `maxBytes`. */
+  readonly maxObjectBytes: number
+}
+
+/** The in-memory LRU store, local to each instance. */
 export interface MemoryStorageConfig {
   readonly driver: 'memory'
+  readonly memory: MemoryTierConfig
+}
+
+/** Where Redis is and how it is called (the redis and tiered drivers). */
+export interface RedisConnectionConfig {
+  /** A `redis://` or `rediss://` URL, as written; unset exactly when `cluster` is not empty. */
+  readonly url?: string | undefined
+  /** Seed URLs of a Redis Cluster, as written; not empty means Cluster mode (and no `url`). */
+  readonly cluster: readonly string[]
+  /** Prepended to every key written to Redis; no `{` or `}`. */
+  readonly keyPrefix: string
+  /** Milliseconds, more than 0: a call not answered within it counts as failed. */
+  readonly commandTimeout: number
+  /** Redis AUTH password. A secret: never log it. */
+  readonly password?: string | undefined
+}
+
+/** Every response in Redis, shared by all instances; nothing kept in memory. */
+export interface RedisStorageConfig {
+  readonly driver: 'redis'
+  readonly redis: RedisConnectionConfig
   readonly memory: {
-    /** Bytes. */
-    readonly maxBytes: number
-    /** Bytes; at most `maxBytes`. */
+    /**
+     * Never set: redis keeps no memory tier. Declared so `storage.memory.maxBytes` can be
+     * read on the union (undefined here) without first narrowing on `driver`.
+     */
+    readonly maxBytes?: undefined
+    /** Bytes of the largest response stored. */
     readonly maxObjectBytes: number
   }
 }
 
+/** A small memory L1 in front of Redis (L2); `memory.maxBytes` is the L1's size. */
+export interface TieredStorageConfig {
+  readonly driver: 'tiered'
+  readonly redis: RedisConnectionConfig
+  readonly memory: MemoryTierConfig
+}
+
 /** One option per storage driver, discriminated by `driver`. */
-export type StorageConfig = MemoryStorageConfig
+export type StorageConfig = MemoryStorageConfig | RedisStorageConfig | TieredStorageConfig
 
 type DeepReadonly<T> = T extends readonly (infer U)[]
   ? readonly DeepReadonly<U>[]

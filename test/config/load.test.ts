@@ -308,8 +308,8 @@ describe('problems', () => {
     ],
     [
       'an unknown storage driver',
-      'storage: { driver: redis }',
-      ['storage.driver: expected one of memory, got "redis"'],
+      'storage: { driver: disk }',
+      ['storage.driver: expected one of memory, redis, tiered, got "disk"'],
     ],
     [
       'a bad log level',
@@ -570,8 +570,8 @@ describe('env', () => {
     ],
     [
       'a bad driver',
-      { EDGECACHE_STORAGE__DRIVER: 'redis' },
-      'EDGECACHE_STORAGE__DRIVER: expected one of memory, got "redis"',
+      { EDGECACHE_STORAGE__DRIVER: 'disk' },
+      'EDGECACHE_STORAGE__DRIVER: expected one of memory, redis, tiered, got "disk"',
     ],
   ]
   for (const [name, env, expected] of envCases) {

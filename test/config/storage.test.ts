@@ -1,0 +1,322 @@
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, test } from 'node:test'
+import { parseArgs } from '../../src/cli/args.ts'
+import { renderConfigDocs } from '../../src/config/docs.ts'
+import { type ConfigSources, checkConfigFile, loadConfig } from '../../src/config/load.ts'
+import { listFields } from '../../src/config/schema.ts'
+import { hasCode } from '../../src/errors.ts'
+
+let dir = ''
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'edgecache-storage-'))
+})
+after(() => rmSync(dir, { recursive: true, force: true }))
+
+let files = 0
+/** Writes YAML `text` to a fresh file and returns its path. */
+function yaml(text: string): string {
+  const path = join(dir, `config-${files++}.yaml`)
+  writeFileSync(path, text)
+  return path
+}
+
+function problemsOf(sources: ConfigSources): readonly string[] {
+  try {
+    loadConfig({ env: {}, ...sources })
+  } catch (err) {
+    assert.ok(hasCode(err, 'EC_ERR_CONFIG_INVALID'), `unexpected error: ${String(err)}`)
+    return (err as unknown as { problems: readonly string[] }).problems
+  }
+  assert.fail('expected loadConfig to throw')
+}
+
+const MiB = 1024 ** 2
+const redisDefaults = { cluster: [], keyPrefix: 'ec:', commandTimeout: 50 }
+
+describe('storage drivers', () => {
+  test('memory is the default, with its defaults', () => {
+    assert.deepEqual(loadConfig({ env: {} }).storage, {
+      driver: 'memory',
+      memory: { maxBytes: 256 * MiB, maxObjectBytes: 8 * MiB },
+    })
+  })
+
+  test('redis parses with defaults and no memory size', () => {
+    const config = loadConfig({
+      env: {},
+      file: yaml('storage: { driver: redis, redis: { url: "redis://127.0.0.1:6379" } }'),
+    })
+    assert.deepEqual(config.storage, {
+      driver: 'redis',
+      redis: { url: 'redis://127.0.0.1:6379', ...redisDefaults },
+      memory: { maxObjectBytes: 8 * MiB },
+    })
+  })
+
+  test('tiered parses with defaults: a 64MiB L1', () => {
+    const config = loadConfig({
+      env: {},
+      file: yaml('storage: { driver: tiered, redis: { url: "rediss://r:6380/2" } }'),
+    })
+    assert.deepEqual(config.storage, {
+      driver: 'tiered',
+      redis: { url: 'rediss://r:6380/2', ...redisDefaults },
+      memory: { maxBytes: 64 * MiB, maxObjectBytes: 8 * MiB },
+    })
+  })
+
+  test('every redis field can be set', () => {
+    const config = loadConfig({
+      env: {},
+      file: yaml(
+        'storage:\n  driver: tiered\n  redis: { cluster: ["redis://a:7000", "redis://b:7001"], keyPrefix: "site1:", commandTimeout: 200ms, password: hunter2hunter2 }\n  memory: { maxBytes: 16MiB, maxObjectBytes: 1MiB }\n',
+      ),
+    })
+    assert.deepEqual(config.storage, {
+      driver: 'tiered',
+      redis: {
+        cluster: ['redis://a:7000', 'redis://b:7001'],
+        keyPrefix: 'site1:',
+        commandTimeout: 200,
+        password: 'hunter2hunter2',
+      },
+      memory: { maxBytes: 16 * MiB, maxObjectBytes: MiB },
+    })
+    assert.ok(Object.isFrozen(config.storage.driver === 'tiered' && config.storage.redis.cluster))
+  })
+
+  const cases: [string, string, string[]][] = [
+    [
+      'redis with neither url nor cluster',
+      'storage: { driver: redis }',
+      ['storage.redis: expected storage.redis.url or storage.redis.cluster, got neither'],
+    ],
+    [
+      'tiered with an empty cluster and no url',
+      'storage: { driver: tiered, redis: { cluster: [] } }',
+      ['storage.redis: expected storage.redis.url or storage.redis.cluster, got neither'],
+    ],
+    [
+      'both url and cluster',
+      'storage: { driver: redis, redis: { url: "redis://a", cluster: ["redis://b"] } }',
+      ['storage.redis.cluster: give storage.redis.url or storage.redis.cluster, not both'],
+    ],
+    [
+      'a host without a scheme',
+      'storage: { driver: redis, redis: { url: localhost } }',
+      ['storage.redis.url: expected redis:// or rediss:// URL, got "localhost"'],
+    ],
+    [
+      'an http URL',
+      'storage: { driver: tiered, redis: { url: "http://127.0.0.1:6379" } }',
+      ['storage.redis.url: expected redis:// or rediss:// URL, got "http://127.0.0.1:6379"'],
+    ],
+    [
+      'a bad cluster seed, by its index',
+      'storage: { driver: redis, redis: { cluster: ["redis://a:7000", "b:7001"] } }',
+      ['storage.redis.cluster[1]: expected redis:// or rediss:// URL, got "b:7001"'],
+    ],
+    [
+      'a bad URL holding a password, without the password',
+      'storage: { driver: redis, redis: { url: "http://user:s3cret@host" } }',
+      ['storage.redis.url: expected redis:// or rediss:// URL, got "http://user:***@host/"'],
+    ],
+    [
+      'a zero command timeout',
+      'storage: { driver: redis, redis: { url: "redis://a", commandTimeout: 0s } }',
+      ['storage.redis.commandTimeout: expected more than 0ms, got 0ms'],
+    ],
+    [
+      'a key prefix with a hash-tag brace',
+      'storage: { driver: redis, redis: { url: "redis://a", keyPrefix: "{ec}" } }',
+      ['storage.redis.keyPrefix: expected up to 64 printable characters without spaces, { or }, got "{ec}"'],
+    ],
+    [
+      'a redis block under driver memory',
+      'storage: { driver: memory, redis: { url: "redis://a" } }',
+      ['storage.redis: unknown field (used only with driver: redis | tiered)'],
+    ],
+    [
+      'a redis block with the driver left out (memory)',
+      'storage: { redis: { url: "redis://a" } }',
+      ['storage.redis: unknown field (used only with driver: redis | tiered)'],
+    ],
+    [
+      'a memory size under driver redis',
+      'storage: { driver: redis, redis: { url: "redis://a" }, memory: { maxBytes: 1MiB } }',
+      ['storage.memory.maxBytes: unknown field (used only with driver: memory | tiered)'],
+    ],
+    [
+      'an unknown key in the redis block',
+      'storage: { driver: tiered, redis: { url: "redis://a", db: 2 } }',
+      ['storage.redis.db: unknown field'],
+    ],
+    [
+      'an unknown key in the tiered memory block',
+      'storage: { driver: tiered, redis: { url: "redis://a" }, memory: { max: 1 } }',
+      ['storage.memory.max: unknown field'],
+    ],
+    [
+      'an unknown key beside the driver',
+      'storage: { driver: redis, redis: { url: "redis://a" }, disk: {} }',
+      ['storage.disk: unknown field'],
+    ],
+    [
+      'an L1 smaller than the largest object',
+      'storage: { driver: tiered, redis: { url: "redis://a" }, memory: { maxBytes: 1MiB, maxObjectBytes: 2MiB } }',
+      [
+        'storage.memory.maxObjectBytes: must not exceed storage.memory.maxBytes (1048576 bytes), got 2097152 bytes',
+      ],
+    ],
+  ]
+  for (const [name, text, expected] of cases) {
+    test(`reports ${name}`, () => assert.deepEqual(problemsOf({ file: yaml(text) }), expected))
+  }
+})
+
+describe('storage from env', () => {
+  test('selects the driver and the connection', () => {
+    const config = loadConfig({
+      env: {
+        EDGECACHE_STORAGE__DRIVER: 'tiered',
+        EDGECACHE_STORAGE__REDIS__CLUSTER: 'redis://a:7000, redis://b:7001',
+        EDGECACHE_STORAGE__REDIS__KEY_PREFIX: 'x:',
+        EDGECACHE_STORAGE__REDIS__COMMAND_TIMEOUT: '75ms',
+        EDGECACHE_STORAGE__REDIS__PASSWORD: 'pw-from-env',
+        EDGECACHE_STORAGE__MEMORY__MAX_BYTES: '32MiB',
+      },
+    })
+    assert.deepEqual(config.storage, {
+      driver: 'tiered',
+      redis: {
+        cluster: ['redis://a:7000', 'redis://b:7001'],
+        keyPrefix: 'x:',
+        commandTimeout: 75,
+        password: 'pw-from-env',
+      },
+      memory: { maxBytes: 32 * MiB, maxObjectBytes: 8 * MiB },
+    })
+  })
+
+  test('EDGECACHE_STORAGE__REDIS__URL over the file', () => {
+    const config = loadConfig({
+      env: { EDGECACHE_STORAGE__REDIS__URL: 'redis://env:6379' },
+      file: yaml('storage: { driver: redis, redis: { url: "redis://file:6379" } }'),
+    })
+    assert.equal(config.storage.driver === 'redis' && config.storage.redis.url, 'redis://env:6379')
+  })
+
+  test('bad values are reported by the variable', () => {
+    assert.deepEqual(
+      problemsOf({ env: { EDGECACHE_STORAGE__DRIVER: 'redis', EDGECACHE_STORAGE__REDIS__URL: 'localhost' } }),
+      ['EDGECACHE_STORAGE__REDIS__URL: expected redis:// or rediss:// URL, got "localhost"'],
+    )
+  })
+
+  test('a password is never repeated in a message', () => {
+    const path = yaml('storage: { driver: redis, redis: { url: "redis://a", password: ["hunter2hunter2"] } }')
+    const result = checkConfigFile(path, {})
+    assert.equal(result.ok, false)
+    const text = result.ok ? '' : result.problems.join('\n')
+    assert.match(text, /^storage\.redis\.password: expected a non-empty string, got a list/)
+    assert.doesNotMatch(text, /hunter2/)
+    // An empty variable counts as unset.
+    const config = loadConfig({
+      env: {
+        EDGECACHE_STORAGE__DRIVER: 'redis',
+        EDGECACHE_STORAGE__REDIS__URL: 'redis://a',
+        EDGECACHE_STORAGE__REDIS__PASSWORD: '',
+      },
+    })
+    assert.equal(config.storage.driver === 'redis' && config.storage.redis.password, undefined)
+  })
+})
+
+describe('storage from flags', () => {
+  test('--store and one --redis-url set driver and url', () => {
+    const { flags } = parseArgs(['--store', 'redis', '--redis-url', 'redis://127.0.0.1:6379'])
+    const config = loadConfig({ env: {}, flags })
+    assert.deepEqual(config.storage, {
+      driver: 'redis',
+      redis: { url: 'redis://127.0.0.1:6379', ...redisDefaults },
+      memory: { maxObjectBytes: 8 * MiB },
+    })
+  })
+
+  test('--redis-url twice sets the cluster seeds, over a url from the file', () => {
+    const { flags } = parseArgs([
+      '--store',
+      'tiered',
+      '--redis-url',
+      'redis://a:7000',
+      '--redis-url',
+      'redis://b:7001',
+    ])
+    assert.deepEqual(flags, { store: 'tiered', 'redis-url': ['redis://a:7000', 'redis://b:7001'] })
+    const config = loadConfig({ env: {}, flags, file: yaml('storage: { redis: { url: "redis://file" } }') })
+    assert.equal(config.storage.driver, 'tiered')
+    assert.deepEqual(config.storage.driver === 'tiered' && config.storage.redis, {
+      url: undefined,
+      cluster: ['redis://a:7000', 'redis://b:7001'],
+      keyPrefix: 'ec:',
+      commandTimeout: 50,
+    })
+  })
+
+  test('one --redis-url replaces cluster seeds from the file', () => {
+    const config = loadConfig({
+      env: {},
+      flags: { 'redis-url': ['redis://one'] },
+      file: yaml('storage: { driver: redis, redis: { cluster: ["redis://a", "redis://b"] } }'),
+    })
+    assert.deepEqual(config.storage.driver === 'redis' && config.storage.redis.cluster, [])
+    assert.equal(config.storage.driver === 'redis' && config.storage.redis.url, 'redis://one')
+  })
+
+  test('bad values are reported by the flag', () => {
+    assert.deepEqual(problemsOf({ flags: { store: 'disk' } }), [
+      '--store: expected one of memory, redis, tiered, got "disk"',
+    ])
+    assert.deepEqual(problemsOf({ flags: { store: 'redis', 'redis-url': ['localhost'] } }), [
+      '--redis-url: expected redis:// or rediss:// URL, got "localhost"',
+    ])
+    assert.deepEqual(problemsOf({ flags: { store: 'redis', 'redis-url': ['redis://a', 'b'] } }), [
+      '--redis-url: expected redis:// or rediss:// URL, got "b"',
+    ])
+  })
+
+  test('are flags of serve and demo only', () => {
+    assert.deepEqual(parseArgs(['demo', '--store', 'memory']).flags, { store: 'memory' })
+    assert.throws(
+      () => parseArgs(['check-config', '--redis-url', 'redis://a']),
+      /--redis-url: not a flag of check-config/,
+    )
+  })
+})
+
+describe('storage docs', () => {
+  test('each field is listed once, saying which drivers use it', () => {
+    const fields = listFields().filter((field) => field.path[0] === 'storage')
+    const rows = fields.map((field) => [field.path.join('.'), field.when ?? 'all'])
+    assert.deepEqual(rows, [
+      ['storage.driver', 'all'],
+      ['storage.memory.maxBytes', 'driver: memory | tiered'],
+      ['storage.memory.maxObjectBytes', 'all'],
+      ['storage.redis.url', 'driver: redis | tiered'],
+      ['storage.redis.cluster', 'driver: redis | tiered'],
+      ['storage.redis.keyPrefix', 'driver: redis | tiered'],
+      ['storage.redis.commandTimeout', 'driver: redis | tiered'],
+      ['storage.redis.password', 'driver: redis | tiered'],
+    ])
+    const docs = renderConfigDocs()
+    assert.match(docs, /\| `storage\.memory\.maxBytes` \| size \| `256MiB` \(memory\), `64MiB` \(tiered\) \|/)
+    assert.match(docs, /\| `storage\.redis\.password` \|[^\n]*\*secret\*/)
+    assert.match(
+      docs,
+      /\| `storage\.driver` \| memory \\\| redis \\\| tiered \| `memory` \| `EDGECACHE_STORAGE__DRIVER` \| `--store` \|/,
+    )
+  })
+})
