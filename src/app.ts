@@ -23,8 +23,8 @@ import { createUpstreamStage } from './pipeline/stages/upstream.ts'
 import { createProxyServer } from './server/proxy-server.ts'
 import { routeCacheKey } from './router/cache-key.ts'
 import { createLiveRouter, type ReloadResult } from './router/live-router.ts'
-import { createMemoryStore } from './storage/memory-store.ts'
 import type { CacheStore } from './storage/store.ts'
+import { buildStore } from './store-from-config.ts'
 import { createClusterInvalidator } from './surrogate/cluster-invalidator.ts'
 import { observeInvalidations } from './surrogate/observed-invalidator.ts'
 import { createStoreInvalidator } from './surrogate/store-invalidator.ts'
@@ -66,12 +66,13 @@ export function createApp(config: Config, deps: AppDeps = {}): App {
   const clock = deps.clock ?? systemClock
   const logger = deps.logger ?? createLogger({ level: config.log.level, file: config.log.file })
 
-  const store = createMemoryStore({
-    maxBytes: config.storage.memory.maxBytes,
-    maxObjectBytes: config.storage.memory.maxObjectBytes,
+  const built = buildStore(config.storage, {
     clock,
-    onEvict: (_key, reason) => publish(events.cacheEvicted, { reason }),
+    log: logger.child({ component: `storage.${config.storage.driver}` }),
+    onEvict: (reason) => publish(events.cacheEvicted, { reason }),
+    onL1Reset: () => publish(events.storageError, { store: config.storage.driver, op: 'subscribe' }),
   })
+  const store = built.store
   const forwarding = createForwarding({
     trustedProxies: config.server.trustedProxies,
     stripRequestHeaders: config.server.stripRequestHeaders,
@@ -121,7 +122,7 @@ export function createApp(config: Config, deps: AppDeps = {}): App {
         storeName: config.storage.driver,
         log: logger.child({ component: 'cache' }),
         name: config.cache.name,
-        maxObjectBytes: config.storage.memory.maxObjectBytes,
+        maxObjectBytes: built.maxObjectBytes,
         collapseTimeoutMs: config.cache.collapseTimeout,
         keepMs: config.cache.keep,
         admission: {
@@ -210,7 +211,7 @@ export function createApp(config: Config, deps: AppDeps = {}): App {
       ready,
       report: {
         status: !serving ? 'starting' : ready ? 'ready' : 'degraded',
-        stores: [{ name: config.storage.driver, state: 'up', lastError: null, ...store.stats() }],
+        stores: [{ name: config.storage.driver, ...built.state(), ...store.stats() }],
         upstreams: [
           {
             name: 'default',

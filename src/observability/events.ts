@@ -61,7 +61,8 @@ export interface Invalidation {
 
 export interface StorageError {
   readonly store: string
-  readonly op: 'get' | 'set' | 'delete' | 'purge'
+  /** `subscribe`: the invalidation bus lost its subscription and the memory tier was cleared. */
+  readonly op: 'get' | 'set' | 'delete' | 'purge' | 'subscribe'
 }
 
 /** A route file reload was attempted. */

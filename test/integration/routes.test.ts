@@ -79,9 +79,9 @@ describe('routes', () => {
   }
 
   test('ttl gives a response without freshness information a lifetime', async () => {
-    // ttl counts down from 600 s from the moment the response arrived
-    assert.match(await cacheStatus('/p/1'), /fwd=uri-miss; fwd-status=200; ttl=(599|600); stored/)
-    assert.match(await cacheStatus('/p/1'), /; hit; ttl=(599|600)/)
+    // ttl counts down from 600 s; the origin's Date has whole seconds, so up to 2 s go to age
+    assert.match(await cacheStatus('/p/1'), /fwd=uri-miss; fwd-status=200; ttl=(59[89]|600); stored/)
+    assert.match(await cacheStatus('/p/1'), /; hit; ttl=(59[89]|600)/)
     // without the route the same response has no lifetime and nothing to revalidate it by
     assert.match(await cacheStatus('/nothing'), /fwd=uri-miss; fwd-status=200; detail=no-lifetime/)
   })
@@ -107,7 +107,7 @@ describe('routes', () => {
   })
 
   test('maxTtl clamps the origin lifetime', async () => {
-    assert.match(await cacheStatus('/clamp/a'), /ttl=(29|30); stored/)
+    assert.match(await cacheStatus('/clamp/a'), /ttl=(2[89]|30); stored/)
   })
 
   test('route tags with parameters feed the purge index', async () => {

@@ -1,0 +1,89 @@
+/**
+ * Builds the cache store the storage config asks for: memory, Redis, or a memory tier in
+ * front of Redis. Only this file and app.ts know that the drivers exist.
+ */
+import type { Clock } from './clock.ts'
+import type { StorageConfig } from './config/schema.ts'
+import { createCircuitBreaker, type CircuitBreaker } from './storage/circuit-breaker.ts'
+import { guardStore } from './storage/guarded-store.ts'
+import { createMemoryStore, type EvictReason } from './storage/memory-store.ts'
+import { createRedisBus } from './storage/redis-bus.ts'
+import { createRedisStore } from './storage/redis-store.ts'
+import type { CacheStore } from './storage/store.ts'
+import { TieredStore } from './storage/tiered-store.ts'
+
+export interface BuiltStore {
+  readonly store: CacheStore
+  /** Largest body the cache stage should try to store. */
+  readonly maxObjectBytes: number
+  /** State for /ready and metrics: up, degraded (breaker not closed) or down. */
+  state(): { readonly state: 'up' | 'degraded' | 'down'; readonly lastError: string | null }
+}
+
+export interface StoreDeps {
+  readonly clock: Clock
+  readonly log: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void }
+  onEvict(reason: EvictReason): void
+  onL1Reset(): void
+}
+
+export function buildStore(config: StorageConfig, deps: StoreDeps): BuiltStore {
+  const { clock } = deps
+  if (config.driver === 'memory') {
+    const store = createMemoryStore({
+      maxBytes: config.memory.maxBytes,
+      maxObjectBytes: config.memory.maxObjectBytes,
+      clock,
+      onEvict: (_key, reason) => deps.onEvict(reason),
+    })
+    return {
+      store,
+      maxObjectBytes: config.memory.maxObjectBytes,
+      state: () => ({ state: 'up', lastError: null }),
+    }
+  }
+  const redis = config.redis
+  const url = redis.url === undefined ? undefined : withPassword(redis.url, redis.password)
+  const cluster = redis.cluster.map((seed) => withPassword(seed, redis.password))
+  const remote = createRedisStore({
+    url,
+    cluster: cluster.length > 0 ? cluster : undefined,
+    keyPrefix: redis.keyPrefix,
+    commandTimeoutMs: redis.commandTimeout,
+    maxObjectBytes: config.memory.maxObjectBytes,
+    clock,
+  })
+  const breaker = createCircuitBreaker({
+    clock,
+    onStateChange: (state, err) => deps.log.warn({ state, err }, `redis circuit ${state}`),
+  })
+  const state = () => breakerState(breaker)
+  if (config.driver === 'redis') {
+    return { store: guardStore(remote, breaker), maxObjectBytes: config.memory.maxObjectBytes, state }
+  }
+  const l1 = createMemoryStore({
+    maxBytes: config.memory.maxBytes,
+    maxObjectBytes: config.memory.maxObjectBytes,
+    clock,
+    onEvict: (_key, reason) => deps.onEvict(reason),
+  })
+  const bus = createRedisBus({ url, cluster, keyPrefix: redis.keyPrefix, log: deps.log })
+  const store = new TieredStore({ l1, l2: remote, bus, breaker, log: deps.log, onL1Reset: deps.onL1Reset })
+  return { store, maxObjectBytes: config.memory.maxObjectBytes, state }
+}
+
+function breakerState(breaker: CircuitBreaker) {
+  const s = breaker.state()
+  return {
+    state: s === 'closed' ? ('up' as const) : s === 'open' ? ('down' as const) : ('degraded' as const),
+    lastError: breaker.lastError() ?? null,
+  }
+}
+
+/** The password from config goes into the connection URL, unless the URL has its own. */
+function withPassword(url: string, password: string | undefined): string {
+  if (password === undefined) return url
+  const u = new URL(url)
+  if (u.password === '') u.password = encodeURIComponent(password)
+  return u.toString()
+}
