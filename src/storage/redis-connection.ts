@@ -95,7 +95,6 @@ export function createRedisConnection(options: RedisConnectionOptions): RedisCon
   }
 
   // A Cluster client gives up when its first connect fails; try again until closed.
-  let connected: Promise<void>
   let retryTimer: NodeJS.Timeout | undefined
   function startConnect(): Promise<void> {
     return connect().then(
@@ -110,7 +109,7 @@ export function createRedisConnection(options: RedisConnectionOptions): RedisCon
       },
     )
   }
-  connected = startConnect()
+  const connected = startConnect()
   connected.catch(() => {})
 
   /** Runs `run` with a deadline of commandTimeoutMs; any failure becomes EC_ERR_STORAGE_UNAVAILABLE. */

@@ -3,16 +3,7 @@
  * edgecache instance pointed at it. It keeps entries, the tag index and the purge log in
  * Redis, and only approximate counters in process. It knows nothing of HTTP.
  *
- * Layout (P = keyPrefix, E = the key with `%` and `}` percent-escaped, T = a tag, escaped
- * the same way). Everything one entry needs shares the hash tag `{/E}`, so it sits in one
- * Cluster slot and one Lua script updates it atomically:
- *   P{/E}        hash: the entry (see redis-scripts.ts), Redis TTL = expiresAt − now
- *   P{/E}p       sorted set: purges that reached the key, for sets still in flight
- *   P{/E}w       string: a set with fetchedAt is in flight (10 s TTL), so prefix purges see it
- *   P{t/T}       sorted set: keys carrying T, scored by expiresAt; a superset of the truth
- *   P{t/T}p      sorted set: purges of T within the purge-log window
- *   Ppurges      sorted set: prefix and all purges within the window
- *   Plastpurge   string: time of the latest purge, to refuse sets a forgotten purge reached
+ * Key layout: redis-keys.ts. Entry fields and scripts: redis-scripts.ts.
  *
  * The purge race. A purge (1) records itself (per tag, or in Ppurges), (2) lists what it
  * reaches (tag index, or SCAN of entries and in-flight markers), (3) per key, in one
@@ -42,6 +33,7 @@ import {
   type RedisConnection,
   type RedisReply,
 } from './redis-connection.ts'
+import { createRedisKeys, entryOf, entryPattern, prefixPattern } from './redis-keys.ts'
 import {
   DELETE_ENTRY,
   INDEX_TAG,
@@ -115,10 +107,7 @@ export function createRedisStore(options: RedisStoreOptions = {}): RedisStore {
     onError: options.onError,
   })
 
-  const entryKey = (key: string) => `${prefix}{/${escapeKey(key)}}`
-  const tagKey = (tag: string) => `${prefix}{t/${escapeKey(tag)}}`
-  const globalPurges = `${prefix}purges`
-  const lastPurge = `${prefix}lastpurge`
+  const { entryKey, tagKey, globalPurges, lastPurge } = createRedisKeys(prefix)
 
   // Approximate counters: see stats().
   let entries = 0
@@ -218,15 +207,12 @@ export function createRedisStore(options: RedisStoreOptions = {}): RedisStore {
     await Promise.all(writes)
   }
 
-  /** Entry keys (unescaped) found by SCAN under `pattern`: entries and in-flight markers. */
+  /** Entry keys found by SCAN under `pattern`: entries and in-flight markers. */
   async function scanKeys(pattern: string): Promise<string[]> {
     const found = new Set<string>()
-    const start = `${prefix}{/`.length
     for (const name of await redis.scan(pattern)) {
-      const close = name.indexOf('}', start)
-      const suffix = name.slice(close + 1)
-      if (close < 0 || (suffix !== '' && suffix !== 'w')) continue
-      found.add(unescapeKey(name.slice(start, close)))
+      const key = entryOf(prefix, name)
+      if (key !== undefined) found.add(key)
     }
     return [...found]
   }
@@ -323,7 +309,7 @@ export function createRedisStore(options: RedisStoreOptions = {}): RedisStore {
     delete: remove,
 
     async clear() {
-      const names = await redis.scan(`${globEscape(prefix)}*`)
+      const names = await redis.scan(prefixPattern(prefix))
       // Purge records stay: clear is not a purge, and forgetting them could let a set in
       // flight resurrect something purged before the clear.
       const doomed = names.filter(
@@ -353,9 +339,7 @@ export function createRedisStore(options: RedisStoreOptions = {}): RedisStore {
         tags.map((tag) => redis.send(tagKey(tag), ['ZRANGEBYSCORE', tagKey(tag), `(${at}`, '+inf'])),
       )
       for (const list of tagLists) for (const raw of list as Buffer[]) reached.set(raw.toString(), false)
-      const patterns = all
-        ? [`${globEscape(`${prefix}{/`)}*`]
-        : prefixes.map((p) => `${globEscape(`${prefix}{/${escapeKey(p)}`)}*`)
+      const patterns = all ? [entryPattern(prefix, '')] : prefixes.map((p) => entryPattern(prefix, p))
       for (const pattern of patterns) for (const key of await scanKeys(pattern)) reached.set(key, true)
 
       let count = 0
@@ -427,20 +411,6 @@ interface PurgeRecord {
   readonly at: number
   readonly a?: boolean
   readonly p?: readonly string[]
-}
-
-/** Percent-escapes `%` and `}` so a key never ends its hash tag early and stays prefix-preserving. */
-function escapeKey(key: string): string {
-  return key.replace(/[%}]/g, (c) => (c === '%' ? '%25' : '%7D'))
-}
-
-function unescapeKey(escaped: string): string {
-  return escaped.replace(/%25|%7D/g, (c) => (c === '%25' ? '%' : '}'))
-}
-
-/** Escapes Redis glob characters so a SCAN MATCH pattern takes the string literally. */
-function globEscape(text: string): string {
-  return text.replace(/[*?[\]\\]/g, (c) => `\\${c}`)
 }
 
 function unique(list: readonly string[]): string[] {

@@ -1,0 +1,66 @@
+/**
+ * Where the Redis store keeps things: key names built from the key prefix, and the SCAN
+ * patterns that find them. Names only; no I/O.
+ *
+ * Layout (P = keyPrefix, E = the key with `%` and `}` percent-escaped, T = a tag, escaped
+ * the same way). Everything one entry needs shares the hash tag `{/E}`, so it sits in one
+ * Cluster slot and one Lua script updates it atomically:
+ *   P{/E}        hash: the entry (see redis-scripts.ts), Redis TTL = expiresAt − now
+ *   P{/E}p       sorted set: purges that reached the key, for sets still in flight
+ *   P{/E}w       string: a set with fetchedAt is in flight (10 s TTL), so prefix purges see it
+ *   P{t/T}       sorted set: keys carrying T, scored by expiresAt; a superset of the truth
+ *   P{t/T}p      sorted set: purges of T within the purge-log window
+ *   Ppurges      sorted set: prefix and all purges within the window
+ *   Plastpurge   string: time of the latest purge, to refuse sets a forgotten purge reached
+ */
+
+export interface RedisKeys {
+  entryKey(key: string): string
+  tagKey(tag: string): string
+  readonly globalPurges: string
+  readonly lastPurge: string
+}
+
+export function createRedisKeys(prefix: string): RedisKeys {
+  return {
+    entryKey: (key) => `${prefix}{/${escapeKey(key)}}`,
+    tagKey: (tag) => `${prefix}{t/${escapeKey(tag)}}`,
+    globalPurges: `${prefix}purges`,
+    lastPurge: `${prefix}lastpurge`,
+  }
+}
+
+/** A SCAN pattern for the entries (and their companions) whose key starts with `keyPrefix`. */
+export function entryPattern(prefix: string, keyPrefix: string): string {
+  return `${globEscape(`${prefix}{/${escapeKey(keyPrefix)}`)}*`
+}
+
+/** A SCAN pattern for everything under `prefix`. */
+export function prefixPattern(prefix: string): string {
+  return `${globEscape(prefix)}*`
+}
+
+/** The entry key behind an entry (`P{/E}`) or in-flight marker (`P{/E}w`) name; else undefined. */
+export function entryOf(prefix: string, name: string): string | undefined {
+  const start = `${prefix}{/`.length
+  if (!name.startsWith(`${prefix}{/`)) return undefined
+  const close = name.indexOf('}', start)
+  if (close < 0) return undefined
+  const suffix = name.slice(close + 1)
+  if (suffix !== '' && suffix !== 'w') return undefined
+  return unescapeKey(name.slice(start, close))
+}
+
+/** Percent-escapes `%` and `}`: a key never ends its hash tag early, and prefixes stay prefixes. */
+function escapeKey(key: string): string {
+  return key.replace(/[%}]/g, (c) => (c === '%' ? '%25' : '%7D'))
+}
+
+function unescapeKey(escaped: string): string {
+  return escaped.replace(/%25|%7D/g, (c) => (c === '%25' ? '%' : '}'))
+}
+
+/** Escapes Redis glob characters so a SCAN MATCH pattern takes the string literally. */
+function globEscape(text: string): string {
+  return text.replace(/[*?[\]\\]/g, (c) => `\\${c}`)
+}
