@@ -22,6 +22,8 @@ export interface CircuitBreaker {
   /** Runs `call` unless the circuit is open; an open circuit rejects with EC_ERR_STORAGE_UNAVAILABLE. */
   run<T>(call: () => Promise<T>): Promise<T>
   state(): BreakerState
+  /** True while calls would fail fast: open and still cooling down, or a probe is running. */
+  rejecting(): boolean
   /** The last failure seen, for /ready. */
   lastError(): string | undefined
 }
@@ -83,6 +85,8 @@ export function createCircuitBreaker(options: CircuitBreakerOptions): CircuitBre
       }
     },
     state: () => state,
+    rejecting: () =>
+      (state === 'open' && options.clock.now() - openedAt < cooldownMs) || (state !== 'closed' && probing),
     lastError: () => lastError,
   }
 }

@@ -6,7 +6,7 @@ import type { CircuitBreaker } from './circuit-breaker.ts'
 import type { CacheStore, PurgeOptions, PurgeSelector, StoredEntry, StoreStats } from './store.ts'
 
 export function guardStore(store: CacheStore, breaker: CircuitBreaker): CacheStore {
-  const open = () => breaker.state() === 'open'
+  const open = () => breaker.rejecting()
   return {
     get: (key: string) => (open() ? Promise.resolve(undefined) : breaker.run(() => store.get(key))),
     set: (key: string, entry: StoredEntry) =>

@@ -63,7 +63,7 @@ export class TieredStore implements CacheStore {
     const local = this.#l1.peek(key)
     if (local !== undefined) return local
     // While L2 is known to be down, miss at once rather than wait on it.
-    if (this.#breaker.state() === 'open') return undefined
+    if (this.#breaker.rejecting()) return undefined
     const shared = await this.#breaker.run(() => this.#l2.get(key))
     if (shared !== undefined) await this.#l1.set(key, withoutFetchTime(shared))
     return shared
