@@ -140,7 +140,10 @@ export function createApp(config: Config, deps: AppDeps = {}): App {
           maxTagBytes: config.surrogate.maxTagBytes,
         },
         strip: config.surrogate.stripFields,
-        onDropped: (count, reqId) => surrogateLog.warn({ count, reqId }, 'tags dropped over the limits'),
+        onDropped: (count, reqId) => {
+          publish(events.tagsDropped, { count })
+          surrogateLog.warn({ count, reqId }, 'tags dropped over the limits')
+        },
       }),
       createUpstreamStage({ upstream }),
     ],

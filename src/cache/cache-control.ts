@@ -64,7 +64,7 @@ export function deltaSeconds(directives: Directives, name: string): number | und
   if (arg === undefined || arg === true) return undefined
   if (!/^\d+$/.test(arg)) return undefined
   const seconds = Number(arg)
-  return Math.min(seconds , 2147483648)
+  return Math.min(seconds, 2147483648)
 }
 
 /**

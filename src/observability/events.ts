@@ -65,6 +65,11 @@ export interface StorageError {
   readonly op: 'get' | 'set' | 'delete' | 'purge' | 'subscribe'
 }
 
+/** Tags a response lost to the per-response limits. */
+export interface TagsDropped {
+  readonly count: number
+}
+
 /** A route file reload was attempted. */
 export interface RoutesReload {
   readonly ok: boolean
@@ -73,6 +78,7 @@ export interface RoutesReload {
 
 export const events = {
   routesReload: channel('edgecache:routes:reload'),
+  tagsDropped: channel('edgecache:surrogate:tags-dropped'),
   requestFinished: channel('edgecache:request:finished'),
   upstreamFinished: channel('edgecache:upstream:finished'),
   cacheStored: channel('edgecache:cache:stored'),

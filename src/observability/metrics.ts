@@ -27,6 +27,7 @@ import {
   type Invalidation,
   type RequestFinished,
   type RoutesReload,
+  type TagsDropped,
   type StorageError,
   type UpstreamFinished,
 } from './events.ts'
@@ -251,6 +252,11 @@ export function createMetrics(options: MetricsOptions): Metrics {
     registers,
   })
   for (const result of ['ok', 'rejected']) routeReloads.inc({ result }, 0)
+  const tagsDropped = new Counter({
+    name: 'edgecache_surrogate_tags_dropped_total',
+    help: 'Tags dropped because a response had more than surrogate.maxTags or one longer than surrogate.maxTagBytes.',
+    registers,
+  })
   const storageUp = new Gauge({
     name: 'edgecache_storage_up',
     help: '1 while the store answers, 0 while it is unreachable; the minimum over workers.',
@@ -347,6 +353,10 @@ export function createMetrics(options: MetricsOptions): Metrics {
         for (const kind of new Set(m.kinds)) invalidations.inc({ kind, soft })
         invalidated.inc(Math.max(0, m.purged))
       }),
+    ],
+    [
+      events.tagsDropped.name as string,
+      dropInvalid((m: TagsDropped) => tagsDropped.inc(Math.max(0, m.count))),
     ],
     [
       events.routesReload.name as string,

@@ -26,7 +26,11 @@ export function keyOfUrl(url: string): string {
   return primaryKey(u.protocol.slice(0, -1), u.host, u.pathname + u.search)
 }
 
-export function createStoreInvalidator({ store, clock, urlKey = keyOfUrl }: StoreInvalidatorDeps): Invalidator {
+export function createStoreInvalidator({
+  store,
+  clock,
+  urlKey = keyOfUrl,
+}: StoreInvalidatorDeps): Invalidator {
   return {
     async invalidate(request: InvalidationRequest): Promise<InvalidationResult> {
       const started = clock.now()

@@ -70,6 +70,38 @@ describe('edgecache command', () => {
     assert.match(r.out(), /https:\/\/shop\.example\/p\/42\?x=1/)
   })
 
+  test('SIGHUP reloads the route file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'edgecache-'))
+    const routes = join(dir, 'routes.yaml')
+    writeFileSync(routes, 'routes:\n  - name: first\n    match: { pathPrefix: / }\n')
+    const origin = await startOrigin()
+    const port = await freePort()
+    const r = run([
+      '--upstream',
+      origin.url,
+      '--listen',
+      `127.0.0.1:${port}`,
+      '--admin-listen',
+      '127.0.0.1:0',
+      '--workers',
+      '1',
+      '--routes',
+      routes,
+    ])
+    running.push(r.child)
+    try {
+      await waitFor(() => r.out().includes('edgecache listening'), 20_000)
+      r.child.kill('SIGHUP')
+      await waitFor(() =>
+        /"trigger":"signal".*"routes reloaded"|"routes reloaded".*"trigger":"signal"/.test(r.out()),
+      )
+      r.child.kill('SIGTERM')
+      assert.equal(await r.exited, 0)
+    } finally {
+      await origin.close()
+    }
+  })
+
   test('an unknown flag is a usage error naming the flag', async () => {
     const r = run(['--upstrem', 'http://x'])
     assert.equal(await r.exited, 2)

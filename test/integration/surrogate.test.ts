@@ -173,3 +173,82 @@ describe('surrogate keys and invalidation', () => {
     assert.doesNotMatch(JSON.stringify(proxy.logs), new RegExp(TOKEN))
   })
 })
+
+describe('the PURGE method on the public listener', () => {
+  let origin: Origin
+  let open: TestProxy
+  let closed: TestProxy
+  let off: TestProxy
+
+  before(async () => {
+    origin = await startOrigin((req, res) => {
+      res.writeHead(200, { 'cache-control': 'max-age=600' })
+      res.end(`${req.method} ${req.url}`)
+    })
+    open = await startProxy({
+      upstream: origin.url,
+      env: {
+        EDGECACHE_SERVER__PURGE_METHOD__ENABLED: 'true',
+        EDGECACHE_SERVER__PURGE_METHOD__ALLOW: '127.0.0.0/8',
+      },
+    })
+    closed = await startProxy({
+      upstream: origin.url,
+      env: {
+        EDGECACHE_SERVER__PURGE_METHOD__ENABLED: 'true',
+        EDGECACHE_SERVER__PURGE_METHOD__ALLOW: '10.0.0.0/8',
+      },
+    })
+    off = await startProxy({ upstream: origin.url })
+  })
+
+  after(async () => {
+    await open.close()
+    await closed.close()
+    await off.close()
+    await origin.close()
+    await closeClient()
+  })
+
+  test('PURGE from an allowed address purges that URL', async () => {
+    await send(`${open.url}/purge-me`)
+    const reply = await send(`${open.url}/purge-me`, { method: 'PURGE' })
+    assert.equal(reply.status, 200)
+    assert.deepEqual(JSON.parse(reply.text), { purged: 1 })
+    assert.match((await send(`${open.url}/purge-me`)).header('cache-status') ?? '', /uri-miss/)
+    assert.equal(origin.requests.filter((r) => r.method === 'PURGE').length, 0)
+  })
+
+  test('PURGE from an address outside the allowed ranges gets 403 and purges nothing', async () => {
+    await send(`${closed.url}/kept`)
+    assert.equal((await send(`${closed.url}/kept`, { method: 'PURGE' })).status, 403)
+    assert.match((await send(`${closed.url}/kept`)).header('cache-status') ?? '', /; hit/)
+  })
+
+  test('with the PURGE method off, PURGE is forwarded like any other method', async () => {
+    const reply = await send(`${off.url}/x`, { method: 'PURGE' })
+    assert.equal(reply.text, 'PURGE /x')
+  })
+})
+
+describe('tag limits', () => {
+  test('tags past surrogate.maxTags are dropped and counted; the response is still stored', async () => {
+    const origin = await startOrigin((_req, res) => {
+      res.writeHead(200, { 'cache-control': 'max-age=600', 'surrogate-key': 'a b c d e' })
+      res.end('many tags')
+    })
+    const proxy = await startProxy({ upstream: origin.url, env: { EDGECACHE_SURROGATE__MAX_TAGS: '3' } })
+    try {
+      await send(`${proxy.url}/many`)
+      await waitFor(async () => /; hit/.test((await send(`${proxy.url}/many`)).header('cache-status') ?? ''))
+      // the URL tag is edgecache's own and does not count against the limit
+      assert.equal((await proxy.app.store.keysForTag('c')).length, 1)
+      assert.equal((await proxy.app.store.keysForTag('d')).length, 0)
+      const metrics = (await send(`${proxy.adminUrl}/metrics`)).text
+      assert.match(metrics, /^edgecache_surrogate_tags_dropped_total 2$/m)
+    } finally {
+      await proxy.close()
+      await origin.close()
+    }
+  })
+})

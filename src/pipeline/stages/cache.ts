@@ -1,4 +1,3 @@
-
 import type { Readable } from 'node:stream'
 import { type AdmissionOptions, admit } from '../../cache/admission.ts'
 import { type CacheStatusParams, type ForwardReason, formatCacheStatus } from '../../cache/cache-status.ts'
@@ -7,12 +6,10 @@ import { isNotModified, notModifiedHeaders } from '../../cache/conditional.ts'
 import { invalidatedKeys, isUnsafeMethod } from '../../cache/invalidation.ts'
 import { parseRequestDirectives, type RequestDirectives } from '../../cache/request-directives.ts'
 import { conditionalFields, hasValidator, updateFromNotModified } from '../../cache/revalidate.ts'
-import type {
-  StoredResponse,
-} from '../../cache/stored-response.ts'
+import type { StoredResponse } from '../../cache/stored-response.ts'
 import type { Clock } from '../../clock.ts'
 import { EdgecacheError } from '../../errors.ts'
-import type { CacheStore, } from '../../storage/store.ts'
+import type { CacheStore } from '../../storage/store.ts'
 import { events, publish } from '../../observability/events.ts'
 import { routeCacheKey } from '../../router/cache-key.ts'
 import type { Invalidator } from '../../surrogate/invalidator.ts'
