@@ -66,6 +66,35 @@ describe('request collapsing', () => {
   })
 })
 
+describe('hit-for-miss', () => {
+  test('once a URL answered uncacheable, concurrent requests for it go upstream together', async () => {
+    let release: () => void = () => {}
+    let gate: Promise<void> | undefined
+    const origin = await startOrigin(async (_req, res) => {
+      if (gate !== undefined) await gate
+      res.writeHead(200, { 'cache-control': 'no-store' })
+      res.end('fresh every time')
+    })
+    const proxy = await startProxy({ upstream: origin.url })
+    try {
+      await send(`${proxy.url}/nostore`)
+      gate = new Promise<void>((resolve) => {
+        release = resolve
+      })
+      const replies = Promise.all(Array.from({ length: 20 }, () => send(`${proxy.url}/nostore`)))
+      // all 20 reach the origin while it holds them: none waits behind another
+      await waitFor(() => origin.count('/nostore') === 21)
+      assert.equal(proxy.app.collapsing().waiting, 0)
+      release()
+      for (const r of await replies) assert.equal(r.status, 200)
+    } finally {
+      release()
+      await proxy.close()
+      await origin.close()
+    }
+  })
+})
+
 describe('failures and large bodies', () => {
   let origin: Origin
   let proxy: TestProxy

@@ -94,7 +94,7 @@ describe('two instances sharing Redis (tiered)', { skip }, () => {
       await send(`${a.url}/after-${n++}`, { headers: host })
       return JSON.parse((await send(`${a.adminUrl}/ready`)).text).stores[0].state === 'up'
     }, 15_000)
-    assert.match(await status(a, '/after-2'), /stored/)
-    await waitFor(async () => /; hit/.test(await status(b, '/after-2')))
+    assert.match(await status(a, '/recovered'), /stored/)
+    await waitFor(async () => /; hit/.test(await status(b, '/recovered')))
   })
 })

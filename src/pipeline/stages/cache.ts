@@ -15,6 +15,7 @@ import { routeCacheKey } from '../../router/cache-key.ts'
 import type { Invalidator } from '../../surrogate/invalidator.ts'
 import { type Answer, textAnswer } from '../answer.ts'
 import type { Collapser } from '../collapser.ts'
+import { createPassMemory } from '../pass-memory.ts'
 import type { Next, Stage } from '../compose.ts'
 import { createFacts, forwardOf, type RequestContext } from '../context.ts'
 import { captureBody } from './body-capture.ts'
@@ -75,6 +76,10 @@ function requestKeys(ctx: RequestContext): RequestKeys {
   return { key, urlKey: space === -1 ? key : key.slice(0, space) }
 }
 
+/** Uncacheable keys remembered at most, and for how long (Varnish keeps hit-for-miss 120 s). */
+const PASS_MEMORY_KEYS = 10_000
+const PASS_MEMORY_MS = 30_000
+
 /** Request fields that would turn the fill request into something other than a full GET. */
 const FILL_STRIPPED = [
   'range',
@@ -97,6 +102,7 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
 
   const status = (p: CacheStatusParams) => formatCacheStatus(name, p)
   const entries = createCacheEntries(deps)
+  const passMemory = createPassMemory(PASS_MEMORY_KEYS, PASS_MEMORY_MS, clock)
 
   /** The request sent upstream to fill the cache: a full GET whatever the client asked. */
   function fillRequest(ctx: RequestContext, extra?: Record<string, string>): RequestContext {
@@ -134,11 +140,14 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
       const detail = !admission.storable ? admission.reason : useless ? 'no-lifetime' : 'too-large'
       answer.headers['cache-status'] = status({ fwd, fwdStatus: answer.status, detail })
       publish(events.cacheNotStored, { reason: detail })
+      // Hit-for-miss: the next requests for this key go upstream at once, not one by one.
+      if (detail !== 'request-no-store' && detail !== 'authorization') passMemory.remember(fill.key)
       // A response that may not be stored must not leave an older one to be served (RFC 9111 §4).
       if (!admission.storable && fill.replacing !== undefined) void entries.delete(fill.replacing)
       return ctx.method === 'HEAD' ? withoutBody(answer) : answer
     }
     ctx.facts.cache = 'miss'
+    passMemory.forget(fill.key)
     const response = admission.response
     answer.headers['cache-status'] = status({
       fwd,
@@ -396,7 +405,6 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
     let found = await entries.lookup(key, ctx.headers)
 
     if (found.kind === 'miss' && !directives.onlyIfCached) {
-      const release = collapser.lead(key)
       const fill = {
         ctx,
         ...keys,
@@ -405,6 +413,9 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
         marker: found.marker,
         replacing: undefined,
       }
+      // Known not to be storable lately: nothing to wait for, so no collapsing.
+      if (passMemory.has(key)) return fetchAndStore({ ...fill, release: noop }, next)
+      const release = collapser.lead(key)
       if (release !== undefined) return fetchAndStore({ ...fill, release }, next)
       // Another request is fetching this key: wait for it, then look again.
       await collapser.follow(key, deps.collapseTimeoutMs)
