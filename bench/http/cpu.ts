@@ -1,0 +1,89 @@
+/**
+ * CPU accounting from /proc (Linux; elsewhere every figure is undefined): a process's CPU
+ * time, and how much of the machine processes outside the benchmark used during a run.
+ * On a shared 2-core machine the second is what says whether a row can be trusted.
+ */
+import { spawnSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+
+const TICKS_PER_S = (() => {
+  const out = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' })
+  const n = Number(out.stdout?.trim())
+  return Number.isInteger(n) && n > 0 ? n : 100
+})()
+
+/**
+ * CPU time `pid` has used so far, in ns, from /proc/<pid>/schedstat; undefined once gone.
+ * Finer than the 10 ms ticks of /proc/<pid>/stat.
+ */
+export function cpuNs(pid: number): number | undefined {
+  try {
+    const onCpu = Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0])
+    return Number.isFinite(onCpu) ? onCpu : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** Busy and total CPU seconds of the whole machine since boot, all CPUs together. */
+function machineSeconds(): { busy: number; total: number } | undefined {
+  try {
+    const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number)
+    // user nice system idle iowait irq softirq steal; guest time is already inside user.
+    const total = fields.slice(0, 8).reduce((a, b) => a + b, 0)
+    const idle = (fields[3] ?? 0) + (fields[4] ?? 0)
+    return { busy: (total - idle) / TICKS_PER_S, total: total / TICKS_PER_S }
+  } catch {
+    return undefined
+  }
+}
+
+/** This process's CPU seconds plus those of its children it has reaped (wrk runs, stopped servers). */
+function selfAndReapedSeconds(): number | undefined {
+  try {
+    const stat = readFileSync('/proc/self/stat', 'utf8')
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    // utime, stime, cutime, cstime are fields 14-17; rest starts at field 3.
+    const ticks = [11, 12, 13, 14].reduce((n, i) => n + Number(rest[i]), 0)
+    return ticks / TICKS_PER_S
+  } catch {
+    return undefined
+  }
+}
+
+/** Share of the machine's CPUs kept busy over `ms`, by anything; undefined without /proc. */
+export async function machineBusyShare(ms: number): Promise<number | undefined> {
+  const a = machineSeconds()
+  await new Promise((resolve) => setTimeout(resolve, ms))
+  const b = machineSeconds()
+  if (a === undefined || b === undefined || b.total === a.total) return undefined
+  return (b.busy - a.busy) / (b.total - a.total)
+}
+
+/**
+ * Starts measuring; the returned function gives the share of the machine's CPU capacity
+ * used since by processes other than this one, its reaped children and `pids`. Kernel
+ * work for loopback traffic is not always charged to a process, so a quiet machine still
+ * shows a few percent.
+ */
+export function watchOtherCpu(pids: readonly number[]): () => number | undefined {
+  const ours = () => {
+    const self = selfAndReapedSeconds()
+    const children = pids.map(cpuNs)
+    if (self === undefined || children.some((c) => c === undefined)) return undefined
+    return self + children.reduce<number>((n, c) => n + c! / 1e9, 0)
+  }
+  const machineBefore = machineSeconds()
+  const oursBefore = ours()
+  return () => {
+    const machineAfter = machineSeconds()
+    const oursAfter = ours()
+    if (machineBefore === undefined || machineAfter === undefined) return undefined
+    if (oursBefore === undefined || oursAfter === undefined) return undefined
+    const capacity = machineAfter.total - machineBefore.total
+    if (capacity <= 0) return undefined
+    const others = machineAfter.busy - machineBefore.busy - (oursAfter - oursBefore)
+    return Math.max(0, others / capacity)
+  }
+}

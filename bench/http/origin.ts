@@ -1,0 +1,67 @@
+/**
+ * The benchmark origin: fixed buffers, no per-request work beyond a header write, so the
+ * figures measure what sits in front of it. Runs as its own process; listens on an
+ * ephemeral loopback port and prints `{"port":N}` on stdout once ready.
+ *
+ * Paths:
+ * - `/hit/1k`, `/hit/64k`: cacheable for an hour.
+ * - `/miss`: 1 KiB, `no-store`, so every request goes through to here.
+ * - `/stale`: 1 KiB, `max-age=1, stale-while-revalidate=86400` and `Age: 2`. The Age makes
+ *   every copy stale on arrival, the first and each one a background refresh brings, so a
+ *   warm proxy answers every request stale and refreshes at most once at a time. Without
+ *   it a refresh would make the entry fresh again for a second and the case would measure
+ *   mostly fresh hits.
+ * - `/__counts`: requests served per path since start, as JSON (for the runner).
+ */
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+
+const KIB = 1024
+const body1k = Buffer.alloc(KIB, 0x61)
+const body64k = Buffer.alloc(64 * KIB, 0x62)
+
+type Route = { readonly body: Buffer; readonly headers: Readonly<Record<string, string>> }
+
+const routes: ReadonlyMap<string, Route> = new Map<string, Route>([
+  ['/hit/1k', { body: body1k, headers: { 'cache-control': 'max-age=3600' } }],
+  ['/hit/64k', { body: body64k, headers: { 'cache-control': 'max-age=3600' } }],
+  ['/miss', { body: body1k, headers: { 'cache-control': 'no-store' } }],
+  [
+    '/stale',
+    { body: body1k, headers: { 'cache-control': 'max-age=1, stale-while-revalidate=86400', age: '2' } },
+  ],
+])
+
+const counts = new Map<string, number>()
+
+const server = createServer((req, res) => {
+  const path = req.url ?? '/'
+  if (path === '/__counts') {
+    res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' })
+    res.end(JSON.stringify(Object.fromEntries(counts)))
+    return
+  }
+  counts.set(path, (counts.get(path) ?? 0) + 1)
+  const route = routes.get(path)
+  if (route === undefined) {
+    res.writeHead(404, { 'content-type': 'text/plain', 'content-length': '10', 'cache-control': 'no-store' })
+    res.end('not found\n')
+    return
+  }
+  res.writeHead(200, {
+    'content-type': 'application/octet-stream',
+    'content-length': String(route.body.length),
+    ...route.headers,
+  })
+  res.end(route.body)
+})
+
+server.listen(0, '127.0.0.1', () => {
+  process.stdout.write(`${JSON.stringify({ port: (server.address() as AddressInfo).port })}\n`)
+})
+const stop = () => {
+  server.closeAllConnections()
+  server.close(() => process.exit(0))
+}
+process.on('SIGTERM', stop)
+process.on('SIGINT', stop)

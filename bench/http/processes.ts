@@ -1,0 +1,183 @@
+/**
+ * Child processes for the HTTP benchmark: start them, wait until they answer, read their
+ * resident memory, and stop them by PID. Every child started here is tracked, so a
+ * failure, an exit or a Ctrl-C stops all of them and nothing is left listening.
+ */
+import { type ChildProcess, spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { request } from 'node:http'
+import { createServer } from 'node:net'
+
+/** A child process with the last lines it wrote to stderr. */
+export interface Child {
+  readonly name: string
+  readonly pid: number
+  readonly process: ChildProcess
+  /** stderr lines, the last 200 kept. */
+  readonly stderr: string[]
+  /** Resolves with the exit code (or the signal's name) once the process has ended. */
+  readonly exited: Promise<number | string>
+  hasExited(): boolean
+}
+
+const STDERR_LINES = 200
+const STOP_GRACE_MS = 3_000
+const running = new Set<Child>()
+
+/**
+ * Spawns `command` with `args`, tracked until it exits.
+ *
+ * @example
+ * const origin = spawnTracked('origin', process.execPath, ['--import', 'tsx', 'bench/http/origin.ts'], root)
+ */
+export function spawnTracked(name: string, command: string, args: readonly string[], cwd: string): Child {
+  const proc = spawn(command, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] })
+  // spawn reports ENOENT and the like through 'error', emitted later; without a listener it throws.
+  proc.on('error', () => {})
+  if (proc.pid === undefined) throw new Error(`${name}: could not start ${command}`)
+  let ended = false
+  const stderr: string[] = []
+  let partial = ''
+  proc.stderr?.setEncoding('utf8')
+  proc.stderr?.on('data', (chunk: string) => {
+    const lines = (partial + chunk).split('\n')
+    partial = lines.pop() ?? ''
+    for (const line of lines) if (line.length > 0) stderr.push(line)
+    if (stderr.length > STDERR_LINES) stderr.splice(0, stderr.length - STDERR_LINES)
+  })
+  const exited = new Promise<number | string>((resolve) => {
+    proc.on('exit', (code, signal) => {
+      ended = true
+      running.delete(child)
+      resolve(code ?? signal ?? 'unknown')
+    })
+  })
+  const child: Child = { name, pid: proc.pid, process: proc, stderr, exited, hasExited: () => ended }
+  running.add(child)
+  return child
+}
+
+/** Reads the `{"port":N}` line a bench server prints once it listens. */
+export function readPortLine(child: Child, timeoutMs = 15_000): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let buffered = ''
+    const timer = setTimeout(() => fail(`${child.name}: no port line within ${timeoutMs} ms`), timeoutMs)
+    const fail = (message: string) => {
+      clearTimeout(timer)
+      reject(new Error(`${message}\n${child.stderr.join('\n')}`))
+    }
+    child.process.stdout?.setEncoding('utf8')
+    child.process.stdout?.on('data', (chunk: string) => {
+      buffered += chunk
+      const end = buffered.indexOf('\n')
+      if (end === -1) return
+      const parsed = JSON.parse(buffered.slice(0, end)) as { port?: unknown }
+      clearTimeout(timer)
+      if (typeof parsed.port === 'number') resolve(parsed.port)
+      else fail(`${child.name}: unexpected first line ${buffered.slice(0, end)}`)
+    })
+    child.exited.then((code) => fail(`${child.name}: exited (${code}) before listening`))
+  })
+}
+
+/** Polls `url` until it answers 200, failing if `child` exits or `timeoutMs` passes. */
+export async function waitForOk(url: string, child: Child, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    if (child.hasExited()) {
+      throw new Error(
+        `${child.name}: exited (${await child.exited}) before ready\n${child.stderr.join('\n')}`,
+      )
+    }
+    const status = await get(url).then(
+      (res) => res.status,
+      () => 0,
+    )
+    if (status === 200) return
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  throw new Error(`${child.name}: ${url} not ready within ${timeoutMs} ms\n${child.stderr.join('\n')}`)
+}
+
+/** One GET on its own connection; the body is read and dropped, its length kept. */
+export function get(url: string): Promise<{
+  status: number
+  headers: Record<string, string | string[] | undefined>
+  bytes: number
+  body: string
+}> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { agent: false, timeout: 5_000 }, (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (chunk: Buffer) => chunks.push(chunk))
+      res.on('end', () => {
+        const body = Buffer.concat(chunks)
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: res.headers,
+          bytes: body.length,
+          body: body.toString('utf8'),
+        })
+      })
+      res.on('error', reject)
+    })
+    req.on('timeout', () => req.destroy(new Error(`GET ${url}: timed out`)))
+    req.on('error', reject)
+    req.end()
+  })
+}
+
+/** A port free on 127.0.0.1 right now, for children that cannot report the one they got. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.on('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address()
+      const port = typeof address === 'object' && address !== null ? address.port : 0
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+/** Resident set size of `pid` in bytes, from /proc (Linux); undefined elsewhere or once gone. */
+export function rssBytes(pid: number): number | undefined {
+  try {
+    const match = /^VmRSS:\s+(\d+)\s+kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+    return match?.[1] === undefined ? undefined : Number(match[1]) * 1024
+  } catch {
+    return undefined
+  }
+}
+
+/** SIGTERM to the child's PID, SIGKILL if it is still there after a grace period. */
+export async function stop(child: Child): Promise<void> {
+  if (child.hasExited()) return
+  child.process.kill('SIGTERM')
+  const timer = setTimeout(() => {
+    if (!child.hasExited()) child.process.kill('SIGKILL')
+  }, STOP_GRACE_MS)
+  await child.exited
+  clearTimeout(timer)
+}
+
+/** Stops every tracked child. */
+export async function stopAll(): Promise<void> {
+  await Promise.all([...running].map(stop))
+}
+
+/**
+ * Stops every child on SIGINT/SIGTERM (then exits 130/143), and as a last resort kills
+ * any still running when this process exits.
+ */
+export function stopChildrenOnExit(): void {
+  const onSignal = (signal: NodeJS.Signals, code: number) => {
+    process.stderr.write(`\nbench: ${signal}, stopping ${running.size} child process(es)\n`)
+    stopAll().finally(() => process.exit(code))
+  }
+  process.once('SIGINT', () => onSignal('SIGINT', 130))
+  process.once('SIGTERM', () => onSignal('SIGTERM', 143))
+  process.on('exit', () => {
+    for (const child of running) child.process.kill('SIGKILL')
+  })
+}
