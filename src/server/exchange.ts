@@ -5,7 +5,6 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Duplex, Readable } from 'node:stream'
-import { pipeline as pipeStreams } from 'node:stream'
 import type { Clock } from '../clock.ts'
 import { EdgecacheError } from '../errors.ts'
 import { type Answer, type ResponseHeaders, textAnswer } from '../pipeline/answer.ts'
@@ -226,21 +225,28 @@ export class Exchange {
   }
 
   /**
-   * Streams `body` with backpressure. If the client goes away, stream.pipeline destroys
-   * `body`, which aborts the upstream request so nothing truncated is stored. If `body`
-   * fails, it destroys the response and so the socket: the client sees a cut-off
-   * response, never a clean end.
+   * Streams `body` with backpressure. If the client goes away, `body` is destroyed, which
+   * aborts the upstream request so nothing truncated is stored. If `body` fails, the
+   * response and so the socket are destroyed: the client sees a cut-off response, never a
+   * clean end. Plain `pipe` rather than stream.pipeline: pipeline makes and aborts an
+   * AbortController per call, whose DOMException stack capture cost ~8% of a miss's CPU.
    */
   #stream(body: Readable): void {
+    const res = this.#res
     body.on('data', (chunk: { length: number }) => {
       this.#bytes += chunk.length
     })
-    pipeStreams(body, this.#res, (err: NodeJS.ErrnoException | null) => {
+    body.once('error', (err: NodeJS.ErrnoException) => {
       // A premature close is the client leaving, which is no fault of ours.
-      if (err && err.code !== 'ERR_STREAM_PREMATURE_CLOSE') {
+      if (err.code !== 'ERR_STREAM_PREMATURE_CLOSE') {
         this.#shared.log.warn({ err, reqId: this.ctx.id }, 'answer body failed, response cut short')
       }
+      res.destroy(err)
     })
+    res.once('close', () => {
+      if (!body.readableEnded && !body.destroyed) body.destroy()
+    })
+    body.pipe(res)
   }
 
   /**
