@@ -208,6 +208,25 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
     return admitAndAnswer(fill, answer, requestTime, clock.now())
   }
 
+  /** RFC 9111 §4.3.4: the stored response a 304 refreshes, or undefined when it does not select it. */
+  function notModified(
+    ctx: RequestContext,
+    found: Found,
+    answer: Answer,
+    requestTime: number,
+    responseTime: number,
+  ) {
+    discard(answer)
+    return updateFromNotModified(
+      found.response,
+      answer.headers,
+      requestTime,
+      responseTime,
+      deps.admission,
+      ctx.facts.policy,
+    )
+  }
+
   /** RFC 9111 §4.3: asks the origin whether `found` is still good, using its validators. */
   async function revalidate(
     ctx: RequestContext,
@@ -244,15 +263,7 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
       return staleOnError(ctx, found, answer.status)
     }
     if (answer.status === 304) {
-      discard(answer)
-      const updated = updateFromNotModified(
-        found.response,
-        answer.headers,
-        requestTime,
-        responseTime,
-        deps.admission,
-        ctx.facts.policy,
-      )
+      const updated = notModified(ctx, found, answer, requestTime, responseTime)
       if (updated === undefined) return fetchAndStore(fill, next)
       await entries.storeRefreshed(found, updated, requestTime)
       ctx.facts.cache = 'revalidated'
@@ -306,15 +317,7 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
       .then((answer) => {
         const responseTime = clock.now()
         if (answer.status === 304) {
-          discard(answer)
-          const updated = updateFromNotModified(
-            found.response,
-            answer.headers,
-            requestTime,
-            responseTime,
-            deps.admission,
-            bgCtx.facts.policy,
-          )
+          const updated = notModified(bgCtx, found, answer, requestTime, responseTime)
           if (updated === undefined) return done()
           publish(events.backgroundRevalidation, { result: 'not-modified' })
           return entries.storeRefreshed(found, updated, requestTime).then(done)
