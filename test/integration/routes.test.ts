@@ -29,6 +29,18 @@ routes:
   - name: clamped
     match: { pathRegex: '^/clamp/' }
     cache: { maxTtl: 30s }
+  - name: overridden
+    match: { pathPrefix: /over/ }
+    cache: { ttlOverride: 2m }
+  - name: floored
+    match: { pathPrefix: /floor/ }
+    cache: { minTtl: 90s }
+  - name: stale
+    match: { pathPrefix: /swr/ }
+    cache: { ttl: 1s, staleWhileRevalidate: 1m }
+  - name: keyed
+    match: { pathPrefix: /keyed/ }
+    cache: { ttl: 1m, key: { headers: [x-tenant], cookies: [lang] } }
 default: { name: other }
 `
 
@@ -52,10 +64,12 @@ describe('routes', () => {
       const headers: Record<string, string> = { 'content-type': 'text/plain' }
       if (req.url?.startsWith('/c/')) headers['set-cookie'] = 'session=secret'
       if (req.url?.startsWith('/clamp/')) headers['cache-control'] = 'max-age=3600'
+      if (req.url?.startsWith('/over/') || req.url?.startsWith('/floor/'))
+        headers['cache-control'] = 'max-age=5'
       if (req.url?.startsWith('/api/') || req.url?.startsWith('/other'))
         headers['cache-control'] = 'max-age=60'
       res.writeHead(200, headers)
-      res.end(`origin ${req.url}`)
+      res.end(`origin ${req.url} ${req.headers['x-tenant'] ?? ''} ${req.headers.cookie ?? ''}`)
     })
     proxy = await startProxy({
       upstream: origin.url,
@@ -110,6 +124,31 @@ describe('routes', () => {
     assert.match(await cacheStatus('/clamp/a'), /ttl=(2[89]|30); stored/)
   })
 
+  test('ttlOverride replaces the origin lifetime and minTtl lifts it', async () => {
+    assert.match(await cacheStatus('/over/a'), /ttl=1(19|20); stored/)
+    assert.match(await cacheStatus('/floor/a'), /ttl=(8[89]|90); stored/)
+  })
+
+  test('a stale window from the route lets a stale entry be served while it refreshes', async () => {
+    assert.match(await cacheStatus('/swr/a'), /stored/)
+    // the response set no stale-while-revalidate; once its 1 s lifetime is over, the route's
+    // 1 m window answers from cache at once (polled, with a generous bound)
+    await waitFor(async () => /detail=stale-while-revalidate/.test(await cacheStatus('/swr/a')))
+  })
+
+  test('header and cookie key rules keep one entry per tenant and language', async () => {
+    const as = (tenant: string, lang: string) =>
+      send(`${proxy.url}/keyed/x`, {
+        headers: { 'x-tenant': tenant, cookie: `lang=${lang}; session=s${Math.random()}` },
+      })
+    assert.match((await as('a', 'en')).header('cache-status') ?? '', /stored/)
+    assert.match((await as('b', 'en')).header('cache-status') ?? '', /stored/)
+    assert.match((await as('a', 'fr')).header('cache-status') ?? '', /stored/)
+    const hit = await as('a', 'en')
+    assert.match(hit.header('cache-status') ?? '', /; hit/)
+    assert.match(hit.text, / a lang=en/)
+  })
+
   test('route tags with parameters feed the purge index', async () => {
     await send(`${proxy.url}/p/42`)
     await send(`${proxy.url}/p/43`)
@@ -147,7 +186,7 @@ describe('routes', () => {
     writeRoutes(ROUTES.replace('bypass: true', 'bypass: false, ttl: 5m'))
     const ok = await reload()
     assert.equal(ok.status, 200)
-    assert.deepEqual(JSON.parse(ok.text), { reloaded: true, routes: 4 })
+    assert.deepEqual(JSON.parse(ok.text), { reloaded: true, routes: 8 })
     assert.match(await cacheStatus('/api/y'), /stored/)
 
     writeRoutes('routes:\n  - name: broken\n    match: { pathRegex: "(a+)+$" }\n')
