@@ -189,6 +189,7 @@ export function createApp(config: Config, deps: AppDeps = {}): App {
   })
   const metrics = createMetrics({
     storeStats: () => store.stats(),
+    storeUp: () => built.state().state !== 'down',
     storeName: config.storage.driver,
     upstreamName: 'default',
   })

@@ -52,6 +52,7 @@ export function buildStore(config: StorageConfig, deps: StoreDeps): BuiltStore {
     commandTimeoutMs: redis.commandTimeout,
     maxObjectBytes: config.memory.maxObjectBytes,
     clock,
+    onError: throttled(10_000, clock, (err: unknown) => deps.log.warn({ err }, 'redis connection error')),
   })
   const breaker = createCircuitBreaker({
     clock,
@@ -86,4 +87,15 @@ function withPassword(url: string, password: string | undefined): string {
   const u = new URL(url)
   if (u.password === '') u.password = encodeURIComponent(password)
   return u.toString()
+}
+
+/** `log` at most once per `intervalMs`: a reconnect loop would otherwise log every second. */
+function throttled(intervalMs: number, clock: Clock, log: (err: unknown) => void): (err: unknown) => void {
+  let last = Number.NEGATIVE_INFINITY
+  return (err) => {
+    const now = clock.now()
+    if (now - last < intervalMs) return
+    last = now
+    log(err)
+  }
 }

@@ -37,6 +37,8 @@ export interface MetricsOptions {
   storeStats(): StoreStats
   /** The store's name: the `store` label of the storage metrics. */
   readonly storeName: string
+  /** Whether the store answers now (a closed circuit), read at each scrape. @default always */
+  storeUp?(): boolean
   /** The upstream's name as it publishes; its error series start at 0. */
   readonly upstreamName: string
   /**
@@ -257,14 +259,18 @@ export function createMetrics(options: MetricsOptions): Metrics {
     help: 'Tags dropped because a response had more than surrogate.maxTags or one longer than surrogate.maxTagBytes.',
     registers,
   })
+  const storeUp = options.storeUp
   const storageUp = new Gauge({
     name: 'edgecache_storage_up',
     help: '1 while the store answers, 0 while it is unreachable; the minimum over workers.',
     labelNames: ['store'],
     aggregator: 'min',
     registers,
+    // The memory store is always up; a remote store says so through its circuit breaker.
+    collect() {
+      if (storeUp !== undefined) this.set({ store: storeName }, storeUp() ? 1 : 0)
+    },
   })
-  // The memory store cannot be unreachable; stores with a network between set this themselves.
   storageUp.set({ store: storeName }, 1)
 
   if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry })

@@ -80,6 +80,7 @@ describe('two instances sharing Redis (tiered)', { skip }, () => {
     }
     const ready = JSON.parse((await send(`${a.adminUrl}/ready`)).text)
     assert.notEqual(ready.stores[0].state, 'up')
+    assert.match((await send(`${a.adminUrl}/metrics`)).text, /^edgecache_storage_up\{store="tiered"\} 0$/m)
     const purge = await send(`${a.adminUrl}/invalidate`, {
       method: 'POST',
       headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
