@@ -41,6 +41,10 @@ export const errorCatalogue = {
   EC_ERR_ADMIN_MEDIA_TYPE: { message: 'expected Content-Type: application/json, got %s', status: 415 },
   EC_ERR_ADMIN_BAD_REQUEST: { message: 'invalid request: %s', status: 400 },
   EC_ERR_CLI_ADMIN_UNREACHABLE: { message: 'cannot reach the admin listener at %s: %s' },
+  EC_ERR_ADMIN_METRICS_UNAVAILABLE: {
+    message: 'metrics unavailable: the workers did not all answer',
+    status: 503,
+  },
   EC_ERR_INTERNAL: { message: 'internal error', status: 500 },
 } as const satisfies Record<string, ErrorDefinition>
 

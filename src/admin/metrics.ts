@@ -6,7 +6,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { MetricsSource } from '../observability/cluster-metrics.ts'
 import type { AdminLog } from './invalidate.ts'
-import { sendJson } from './json-reply.ts'
+import { EdgecacheError } from '../errors.ts'
+import { sendError } from './json-reply.ts'
 
 export interface MetricsHandlerDeps {
   readonly metrics: MetricsSource
@@ -30,8 +31,7 @@ export function createMetricsHandler(
       // The workers' sum could not be had (a worker did not answer in time): say so rather
       // than show one worker's figures as if they were the whole.
       log.warn({ err }, 'metrics scrape failed')
-      // TODO(#5): a catalogued EC_ERR_ADMIN_METRICS_UNAVAILABLE (errors.ts, docs/errors.md).
-      return sendJson(res, 503, { error: 'metrics unavailable: the workers did not all answer' })
+      return sendError(res, new EdgecacheError('EC_ERR_ADMIN_METRICS_UNAVAILABLE'))
     }
     res.writeHead(200, {
       'content-type': metrics.contentType,
