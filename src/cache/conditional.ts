@@ -5,6 +5,7 @@
 import type { FieldValue } from './cache-control.ts'
 import { parseHttpDate } from './http-date.ts'
 import type { StoredHeaders } from './stored-response.ts'
+import { firstValue, weakTag } from './validators.ts'
 
 /**
  * True when the client already has the stored representation: its If-None-Match matches
@@ -18,12 +19,12 @@ export function isNotModified(
 ): boolean {
   const ifNoneMatch = request['if-none-match']
   if (ifNoneMatch !== undefined) {
-    const etag = one(stored.etag)
+    const etag = firstValue(stored.etag)
     const list = typeof ifNoneMatch === 'string' ? ifNoneMatch : ifNoneMatch.join(',')
     if (list.trim() === '*') return true
     if (etag === undefined) return false
-    const wanted = weak(etag)
-    return list.split(',').some((candidate) => weak(candidate) === wanted)
+    const wanted = weakTag(etag)
+    return list.split(',').some((candidate) => weakTag(candidate) === wanted)
   }
   const since = parseHttpDate(request['if-modified-since'])
   if (since === undefined) return false
@@ -50,13 +51,4 @@ export function notModifiedHeaders(stored: StoredHeaders): Record<string, string
     if (value !== undefined) out[name] = typeof value === 'string' ? value : [...value]
   }
   return out
-}
-
-function one(value: string | readonly string[] | undefined): string | undefined {
-  return typeof value === 'string' ? value : value?.[0]
-}
-
-function weak(etag: string): string {
-  const t = etag.trim()
-  return t.startsWith('W/') ? t.slice(2) : t
 }

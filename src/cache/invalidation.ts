@@ -3,6 +3,7 @@
  */
 import type { FieldValue } from './cache-control.ts'
 import { primaryKey } from './cache-key.ts'
+import { firstValue } from './validators.ts'
 
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE'])
 
@@ -36,7 +37,7 @@ export function invalidatedKeys(
   }
   for (const field of ['location', 'content-location']) {
     const value = headers[field]
-    const text = typeof value === 'string' ? value : value?.[0]
+    const text = firstValue(value)
     if (text === undefined) continue
     let url: URL
     try {

@@ -5,6 +5,7 @@
 import type { FieldValue } from './cache-control.ts'
 import { parseHttpDate } from './http-date.ts'
 import type { StoredHeaders } from './stored-response.ts'
+import { firstValue } from './validators.ts'
 
 export type RangeSelection =
   | { readonly kind: 'full' }
@@ -50,7 +51,7 @@ export function selectRange(
 function ifRangeMatches(value: string, stored: StoredHeaders): boolean {
   const v = value.trim()
   if (v.startsWith('"')) {
-    const etag = typeof stored.etag === 'string' ? stored.etag : stored.etag?.[0]
+    const etag = firstValue(stored.etag)
     return etag !== undefined && !etag.startsWith('W/') && etag.trim() === v
   }
   if (v.startsWith('W/')) return false

@@ -12,6 +12,7 @@ import {
 } from './freshness.ts'
 import { formatHttpDate } from './http-date.ts'
 import type { StoredHeaders, StoredResponse } from './stored-response.ts'
+import { firstValue, weakTag } from './validators.ts'
 
 /** True when the stored response carries a validator the origin can check. */
 export function hasValidator(stored: StoredResponse): boolean {
@@ -21,9 +22,9 @@ export function hasValidator(stored: StoredResponse): boolean {
 /** RFC 9111 §4.3.1: If-None-Match from the ETag, If-Modified-Since from Last-Modified. */
 export function conditionalFields(stored: StoredResponse): Record<string, string> {
   const fields: Record<string, string> = {}
-  const etag = first(stored.headers.etag)
+  const etag = firstValue(stored.headers.etag)
   if (etag !== undefined) fields['if-none-match'] = etag
-  const lastModified = first(stored.headers['last-modified'])
+  const lastModified = firstValue(stored.headers['last-modified'])
   if (lastModified !== undefined) fields['if-modified-since'] = lastModified
   return fields
 }
@@ -51,9 +52,9 @@ export function updateFromNotModified(
   options: UpdateOptions,
   policy?: FreshnessPolicy,
 ): StoredResponse | undefined {
-  const newEtag = first(notModified.etag)
-  const storedEtag = first(stored.headers.etag)
-  if (newEtag !== undefined && storedEtag !== undefined && strip(newEtag) !== strip(storedEtag))
+  const newEtag = firstValue(notModified.etag)
+  const storedEtag = firstValue(stored.headers.etag)
+  if (newEtag !== undefined && storedEtag !== undefined && weakTag(newEtag) !== weakTag(storedEtag))
     return undefined
   const merged: Record<string, string | readonly string[]> = { ...stored.headers }
   for (const name in notModified) {
@@ -94,14 +95,4 @@ export function updateFromNotModified(
   const privateFields = qualifiedFields(governing.directives, 'private')
   if (Array.isArray(privateFields)) for (const f of privateFields) delete merged[f]
   return { ...stored, headers: merged as StoredHeaders, requestTime, responseTime, ...freshness, targeted }
-}
-
-function first(value: FieldValue | readonly string[]): string | undefined {
-  return typeof value === 'string' ? value : value?.[0]
-}
-
-/** Weak comparison (RFC 9110 §8.8.3.2): W/ prefixes do not matter. */
-function strip(etag: string): string {
-  const t = etag.trim()
-  return t.startsWith('W/') ? t.slice(2) : t
 }

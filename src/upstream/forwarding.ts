@@ -11,7 +11,7 @@
  * `Forwarded` (RFC 7239) is not generated; edgecache speaks the X-Forwarded-* dialect most
  * backends read, and drops an untrusted client's `Forwarded` so no backend trusts it.
  */
-import { BlockList, isIP, isIPv4 } from 'node:net'
+import { type AddressList, createAddressList, unmappedAddress } from '../address-list.ts'
 import { EdgecacheError } from '../errors.ts'
 import type { ResponseHeaders } from '../pipeline/answer.ts'
 import type { HeaderMap, RequestContext } from '../pipeline/context.ts'
@@ -88,7 +88,7 @@ export function createForwarding(options: ForwardingOptions = {}): Forwarding {
   return {
     requestHeaders(ctx) {
       const headers = ctx.headers
-      const isTrusted = trusted !== undefined && isTrustedPeer(trusted, ctx.clientAddress)
+      const isTrusted = trusted?.has(ctx.clientAddress) === true
       const named = connectionOptions(headers.connection)
       const out: Record<string, string | string[]> = {}
       for (const name in headers) {
@@ -106,7 +106,7 @@ export function createForwarding(options: ForwardingOptions = {}): Forwarding {
         out[name] = value
       }
 
-      const client = unmapped(ctx.clientAddress)
+      const client = unmappedAddress(ctx.clientAddress)
       const theirs = isTrusted && !named?.has('x-forwarded-for') ? headers['x-forwarded-for'] : undefined
       const chain = theirs === undefined ? '' : joinList(theirs)
       if (client !== '') out['x-forwarded-for'] = chain === '' ? client : `${chain}, ${client}`
@@ -141,60 +141,16 @@ function joinList(value: string | readonly string[]): string {
   return (typeof value === 'string' ? value : value.join(', ')).trim()
 }
 
-/** `::ffff:10.0.0.1` → `10.0.0.1`; an IPv6 zone (`%eth0`) is dropped; others unchanged. */
-function unmapped(address: string): string {
-  let ip = address
-  const zone = ip.indexOf('%')
-  if (zone !== -1) ip = ip.slice(0, zone)
-  if (ip.length > 7 && ip.charCodeAt(0) === 58 && ip.slice(0, 7).toLowerCase() === '::ffff:') {
-    const v4 = ip.slice(7)
-    if (isIPv4(v4)) return v4
-  }
-  return ip
-}
-
-function isTrustedPeer(list: BlockList, address: string): boolean {
-  const ip = unmapped(address)
-  const family = isIP(ip)
-  if (family === 0) return false
-  return list.check(ip, family === 4 ? 'ipv4' : 'ipv6')
-}
-
 function invalid(detail: string): EdgecacheError {
   return new EdgecacheError('EC_ERR_CONFIG_INVALID', [`forwarding: ${detail}`])
 }
 
-function buildTrustedList(entries: readonly unknown[]): BlockList | undefined {
+function buildTrustedList(entries: readonly unknown[]): AddressList | undefined {
   if (!Array.isArray(entries)) throw invalid(`trustedProxies must be an array, got ${typeof entries}`)
   if (entries.length === 0) return undefined
-  const list = new BlockList()
-  entries.forEach((entry, i) => {
-    const bad = () =>
-      invalid(`trustedProxies[${i}] must be an IP address or CIDR, got ${JSON.stringify(entry)}`)
-    if (typeof entry !== 'string') throw bad()
-    const slash = entry.indexOf('/')
-    let address = slash === -1 ? entry : entry.slice(0, slash)
-    const version = isIP(address)
-    if (version === 0 || address.includes('%')) throw bad()
-    const max = version === 4 ? 32 : 128
-    let prefix = max
-    if (slash !== -1) {
-      const digits = entry.slice(slash + 1)
-      if (!/^\d{1,3}$/.test(digits)) throw bad()
-      prefix = Number(digits)
-      if (prefix > max) throw bad()
-    }
-    let family: 'ipv4' | 'ipv6' = version === 4 ? 'ipv4' : 'ipv6'
-    // Client addresses are unmapped before the check, so a mapped range becomes IPv4 too.
-    const v4 = unmapped(address)
-    if (version === 6 && v4 !== address && prefix >= 96) {
-      address = v4
-      prefix -= 96
-      family = 'ipv4'
-    }
-    list.addSubnet(address, prefix, family)
-  })
-  return list
+  return createAddressList(entries, (i, entry) =>
+    invalid(`trustedProxies[${i}] must be an IP address or CIDR, got ${JSON.stringify(entry)}`),
+  )
 }
 
 function validateStripList(names: readonly unknown[]): readonly string[] {

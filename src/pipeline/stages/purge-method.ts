@@ -3,7 +3,7 @@
  * address hard-purges that URL (every variant). Off by default; when off, PURGE passes on
  * like any other method. A client outside the allowed ranges gets 403.
  */
-import { BlockList, isIPv4 } from 'node:net'
+import { createAddressList } from '../../address-list.ts'
 import type { Invalidator } from '../../surrogate/invalidator.ts'
 import { textAnswer } from '../answer.ts'
 import type { Stage } from '../compose.ts'
@@ -16,23 +16,17 @@ export interface PurgeMethodDeps {
 }
 
 export function createPurgeMethodStage(deps: PurgeMethodDeps): Stage {
-  const allowed = new BlockList()
-  for (const entry of deps.allow) {
-    const [address = '', bits] = entry.split('/')
-    const type = isIPv4(address) ? 'ipv4' : 'ipv6'
-    if (bits === undefined) allowed.addAddress(address, type)
-    else allowed.addSubnet(address, Number(bits), type)
-  }
-  const isAllowed = (address: string) => {
-    const mapped = address.startsWith('::ffff:') && isIPv4(address.slice(7)) ? address.slice(7) : address
-    return allowed.check(mapped, isIPv4(mapped) ? 'ipv4' : 'ipv6')
-  }
+  const allowed = createAddressList(
+    deps.allow,
+    (i, entry) =>
+      new Error(`purge method: allow[${i}] must be an IP address or CIDR, got ${JSON.stringify(entry)}`),
+  )
   return {
     name: 'purge-method',
     async handle(ctx, next) {
       if (ctx.method !== 'PURGE' || !deps.enabled) return next(ctx)
       ctx.facts.cache = 'pass'
-      if (!isAllowed(ctx.clientAddress)) return textAnswer(403, 'PURGE is not allowed from this address')
+      if (!allowed.has(ctx.clientAddress)) return textAnswer(403, 'PURGE is not allowed from this address')
       const result = await deps.invalidator.invalidate({
         urls: [`${ctx.scheme}://${ctx.host}${ctx.target}`],
         soft: false,
