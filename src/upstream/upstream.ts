@@ -6,8 +6,10 @@
  * It drives `pool.dispatch()` with a handler of its own rather than `pool.request()`.
  * DESIGN.md measured dispatch at about half the CPU per proxied request, and the handler is
  * short: request() adds an AsyncResource, a second header parse and its own body stream,
- * none of which a proxy needs. The handler's Readable is the only copy of the response's
- * flow control: `read()` resumes undici and a full buffer pauses it.
+ * none of which a proxy needs. A response that arrives whole with its header section (most
+ * small ones) is answered as one Buffer, with no stream at all; otherwise the handler's
+ * Readable is the only copy of the response's flow control: `read()` resumes undici and a
+ * full buffer pauses it.
  */
 import { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
@@ -39,9 +41,10 @@ export interface UpstreamOptions {
 
 export interface Upstream {
   /**
-   * Forwards `ctx` and resolves once the response header section has arrived. The body
-   * streams afterwards; a failure then (reset, body timeout) destroys `body` with an
-   * EdgecacheError, so a consumer never mistakes a cut body for a whole one. Rejects with
+   * Forwards `ctx` and resolves once the response header section has arrived. The body is
+   * a Buffer when the whole response came with it, else a stream; a failure while it
+   * streams (reset, body timeout) destroys it with an EdgecacheError, so a consumer never
+   * mistakes a cut body for a whole one. Rejects with
    * an EdgecacheError, or with `ctx.signal.reason` when the client went away.
    */
   send(ctx: RequestContext): Promise<Answer>
@@ -173,6 +176,14 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   readonly #sentAt = performance.now()
   #controller: Dispatcher.DispatchController | undefined
   #body: Readable | undefined
+  /** Body chunks that arrived before the answer was settled; undefined outside that window. */
+  #early: Buffer[] | undefined
+  #earlyBytes = 0
+  /** The final response's header section has arrived. */
+  #headed = false
+  #status = 0
+  #headers: Answer['headers'] | undefined
+  /** `send()`'s promise has been settled. */
   #settled = false
   #ended = false
   #started = false
@@ -204,34 +215,35 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   ): void {
     // RFC 9110 §15.2: an interim response (103 Early Hints) is not the answer; undici
     // itself handles 100 and 101.
-    if (statusCode < 200 || this.#settled) return
+    if (statusCode < 200 || this.#headed) return
     const facts = this.#ctx.facts
     facts.upstreamStatus = statusCode
     facts.upstreamMs = performance.now() - this.#sentAt
-    this.#settled = true
-    const answerHeaders = this.#forwarding.responseHeaders(headers)
+    this.#headed = true
+    this.#status = statusCode
+    this.#headers = this.#forwarding.responseHeaders(headers)
     // RFC 9110 §9.3.2, §15.3.5, §15.4.5: no content after HEAD, 204 or 304. undici reads
     // none, and onResponseData drops anything stray, so the connection stays reusable.
     if (this.#ctx.method === 'HEAD' || statusCode === 204 || statusCode === 304) {
       this.#ctx.signal.removeEventListener('abort', this.#onAbort)
-      this.#resolve({ status: statusCode, headers: answerHeaders, body: undefined })
+      this.#settle({ status: statusCode, headers: this.#headers, body: undefined })
       return
     }
-    this.#body = new Readable({
-      highWaterMark: bodyHighWaterMark,
-      read: () => controller.resume(),
-      destroy: (err, callback) => {
-        this.#ctx.signal.removeEventListener('abort', this.#onAbort)
-        // The consumer gave up before the end: stop the transfer, and let undici close the
-        // connection rather than drain a body nobody reads.
-        if (!this.#ended) controller.abort(err ?? new Error('response body destroyed before its end'))
-        callback(err)
-      },
-    })
-    this.#resolve({ status: statusCode, headers: answerHeaders, body: this.#body })
+    this.#early = []
+    // undici hands over everything one socket read holds before returning, so by the
+    // next microtask a small response has usually ended: it is then answered as one
+    // Buffer, which costs far less than a stream (see #answerOnceRead).
+    queueMicrotask(this.#answerOnceRead)
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    const early = this.#early
+    if (early !== undefined) {
+      early.push(chunk)
+      this.#earlyBytes += chunk.length
+      if (this.#earlyBytes >= bodyHighWaterMark) controller.pause()
+      return
+    }
     const body = this.#body
     if (body === undefined || body.destroyed) return
     if (!body.push(chunk)) controller.pause()
@@ -245,6 +257,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
 
   onResponseError(_controller: Dispatcher.DispatchController | undefined, err: Error): void {
     this.#ctx.signal.removeEventListener('abort', this.#onAbort)
+    this.#early = undefined
     const mapped = this.#ctx.signal.aborted
       ? abortReason(this.#ctx.signal)
       : toUpstreamError(err, this.#started)
@@ -256,8 +269,45 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     if (this.#body !== undefined && !this.#body.destroyed) this.#body.destroy(mapped as Error)
   }
 
+  /**
+   * Answers with what arrived with the header section: the whole body as one Buffer when
+   * the response has already ended, else a stream that starts with the chunks so far.
+   */
+  readonly #answerOnceRead = (): void => {
+    const early = this.#early
+    // Failed or aborted meanwhile: already rejected.
+    if (early === undefined || this.#settled) return
+    this.#early = undefined
+    const controller = this.#controller!
+    if (this.#ended) {
+      const body = early.length === 1 ? early[0]! : Buffer.concat(early, this.#earlyBytes)
+      this.#settle({ status: this.#status, headers: this.#headers!, body })
+      return
+    }
+    const body = new Readable({
+      highWaterMark: bodyHighWaterMark,
+      read: () => controller.resume(),
+      destroy: (err, callback) => {
+        this.#ctx.signal.removeEventListener('abort', this.#onAbort)
+        // The consumer gave up before the end: stop the transfer, and let undici close the
+        // connection rather than drain a body nobody reads.
+        if (!this.#ended) controller.abort(err ?? new Error('response body destroyed before its end'))
+        callback(err)
+      },
+    })
+    for (const chunk of early) body.push(chunk)
+    this.#body = body
+    this.#settle({ status: this.#status, headers: this.#headers!, body })
+  }
+
+  #settle(answer: Answer): void {
+    this.#settled = true
+    this.#resolve(answer)
+  }
+
   readonly #onAbort = (): void => {
     const reason = abortReason(this.#ctx.signal)
+    this.#early = undefined
     if (this.#body !== undefined) {
       if (!this.#body.destroyed) this.#body.destroy(reason)
       return

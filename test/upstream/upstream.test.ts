@@ -285,6 +285,34 @@ describe('upstream: bodies', () => {
     assert.ok(ctx.facts.upstreamMs! >= 0)
   })
 
+  it('answers a small response that arrives whole as one Buffer, not a stream', async () => {
+    origin.handle((_req, res) => {
+      // Header section and body in one write, so they arrive in one socket read.
+      res.writeHead(200, { 'content-length': '1024' })
+      res.end(Buffer.alloc(1024, 0x61))
+    })
+    const answer = await upstream.send(makeContext())
+    assert.ok(Buffer.isBuffer(answer.body))
+    assert.deepEqual(answer.body, Buffer.alloc(1024, 0x61))
+    assert.equal(answer.headers['content-length'], '1024')
+  })
+
+  it('streams a body larger than one read intact, whatever arrived with the header section', async () => {
+    const payload = Buffer.alloc(4 * 1024 * 1024)
+    for (let i = 0; i < payload.length; i++) payload[i] = (i * 7) % 251
+    origin.handle((_req, res) => {
+      res.writeHead(200, { 'content-length': String(payload.length) })
+      res.end(payload)
+    })
+    const answer = await upstream.send(makeContext())
+    assert.ok(answer.body instanceof Readable)
+    const received = await readAll(answer.body)
+    assert.equal(
+      createHash('sha256').update(received).digest('hex'),
+      createHash('sha256').update(payload).digest('hex'),
+    )
+  })
+
   it('has no body for HEAD, and keeps its Content-Length', async () => {
     origin.handle((_req, res) => {
       res.writeHead(200, { 'content-length': '5' })

@@ -131,10 +131,11 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
     )
     cleanTargeted(answer)
     const declaredLength = contentLength(answer.headers)
-    const tooLarge = declaredLength !== undefined && declaredLength > deps.maxObjectBytes
+    const bodyLength = Buffer.isBuffer(answer.body) ? answer.body.length : declaredLength
+    const tooLarge = bodyLength !== undefined && bodyLength > deps.maxObjectBytes
     // Storable, but stale on arrival with nothing to revalidate it by: no store would keep it.
     const useless = admission.storable && retainUntil(admission.response, deps.keepMs) <= responseTime
-    if (!admission.storable || tooLarge || useless || !(answer.body === undefined || isStream(answer.body))) {
+    if (!admission.storable || tooLarge || useless) {
       release()
       ctx.facts.cache = 'pass'
       const detail = !admission.storable ? admission.reason : useless ? 'no-lifetime' : 'too-large'
@@ -170,11 +171,17 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
         .catch((err: unknown) => log.error({ err, reqId: ctx.id }, 'cache commit failed'))
         .finally(release)
     }
-    if (answer.body === undefined) {
-      complete(Buffer.alloc(0))
-      return answer
+    if (answer.body === undefined || Buffer.isBuffer(answer.body)) {
+      // The whole body is here already (upstream.ts answers small responses as one Buffer).
+      if (answer.body !== undefined && declaredLength !== undefined && declaredLength !== answer.body.length) {
+        release()
+        publish(events.cacheNotStored, { reason: 'incomplete' })
+      } else {
+        complete(answer.body ?? Buffer.alloc(0))
+      }
+      return headersOnlyFor(ctx, response, answer) ?? answer
     }
-    const body = captureBody(answer.body as Readable, {
+    const body = captureBody(answer.body, {
       maxBytes: deps.maxObjectBytes,
       expectedLength: declaredLength,
       onComplete: complete,
@@ -183,16 +190,20 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
         release()
       },
     })
-    if (ctx.method === 'HEAD' || clientHasIt(ctx, response)) {
-      // The client gets headers only (HEAD, or a 304 for its conditional request); the
-      // body is still read so it can be stored.
-      body.resume()
-      if (ctx.method === 'HEAD') return { ...answer, body: undefined }
-      const headers = notModifiedHeaders(response.headers)
-      headers['cache-status'] = answer.headers['cache-status']!
-      return { status: 304, headers, body: undefined }
-    }
-    return { ...answer, body }
+    const headersOnly = headersOnlyFor(ctx, response, answer)
+    if (headersOnly === undefined) return { ...answer, body }
+    // The body is still read so it can be stored.
+    body.resume()
+    return headersOnly
+  }
+
+  /** The client gets headers only for HEAD, or a 304 for its conditional request. */
+  function headersOnlyFor(ctx: RequestContext, response: StoredResponse, answer: Answer): Answer | undefined {
+    if (ctx.method === 'HEAD') return { ...answer, body: undefined }
+    if (!clientHasIt(ctx, response)) return undefined
+    const headers = notModifiedHeaders(response.headers)
+    headers['cache-status'] = answer.headers['cache-status']!
+    return { status: 304, headers, body: undefined }
   }
 
   /** Goes upstream for a full response and stores it if allowed (the miss path). */
