@@ -6,11 +6,14 @@
  */
 import { readFileSync } from 'node:fs'
 import { extname } from 'node:path'
-import { parse as parseYaml } from 'yaml'
 import type { z } from 'zod'
 import { EdgecacheError, hasCode, ProblemsError } from '../errors.ts'
 import { bearerTokenProblem, show } from './fields.ts'
 import { type Config, configSchema, type FieldInfo, type FlagValues, listFields } from './schema.ts'
+import { lazyRequire } from '../lazy-require.ts'
+
+/** Loaded for the first YAML file only. */
+const yaml = lazyRequire<typeof import('yaml')>('yaml')
 
 export type { Config, FlagName, FlagValues } from './schema.ts'
 
@@ -123,7 +126,7 @@ function readConfigFile(file: string): unknown {
     throw new EdgecacheError('EC_ERR_CONFIG_FILE', [file, (err as Error).message], { cause: err })
   }
   try {
-    return extension === '.json' ? JSON.parse(text) : parseYaml(text)
+    return extension === '.json' ? JSON.parse(text) : yaml().parse(text)
   } catch (err) {
     const kind = extension === '.json' ? 'JSON' : 'YAML'
     // yaml's message is "<problem> at line L, column C:" and then a source excerpt; keep the first line.

@@ -5,11 +5,14 @@
  */
 import { readFileSync } from 'node:fs'
 import { extname } from 'node:path'
-import { parse as parseYaml } from 'yaml'
 import { EdgecacheError, hasCode } from '../errors.ts'
 import { compileRoutes } from './compile.ts'
 import type { Router } from './route.ts'
 import { parseRouteFile, validateRouteFile } from './route-file.ts'
+import { lazyRequire } from '../lazy-require.ts'
+
+/** Loaded for the first YAML file only. */
+const yaml = lazyRequire<typeof import('yaml')>('yaml')
 
 /**
  * Reads, validates and compiles the route file at `path`.
@@ -79,7 +82,7 @@ export function readRouteFile(path: string): unknown {
     throw new EdgecacheError('EC_ERR_ROUTES_FILE', [path, (err as Error).message], { cause: err })
   }
   try {
-    return extension === '.json' ? JSON.parse(text) : parseYaml(text)
+    return extension === '.json' ? JSON.parse(text) : yaml().parse(text)
   } catch (err) {
     const kind = extension === '.json' ? 'JSON' : 'YAML'
     // yaml's message is "<problem> at line L, column C:" and then a source excerpt; keep the first line.

@@ -15,7 +15,10 @@
  * outright: they make the language non-regular and the analysis does not model them.
  */
 import { type AST, RegExpParser, visitRegExpAST } from '@eslint-community/regexpp'
-import { analyse } from 'scslre'
+import { lazyRequire } from '../lazy-require.ts'
+
+/** Loaded with the first route regex: most route files have none. */
+const scslre = lazyRequire<typeof import('scslre')>('scslre')
 
 /** Longest `pathRegex` accepted, in characters. */
 export const maxRegexLength = 512
@@ -69,7 +72,7 @@ export function checkPathRegex(source: string): CheckedRegex | { readonly proble
   })
   if (backreference) return { problem: 'backreferences are not allowed in route regexes' }
   const literalPrefix = anchoredPrefix(literal.pattern)
-  const { reports } = analyse(literal, { assumeRejectingSuffix: true, maxReports: 1 })
+  const { reports } = scslre().analyse(literal, { assumeRejectingSuffix: true, maxReports: 1 })
   const report = reports[0]
   if (report !== undefined) {
     const growth = report.exponential ? 'exponential' : 'polynomial'
