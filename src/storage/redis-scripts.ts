@@ -135,3 +135,13 @@ local current = tonumber(redis.call('GET', KEYS[1]) or '-1')
 if tonumber(ARGV[1]) > current then redis.call('SET', KEYS[1], ARGV[1]) end
 return 1
 `)
+
+/**
+ * KEYS: a fill lock. ARGV: the holder's token. Deletes the lock only while it still holds
+ * this token: a lock that expired and was claimed by another instance is not ours to end.
+ * Returns 1 when it deleted the lock.
+ */
+export const RELEASE_FILL = defineLua(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`)
