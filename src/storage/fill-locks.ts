@@ -1,7 +1,8 @@
 /**
  * Fill locks over a shared store: one instance claims the fill of a key, the others wait
  * for its word. Waiters wake on a notice the holder publishes when it releases (pub/sub),
- * and poll the lock with backoff in case a notice is lost or there is no bus. Every Redis
+ * and poll the lock with backoff in case a notice is lost or there is no bus; a released
+ * lock says for a moment how the fill ended, so a poll learns as much as a notice. Every Redis
  * call goes through the store's circuit breaker, and any failure ends the wait at once
  * ('unavailable'): nobody waits on a store that is down. Keys and results only, no HTTP.
  */
@@ -66,7 +67,7 @@ export function createFillLocks(deps: FillLocksDeps): FillLocks {
           released = true
           let ended = false
           try {
-            ended = await breaker.run(() => lock.release(key, token))
+            ended = await breaker.run(() => lock.release(key, token, result))
           } catch (err) {
             // The lock expires by itself; waiters meanwhile fail open or time out.
             log.warn({ err }, 'fill lock release failed')
@@ -103,10 +104,10 @@ export function createFillLocks(deps: FillLocksDeps): FillLocks {
         const check = () => {
           if (done) return
           breaker
-            .run(() => lock.isHeld(key))
+            .run(() => lock.state(key))
             .then(
-              (held) => {
-                if (!held) return finish('released')
+              (state) => {
+                if (state !== 'held') return finish(state === 'free' ? 'released' : state)
                 delay = Math.min(delay * 2, poll.maxMs)
                 if (!done) pollTimer = setTimeout(check, delay).unref()
               },

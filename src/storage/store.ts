@@ -81,7 +81,7 @@ export type FillResult = 'stored' | 'uncacheable' | 'abandoned'
 
 /**
  * What a waiter learnt: the holder's own report, `released` (the claim ended without a
- * report reaching us, or expired), `timeout` (still held when the wait's bound passed) or
+ * report, as when it expired), `timeout` (still held when the wait's bound passed) or
  * `unavailable` (the store could not be asked).
  */
 export type FillOutcome = FillResult | 'released' | 'timeout' | 'unavailable'

@@ -43,7 +43,7 @@ describe('fill locks on redis-server', { skip }, () => {
   async function instance(
     keyPrefix: string,
     withBus = false,
-  ): Promise<{ locks: FillLocks; store: RedisStore }> {
+  ): Promise<{ locks: FillLocks; store: RedisStore; notices: FillNotices | undefined }> {
     const store = await makeStore(redis.url, keyPrefix)
     await store.ready()
     let notices: FillNotices | undefined
@@ -53,7 +53,7 @@ describe('fill locks on redis-server', { skip }, () => {
       notices = bus
     }
     const breaker = createCircuitBreaker({ clock: systemClock })
-    return { locks: createFillLocks({ lock: store.fillLock, breaker, notices, log: quiet }), store }
+    return { locks: createFillLocks({ lock: store.fillLock, breaker, notices, log: quiet }), store, notices }
   }
 
   const freshPrefix = () => `f${process.pid}-${++prefixes}:`
@@ -83,8 +83,14 @@ describe('fill locks on redis-server', { skip }, () => {
       // `}` is escaped in the hash tag, as for the entry itself (redis-keys.ts).
       const pttl = await raw.pTTL(`${prefix}{/GET /slot%7Dx}l`)
       assert.ok(pttl > 4_000 && pttl <= 5_000, `pttl ${pttl}`)
-      await lease.release('stored')
-      assert.equal(await raw.exists(`${prefix}{/GET /slot%7Dx}l`), 0)
+      await lease.release('uncacheable')
+      // Released: the result stays a moment for waiters that poll, and the key is claimable.
+      assert.equal(await raw.get(`${prefix}{/GET /slot%7Dx}l`), '=uncacheable')
+      const after = await raw.pTTL(`${prefix}{/GET /slot%7Dx}l`)
+      assert.ok(after > 0 && after <= 2_000, `pttl ${after}`)
+      const next = await locks.acquireFill('GET /slot}x', 5_000)
+      assert.ok(next)
+      await next.release('abandoned')
     } finally {
       await raw.close()
     }
@@ -96,17 +102,17 @@ describe('fill locks on redis-server', { skip }, () => {
     const b = await instance(prefix)
     const stale = await a.locks.acquireFill('GET /slow', 100)
     assert.ok(stale)
-    await waitFor(async () => !(await a.store.fillLock.isHeld('GET /slow')))
+    await waitFor(async () => (await a.store.fillLock.state('GET /slow')) !== 'held')
     const fresh = await b.locks.acquireFill('GET /slow', 10_000)
     assert.ok(fresh, 'claimable once expired')
     await stale.release('stored')
-    assert.equal(await a.store.fillLock.isHeld('GET /slow'), true, 'the token check kept b’s claim')
+    assert.equal(await a.store.fillLock.state('GET /slow'), 'held', 'the token check kept b’s claim')
     assert.equal(await a.locks.acquireFill('GET /slow', 10_000), undefined)
     await fresh.release('stored')
-    assert.equal(await a.store.fillLock.isHeld('GET /slow'), false)
+    assert.equal(await a.store.fillLock.state('GET /slow'), 'stored')
   })
 
-  test('a waiter learns the holder’s result from its notice', async () => {
+  test('a waiter wakes on the holder’s notice', async () => {
     const prefix = freshPrefix()
     const a = await instance(prefix, true)
     const b = await instance(prefix, true)
@@ -121,25 +127,38 @@ describe('fill locks on redis-server', { skip }, () => {
     } finally {
       await raw.close()
     }
-    for (const result of ['stored', 'uncacheable'] as const) {
-      const lease = await a.locks.acquireFill(`GET /${result}`, 10_000)
+    const lease = await a.locks.acquireFill('GET /n', 10_000)
+    assert.ok(lease)
+    // The lock stays held: only the notice can end this wait with a result.
+    const waiting = b.locks.waitForFill('GET /n', 10_000)
+    await a.notices?.publishFill({ key: 'GET /n', result: 'uncacheable' })
+    assert.equal(await waiting, 'uncacheable')
+    assert.equal(await a.store.fillLock.state('GET /n'), 'held')
+    // And a real release wakes it the same way.
+    const again = b.locks.waitForFill('GET /n', 10_000)
+    await lease.release('stored')
+    assert.equal(await again, 'stored')
+  })
+
+  test('without a bus a waiter polls the lock and learns the result there', async () => {
+    const prefix = freshPrefix()
+    const a = await instance(prefix)
+    const b = await instance(prefix)
+    for (const result of ['stored', 'uncacheable', 'abandoned'] as const) {
+      const lease = await a.locks.acquireFill(`GET /p/${result}`, 10_000)
       assert.ok(lease)
-      const waiting = b.locks.waitForFill(`GET /${result}`, 10_000)
+      const waiting = b.locks.waitForFill(`GET /p/${result}`, 10_000)
       await lease.release(result)
-      // A poll would only say 'released': the result itself comes with the notice.
       assert.equal(await waiting, result)
     }
   })
 
-  test('without a bus a waiter polls the lock and sees it released', async () => {
+  test('a claim that expired unreleased ends the wait as released', async () => {
     const prefix = freshPrefix()
     const a = await instance(prefix)
     const b = await instance(prefix)
-    const lease = await a.locks.acquireFill('GET /p', 10_000)
-    assert.ok(lease)
-    const waiting = b.locks.waitForFill('GET /p', 10_000)
-    await lease.release('stored')
-    assert.equal(await waiting, 'released')
+    assert.ok(await a.locks.acquireFill('GET /crashed', 100))
+    assert.equal(await b.locks.waitForFill('GET /crashed', 10_000), 'released')
   })
 
   test('a wait ends at its bound while the claim is still held', async () => {
