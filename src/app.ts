@@ -126,7 +126,8 @@ export function createApp(config: Config, deps: AppDeps = {}): App {
         store,
         clock,
         collapser,
-        sharedCollapser,
+        // Without fill locks (the memory store) a miss goes upstream as it always did.
+        sharedCollapser: built.fills === undefined ? undefined : sharedCollapser,
         invalidator,
         storeName: config.storage.driver,
         log: logger.child({ component: 'cache' }),
