@@ -14,6 +14,7 @@ import { createLogger, type Logger } from './observability/logger.ts'
 import { createMetrics } from './observability/metrics.ts'
 import { createCollapser } from './pipeline/collapser.ts'
 import { compose } from './pipeline/compose.ts'
+import { createSharedCollapser } from './pipeline/shared-collapser.ts'
 import type { RequestContext } from './pipeline/context.ts'
 import { createCacheStage } from './pipeline/stages/cache.ts'
 import { createPurgeMethodStage } from './pipeline/stages/purge-method.ts'
@@ -51,8 +52,11 @@ export interface App {
   readonly logger: Logger
   /** Reloads the route file now (SIGHUP calls this); an invalid file keeps the routes in force. */
   reloadRoutes(): ReloadResult
-  /** Requests collapsed behind another's fetch right now, and the keys being fetched. */
-  collapsing(): { readonly keys: number; readonly waiting: number }
+  /**
+   * Requests collapsed behind another's fetch right now, the keys being fetched, and the
+   * requests waiting for another instance's fetch (collapsing across instances).
+   */
+  collapsing(): { readonly keys: number; readonly waiting: number; readonly waitingOnOthers: number }
 }
 
 /**
@@ -94,6 +98,10 @@ export function createApp(config: Config, deps: AppDeps = {}): App {
   })
   const pipelineLog = logger.child({ component: 'pipeline' })
   const collapser = createCollapser()
+  const sharedCollapser = createSharedCollapser({
+    fills: built.fills,
+    log: logger.child({ component: 'cache.fill-lock' }),
+  })
   // A URL purge finds what the cache stored under the route's key rules (query normalised).
   const urlKey = (url: string) => {
     const u = new URL(url)
@@ -118,6 +126,8 @@ export function createApp(config: Config, deps: AppDeps = {}): App {
         store,
         clock,
         collapser,
+        // Without fill locks (the memory store) a miss goes upstream as it always did.
+        sharedCollapser: built.fills === undefined ? undefined : sharedCollapser,
         invalidator,
         storeName: config.storage.driver,
         log: logger.child({ component: 'cache' }),
@@ -192,6 +202,7 @@ export function createApp(config: Config, deps: AppDeps = {}): App {
     storeUp: () => built.state().state !== 'down',
     storeName: config.storage.driver,
     upstreamName: 'default',
+    fillLocks: built.fills !== undefined,
   })
   // In a cluster worker /metrics answers with the sum over workers, through the primary.
   const scrape = createClusterMetrics(metrics)
@@ -250,7 +261,11 @@ export function createApp(config: Config, deps: AppDeps = {}): App {
   return {
     store,
     logger,
-    collapsing: () => ({ keys: collapser.size, waiting: collapser.waiting }),
+    collapsing: () => ({
+      keys: collapser.size,
+      waiting: collapser.waiting,
+      waitingOnOthers: sharedCollapser.waiting,
+    }),
     reloadRoutes: () => routes.reload('signal'),
     async listen() {
       const proxy = await server.listen(config.listen.host, config.listen.port)

@@ -5,17 +5,23 @@
 import type { Clock } from './clock.ts'
 import type { StorageConfig } from './config/schema.ts'
 import { createCircuitBreaker, type CircuitBreaker } from './storage/circuit-breaker.ts'
+import { createFillLocks, type FillNotices } from './storage/fill-locks.ts'
 import { guardStore } from './storage/guarded-store.ts'
 import { createMemoryStore, type EvictReason } from './storage/memory-store.ts'
 import { createRedisBus } from './storage/redis-bus.ts'
 import { createRedisStore } from './storage/redis-store.ts'
-import type { CacheStore } from './storage/store.ts'
+import type { CacheStore, FillLocks } from './storage/store.ts'
 import { TieredStore } from './storage/tiered-store.ts'
 
 export interface BuiltStore {
   readonly store: CacheStore
   /** Largest body the cache stage should try to store. */
   readonly maxObjectBytes: number
+  /**
+   * Fill locks for collapsing misses across instances, with their TTL and wait bound; absent
+   * for the memory store (one process: the in-process collapser covers it) and with lockWait 0.
+   */
+  readonly fills?: { readonly locks: FillLocks; readonly ttlMs: number; readonly waitMs: number }
   /** State for /ready and metrics: up, degraded (breaker not closed) or down. */
   state(): { readonly state: 'up' | 'degraded' | 'down'; readonly lastError: string | null }
 }
@@ -59,8 +65,22 @@ export function buildStore(config: StorageConfig, deps: StoreDeps): BuiltStore {
     onStateChange: (state, err) => deps.log.warn({ state, err }, `redis circuit ${state}`),
   })
   const state = () => breakerState(breaker)
+  const fills = (notices?: FillNotices) =>
+    redis.lockWait === 0
+      ? undefined
+      : {
+          locks: createFillLocks({ lock: remote.fillLock, breaker, notices, log: deps.log }),
+          ttlMs: redis.lockTtl,
+          waitMs: redis.lockWait,
+        }
   if (config.driver === 'redis') {
-    return { store: guardStore(remote, breaker), maxObjectBytes: config.memory.maxObjectBytes, state }
+    // No bus here: waiters learn of a release by polling the lock.
+    return {
+      store: guardStore(remote, breaker),
+      fills: fills(),
+      maxObjectBytes: config.memory.maxObjectBytes,
+      state,
+    }
   }
   const l1 = createMemoryStore({
     maxBytes: config.memory.maxBytes,
@@ -70,7 +90,7 @@ export function buildStore(config: StorageConfig, deps: StoreDeps): BuiltStore {
   })
   const bus = createRedisBus({ url, cluster, keyPrefix: redis.keyPrefix, log: deps.log })
   const store = new TieredStore({ l1, l2: remote, bus, breaker, log: deps.log, onL1Reset: deps.onL1Reset })
-  return { store, maxObjectBytes: config.memory.maxObjectBytes, state }
+  return { store, fills: fills(bus), maxObjectBytes: config.memory.maxObjectBytes, state }
 }
 
 function breakerState(breaker: CircuitBreaker) {

@@ -165,6 +165,14 @@ const redisSchema = z
     ),
     keyPrefix: keyPrefix('prefix of every key edgecache writes to Redis', 'ec:'),
     commandTimeout: duration('a Redis call not answered within this long counts as failed', '50ms'),
+    lockWait: duration(
+      'how long a miss waits for another instance already fetching the same key before going to the origin itself; 0s turns collapsing across instances off',
+      '2s',
+    ),
+    lockTtl: duration(
+      "how long an instance's claim to fetch a key lasts if it is never released (a crash, a slow origin)",
+      '10s',
+    ),
     password: secretText(
       'password for Redis AUTH (a user name goes in the URL); prefer the env variable to a file',
     ),
@@ -185,6 +193,16 @@ const redisSchema = z
     }
     if (redis.commandTimeout === 0) {
       ctx.addIssue({ code: 'custom', path: ['commandTimeout'], message: 'expected more than 0ms, got 0ms' })
+    }
+    if (redis.lockTtl === 0) {
+      ctx.addIssue({ code: 'custom', path: ['lockTtl'], message: 'expected more than 0ms, got 0ms' })
+    } else if (redis.lockWait > redis.lockTtl) {
+      // The claim would run out first and the waiter would go to the origin anyway.
+      ctx.addIssue({
+        code: 'custom',
+        path: ['lockWait'],
+        message: `must not exceed storage.redis.lockTtl (${redis.lockTtl}ms), got ${redis.lockWait}ms`,
+      })
     }
   })
   .prefault({})
@@ -539,6 +557,13 @@ export interface RedisConnectionConfig {
   readonly keyPrefix: string
   /** Milliseconds, more than 0: a call not answered within it counts as failed. */
   readonly commandTimeout: number
+  /**
+   * Milliseconds a miss waits for another instance's fetch of the same key; 0 turns
+   * collapsing across instances off. At most `lockTtl`.
+   */
+  readonly lockWait: number
+  /** Milliseconds, more than 0: how long a claim to fetch a key lasts unless released. */
+  readonly lockTtl: number
   /** Redis AUTH password. A secret: never log it. */
   readonly password?: string | undefined
 }

@@ -65,6 +65,21 @@ export interface StorageError {
   readonly op: 'get' | 'set' | 'delete' | 'purge' | 'subscribe'
 }
 
+/**
+ * A miss claimed the shared fill lock (`acquired`), could not reach it (`unavailable`), or
+ * waited for another instance's fill and learnt how it ended.
+ */
+export interface FillLockEvent {
+  readonly result:
+    | 'acquired'
+    | 'unavailable'
+    | 'stored'
+    | 'uncacheable'
+    | 'abandoned'
+    | 'released'
+    | 'timeout'
+}
+
 /** Tags a response lost to the per-response limits. */
 export interface TagsDropped {
   readonly count: number
@@ -87,6 +102,7 @@ export const events = {
   backgroundRevalidation: channel('edgecache:cache:background-revalidation'),
   invalidation: channel('edgecache:invalidation'),
   storageError: channel('edgecache:storage:error'),
+  fillLock: channel('edgecache:cache:fill-lock'),
 } as const
 
 /** Publishes `message` on `ch` only when someone listens, so an idle channel costs a branch. */

@@ -24,6 +24,7 @@ import {
   type CacheNotStored,
   type CacheStored,
   events,
+  type FillLockEvent,
   type Invalidation,
   type RequestFinished,
   type RoutesReload,
@@ -41,6 +42,8 @@ export interface MetricsOptions {
   storeUp?(): boolean
   /** The upstream's name as it publishes; its error series start at 0. */
   readonly upstreamName: string
+  /** Whether the store has fill locks (collapsing across instances): their series start at 0. @default false */
+  readonly fillLocks?: boolean
   /**
    * prom-client's process metrics (CPU, memory, handles, event loop lag, GC), under their
    * usual unprefixed names (`process_cpu_seconds_total`, `nodejs_heap_size_used_bytes` …).
@@ -95,6 +98,15 @@ const cacheIndex = new Map(cacheLabels.slice(0, -2).map((label, i) => [label, i]
 const slotsPerRoute = methodLabels.length * statusClasses.length * cacheLabels.length
 const upstreamErrorKinds = ['refused', 'reset', 'timeout', 'bad_response'] as const
 const storageOps = ['get', 'set', 'delete', 'purge'] as const
+const fillLockResults = [
+  'acquired',
+  'unavailable',
+  'stored',
+  'uncacheable',
+  'abandoned',
+  'released',
+  'timeout',
+] as const
 /** Distinct not-stored reasons kept as labels; the engine has about a dozen. */
 const maxNotStoredReasons = 32
 
@@ -259,6 +271,13 @@ export function createMetrics(options: MetricsOptions): Metrics {
     help: 'Tags dropped because a response had more than surrogate.maxTags or one longer than surrogate.maxTagBytes.',
     registers,
   })
+  const fillLocks = new Counter({
+    name: 'edgecache_fill_locks_total',
+    help: 'Misses that claimed the shared fill lock (acquired), found Redis unavailable, or waited for another instance and how that ended: stored, uncacheable, abandoned, released, timeout.',
+    labelNames: ['result'],
+    registers,
+  })
+  if (options.fillLocks === true) for (const result of fillLockResults) fillLocks.inc({ result }, 0)
   const storeUp = options.storeUp
   const storageUp = new Gauge({
     name: 'edgecache_storage_up',
@@ -367,6 +386,12 @@ export function createMetrics(options: MetricsOptions): Metrics {
     [
       events.routesReload.name as string,
       dropInvalid((m: RoutesReload) => routeReloads.inc({ result: m.ok ? 'ok' : 'rejected' })),
+    ],
+    [
+      events.fillLock.name as string,
+      dropInvalid((m: FillLockEvent) => {
+        if ((fillLockResults as readonly string[]).includes(m.result)) fillLocks.inc({ result: m.result })
+      }),
     ],
     [
       events.storageError.name as string,

@@ -3,22 +3,26 @@
  * one channel and applies the others'. A subscriber that loses its connection may miss
  * messages, so it reports the loss when it happens and again when it is back (the memory
  * tier is cleared both times: entries refilled during the outage may predate a purge).
+ *
+ * Fill notices (fill-locks.ts) travel on a channel of their own, `<keyPrefix>fills`: an
+ * instance that predates them never subscribes to it, so it cannot misread one as a purge.
  */
 import { randomUUID } from 'node:crypto'
 import { createClient, createCluster } from 'redis'
+import type { FillNotice, FillNotices } from './fill-locks.ts'
 import type { BusMessage, InvalidationBus } from './tiered-store.ts'
 
 export interface RedisBusOptions {
   readonly url?: string
   readonly cluster?: readonly string[]
-  /** The channel is `<keyPrefix>invalidations`. */
+  /** The channels are `<keyPrefix>invalidations` and `<keyPrefix>fills`. */
   readonly keyPrefix: string
   readonly log: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void }
 }
 
-interface Envelope {
+interface Envelope<T = BusMessage> {
   readonly from: string
-  readonly message: BusMessage
+  readonly message: T
 }
 
 /** Backs off from 50 ms to 1 s between attempts, forever. */
@@ -26,8 +30,9 @@ function reconnectStrategy(retries: number): number {
   return Math.min(50 * 2 ** Math.min(retries, 5), 1_000)
 }
 
-export function createRedisBus(options: RedisBusOptions): InvalidationBus {
+export function createRedisBus(options: RedisBusOptions): InvalidationBus & FillNotices {
   const channel = `${options.keyPrefix}invalidations`
+  const fillChannel = `${options.keyPrefix}fills`
   const self = randomUUID()
   const socket = { reconnectStrategy }
   const clustered = options.cluster !== undefined && options.cluster.length > 0
@@ -84,9 +89,35 @@ export function createRedisBus(options: RedisBusOptions): InvalidationBus {
         }),
       )
     },
+    async publishFill(notice) {
+      await started
+      const envelope: Envelope<FillNotice> = { from: self, message: notice }
+      await publisher.publish(fillChannel, JSON.stringify(envelope))
+    },
+    subscribeFills(onNotice) {
+      started
+        .then(() =>
+          subscriber.subscribe(fillChannel, (text: string) => {
+            const envelope = parseEnvelope<FillNotice>(text)
+            const notice = envelope?.message
+            if (envelope?.from === self || typeof notice?.key !== 'string') return
+            onNotice(notice)
+          }),
+        )
+        // Waiters still poll the lock; a missing subscription only makes them slower to wake.
+        .catch((err: unknown) => options.log.warn({ err }, 'could not subscribe to fill notices'))
+    },
     async close() {
       closed = true
       await Promise.allSettled([publisher.close(), subscriber.close()])
     },
+  }
+}
+
+function parseEnvelope<T>(text: string): Envelope<T> | undefined {
+  try {
+    return JSON.parse(text) as Envelope<T>
+  } catch {
+    return undefined
   }
 }

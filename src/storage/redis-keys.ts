@@ -8,6 +8,7 @@
  *   P{/E}        hash: the entry (see redis-scripts.ts), Redis TTL = expiresAt − now
  *   P{/E}p       sorted set: purges that reached the key, for sets still in flight
  *   P{/E}w       string: a set with fetchedAt is in flight (10 s TTL), so prefix purges see it
+ *   P{/E}l       string: the fill lock, a random token of the instance fetching E (lockTtl)
  *   P{t/T}       sorted set: keys carrying T, scored by expiresAt; a superset of the truth
  *   P{t/T}p      sorted set: purges of T within the purge-log window
  *   Ppurges      sorted set: prefix and all purges within the window
@@ -17,6 +18,8 @@
 export interface RedisKeys {
   entryKey(key: string): string
   tagKey(tag: string): string
+  /** The fill lock of `key`: in the entry's slot, never an entry itself (entryOf ignores it). */
+  fillLockKey(key: string): string
   readonly globalPurges: string
   readonly lastPurge: string
 }
@@ -25,6 +28,7 @@ export function createRedisKeys(prefix: string): RedisKeys {
   return {
     entryKey: (key) => `${prefix}{/${escapeKey(key)}}`,
     tagKey: (tag) => `${prefix}{t/${escapeKey(tag)}}`,
+    fillLockKey: (key) => `${prefix}{/${escapeKey(key)}}l`,
     globalPurges: `${prefix}purges`,
     lastPurge: `${prefix}lastpurge`,
   }

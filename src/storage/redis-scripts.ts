@@ -135,3 +135,28 @@ local current = tonumber(redis.call('GET', KEYS[1]) or '-1')
 if tonumber(ARGV[1]) > current then redis.call('SET', KEYS[1], ARGV[1]) end
 return 1
 `)
+
+/**
+ * KEYS: a fill lock. ARGV: a new token, ttlMs.
+ * The lock holds a holder's token, or `=<result>` for a while after its release (so a
+ * waiter that polls learns how the fill ended). Claims it unless a token is there.
+ * Returns 1 when claimed.
+ */
+export const ACQUIRE_FILL = defineLua(`
+local v = redis.call('GET', KEYS[1])
+if v and string.sub(v, 1, 1) ~= '=' then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+`)
+
+/**
+ * KEYS: a fill lock. ARGV: the holder's token, its result, resultTtlMs.
+ * Ends the claim only while the lock still holds this token (a lock that expired and was
+ * claimed by another instance is not ours to end), leaving `=<result>` for pollers.
+ * Returns 1 when it ended the claim.
+ */
+export const RELEASE_FILL = defineLua(`
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], '=' .. ARGV[2], 'PX', ARGV[3])
+return 1
+`)

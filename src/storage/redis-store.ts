@@ -33,6 +33,7 @@ import {
   type RedisConnection,
   type RedisReply,
 } from './redis-connection.ts'
+import { createRedisFillLock, type RedisFillLock } from './redis-fill-lock.ts'
 import { createRedisKeys, entryOf, entryPattern, prefixPattern } from './redis-keys.ts'
 import {
   DELETE_ENTRY,
@@ -71,6 +72,8 @@ export interface RedisStoreOptions {
 export interface RedisStore extends CacheStore {
   /** Resolves once connected to Redis; rejects after `timeoutMs` (the store keeps trying). */
   ready(timeoutMs?: number): Promise<void>
+  /** Per-key fill locks on the same connection, for collapsing misses across instances. */
+  readonly fillLock: RedisFillLock
 }
 
 const DEFAULT_MAX_OBJECT_BYTES = 8 * 1024 * 1024
@@ -107,7 +110,8 @@ export function createRedisStore(options: RedisStoreOptions = {}): RedisStore {
     onError: options.onError,
   })
 
-  const { entryKey, tagKey, globalPurges, lastPurge } = createRedisKeys(prefix)
+  const redisKeys = createRedisKeys(prefix)
+  const { entryKey, tagKey, globalPurges, lastPurge } = redisKeys
 
   // Approximate counters: see stats().
   let entries = 0
@@ -221,6 +225,8 @@ export function createRedisStore(options: RedisStoreOptions = {}): RedisStore {
     ready(timeoutMs = 5_000) {
       return redis.ready(timeoutMs)
     },
+
+    fillLock: createRedisFillLock(redis, redisKeys),
 
     async get(key) {
       const reply = (await redis.send(entryKey(key), [

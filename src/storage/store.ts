@@ -71,3 +71,39 @@ export interface CacheStore {
   /** Releases what the store holds open. */
   close(): Promise<void>
 }
+
+/**
+ * How a fill of one key ended, as its holder reports it: an entry was stored, the answer
+ * may not be stored (waiters should go to the origin and not wait on this key for a
+ * while), or the fill gave up (failed or refused; waiters go to the origin this once).
+ */
+export type FillResult = 'stored' | 'uncacheable' | 'abandoned'
+
+/**
+ * What a waiter learnt: the holder's own report, `released` (the claim ended without a
+ * report, as when it expired), `timeout` (still held when the wait's bound passed) or
+ * `unavailable` (the store could not be asked).
+ */
+export type FillOutcome = FillResult | 'released' | 'timeout' | 'unavailable'
+
+/** A claim on filling one key, held by this instance until released or its time runs out. */
+export interface FillLease {
+  /** Ends the claim (only if it is still this one's) and tells waiters how the fill ended. Never rejects. */
+  release(result: FillResult): Promise<void>
+}
+
+/**
+ * The optional capability of a store shared by several instances: a short lock per key, so
+ * concurrent misses on different instances make one origin request. A store used by one
+ * process only has none (the in-process collapser already covers it). Keys and results
+ * only: what a fill is, and when to claim one, is the cache stage's business.
+ */
+export interface FillLocks {
+  /**
+   * Claims the fill of `key` for at most `ttlMs`; resolves undefined when another instance
+   * holds it. Rejects at once when the store is unreachable (callers then fetch anyway).
+   */
+  acquireFill(key: string, ttlMs: number): Promise<FillLease | undefined>
+  /** Waits until the claim on `key` ends or `waitMs` passes. Never rejects. */
+  waitForFill(key: string, waitMs: number): Promise<FillOutcome>
+}

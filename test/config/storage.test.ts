@@ -34,7 +34,7 @@ function problemsOf(sources: ConfigSources): readonly string[] {
 }
 
 const MiB = 1024 ** 2
-const redisDefaults = { cluster: [], keyPrefix: 'ec:', commandTimeout: 50 }
+const redisDefaults = { cluster: [], keyPrefix: 'ec:', commandTimeout: 50, lockWait: 2_000, lockTtl: 10_000 }
 
 describe('storage drivers', () => {
   test('memory is the default, with its defaults', () => {
@@ -72,7 +72,7 @@ describe('storage drivers', () => {
     const config = loadConfig({
       env: {},
       file: yaml(
-        'storage:\n  driver: tiered\n  redis: { cluster: ["redis://a:7000", "redis://b:7001"], keyPrefix: "site1:", commandTimeout: 200ms, password: hunter2hunter2 }\n  memory: { maxBytes: 16MiB, maxObjectBytes: 1MiB }\n',
+        'storage:\n  driver: tiered\n  redis: { cluster: ["redis://a:7000", "redis://b:7001"], keyPrefix: "site1:", commandTimeout: 200ms, lockWait: 500ms, lockTtl: 3s, password: hunter2hunter2 }\n  memory: { maxBytes: 16MiB, maxObjectBytes: 1MiB }\n',
       ),
     })
     assert.deepEqual(config.storage, {
@@ -81,6 +81,8 @@ describe('storage drivers', () => {
         cluster: ['redis://a:7000', 'redis://b:7001'],
         keyPrefix: 'site1:',
         commandTimeout: 200,
+        lockWait: 500,
+        lockTtl: 3_000,
         password: 'hunter2hunter2',
       },
       memory: { maxBytes: 16 * MiB, maxObjectBytes: MiB },
@@ -128,6 +130,21 @@ describe('storage drivers', () => {
       'a zero command timeout',
       'storage: { driver: redis, redis: { url: "redis://a", commandTimeout: 0s } }',
       ['storage.redis.commandTimeout: expected more than 0ms, got 0ms'],
+    ],
+    [
+      'a zero lock TTL',
+      'storage: { driver: tiered, redis: { url: "redis://a", lockTtl: 0s } }',
+      ['storage.redis.lockTtl: expected more than 0ms, got 0ms'],
+    ],
+    [
+      'a lock wait longer than the lock lasts',
+      'storage: { driver: redis, redis: { url: "redis://a", lockWait: 5s, lockTtl: 2s } }',
+      ['storage.redis.lockWait: must not exceed storage.redis.lockTtl (2000ms), got 5000ms'],
+    ],
+    [
+      'a lock wait that is not a duration',
+      'storage: { driver: redis, redis: { url: "redis://a", lockWait: 2 } }',
+      ['storage.redis.lockWait: expected a duration like "30s", got 2'],
     ],
     [
       'a key prefix with a hash-tag brace',
@@ -185,6 +202,7 @@ describe('storage from env', () => {
         EDGECACHE_STORAGE__REDIS__CLUSTER: 'redis://a:7000, redis://b:7001',
         EDGECACHE_STORAGE__REDIS__KEY_PREFIX: 'x:',
         EDGECACHE_STORAGE__REDIS__COMMAND_TIMEOUT: '75ms',
+        EDGECACHE_STORAGE__REDIS__LOCK_WAIT: '0s',
         EDGECACHE_STORAGE__REDIS__PASSWORD: 'pw-from-env',
         EDGECACHE_STORAGE__MEMORY__MAX_BYTES: '32MiB',
       },
@@ -195,6 +213,8 @@ describe('storage from env', () => {
         cluster: ['redis://a:7000', 'redis://b:7001'],
         keyPrefix: 'x:',
         commandTimeout: 75,
+        lockWait: 0,
+        lockTtl: 10_000,
         password: 'pw-from-env',
       },
       memory: { maxBytes: 32 * MiB, maxObjectBytes: 8 * MiB },
@@ -260,9 +280,8 @@ describe('storage from flags', () => {
     assert.equal(config.storage.driver, 'tiered')
     assert.deepEqual(config.storage.driver === 'tiered' && config.storage.redis, {
       url: undefined,
+      ...redisDefaults,
       cluster: ['redis://a:7000', 'redis://b:7001'],
-      keyPrefix: 'ec:',
-      commandTimeout: 50,
     })
   })
 
@@ -309,6 +328,8 @@ describe('storage docs', () => {
       ['storage.redis.cluster', 'driver: redis | tiered'],
       ['storage.redis.keyPrefix', 'driver: redis | tiered'],
       ['storage.redis.commandTimeout', 'driver: redis | tiered'],
+      ['storage.redis.lockWait', 'driver: redis | tiered'],
+      ['storage.redis.lockTtl', 'driver: redis | tiered'],
       ['storage.redis.password', 'driver: redis | tiered'],
     ])
     const docs = renderConfigDocs()

@@ -208,6 +208,35 @@ describe('createMetrics', () => {
     assert.equal(s.value('edgecache_storage_up', { store: 'memory' }), 1)
   })
 
+  test('counts fill-lock claims and waits by result, starting at 0 only where there are fill locks', async () => {
+    const shared = createMetrics({
+      storeStats: () => stats,
+      storeName: 'tiered',
+      upstreamName: 'origin-1',
+      processMetrics: false,
+      fillLocks: true,
+    })
+    try {
+      assert.deepEqual((await scrape(metrics)).series('edgecache_fill_locks_total'), [])
+      const results = ['abandoned', 'acquired', 'released', 'stored', 'timeout', 'unavailable', 'uncacheable']
+      assert.deepEqual(
+        (await scrape(shared)).series('edgecache_fill_locks_total'),
+        results.map((result) => `result=${result}`),
+      )
+      for (const result of ['acquired', 'acquired', 'stored', 'timeout', 'unavailable', 'bogus']) {
+        events.fillLock.publish({ result })
+      }
+      const s = await scrape(shared)
+      assert.deepEqual(
+        results.map((result) => s.value('edgecache_fill_locks_total', { result })),
+        [0, 2, 0, 1, 1, 1, 0],
+      )
+      assert.equal(s.types.get('edgecache_fill_locks_total'), 'counter')
+    } finally {
+      shared.close()
+    }
+  })
+
   test('drops a malformed message instead of throwing from the publisher', async () => {
     const before = (await scrape(metrics)).sum('edgecache_requests_total')
     events.requestFinished.publish({

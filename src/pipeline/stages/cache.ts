@@ -9,17 +9,18 @@ import { conditionalFields, hasValidator, updateFromNotModified } from '../../ca
 import type { StoredResponse } from '../../cache/stored-response.ts'
 import type { Clock } from '../../clock.ts'
 import { EdgecacheError } from '../../errors.ts'
-import type { CacheStore } from '../../storage/store.ts'
+import type { CacheStore, FillResult } from '../../storage/store.ts'
 import { events, publish } from '../../observability/events.ts'
 import { routeCacheKey } from '../../router/cache-key.ts'
 import type { Invalidator } from '../../surrogate/invalidator.ts'
 import { type Answer, textAnswer } from '../answer.ts'
 import type { Collapser } from '../collapser.ts'
 import { createPassMemory } from '../pass-memory.ts'
+import { isWorthSharing, type SharedCollapser } from '../shared-collapser.ts'
 import type { Next, Stage } from '../compose.ts'
 import { createFacts, forwardOf, type RequestContext } from '../context.ts'
 import { captureBody } from './body-capture.ts'
-import { type CommitTarget, createCacheEntries, type Found } from './cache-entries.ts'
+import { type CommitTarget, createCacheEntries, type Found, type Lookup } from './cache-entries.ts'
 import { answerFromStored } from './cache-answer.ts'
 
 export interface CacheStageLog {
@@ -31,6 +32,8 @@ export interface CacheStageDeps {
   readonly store: CacheStore
   readonly clock: Clock
   readonly collapser: Collapser
+  /** Collapsing across instances, behind the in-process collapser. @default none */
+  readonly sharedCollapser?: SharedCollapser
   readonly log: CacheStageLog
   /** The cache's name in Cache-Status. @default 'edgecache' */
   readonly name: string
@@ -52,8 +55,8 @@ interface Fill extends CommitTarget {
   readonly ctx: RequestContext
   readonly directives: RequestDirectives
   readonly fwd: ForwardReason
-  /** Called once the response is stored or will not be (ends request collapsing). */
-  readonly release: () => void
+  /** Called once the response is stored or will not be (ends request collapsing), saying which. */
+  readonly release: (result: FillResult) => void
   /** Key of the stored response being refreshed, which a non-storable answer deletes. */
   readonly replacing: string | undefined
 }
@@ -96,7 +99,7 @@ const FILL_STRIPPED = [
  *   name: 'edgecache', maxObjectBytes: 8 << 20, collapseTimeoutMs: 30_000, admission })
  */
 export function createCacheStage(deps: CacheStageDeps): Stage {
-  const { clock, collapser, log, name } = deps
+  const { clock, collapser, sharedCollapser, log, name } = deps
   const refreshing = new Set<string>()
   const targeted = deps.admission.targetedFields
 
@@ -136,13 +139,14 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
     // Storable, but stale on arrival with nothing to revalidate it by: no store would keep it.
     const useless = admission.storable && retainUntil(admission.response, deps.keepMs) <= responseTime
     if (!admission.storable || tooLarge || useless) {
-      release()
       ctx.facts.cache = 'pass'
       const detail = !admission.storable ? admission.reason : useless ? 'no-lifetime' : 'too-large'
       answer.headers['cache-status'] = status({ fwd, fwdStatus: answer.status, detail })
       publish(events.cacheNotStored, { reason: detail })
       // Hit-for-miss: the next requests for this key go upstream at once, not one by one.
-      if (detail !== 'request-no-store' && detail !== 'authorization') passMemory.remember(fill.key)
+      const hitForMiss = detail !== 'request-no-store' && detail !== 'authorization'
+      if (hitForMiss) passMemory.remember(fill.key)
+      release(hitForMiss ? 'uncacheable' : 'abandoned')
       // A response that may not be stored must not leave an older one to be served (RFC 9111 §4).
       if (!admission.storable && fill.replacing !== undefined) void entries.delete(fill.replacing)
       return ctx.method === 'HEAD' ? withoutBody(answer) : answer
@@ -167,14 +171,18 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
         .then((committed) => {
           if (committed) publish(events.cacheStored, { ttlMs: stored.lifetimeMs, bytes: body.length })
           else publish(events.cacheNotStored, { reason: 'store-refused' })
+          return committed
         })
-        .catch((err: unknown) => log.error({ err, reqId: ctx.id }, 'cache commit failed'))
-        .finally(release)
+        .catch((err: unknown) => {
+          log.error({ err, reqId: ctx.id }, 'cache commit failed')
+          return false
+        })
+        .then((committed) => release(committed ? 'stored' : 'abandoned'))
     }
     if (answer.body === undefined || Buffer.isBuffer(answer.body)) {
       // The whole body is here already (upstream.ts answers small responses as one Buffer).
       if (answer.body !== undefined && declaredLength !== undefined && declaredLength !== answer.body.length) {
-        release()
+        release('abandoned')
         publish(events.cacheNotStored, { reason: 'incomplete' })
       } else {
         complete(answer.body ?? Buffer.alloc(0))
@@ -187,7 +195,7 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
       onComplete: complete,
       onAbandon: (reason) => {
         publish(events.cacheNotStored, { reason })
-        release()
+        release('abandoned')
       },
     })
     const headersOnly = headersOnlyFor(ctx, response, answer)
@@ -213,10 +221,41 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
     try {
       answer = await next(fillRequest(fill.ctx))
     } catch (err) {
-      fill.release()
+      fill.release('abandoned')
       throw err
     }
     return admitAndAnswer(fill, answer, requestTime, clock.now())
+  }
+
+  /**
+   * The miss this process leads, when other instances share the store: claims the key's
+   * fill lock and fetches, or waits for the instance holding it and serves what that one
+   * stored (shared-collapser.ts). `fill.release` ends this process's own collapsing.
+   */
+  async function fetchOnceAcrossInstances(shared: SharedCollapser, fill: Fill, next: Next): Promise<Answer> {
+    const { ctx, key, release } = fill
+    const claim = await shared.claim(key)
+    if (claim.kind === 'lead') {
+      const releaseBoth = (result: FillResult) => {
+        claim.release(result)
+        release(result)
+      }
+      return fetchAndStore({ ...fill, release: releaseBoth }, next)
+    }
+    if (claim.uncacheable) {
+      // Its answer may not be stored: go upstream at once, and so will the next requests.
+      passMemory.remember(key)
+      return fetchAndStore(fill, next)
+    }
+    const again = await entries.lookup(key, ctx.headers)
+    const hit = collapsedHit(ctx, again, fill.directives, fill.fwd)
+    if (hit !== undefined) {
+      release('stored')
+      return hit
+    }
+    // Nothing fresh stored (the bound passed, or the fill failed): fetch it ourselves.
+    const missed = again.kind === 'miss' ? { ...fill, fwd: again.reason, marker: again.marker } : fill
+    return fetchAndStore(missed, next)
   }
 
   /** RFC 9111 §4.3.4: the stored response a 304 refreshes, or undefined when it does not select it. */
@@ -430,17 +469,17 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
       // Known not to be storable lately: nothing to wait for, so no collapsing.
       if (passMemory.has(key)) return fetchAndStore({ ...fill, release: noop }, next)
       const release = collapser.lead(key)
-      if (release !== undefined) return fetchAndStore({ ...fill, release }, next)
+      if (release !== undefined) {
+        if (sharedCollapser !== undefined && isWorthSharing(ctx, directives)) {
+          return fetchOnceAcrossInstances(sharedCollapser, { ...fill, release }, next)
+        }
+        return fetchAndStore({ ...fill, release }, next)
+      }
       // Another request is fetching this key: wait for it, then look again.
       await collapser.follow(key, deps.collapseTimeoutMs)
       const again = await entries.lookup(key, ctx.headers)
-      if (again.kind === 'found') {
-        const verdict = decide(again.found.response, directives, clock.now())
-        if (verdict.kind === 'fresh') {
-          ctx.facts.collapsed = true
-          return fromCache(ctx, again.found, verdict, { collapsed: true, fwd: found.reason })
-        }
-      }
+      const hit = collapsedHit(ctx, again, directives, found.reason)
+      if (hit !== undefined) return hit
       found = again
       if (found.kind === 'miss') {
         return fetchAndStore({ ...fill, fwd: found.reason, marker: found.marker, release: noop }, next)
@@ -471,6 +510,20 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
         }
         return revalidate(ctx, next, keys, found.found, verdict, directives)
     }
+  }
+
+  /** A fresh response another request's fetch stored while this one waited (RFC 9211 §2.6 collapsed). */
+  function collapsedHit(
+    ctx: RequestContext,
+    again: Lookup,
+    directives: RequestDirectives,
+    fwd: ForwardReason,
+  ): Answer | undefined {
+    if (again.kind !== 'found') return undefined
+    const verdict = decide(again.found.response, directives, clock.now())
+    if (verdict.kind !== 'fresh') return undefined
+    ctx.facts.collapsed = true
+    return fromCache(ctx, again.found, verdict, { collapsed: true, fwd })
   }
 
   function fromCache(

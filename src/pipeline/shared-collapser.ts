@@ -1,0 +1,86 @@
+/**
+ * Collapsing across instances. The in-process collapser lets one request per key and
+ * process go on to fill the cache; this module makes that request claim the key's fill
+ * lock in the shared store first, so one instance goes to the origin while the others wait
+ * for its entry, within a bound, and then look it up.
+ *
+ * It fails open: with no lock capability (the memory store), with Redis down or its
+ * breaker open, or when a wait passes its bound, the request goes to the origin itself.
+ * A wait is only ever as long as `waitMs`; a claim no holder releases ends after `ttlMs`.
+ */
+import type { RequestDirectives } from '../cache/request-directives.ts'
+import { events, publish } from '../observability/events.ts'
+import type { FillLocks, FillResult } from '../storage/store.ts'
+import type { RequestContext } from './context.ts'
+
+/** What the leading request of this process does next. */
+export type SharedClaim =
+  /** Go to the origin; call `release` once the response is stored or will not be. */
+  | { readonly kind: 'lead'; readonly release: (result: FillResult) => void }
+  /**
+   * Another instance's fill ended (or the wait gave up): look the key up again, and go to
+   * the origin if nothing usable is there. `uncacheable`: its answer may not be stored, so
+   * remember the key as hit-for-miss and skip the look-up.
+   */
+  | { readonly kind: 'followed'; readonly uncacheable: boolean }
+
+export interface SharedCollapser {
+  /** Claims the fill of `key` across instances, or waits for the instance that holds it. Never rejects. */
+  claim(key: string): Promise<SharedClaim>
+  /** Requests waiting for another instance's fill now. */
+  readonly waiting: number
+}
+
+export interface SharedCollapserDeps {
+  /** The store's fill locks and their settings; undefined turns collapsing across instances off. */
+  readonly fills: { readonly locks: FillLocks; readonly ttlMs: number; readonly waitMs: number } | undefined
+  readonly log: { warn(obj: object, msg: string): void }
+}
+
+const ALONE: SharedClaim = { kind: 'lead', release: () => {} }
+
+/**
+ * @example
+ * const shared = createSharedCollapser({ fills: built.fills, log })
+ * const claim = await shared.claim(key)
+ */
+export function createSharedCollapser(deps: SharedCollapserDeps): SharedCollapser {
+  const { fills, log } = deps
+  if (fills === undefined) return { claim: () => Promise.resolve(ALONE), waiting: 0 }
+  const { locks, ttlMs, waitMs } = fills
+  let waiting = 0
+  return {
+    get waiting() {
+      return waiting
+    },
+    async claim(key) {
+      let lease: Awaited<ReturnType<FillLocks['acquireFill']>>
+      try {
+        lease = await locks.acquireFill(key, ttlMs)
+      } catch (err) {
+        // Redis is down or slow: fetch without the lock rather than wait on it.
+        publish(events.fillLock, { result: 'unavailable' })
+        log.warn({ err }, 'fill lock unavailable, fetching without it')
+        return ALONE
+      }
+      if (lease !== undefined) {
+        publish(events.fillLock, { result: 'acquired' })
+        return { kind: 'lead', release: (result) => void lease.release(result) }
+      }
+      waiting++
+      const outcome = await locks.waitForFill(key, waitMs).finally(() => waiting--)
+      publish(events.fillLock, { result: outcome })
+      return { kind: 'followed', uncacheable: outcome === 'uncacheable' }
+    },
+  }
+}
+
+/**
+ * Whether a miss is worth making other instances wait for: not when the request itself
+ * forbids storing (RFC 9111 §5.2.1.5 no-store) or carries Authorization (§3.5: stored only
+ * if the response says so). Their answers say nothing about what the key's next request
+ * would get, and the in-process collapser does not remember them as hit-for-miss either.
+ */
+export function isWorthSharing(ctx: RequestContext, directives: RequestDirectives): boolean {
+  return !directives.noStore && ctx.headers.authorization === undefined
+}
