@@ -61,16 +61,16 @@ export interface App {
 
 /**
  * @example
- * const app = createApp(loadConfig({ flags: { upstream: 'http://127.0.0.1:8080' } }))
+ * const app = await createApp(loadConfig({ flags: { upstream: 'http://127.0.0.1:8080' } }))
  * const { proxy } = await app.listen()
  */
-export function createApp(config: Config, deps: AppDeps = {}): App {
+export async function createApp(config: Config, deps: AppDeps = {}): Promise<App> {
   const upstreamUrl = config.upstream.url
   if (upstreamUrl === undefined) throw new Error('upstream.url is required to serve (pass --upstream URL)')
   const clock = deps.clock ?? systemClock
   const logger = deps.logger ?? createLogger({ level: config.log.level, file: config.log.file })
 
-  const built = buildStore(config.storage, {
+  const built = await buildStore(config.storage, {
     clock,
     log: logger.child({ component: `storage.${config.storage.driver}` }),
     onEvict: (reason) => publish(events.cacheEvicted, { reason }),

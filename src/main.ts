@@ -1,19 +1,18 @@
 /**
  * The edgecache command: parses the command line, loads config, and runs `serve` (with
- * workers), `check-config` or `demo`. Exit codes: 0 ok, 1 invalid config, 2 usage error.
+ * workers), `check-config`, `demo`, `purge` or `routes`. Exit codes: 0 ok, 1 invalid
+ * config, 2 usage error.
  */
 import cluster from 'node:cluster'
 import { readFileSync } from 'node:fs'
-import { type App, createApp } from './app.ts'
+import type { App } from './app.ts'
 import { formatUsage, parseArgs, type ParsedArgs } from './cli/args.ts'
-import { startDemoBackend } from './cli/demo-backend.ts'
-import { runPurge } from './cli/purge.ts'
-import { runRoutes } from './cli/routes.ts'
 import { checkConfigFile, loadConfig } from './config/load.ts'
 import type { Config } from './config/schema.ts'
-import { routeFileProblems } from './router/load.ts'
 import { createLogger } from './observability/logger.ts'
-import { superviseWorkers } from './workers.ts'
+
+// Each command imports what it runs when it runs: a worker supervisor that loaded the
+// proxy's modules would hold their code in memory for nothing.
 
 const NO_UPSTREAM =
   'edgecache: no upstream to proxy to; pass --upstream URL (or set EDGECACHE_UPSTREAM, or upstream.url in --config FILE), or try `edgecache demo`\n'
@@ -40,20 +39,25 @@ async function main(argv: readonly string[]): Promise<number> {
       return demo(args)
     case 'serve':
       return serve(args)
-    case 'purge':
+    case 'purge': {
+      const { runPurge } = await import('./cli/purge.ts')
       return runPurge(args, process.env, process.stdout, process.stderr)
-    case 'routes':
+    }
+    case 'routes': {
+      const { runRoutes } = await import('./cli/routes.ts')
       return runRoutes(args, process.env, process.stdout, process.stderr)
+    }
   }
 }
 
-function checkConfig(positionals: readonly string[]): number {
+async function checkConfig(positionals: readonly string[]): Promise<number> {
   const [file, ...extra] = positionals
   if (file === undefined || extra.length > 0) {
     process.stderr.write('usage: edgecache check-config FILE\n')
     return 2
   }
   const result = checkConfigFile(file)
+  const { routeFileProblems } = await import('./router/load.ts')
   // The route file the config names is checked too: serving would refuse it just the same.
   const problems = result.ok ? routeFileProblems(result.config.routes) : result.problems
   if (problems.length === 0) {
@@ -80,19 +84,25 @@ async function serve(args: ParsedArgs): Promise<number> {
     return 2
   }
   if (config.workers > 1 && cluster.isPrimary) {
+    const { superviseWorkers } = await import('./workers.ts')
     superviseWorkers(
       config.workers,
       createLogger({ level: config.log.level }).child({ component: 'primary' }),
     )
     return -1
   }
-  const app = createApp(config)
+  const { createApp } = await import('./app.ts')
+  const app = await createApp(config)
   await app.listen()
   stopOnSignals(app)
   return -1
 }
 
 async function demo(args: ParsedArgs): Promise<number> {
+  const [{ startDemoBackend }, { createApp }] = await Promise.all([
+    import('./cli/demo-backend.ts'),
+    import('./app.ts'),
+  ])
   const backend = await startDemoBackend()
   const config = load({
     ...args,
@@ -102,7 +112,7 @@ async function demo(args: ParsedArgs): Promise<number> {
     await backend.close()
     return config
   }
-  const app = createApp(config)
+  const app = await createApp(config)
   const { proxy } = await app.listen()
   const host = proxy.host === '0.0.0.0' || proxy.host === '::' ? '127.0.0.1' : proxy.host
   const base = `http://${host.includes(':') ? `[${host}]` : host}:${proxy.port}`

@@ -1,6 +1,8 @@
 /**
  * Builds the cache store the storage config asks for: memory, Redis, or a memory tier in
- * front of Redis. Only this file and app.ts know that the drivers exist.
+ * front of Redis. Only this file and app.ts know that the drivers exist. The Redis modules
+ * are imported only when a Redis driver is chosen: the client's code alone adds more than
+ * 10 MiB to a process's resident memory, which a memory-store process has no use for.
  */
 import type { Clock } from './clock.ts'
 import type { StorageConfig } from './config/schema.ts'
@@ -8,8 +10,6 @@ import { createCircuitBreaker, type CircuitBreaker } from './storage/circuit-bre
 import { createFillLocks, type FillNotices } from './storage/fill-locks.ts'
 import { guardStore } from './storage/guarded-store.ts'
 import { createMemoryStore, type EvictReason } from './storage/memory-store.ts'
-import { createRedisBus } from './storage/redis-bus.ts'
-import { createRedisStore } from './storage/redis-store.ts'
 import type { CacheStore, FillLocks } from './storage/store.ts'
 import { TieredStore } from './storage/tiered-store.ts'
 
@@ -33,7 +33,7 @@ export interface StoreDeps {
   onL1Reset(): void
 }
 
-export function buildStore(config: StorageConfig, deps: StoreDeps): BuiltStore {
+export async function buildStore(config: StorageConfig, deps: StoreDeps): Promise<BuiltStore> {
   const { clock } = deps
   if (config.driver === 'memory') {
     const store = createMemoryStore({
@@ -48,6 +48,10 @@ export function buildStore(config: StorageConfig, deps: StoreDeps): BuiltStore {
       state: () => ({ state: 'up', lastError: null }),
     }
   }
+  const [{ createRedisStore }, { createRedisBus }] = await Promise.all([
+    import('./storage/redis-store.ts'),
+    import('./storage/redis-bus.ts'),
+  ])
   const redis = config.redis
   const url = redis.url === undefined ? undefined : withPassword(redis.url, redis.password)
   const cluster = redis.cluster.map((seed) => withPassword(seed, redis.password))

@@ -4,8 +4,8 @@
  * SIGINT and SIGHUP on. Each worker has its own memory store.
  */
 import cluster, { type Worker } from 'node:cluster'
-import { AggregatorRegistry, type PrometheusContentType } from 'prom-client'
-import { isMetricsMessage, type MetricsMessage } from './observability/cluster-metrics.ts'
+import type { AggregatorRegistry, PrometheusContentType } from 'prom-client'
+import { isMetricsMessage, type MetricsMessage } from './observability/metrics-messages.ts'
 import { isInvalidationMessage } from './surrogate/cluster-invalidator.ts'
 
 export interface SupervisorLog {
@@ -116,18 +116,19 @@ function relayInvalidations(): void {
  * AggregatorRegistry asks each worker for its registry (each has registered it, see
  * src/observability/cluster-metrics.ts) and sums them; the text goes back to the asker. It
  * gives up after 5 s when a worker does not answer (one still starting, say), and the asker
- * answers the scrape with 503.
+ * answers the scrape with 503. prom-client is imported at the first scrape: a primary that
+ * is never scraped does not hold its code in memory.
  */
 function relayMetrics(): void {
-  let aggregator: AggregatorRegistry<PrometheusContentType> | undefined
+  let aggregator: Promise<AggregatorRegistry<PrometheusContentType>> | undefined
   cluster.on('message', (worker, message: unknown) => {
     if (!isMetricsMessage(message) || message.type !== 'edgecache:metrics') return
     const reply = (result: { text: string } | { error: string }) => {
       const answer: MetricsMessage = { type: 'edgecache:metrics-result', id: message.id, ...result }
       if (worker.isConnected()) worker.send(answer)
     }
-    aggregator ??= new AggregatorRegistry()
-    aggregator.clusterMetrics().then(
+    aggregator ??= import('prom-client').then((prom) => new prom.AggregatorRegistry())
+    aggregator.then((registry) => registry.clusterMetrics()).then(
       (text) => reply({ text }),
       (err: unknown) => reply({ error: String((err as Error)?.message ?? err) }),
     )

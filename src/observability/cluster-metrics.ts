@@ -8,25 +8,9 @@
 import cluster from 'node:cluster'
 import { AggregatorRegistry } from 'prom-client'
 import type { Metrics } from './metrics.ts'
+import { isMetricsMessage, type MetricsMessage } from './metrics-messages.ts'
 
-/** Messages between a worker and the primary; `type` keeps them apart from other IPC. */
-export type MetricsMessage =
-  | { readonly type: 'edgecache:metrics'; readonly id: number }
-  | {
-      readonly type: 'edgecache:metrics-result'
-      readonly id: number
-      readonly text?: string
-      readonly error?: string
-    }
-
-export function isMetricsMessage(message: unknown): message is MetricsMessage {
-  return (
-    typeof message === 'object' &&
-    message !== null &&
-    typeof (message as { type?: unknown }).type === 'string' &&
-    (message as { type: string }).type.startsWith('edgecache:metrics')
-  )
-}
+export { isMetricsMessage, type MetricsMessage }
 
 /** What `GET /metrics` renders: this process's metrics, or the sum over the workers. */
 export interface MetricsSource {

@@ -39,7 +39,7 @@ export async function startProxy(options: TestProxyOptions): Promise<TestProxy> 
     },
   })
   const logger = createLogger({ level: 'info', destination })
-  const app = createApp(config, { logger, clock: options.clock })
+  const app = await createApp(config, { logger, clock: options.clock })
   const { proxy, admin } = await app.listen()
   return {
     app,
