@@ -1,0 +1,80 @@
+/**
+ * One measured run: a warm-up load, then the load itself, with what is counted around it:
+ * the CPU the target's processes used per answered request, the share of the machine other
+ * processes took meanwhile, the requests that reached the origin, and memory afterwards.
+ */
+import type { RunSpec } from './cases.ts'
+import { cpuNs, watchOtherCpu } from './cpu.ts'
+import { type LoadOptions, type LoadResult, type LoadTool, runLoad } from './load.ts'
+import { get, rssOfEach } from './processes.ts'
+import { pidsOf, type RunningTarget } from './targets.ts'
+
+export interface Measured {
+  readonly result: LoadResult
+  /**
+   * CPU time per answered request, µs, of every process of the target (workers included,
+   * and redis-server for the Redis stores); undefined without /proc.
+   */
+  readonly cpuUsPerRequest: number | undefined
+  /** Share of the machine's CPU that processes outside the benchmark used during the run. */
+  readonly otherCpuShare: number | undefined
+  /** Requests the origin served for the case's path during the run (proxies only). */
+  readonly originRequests: number | undefined
+  /** Resident memory of each of the target's processes right after the run, bytes. */
+  readonly rssBytes: readonly number[]
+}
+
+export interface MeasureContext {
+  readonly tool: LoadTool
+  readonly root: string
+  readonly durationS: number
+  readonly warmupS: number
+  readonly threads: number
+  readonly openFiles: number
+  readonly originUrl: string
+  /** Every process the benchmark started, so the rest of the machine can be told apart. */
+  readonly benchPids: readonly number[]
+}
+
+async function originCounts(originUrl: string): Promise<Record<string, number>> {
+  return JSON.parse((await get(`${originUrl}/__counts`)).body) as Record<string, number>
+}
+
+const cpuOf = (pids: readonly number[]): number | undefined => {
+  const each = pids.map(cpuNs)
+  return each.some((n) => n === undefined) ? undefined : each.reduce<number>((a, n) => a + n!, 0)
+}
+
+export async function measure(spec: RunSpec, target: RunningTarget, ctx: MeasureContext): Promise<Measured> {
+  const load: LoadOptions = {
+    url: `${target.url}${spec.case.path}`,
+    connections: spec.connections,
+    durationS: ctx.durationS,
+    threads: ctx.threads,
+    openFiles: ctx.openFiles,
+  }
+  if (ctx.warmupS > 0) await runLoad(ctx.tool, { ...load, durationS: ctx.warmupS }, ctx.root)
+  const pids = pidsOf(target)
+  const path = spec.case.path
+  const before = target.proxies ? await originCounts(ctx.originUrl) : undefined
+  const cpuBefore = cpuOf(pids)
+  const otherCpu = watchOtherCpu(ctx.benchPids)
+  const result = await runLoad(ctx.tool, load, ctx.root)
+  const cpuAfter = cpuOf(pids)
+  const otherCpuShare = otherCpu()
+  const after = before === undefined ? undefined : await originCounts(ctx.originUrl)
+  if (target.main.hasExited()) {
+    throw new Error(`${target.id} exited (${await target.main.exited}) during ${spec.id}`)
+  }
+  return {
+    result,
+    otherCpuShare,
+    cpuUsPerRequest:
+      cpuBefore === undefined || cpuAfter === undefined || result.requests === 0
+        ? undefined
+        : (cpuAfter - cpuBefore) / 1000 / result.requests,
+    originRequests:
+      before === undefined || after === undefined ? undefined : (after[path] ?? 0) - (before[path] ?? 0),
+    rssBytes: rssOfEach(pids),
+  }
+}
