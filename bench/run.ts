@@ -43,6 +43,8 @@ import { C10K_CONNECTIONS, readSettings, type Settings } from './http/settings.t
 import { LOG_LEVEL, pidsOf, type RunningTarget, startTargets, type TargetId } from './http/targets.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
+/** Re-runs of one disturbed run at most, so a busy spell does not spend the whole budget on one row. */
+const MAX_RETRIES_PER_RUN = 2
 /** Seconds each run costs beyond its load: process start-up of wrk, counting, sampling. */
 const RUN_OVERHEAD_S = 0.4
 
@@ -264,7 +266,11 @@ async function comparisonMode(
       let run = await measure(spec, target, ctx)
       // Another process took CPU during the run: its figures say more about that process than
       // about ours. Run it again while the budget lasts, keeping the disturbed run on record.
-      while ((run.otherCpuShare ?? 0) > NOISY_SHARE && retryBudgetS >= runCost) {
+      for (
+        let retries = 0;
+        (run.otherCpuShare ?? 0) > NOISY_SHARE && retryBudgetS >= runCost && retries < MAX_RETRIES_PER_RUN;
+        retries++
+      ) {
         retryBudgetS -= runCost
         entry.discarded.push(run)
         process.stderr.write(`${spec.id}: ${pct(run.otherCpuShare ?? 0)} of the CPU used elsewhere, again\n`)

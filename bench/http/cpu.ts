@@ -35,14 +35,23 @@ export function cpuNs(pid: number): number | undefined {
   }
 }
 
-/** Busy and total CPU seconds of the whole machine since boot, all CPUs together. */
-function machineSeconds(): { busy: number; total: number } | undefined {
+/**
+ * Busy and total CPU seconds of the whole machine since boot, all CPUs together, and the
+ * interrupt time among the busy (irq, softirq): on loopback that is mostly the kernel moving
+ * the benchmark's own packets, charged to no process.
+ */
+function machineSeconds(): { busy: number; interrupts: number; total: number } | undefined {
   try {
     const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number)
     // user nice system idle iowait irq softirq steal; guest time is already inside user.
     const total = fields.slice(0, 8).reduce((a, b) => a + b, 0)
     const idle = (fields[3] ?? 0) + (fields[4] ?? 0)
-    return { busy: (total - idle) / TICKS_PER_S, total: total / TICKS_PER_S }
+    const interrupts = (fields[5] ?? 0) + (fields[6] ?? 0)
+    return {
+      busy: (total - idle) / TICKS_PER_S,
+      interrupts: interrupts / TICKS_PER_S,
+      total: total / TICKS_PER_S,
+    }
   } catch {
     return undefined
   }
@@ -73,9 +82,10 @@ export async function machineBusyShare(ms: number): Promise<number | undefined> 
 
 /**
  * Starts measuring; the returned function gives the share of the machine's CPU capacity
- * used since by processes other than this one, its reaped children and `pids`. Kernel
- * work for loopback traffic is not always charged to a process, so a quiet machine still
- * shows a few percent.
+ * used since by processes other than this one, its reaped children and `pids`. Interrupt
+ * time is left out: at tens of thousands of requests a second it is mostly the kernel
+ * moving the benchmark's own loopback packets (about 8% of a 2-core machine), charged to no
+ * process, and counting it as someone else's would flag quiet runs as noisy.
  */
 export function watchOtherCpu(pids: readonly number[]): () => number | undefined {
   const ours = () => {
@@ -93,7 +103,8 @@ export function watchOtherCpu(pids: readonly number[]): () => number | undefined
     if (oursBefore === undefined || oursAfter === undefined) return undefined
     const capacity = machineAfter.total - machineBefore.total
     if (capacity <= 0) return undefined
-    const others = machineAfter.busy - machineBefore.busy - (oursAfter - oursBefore)
+    const busy = machineAfter.busy - machineAfter.interrupts - (machineBefore.busy - machineBefore.interrupts)
+    const others = busy - (oursAfter - oursBefore)
     return Math.max(0, others / capacity)
   }
 }
