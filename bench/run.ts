@@ -239,10 +239,12 @@ async function comparisonMode(
   >()
   for (const t of running)
     memory.set(t.id, { label: t.label, afterStart: rssOfEach(pidsOf(t)), afterRuns: [], idleAtEnd: [] })
-  const benchPids = [
-    env.origin,
-    ...running.flatMap(pidsOf),
-    ...(started.redis === undefined ? [] : [started.redis.pid]),
+  const benchPids = () => [
+    ...new Set([
+      env.origin,
+      ...running.flatMap(pidsOf),
+      ...(started.redis === undefined ? [] : [started.redis.pid]),
+    ]),
   ]
   const ctx: MeasureContext = {
     tool: env.tool,
@@ -252,7 +254,7 @@ async function comparisonMode(
     threads: settings.threads,
     openFiles: env.openFiles,
     originUrl: env.originUrl,
-    benchPids: [...new Set(benchPids)],
+    benchPids,
   }
 
   const measured = new Map<string, { kept: Measured[]; discarded: Measured[] }>()

@@ -6,8 +6,8 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Check } from './checks.ts'
-import { cpuNs } from './cpu.ts'
 import { type LoadResult, type LoadTool, runLoad } from './load.ts'
+import { cpuOfEach, cpuUsed } from './measure.ts'
 import { establishedOn, get, rssOfEach } from './processes.ts'
 import { markdownTable, mib, ms, rps } from './report.ts'
 import { pidsOf, type RunningTarget } from './targets.ts'
@@ -41,15 +41,11 @@ export interface C10kContext {
 export async function runC10k(targets: readonly RunningTarget[], ctx: C10kContext): Promise<C10kResult[]> {
   const results: C10kResult[] = []
   for (const target of targets) {
-    // One request stores the path (and on every core, the warm-up below reaches each worker).
+    // One request stores the path; other workers of a multi-process target store it on their first.
     await get(`${target.url}${PATH}`)
     const port = Number(new URL(target.url).port)
     const pids = pidsOf(target)
-    const cpu = () =>
-      pids
-        .map(cpuNs)
-        .reduce<number | undefined>((a, n) => (a === undefined || n === undefined ? undefined : a + n), 0)
-    const cpuBefore = cpu()
+    const cpuBefore = cpuOfEach(pids)
     let establishedPeak: number | undefined
     let rssPeakBytes = 0
     let done = false
@@ -77,7 +73,7 @@ export async function runC10k(targets: readonly RunningTarget[], ctx: C10kContex
       )
     }
     const result = await load
-    const cpuAfter = cpu()
+    const cpu = cpuUsed(cpuBefore, cpuOfEach(pids))
     process.stderr.write(
       `c10k/${target.id}: ${Math.round(result.rps)} req/s, ${establishedPeak ?? '?'} established, ` +
         `${result.errors.connect} connect errors, ${result.errors.timeout} timeouts\n`,
@@ -88,10 +84,7 @@ export async function runC10k(targets: readonly RunningTarget[], ctx: C10kContex
       connections: ctx.connections,
       result,
       establishedPeak,
-      cpuUsPerRequest:
-        cpuBefore === undefined || cpuAfter === undefined || result.requests === 0
-          ? undefined
-          : (cpuAfter - cpuBefore) / 1000 / result.requests,
+      cpuUsPerRequest: cpu === undefined || result.requests === 0 ? undefined : cpu / 1000 / result.requests,
       rssPeakBytes,
     })
     await sleep(SETTLE_MS)

@@ -88,23 +88,26 @@ export async function machineBusyShare(ms: number): Promise<number | undefined> 
  * process, and counting it as someone else's would flag quiet runs as noisy.
  */
 export function watchOtherCpu(pids: readonly number[]): () => number | undefined {
-  const ours = () => {
-    const self = selfAndReapedSeconds()
-    const children = pids.map(cpuNs)
-    if (self === undefined || children.some((c) => c === undefined)) return undefined
-    return self + children.reduce<number>((n, c) => n + c! / 1e9, 0)
-  }
+  // Per pid, so a process that comes or goes meanwhile (nginx's cache loader exits after a
+  // minute) leaves the others' figures usable; only the processes there at both ends count.
+  const each = () => new Map(pids.map((pid) => [pid, cpuNs(pid)]))
   const machineBefore = machineSeconds()
-  const oursBefore = ours()
+  const selfBefore = selfAndReapedSeconds()
+  const pidsBefore = each()
   return () => {
     const machineAfter = machineSeconds()
-    const oursAfter = ours()
+    const selfAfter = selfAndReapedSeconds()
+    const pidsAfter = each()
     if (machineBefore === undefined || machineAfter === undefined) return undefined
-    if (oursBefore === undefined || oursAfter === undefined) return undefined
+    if (selfBefore === undefined || selfAfter === undefined) return undefined
+    let ours = selfAfter - selfBefore
+    for (const [pid, after] of pidsAfter) {
+      const before = pidsBefore.get(pid)
+      if (before !== undefined && after !== undefined) ours += (after - before) / 1e9
+    }
     const capacity = machineAfter.total - machineBefore.total
     if (capacity <= 0) return undefined
     const busy = machineAfter.busy - machineAfter.interrupts - (machineBefore.busy - machineBefore.interrupts)
-    const others = busy - (oursAfter - oursBefore)
-    return Math.max(0, others / capacity)
+    return Math.max(0, (busy - ours) / capacity)
   }
 }

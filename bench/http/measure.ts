@@ -32,17 +32,28 @@ export interface MeasureContext {
   readonly threads: number
   readonly openFiles: number
   readonly originUrl: string
-  /** Every process the benchmark started, so the rest of the machine can be told apart. */
-  readonly benchPids: readonly number[]
+  /** Every process the benchmark runs now, so the rest of the machine can be told apart. */
+  readonly benchPids: () => readonly number[]
 }
 
 async function originCounts(originUrl: string): Promise<Record<string, number>> {
   return JSON.parse((await get(`${originUrl}/__counts`)).body) as Record<string, number>
 }
 
-const cpuOf = (pids: readonly number[]): number | undefined => {
-  const each = pids.map(cpuNs)
-  return each.some((n) => n === undefined) ? undefined : each.reduce<number>((a, n) => a + n!, 0)
+/** CPU ns of each of `pids` now (undefined for one that is gone). */
+export const cpuOfEach = (pids: readonly number[]) => new Map(pids.map((pid) => [pid, cpuNs(pid)]))
+
+/** CPU ns used between two readings by the processes present at both; undefined without /proc. */
+export function cpuUsed(
+  before: ReadonlyMap<number, number | undefined>,
+  after: ReadonlyMap<number, number | undefined>,
+): number | undefined {
+  let used: number | undefined
+  for (const [pid, end] of after) {
+    const start = before.get(pid)
+    if (start !== undefined && end !== undefined) used = (used ?? 0) + end - start
+  }
+  return used
 }
 
 export async function measure(spec: RunSpec, target: RunningTarget, ctx: MeasureContext): Promise<Measured> {
@@ -57,10 +68,10 @@ export async function measure(spec: RunSpec, target: RunningTarget, ctx: Measure
   const pids = pidsOf(target)
   const path = spec.case.path
   const before = target.proxies ? await originCounts(ctx.originUrl) : undefined
-  const cpuBefore = cpuOf(pids)
-  const otherCpu = watchOtherCpu(ctx.benchPids)
+  const cpuBefore = cpuOfEach(pids)
+  const otherCpu = watchOtherCpu(ctx.benchPids())
   const result = await runLoad(ctx.tool, load, ctx.root)
-  const cpuAfter = cpuOf(pids)
+  const cpu = cpuUsed(cpuBefore, cpuOfEach(pids))
   const otherCpuShare = otherCpu()
   const after = before === undefined ? undefined : await originCounts(ctx.originUrl)
   if (target.main.hasExited()) {
@@ -69,10 +80,7 @@ export async function measure(spec: RunSpec, target: RunningTarget, ctx: Measure
   return {
     result,
     otherCpuShare,
-    cpuUsPerRequest:
-      cpuBefore === undefined || cpuAfter === undefined || result.requests === 0
-        ? undefined
-        : (cpuAfter - cpuBefore) / 1000 / result.requests,
+    cpuUsPerRequest: cpu === undefined || result.requests === 0 ? undefined : cpu / 1000 / result.requests,
     originRequests:
       before === undefined || after === undefined ? undefined : (after[path] ?? 0) - (before[path] ?? 0),
     rssBytes: rssOfEach(pids),
