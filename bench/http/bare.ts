@@ -1,25 +1,80 @@
 /**
- * The baseline: a bare node:http server answering every request with the same 1 KiB
- * buffer. The proxy's hit path is measured against it. Runs as its own process; listens
- * on an ephemeral loopback port and prints `{"port":N}` on stdout once ready.
+ * The baseline: a bare node:http server answering each request with a fixed buffer, 1 KiB
+ * or, for `/hit/16k` and `/hit/256k`, a buffer of that size, so every hit case has a
+ * yardstick of the same size. The proxy's hit path is measured against it.
+ *
+ * Runs as its own process: `--workers N` forks N node:cluster workers sharing one port,
+ * as `edgecache --workers N` does (1: no cluster). Listens on an ephemeral loopback port
+ * and prints `{"port":N}` on stdout once every worker listens.
  */
+import cluster from 'node:cluster'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { parseArgs } from 'node:util'
 
-const body = Buffer.alloc(1024, 0x61)
-const headers = { 'content-type': 'application/octet-stream', 'content-length': String(body.length) }
+const KIB = 1024
+const { values } = parseArgs({ options: { workers: { type: 'string', default: '1' } } })
+const workers = Number(values.workers)
+if (!Number.isInteger(workers) || workers < 1) throw new Error(`--workers: expected an integer ≥ 1`)
 
-const server = createServer((_req, res) => {
-  res.writeHead(200, headers)
-  res.end(body)
-})
+const answers = new Map(
+  [
+    ['/hit/16k', 16 * KIB],
+    ['/hit/256k', 256 * KIB],
+  ].map(([path, size]) => [path as string, answer(size as number)]),
+)
+const fallback = answer(KIB)
 
-server.listen(0, '127.0.0.1', () => {
-  process.stdout.write(`${JSON.stringify({ port: (server.address() as AddressInfo).port })}\n`)
-})
-const stop = () => {
-  server.closeAllConnections()
-  server.close(() => process.exit(0))
+function answer(size: number) {
+  const body = Buffer.alloc(size, 0x61)
+  return {
+    body,
+    headers: { 'content-type': 'application/octet-stream', 'content-length': String(body.length) },
+  }
 }
-process.on('SIGTERM', stop)
-process.on('SIGINT', stop)
+
+function serve(): void {
+  const server = createServer((req, res) => {
+    const { body, headers } = answers.get(req.url ?? '/') ?? fallback
+    res.writeHead(200, headers)
+    res.end(body)
+  })
+  // In a cluster the primary owns the listening socket: listen(0) in every worker gets the
+  // same port. The backlog is edgecache's default (server.backlog), so --c10k compares like with like.
+  server.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, () => {
+    const port = (server.address() as AddressInfo).port
+    if (cluster.isWorker) process.send?.({ port })
+    else process.stdout.write(`${JSON.stringify({ port })}\n`)
+  })
+  const stop = () => {
+    server.closeAllConnections()
+    server.close(() => process.exit(0))
+  }
+  process.on('SIGTERM', stop)
+  process.on('SIGINT', stop)
+}
+
+function supervise(): void {
+  let listening = 0
+  for (let i = 0; i < workers; i++) {
+    cluster.fork().on('message', (message: { port?: number }) => {
+      listening++
+      if (listening === workers) process.stdout.write(`${JSON.stringify({ port: message.port })}\n`)
+    })
+  }
+  let stopping = false
+  // A worker that dies unasked makes the baseline meaningless: stop rather than restart.
+  cluster.on('exit', () => {
+    if (!stopping) process.exit(1)
+    if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0)
+  })
+  const stop = () => {
+    stopping = true
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGTERM')
+  }
+  process.on('SIGTERM', stop)
+  process.on('SIGINT', stop)
+}
+
+if (workers > 1 && cluster.isPrimary) supervise()
+else serve()

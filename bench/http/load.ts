@@ -21,11 +21,15 @@ export interface LoadOptions {
   readonly durationS: number
   /** wrk threads; autocannon runs in this process's one thread. */
   readonly threads: number
+  /** Open-file limit for wrk (see SpawnOptions.openFiles); needed past about 1,000 connections. */
+  readonly openFiles?: number
 }
 
 export interface LoadErrors {
   /** Connect, read and write errors (wrk), or request errors other than timeouts (autocannon). */
   readonly socket: number
+  /** The connect errors among them (wrk; 0 with autocannon, which does not tell them apart). */
+  readonly connect: number
   readonly timeout: number
   /** wrk: responses with status ≥ 400; autocannon: responses outside 2xx. */
   readonly badStatus: number
@@ -89,7 +93,13 @@ async function runWrk(options: LoadOptions, cwd: string): Promise<LoadResult> {
     WRK_SCRIPT,
     options.url,
   ]
-  const child = spawnTracked('wrk', 'wrk', args, cwd)
+  const child = spawnTracked(
+    'wrk',
+    'wrk',
+    args,
+    cwd,
+    options.openFiles === undefined ? {} : { openFiles: options.openFiles },
+  )
   let stdout = ''
   child.process.stdout?.setEncoding('utf8')
   child.process.stdout?.on('data', (chunk: string) => {
@@ -111,7 +121,12 @@ async function runWrk(options: LoadOptions, cwd: string): Promise<LoadResult> {
     p50Ms: r.p50Us / 1000,
     p99Ms: r.p99Us / 1000,
     bytes: r.bytes,
-    errors: { socket: r.connect + r.read + r.write, timeout: r.timeout, badStatus: r.status },
+    errors: {
+      socket: r.connect + r.read + r.write,
+      connect: r.connect,
+      timeout: r.timeout,
+      badStatus: r.status,
+    },
   }
 }
 
@@ -143,6 +158,7 @@ function runAutocannon(options: LoadOptions): Promise<LoadResult> {
           bytes: result.throughput.total,
           errors: {
             socket: result.errors - result.timeouts,
+            connect: 0,
             timeout: result.timeouts,
             badStatus: result.non2xx,
           },

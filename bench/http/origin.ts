@@ -4,8 +4,10 @@
  * ephemeral loopback port and prints `{"port":N}` on stdout once ready.
  *
  * Paths:
- * - `/hit/1k`, `/hit/64k`: cacheable for an hour.
+ * - `/hit/1k`, `/hit/16k`, `/hit/256k`: cacheable for an hour.
  * - `/miss`: 1 KiB, `no-store`, so every request goes through to here.
+ * - `/miss-10ms`: as `/miss`, answered after 10 ms (a timer, no CPU), like a backend that
+ *   does some work: what a proxy adds shows against a backend that is not instant.
  * - `/stale`: 1 KiB, `max-age=1, stale-while-revalidate=86400` and `Age: 2`. The Age makes
  *   every copy stale on arrival, the first and each one a background refresh brings, so a
  *   warm proxy answers every request stale and refreshes at most once at a time. Without
@@ -18,14 +20,25 @@ import type { AddressInfo } from 'node:net'
 
 const KIB = 1024
 const body1k = Buffer.alloc(KIB, 0x61)
-const body64k = Buffer.alloc(64 * KIB, 0x62)
+const BACKEND_DELAY_MS = 10
 
-type Route = { readonly body: Buffer; readonly headers: Readonly<Record<string, string>> }
+type Route = {
+  readonly body: Buffer
+  readonly headers: Readonly<Record<string, string>>
+  readonly delayMs?: number
+}
+
+const cacheable = (size: number, fill: number): Route => ({
+  body: Buffer.alloc(size, fill),
+  headers: { 'cache-control': 'max-age=3600' },
+})
 
 const routes: ReadonlyMap<string, Route> = new Map<string, Route>([
-  ['/hit/1k', { body: body1k, headers: { 'cache-control': 'max-age=3600' } }],
-  ['/hit/64k', { body: body64k, headers: { 'cache-control': 'max-age=3600' } }],
+  ['/hit/1k', cacheable(KIB, 0x61)],
+  ['/hit/16k', cacheable(16 * KIB, 0x62)],
+  ['/hit/256k', cacheable(256 * KIB, 0x63)],
   ['/miss', { body: body1k, headers: { 'cache-control': 'no-store' } }],
+  ['/miss-10ms', { body: body1k, headers: { 'cache-control': 'no-store' }, delayMs: BACKEND_DELAY_MS }],
   [
     '/stale',
     { body: body1k, headers: { 'cache-control': 'max-age=1, stale-while-revalidate=86400', age: '2' } },
@@ -48,12 +61,16 @@ const server = createServer((req, res) => {
     res.end('not found\n')
     return
   }
-  res.writeHead(200, {
-    'content-type': 'application/octet-stream',
-    'content-length': String(route.body.length),
-    ...route.headers,
-  })
-  res.end(route.body)
+  const answer = () => {
+    res.writeHead(200, {
+      'content-type': 'application/octet-stream',
+      'content-length': String(route.body.length),
+      ...route.headers,
+    })
+    res.end(route.body)
+  }
+  if (route.delayMs === undefined) answer()
+  else setTimeout(answer, route.delayMs)
 })
 
 server.listen(0, '127.0.0.1', () => {

@@ -3,8 +3,8 @@
  * resident memory, and stop them by PID. Every child started here is tracked, so a
  * failure, an exit or a Ctrl-C stops all of them and nothing is left listening.
  */
-import { type ChildProcess, spawn } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
+import { readdirSync, readFileSync } from 'node:fs'
 import { request } from 'node:http'
 import { createServer } from 'node:net'
 
@@ -24,14 +24,36 @@ const STDERR_LINES = 200
 const STOP_GRACE_MS = 3_000
 const running = new Set<Child>()
 
+export interface SpawnOptions {
+  /** Added to this process's environment. */
+  readonly env?: Readonly<Record<string, string>>
+  /**
+   * Soft limit on open files for the child (`ulimit -n`), for servers and load tools that
+   * hold thousands of connections. The child is started through `sh -c 'ulimit -n N; exec …'`:
+   * exec keeps the PID, so it is still stopped by its own PID.
+   */
+  readonly openFiles?: number
+}
+
 /**
  * Spawns `command` with `args`, tracked until it exits.
  *
  * @example
  * const origin = spawnTracked('origin', process.execPath, ['--import', 'tsx', 'bench/http/origin.ts'], root)
  */
-export function spawnTracked(name: string, command: string, args: readonly string[], cwd: string): Child {
-  const proc = spawn(command, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] })
+export function spawnTracked(
+  name: string,
+  command: string,
+  args: readonly string[],
+  cwd: string,
+  options: SpawnOptions = {},
+): Child {
+  const [file, argv] =
+    options.openFiles === undefined
+      ? [command, args]
+      : ['sh', ['-c', `ulimit -n ${options.openFiles} && exec "$0" "$@"`, command, ...args]]
+  const env = options.env === undefined ? process.env : { ...process.env, ...options.env }
+  const proc = spawn(file, argv, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] })
   // spawn reports ENOENT and the like through 'error', emitted later; without a listener it throws.
   proc.on('error', () => {})
   if (proc.pid === undefined) throw new Error(`${name}: could not start ${command}`)
@@ -148,6 +170,72 @@ export function rssBytes(pid: number): number | undefined {
   } catch {
     return undefined
   }
+}
+
+/** This process's limits on open files (`ulimit -Sn`, `-Hn`), inherited by its children. */
+export function openFileLimits(): { soft: number; hard: number } {
+  const read = (flag: string) => {
+    const out = spawnSync('sh', ['-c', `ulimit ${flag}`], { encoding: 'utf8' }).stdout?.trim() ?? ''
+    return out === 'unlimited' ? Number.POSITIVE_INFINITY : Number(out) || 1024
+  }
+  return { soft: read('-Sn'), hard: read('-Hn') }
+}
+
+/** `pid` and every process below it (nginx's workers, edgecache's and varnishd's children), from /proc. */
+export function processTree(pid: number): number[] {
+  const parentOf = new Map<number, number>()
+  let entries: string[]
+  try {
+    entries = readdirSync('/proc')
+  } catch {
+    return [pid]
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
+      // The field after the state, which follows the command name in parentheses.
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
+      parentOf.set(Number(entry), ppid)
+    } catch {
+      // Gone between readdir and read.
+    }
+  }
+  const tree = [pid]
+  for (let i = 0; i < tree.length; i++) {
+    for (const [child, parent] of parentOf) if (parent === tree[i]) tree.push(child)
+  }
+  return tree
+}
+
+/** Resident memory of each process of `pids`, bytes (those gone are left out). */
+export function rssOfEach(pids: readonly number[]): number[] {
+  return pids.map(rssBytes).filter((b) => b !== undefined)
+}
+
+/**
+ * Established TCP connections whose local port is `port`: the server side of the clients'
+ * connections, from /proc/net/tcp and tcp6 (Linux); undefined elsewhere.
+ */
+export function establishedOn(port: number): number | undefined {
+  const hexPort = port.toString(16).toUpperCase().padStart(4, '0')
+  let count = 0
+  let read = false
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text: string
+    try {
+      text = readFileSync(file, 'utf8')
+    } catch {
+      continue
+    }
+    read = true
+    for (const line of text.split('\n')) {
+      // "  sl  local_address rem_address   st …": the state 01 is ESTABLISHED.
+      const fields = line.trim().split(/\s+/)
+      if (fields[3] === '01' && fields[1]?.endsWith(`:${hexPort}`)) count++
+    }
+  }
+  return read ? count : undefined
 }
 
 /** SIGTERM to the child's PID, SIGKILL if it is still there after a grace period. */

@@ -1,15 +1,14 @@
 /**
- * Shapes the HTTP benchmark's results: the machine it ran on, the median of the rounds,
- * the markdown table, the pass/fail lines and the notes under them. No I/O beyond
- * reading /proc/cpuinfo.
+ * Shapes the HTTP benchmark's results: the machine it ran on, the medians of the rounds,
+ * the markdown tables (every run, the stores, memory) and the notes under them. No I/O
+ * beyond reading /proc/cpuinfo.
  */
 import { readFileSync } from 'node:fs'
-import { availableParallelism, cpus, release } from 'node:os'
+import { availableParallelism, cpus, release, totalmem } from 'node:os'
+import type { CaseDef } from './cases.ts'
 import type { LoadResult } from './load.ts'
+import type { TargetId } from './targets.ts'
 
-/** The issue's first targets; DESIGN.md's "Figures to beat" ask for 0.9× and 0.05 ms later. */
-export const HIT_RPS_TARGET = 0.7
-export const HIT_LATENCY_TARGET_MS = 0.1
 /** Above this share of the machine used by other processes during a run, its figures are suspect. */
 export const NOISY_SHARE = 0.1
 
@@ -19,6 +18,7 @@ export interface Machine {
   /** What `nproc` prints: CPUs this process may use. */
   readonly nproc: number
   readonly cpuModel: string
+  readonly memoryGiB: number
   readonly node: string
   readonly kernel: string
 }
@@ -31,43 +31,34 @@ export function describeMachine(): Machine {
   } catch {
     // Not Linux: os.cpus() has the model too.
   }
-  return { nproc: availableParallelism(), cpuModel, node: process.version, kernel: release() }
+  return {
+    nproc: availableParallelism(),
+    cpuModel,
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+    kernel: release(),
+  }
 }
 
-/** Which server a case loads. */
-export type Target = 'bare' | 'edgecache' | 'origin'
-
-/** One measured case: every round's figures and their medians. */
+/** One run spec (case × target × connections) measured over every round. */
 export interface CaseResult {
+  /** `hit-1k/edgecache-all/c64` */
   readonly id: string
-  /** What is asked for: "hit 1 KiB", "miss (no-store)", … */
-  readonly label: string
-  readonly target: Target
-  readonly path: string
+  readonly case: CaseDef
+  readonly target: TargetId
+  readonly targetLabel: string
   readonly connections: number
   readonly rounds: readonly LoadResult[]
   readonly median: LoadResult
-  /**
-   * CPU time the target's process used per answered request, µs, each round and median;
-   * undefined where /proc is missing. For edgecache, the proxy's process only.
-   */
+  /** CPU µs per request of the target's processes, each round; undefined where /proc is missing. */
   readonly cpuUsPerRequest: readonly (number | undefined)[]
   readonly medianCpuUsPerRequest: number | undefined
   /** Share of the machine's CPU that processes outside the benchmark used, each round. */
   readonly otherCpuShare: readonly (number | undefined)[]
-  /** Requests the origin served during each measured round (edgecache cases only). */
+  /** Requests the origin served during each round (proxies only). */
   readonly originRequests?: readonly number[]
   /** Runs measured again because other processes used the CPU during them; not in `rounds`. */
-  readonly discarded: readonly {
-    readonly result: LoadResult
-    readonly otherCpuShare: number | undefined
-  }[]
-}
-
-const targetNames: Readonly<Record<Target, string>> = {
-  bare: 'bare node:http',
-  edgecache: 'edgecache',
-  origin: 'origin direct',
+  readonly discarded: readonly { readonly result: LoadResult; readonly otherCpuShare: number | undefined }[]
 }
 
 export function median(values: readonly number[]): number {
@@ -90,15 +81,16 @@ export function medianOf(rounds: readonly LoadResult[]): LoadResult {
     bytes: of((r) => r.bytes),
     errors: {
       socket: sum((r) => r.errors.socket),
+      connect: sum((r) => r.errors.connect),
       timeout: sum((r) => r.errors.timeout),
       badStatus: sum((r) => r.errors.badStatus),
     },
   }
 }
 
-const errorCount = (r: LoadResult): number => r.errors.socket + r.errors.timeout + r.errors.badStatus
+export const errorCount = (r: LoadResult): number => r.errors.socket + r.errors.timeout + r.errors.badStatus
 
-function formatErrors(r: LoadResult): string {
+export function formatErrors(r: LoadResult): string {
   const { socket, timeout, badStatus } = r.errors
   const parts = [
     socket > 0 ? `${socket} socket` : '',
@@ -108,122 +100,190 @@ function formatErrors(r: LoadResult): string {
   return parts.length === 0 ? '0' : parts.join(', ')
 }
 
-const rps = (n: number) => Math.round(n).toLocaleString('en-US')
-const ms = (n: number) => (Number.isFinite(n) ? n.toFixed(3) : 'n/a')
-const ratio = (n: number | undefined) => (n === undefined || !Number.isFinite(n) ? '—' : `${n.toFixed(2)}×`)
+export const rps = (n: number): string => Math.round(n).toLocaleString('en-US')
+export const ms = (n: number): string => (Number.isFinite(n) ? n.toFixed(2) : 'n/a')
+export const ratio = (n: number | undefined): string =>
+  n === undefined || !Number.isFinite(n) ? '—' : `${n.toFixed(2)}×`
+export const mib = (bytes: number | undefined): string =>
+  bytes === undefined ? 'n/a' : `${(bytes / 1024 / 1024).toFixed(0)} MiB`
 
-/**
- * The results as a markdown table. `× bare` divides by the bare server's req/s at the same
- * connection count; `× origin` divides an edgecache row by the origin direct on the same path;
- * `CPU µs/req` is the target process's own CPU time per request.
- */
-export function formatTable(results: readonly CaseResult[]): string {
-  const find = (target: Target, path: string | undefined, connections: number) =>
-    results.find(
-      (r) => r.target === target && (path === undefined || r.path === path) && r.connections === connections,
-    )
-  const rows = results.map((r) => {
-    const bare = find('bare', undefined, r.connections)
-    const origin = r.target === 'edgecache' ? find('origin', r.path, r.connections) : undefined
-    return [
-      r.label,
-      targetNames[r.target],
-      String(r.connections),
-      rps(r.median.rps),
-      ms(r.median.p50Ms),
-      ms(r.median.p99Ms),
-      r.target === 'bare' ? '1.00×' : ratio(bare && r.median.rps / bare.median.rps),
-      ratio(origin && r.median.rps / origin.median.rps),
-      r.medianCpuUsPerRequest === undefined ? 'n/a' : r.medianCpuUsPerRequest.toFixed(1),
-      formatErrors(r.median),
-    ]
-  })
-  const header = [
-    'case',
-    'target',
-    'conns',
-    'req/s',
-    'p50 ms',
-    'p99 ms',
-    '× bare',
-    '× origin',
-    'CPU µs/req',
-    'errors',
-  ]
-  const align = ['---', '---', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---']
+export function markdownTable(header: readonly string[], align: readonly string[], rows: string[][]): string {
   return [header, align, ...rows].map((cells) => `| ${cells.join(' | ')} |`).join('\n')
 }
 
-export interface Check {
-  readonly name: string
-  readonly pass: boolean
-  readonly detail: string
+/** Finds the result of `target` on `caseId` at `connections`. */
+export function finder(results: readonly CaseResult[]) {
+  return (caseId: string, target: TargetId, connections: number): CaseResult | undefined =>
+    results.find((r) => r.case.id === caseId && r.target === target && r.connections === connections)
 }
 
-export function formatChecks(checks: readonly Check[]): string {
-  return checks.map((c) => `${c.pass ? 'PASS' : 'FAIL'}  ${c.name}: ${c.detail}`).join('\n')
-}
-
-export const mib = (bytes: number | undefined): string =>
-  bytes === undefined ? 'n/a' : `${(bytes / 1024 / 1024).toFixed(1)} MiB`
-
-/** The issue's first targets, as pass/fail. */
-export function firstTargets(results: readonly CaseResult[], connections: number): Check[] {
-  const find = (id: string) => results.find((r) => r.id === id)?.median
-  const checks: Check[] = []
-  const bare = find(`bare/c${connections}`)
-  const hit = find(`hit-1k/edgecache/c${connections}`)
-  if (bare !== undefined && hit !== undefined) {
-    const ratio = hit.rps / bare.rps
-    checks.push({
-      name: `hit 1 KiB at ${connections} connections ≥ ${HIT_RPS_TARGET}× bare req/s`,
-      pass: ratio >= HIT_RPS_TARGET,
-      detail: `${ratio.toFixed(2)}× (${Math.round(hit.rps)} vs ${Math.round(bare.rps)} req/s)`,
-    })
+/**
+ * The row a result is compared with in `× baseline`: for a hit, the bare server with as
+ * many processes (1, or every core: edgecache on all cores, nginx and Varnish); for a miss,
+ * the origin direct; for a stale serve, the same target's 1 KiB hit.
+ */
+export function baselineOf(r: CaseResult, results: readonly CaseResult[]): CaseResult | undefined {
+  const find = finder(results)
+  const oneProcess: readonly TargetId[] = ['edgecache-1', 'edgecache-tiered', 'edgecache-redis', 'bare-1']
+  switch (r.case.kind) {
+    case 'hit':
+      return find(r.case.id, oneProcess.includes(r.target) ? 'bare-1' : 'bare-all', r.connections)
+    case 'miss':
+      return find(r.case.id, 'origin', r.connections)
+    case 'stale':
+      return find('hit-1k', r.target, r.connections)
   }
-  const bare1 = find('bare/c1')
-  const hit1 = find('hit-1k/edgecache/c1')
-  if (bare1 !== undefined && hit1 !== undefined) {
-    const extra = hit1.p50Ms - bare1.p50Ms
-    checks.push({
-      name: `hit 1 KiB at 1 connection, median within ${HIT_LATENCY_TARGET_MS} ms of bare`,
-      pass: extra <= HIT_LATENCY_TARGET_MS,
-      detail: `${extra >= 0 ? '+' : ''}${extra.toFixed(3)} ms (${hit1.p50Ms.toFixed(3)} vs ${bare1.p50Ms.toFixed(3)} ms)`,
+}
+
+/** Every run: medians of the rounds, req/s spread, ratios, CPU per request, errors. */
+export function formatTable(results: readonly CaseResult[]): string {
+  const find = finder(results)
+  const rows = results.map((r) => {
+    const rate = (other: CaseResult | undefined) => ratio(other && r.median.rps / other.median.rps)
+    const spread = r.rounds.map((x) => x.rps)
+    return [
+      r.case.label,
+      String(r.connections),
+      r.targetLabel,
+      rps(r.median.rps),
+      `${rps(Math.min(...spread))}–${rps(Math.max(...spread))}`,
+      ms(r.median.p50Ms),
+      ms(r.median.p99Ms),
+      rate(baselineOf(r, results)),
+      rate(find(r.case.id, 'nginx', r.connections)),
+      rate(find(r.case.id, 'varnish', r.connections)),
+      r.medianCpuUsPerRequest === undefined ? 'n/a' : r.medianCpuUsPerRequest.toFixed(0),
+      formatErrors(r.median),
+    ]
+  })
+  return markdownTable(
+    [
+      'case',
+      'conns',
+      'target',
+      'req/s',
+      'min–max',
+      'p50 ms',
+      'p99 ms',
+      '× baseline',
+      '× nginx',
+      '× Varnish',
+      'CPU µs/req',
+      'errors',
+    ],
+    ['---', '---:', '---', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---'],
+    rows,
+  )
+}
+
+/** Issue #6: the 1 KiB hit through each store, one worker, against the memory store. */
+export function formatStoreTable(results: readonly CaseResult[]): string | undefined {
+  const find = finder(results)
+  const stores: readonly [TargetId, string][] = [
+    ['edgecache-1', 'memory'],
+    ['edgecache-tiered', 'tiered (L1 hit)'],
+    ['edgecache-redis', 'redis (every hit from Redis)'],
+  ]
+  const connections = [...new Set(results.filter((r) => r.case.id === 'hit-1k').map((r) => r.connections))]
+  const rows = connections.flatMap((conns) => {
+    const memory = find('hit-1k', 'edgecache-1', conns)
+    return stores.flatMap(([id, name]) => {
+      const r = find('hit-1k', id, conns)
+      if (r === undefined) return []
+      return [
+        [
+          name,
+          String(conns),
+          rps(r.median.rps),
+          ratio(memory && r.median.rps / memory.median.rps),
+          ms(r.median.p50Ms),
+          ms(r.median.p99Ms),
+          r.medianCpuUsPerRequest === undefined ? 'n/a' : r.medianCpuUsPerRequest.toFixed(0),
+          formatErrors(r.median),
+        ],
+      ]
     })
+  })
+  if (!rows.some((row) => row[0] !== 'memory')) return undefined
+  return markdownTable(
+    ['store', 'conns', 'req/s', '× memory', 'p50 ms', 'p99 ms', 'CPU µs/req', 'errors'],
+    ['---', '---:', '---:', '---:', '---:', '---:', '---:', '---'],
+    rows,
+  )
+}
+
+/** Resident memory of one target's processes over the run, bytes per process. */
+export interface MemoryRecord {
+  readonly label: string
+  /** Idle, after start and the warming requests, before any load. */
+  readonly afterStart: readonly number[]
+  /** Right after each of its measured runs. */
+  readonly afterRuns: readonly (readonly number[])[]
+  /** Idle again, a second after the last run. */
+  readonly idleAtEnd: readonly number[]
+}
+
+const total = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0)
+const largest = (xs: readonly number[]) => (xs.length === 0 ? undefined : Math.max(...xs))
+
+export function formatMemoryTable(memory: ReadonlyMap<TargetId, MemoryRecord>): string {
+  const both = (xs: readonly number[]) => `${mib(total(xs))} / ${mib(largest(xs))}`
+  const rows = [...memory.values()].map((m) => [
+    m.label,
+    String(m.afterStart.length),
+    both(m.afterStart),
+    mib(largest(m.afterRuns.flat())),
+    both(m.idleAtEnd),
+  ])
+  return markdownTable(
+    [
+      'target',
+      'processes',
+      'idle after start: total / largest',
+      'largest after a run',
+      'idle at end: total / largest',
+    ],
+    ['---', '---:', '---:', '---:', '---:'],
+    rows,
+  )
+}
+
+/** What the proxies did besides answering fast: the lines under the tables. */
+export interface Observations {
+  /** Target → path → status and cache header of one request, taken before measuring. */
+  readonly cacheStatus: Readonly<Record<string, Readonly<Record<string, string>>>>
+  /** Target → its stderr lines (edgecache at warn: anything there matters). */
+  readonly stderr: Readonly<Record<string, readonly string[]>>
+  /** Target → whether it still answered after the load. */
+  readonly answeredAfterLoad: Readonly<Record<string, boolean>>
+  readonly skipped: readonly { readonly id: TargetId; readonly reason: string }[]
+}
+
+/** The notes under the tables: what each case really exercised, errors, noise, what was skipped. */
+export function formatNotes(results: readonly CaseResult[], seen: Observations): string {
+  const lines: string[] = []
+  for (const { id, reason } of seen.skipped) lines.push(`Skipped ${id}: ${reason}.`)
+  lines.push('Cache outcome of one request per path, before measuring:')
+  for (const [target, paths] of Object.entries(seen.cacheStatus)) {
+    lines.push(
+      `- ${target}: ${Object.entries(paths)
+        .map(([path, status]) => `${path} ${status}`)
+        .join('; ')}`,
+    )
   }
-  return checks
-}
-
-/** What edgecache did besides answering fast: the lines under the table. */
-export interface ProxyObservations {
-  /** Cache-Status of one request per path, taken before measuring. */
-  readonly cacheStatus: Readonly<Record<string, string>>
-  /** Resident memory at points of the run, bytes. */
-  readonly rss: Readonly<Record<string, number | undefined>>
-  readonly stderr: readonly string[]
-  readonly answeredAfterLoad: boolean
-  readonly logLevel: string
-}
-
-/** The notes under the table: what each case really exercised, memory, errors, noise. */
-export function formatNotes(results: readonly CaseResult[], seen: ProxyObservations): string {
-  const { cacheStatus, rss, stderr, answeredAfterLoad: stillReady, logLevel } = seen
-  const lines = ['Cache-Status of one request per path, before measuring:']
-  for (const [path, status] of Object.entries(cacheStatus)) lines.push(`- ${path}: ${status}`)
-  lines.push('', 'Origin requests while edgecache was measured (hits: 0; stale: background refreshes):')
+  lines.push('', 'Origin requests while each proxy was measured (hits: 0; stale: background refreshes):')
   for (const r of results) {
-    if (r.target !== 'edgecache') continue
+    if (r.originRequests === undefined) continue
     const served = r.rounds.reduce((n, x) => n + x.requests, 0)
-    const upstream = (r.originRequests ?? []).reduce((n, x) => n + x, 0)
-    lines.push(`- ${r.label}, ${r.connections} conn: ${upstream} for ${served} answered`)
+    lines.push(`- ${r.id}: ${total(r.originRequests)} for ${served} answered`)
   }
+  const silent = Object.entries(seen.answeredAfterLoad).filter(([, ok]) => !ok)
   lines.push(
     '',
-    `edgecache resident memory: ${Object.entries(rss)
-      .map(([when, bytes]) => `${when} ${mib(bytes)}`)
-      .join('; ')}`,
+    silent.length === 0
+      ? 'Every target answered after the load.'
+      : `Not answering after the load: ${silent.map(([id]) => id).join(', ')}`,
   )
-  lines.push(`edgecache answered after the load: ${stillReady ? 'yes' : 'NO'}`)
   const others = results.flatMap((r) =>
     r.otherCpuShare.flatMap((share) => (share === undefined ? [] : [{ id: r.id, share }])),
   )
@@ -247,10 +307,8 @@ export function formatNotes(results: readonly CaseResult[], seen: ProxyObservati
         ` (errors in the discarded runs: ${errors})`,
     )
   }
-  lines.push(
-    stderr.length === 0
-      ? `edgecache stderr (log level ${logLevel}): empty`
-      : `edgecache stderr (log level ${logLevel}), ${stderr.length} line(s), last: ${stderr.at(-1)}`,
-  )
+  for (const [id, stderr] of Object.entries(seen.stderr)) {
+    if (stderr.length > 0) lines.push(`${id} stderr: ${stderr.length} line(s), last: ${stderr.at(-1)}`)
+  }
   return lines.join('\n')
 }

@@ -1,0 +1,91 @@
+/**
+ * What `npm run bench` asks of each server: the cases (a path on the origin and what a
+ * proxy should do with it), which targets each case applies to, and the connection counts
+ * it runs at. Pure data; bench/run.ts turns a selection into the list of runs.
+ */
+import type { TargetId } from './targets.ts'
+
+export type CaseId = 'hit-1k' | 'hit-16k' | 'hit-256k' | 'miss' | 'miss-10ms' | 'stale'
+
+export interface CaseDef {
+  readonly id: CaseId
+  /** As the table shows it. */
+  readonly label: string
+  /** Path on the origin, and through a proxy; the bare server answers hit paths with a body of their size. */
+  readonly path: string
+  /** A proxy answers from its cache (hits, stale) or forwards every request (misses). */
+  readonly kind: 'hit' | 'miss' | 'stale'
+  /** Connection counts run when `--connections` is not given. */
+  readonly defaultConnections: readonly number[]
+}
+
+/**
+ * 64 connections for every case; 1,024 too for the two the targets are set at (#7): the
+ * 1 KiB hit and the miss with a 10 ms backend. `--connections 64,1024` runs every case at both.
+ */
+export const CASES: readonly CaseDef[] = [
+  { id: 'hit-1k', label: 'hit 1 KiB', path: '/hit/1k', kind: 'hit', defaultConnections: [64, 1024] },
+  { id: 'hit-16k', label: 'hit 16 KiB', path: '/hit/16k', kind: 'hit', defaultConnections: [64] },
+  { id: 'hit-256k', label: 'hit 256 KiB', path: '/hit/256k', kind: 'hit', defaultConnections: [64] },
+  { id: 'miss', label: 'miss (no-store)', path: '/miss', kind: 'miss', defaultConnections: [64] },
+  {
+    id: 'miss-10ms',
+    label: 'miss, 10 ms backend',
+    path: '/miss-10ms',
+    kind: 'miss',
+    defaultConnections: [64, 1024],
+  },
+  { id: 'stale', label: 'stale serve', path: '/stale', kind: 'stale', defaultConnections: [64] },
+]
+
+export const CASE_IDS: readonly CaseId[] = CASES.map((c) => c.id)
+
+/**
+ * Whether `target` runs `c`. The bare server only answers fixed buffers, so it is the
+ * yardstick for hits; the origin direct is the yardstick for misses. The Redis and tiered
+ * stores are compared with the memory store on the 1 KiB hit only (#6).
+ */
+export function appliesTo(target: TargetId, c: CaseDef): boolean {
+  switch (target) {
+    case 'bare-1':
+    case 'bare-all':
+      return c.kind === 'hit'
+    case 'origin':
+      return c.kind === 'miss'
+    case 'edgecache-tiered':
+    case 'edgecache-redis':
+      return c.id === 'hit-1k'
+    case 'edgecache-1':
+    case 'edgecache-all':
+    case 'nginx':
+    case 'varnish':
+      return true
+  }
+}
+
+/** One measured run's identity: a case, a target, a connection count. */
+export interface RunSpec {
+  /** `hit-1k/edgecache-all/c64` */
+  readonly id: string
+  readonly case: CaseDef
+  readonly target: TargetId
+  readonly connections: number
+}
+
+/**
+ * The runs of one round, case by case and connection count by connection count, every
+ * target in turn: the targets of a comparison run minutes apart at most.
+ */
+export function planRuns(
+  cases: readonly CaseDef[],
+  targets: readonly TargetId[],
+  connections: readonly number[] | undefined,
+): RunSpec[] {
+  return cases.flatMap((c) =>
+    (connections ?? c.defaultConnections).flatMap((conns) =>
+      targets
+        .filter((t) => appliesTo(t, c))
+        .map((target) => ({ id: `${c.id}/${target}/c${conns}`, case: c, target, connections: conns })),
+    ),
+  )
+}

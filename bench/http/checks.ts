@@ -1,0 +1,93 @@
+/**
+ * The targets of issues #7 and #6 as pass/fail lines, each checked only when the runs it
+ * compares were selected. Reports; never fails the command.
+ */
+import { type CaseResult, finder, type MemoryRecord, mib } from './report.ts'
+import type { TargetId } from './targets.ts'
+
+export interface Check {
+  readonly name: string
+  readonly pass: boolean
+  readonly detail: string
+}
+
+export const HIT_VS_BARE = 0.9
+export const MISS_VS_ORIGIN = 0.9
+export const STALE_VS_HIT = 0.9
+export const TIERED_VS_MEMORY = 0.9
+export const REDIS_VS_MEMORY = 0.5
+export const IDLE_RSS_BYTES = 60 * 1024 * 1024
+
+export function formatChecks(checks: readonly Check[]): string {
+  return checks.map((c) => `${c.pass ? 'PASS' : 'FAIL'}  ${c.name}: ${c.detail}`).join('\n')
+}
+
+export function checkTargets(
+  results: readonly CaseResult[],
+  memory: ReadonlyMap<TargetId, MemoryRecord>,
+): Check[] {
+  const find = finder(results)
+  const checks: Check[] = []
+  const compare = (
+    name: string,
+    a: CaseResult | undefined,
+    b: CaseResult | undefined,
+    min: number,
+    noTimeouts = false,
+  ) => {
+    if (a === undefined || b === undefined) return
+    const r = a.median.rps / b.median.rps
+    const timeouts = a.median.errors.timeout
+    checks.push({
+      name,
+      pass: r >= min && (!noTimeouts || timeouts === 0),
+      detail:
+        `${r.toFixed(2)}× (${Math.round(a.median.rps)} vs ${Math.round(b.median.rps)} req/s)` +
+        (noTimeouts ? `, ${timeouts} timeouts` : ''),
+    })
+  }
+  for (const conns of [64, 1024]) {
+    compare(
+      `#7 hit 1 KiB, all cores, ${conns} conns ≥ ${HIT_VS_BARE}× bare node all cores, no timeouts`,
+      find('hit-1k', 'edgecache-all', conns),
+      find('hit-1k', 'bare-all', conns),
+      HIT_VS_BARE,
+      true,
+    )
+  }
+  compare(
+    `#7 miss with a 10 ms backend, all cores, 64 conns ≥ ${MISS_VS_ORIGIN}× origin direct`,
+    find('miss-10ms', 'edgecache-all', 64),
+    find('miss-10ms', 'origin', 64),
+    MISS_VS_ORIGIN,
+  )
+  compare(
+    `#7 stale serve, all cores, 64 conns within ${Math.round((1 - STALE_VS_HIT) * 100)}% of a 1 KiB hit`,
+    find('stale', 'edgecache-all', 64),
+    find('hit-1k', 'edgecache-all', 64),
+    STALE_VS_HIT,
+  )
+  for (const id of ['edgecache-1', 'edgecache-all'] as const) {
+    const record = memory.get(id)
+    if (record === undefined || record.afterStart.length === 0) continue
+    const most = Math.max(...record.afterStart)
+    checks.push({
+      name: `#7 ${record.label}: idle RSS ≤ ${mib(IDLE_RSS_BYTES)} per process`,
+      pass: most <= IDLE_RSS_BYTES,
+      detail: `largest ${mib(most)} after start, ${mib(Math.max(...record.idleAtEnd))} idle after the load`,
+    })
+  }
+  compare(
+    `#6 tiered store, L1 hits, 64 conns within ${Math.round((1 - TIERED_VS_MEMORY) * 100)}% of memory`,
+    find('hit-1k', 'edgecache-tiered', 64),
+    find('hit-1k', 'edgecache-1', 64),
+    TIERED_VS_MEMORY,
+  )
+  compare(
+    `#6 redis store, every hit from Redis, 64 conns ≥ ${REDIS_VS_MEMORY}× memory`,
+    find('hit-1k', 'edgecache-redis', 64),
+    find('hit-1k', 'edgecache-1', 64),
+    REDIS_VS_MEMORY,
+  )
+  return checks
+}

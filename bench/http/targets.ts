@@ -1,0 +1,218 @@
+/**
+ * The servers `npm run bench` loads: edgecache (one worker, every core, and over the Redis
+ * and tiered stores), the origin direct, a bare node:http server (one process and every
+ * core), nginx and Varnish. Starts the selected ones as child processes on free loopback
+ * ports and says why any was skipped. Knows nothing of cases or reports.
+ */
+import { availableParallelism } from 'node:os'
+import { type Child, freePort, processTree, readPortLine, spawnTracked, waitForOk } from './processes.ts'
+import { findBinary, startNginx, startRedis, startVarnish } from './rivals.ts'
+
+export type TargetId =
+  | 'edgecache-1'
+  | 'edgecache-all'
+  | 'edgecache-tiered'
+  | 'edgecache-redis'
+  | 'origin'
+  | 'bare-1'
+  | 'bare-all'
+  | 'nginx'
+  | 'varnish'
+
+export const TARGET_IDS: readonly TargetId[] = [
+  'edgecache-1',
+  'edgecache-all',
+  'edgecache-tiered',
+  'edgecache-redis',
+  'origin',
+  'bare-1',
+  'bare-all',
+  'nginx',
+  'varnish',
+]
+
+/** edgecache logs at warn: at info every request writes an access line, which is not what is measured. */
+export const LOG_LEVEL = 'warn'
+
+/** A started target. */
+export interface RunningTarget {
+  readonly id: TargetId
+  /** As the table shows it: "edgecache, 2 workers". */
+  readonly label: string
+  readonly url: string
+  readonly main: Child
+  /**
+   * One process or every core: a one-process target is compared with the one-process bare
+   * server, the others with the bare server on every core.
+   */
+  readonly scale: 'one' | 'all'
+  /** Processes doing this target's work outside its own tree (redis-server for the Redis stores). */
+  readonly helpers: readonly Child[]
+  /** Response header that names the cache outcome, for the notes; undefined for servers without a cache. */
+  readonly cacheHeader: string | undefined
+  /** Whether it proxies to the origin (its origin requests are counted). */
+  readonly proxies: boolean
+  readonly command: readonly string[]
+}
+
+/** `main` and its descendants, then the helpers: the processes whose CPU and memory count for `target`. */
+export function pidsOf(target: RunningTarget): number[] {
+  return [...processTree(target.main.pid), ...target.helpers.flatMap((h) => processTree(h.pid))]
+}
+
+export interface StartContext {
+  /** The repository root: dist/ and bench/ are found from it. */
+  readonly root: string
+  readonly originUrl: string
+  readonly origin: Child
+  /** Open-file limit for each server (SpawnOptions.openFiles). */
+  readonly openFiles: number
+}
+
+export interface Started {
+  readonly running: RunningTarget[]
+  readonly skipped: { readonly id: TargetId; readonly reason: string }[]
+  /** The redis-server started for the Redis stores, if any. */
+  readonly redis: Child | undefined
+}
+
+const CPUS = availableParallelism()
+const node = process.execPath
+
+/** Starts `ids` one after another (so none steals CPU from another's start), skipping what is not installed. */
+export async function startTargets(ids: readonly TargetId[], ctx: StartContext): Promise<Started> {
+  const running: RunningTarget[] = []
+  const skipped: Started['skipped'] = []
+  let redis: { child: Child; url: string } | undefined
+  const needsRedis = ids.includes('edgecache-tiered') || ids.includes('edgecache-redis')
+  const redisBin = needsRedis ? findBinary('redis-server') : undefined
+  if (needsRedis && redisBin !== undefined) {
+    const started = await startRedis(redisBin)
+    redis = { child: started.child, url: `redis://127.0.0.1:${started.port}` }
+  }
+  for (const id of ids) {
+    switch (id) {
+      case 'edgecache-1':
+        running.push(await startEdgecache(id, 'edgecache, 1 worker', ['--workers', '1'], 1, ctx))
+        break
+      case 'edgecache-all':
+        // No --workers: its default is the CPU count.
+        running.push(await startEdgecache(id, `edgecache, ${CPUS} workers`, [], CPUS, ctx))
+        break
+      case 'edgecache-tiered':
+      case 'edgecache-redis': {
+        if (redis === undefined) {
+          skipped.push({ id, reason: 'redis-server not installed (apt-get install redis-server)' })
+          break
+        }
+        const store = id === 'edgecache-tiered' ? 'tiered' : 'redis'
+        const args = ['--workers', '1', '--store', store, '--redis-url', redis.url]
+        // Its own key prefix, so the two stores never find each other's entries.
+        const env = { EDGECACHE_STORAGE__REDIS__KEY_PREFIX: `bench-${store}:` }
+        const target = await startEdgecache(id, `edgecache, 1 worker, ${store} store`, args, 1, ctx, env)
+        running.push({ ...target, helpers: [redis.child] })
+        break
+      }
+      case 'origin':
+        running.push({
+          id,
+          label: 'origin direct',
+          url: ctx.originUrl,
+          main: ctx.origin,
+          scale: 'one',
+          helpers: [],
+          cacheHeader: undefined,
+          proxies: false,
+          command: [node, '--import', 'tsx', 'bench/http/origin.ts'],
+        })
+        break
+      case 'bare-1':
+      case 'bare-all': {
+        const workers = id === 'bare-1' ? 1 : CPUS
+        const args = ['--import', 'tsx', 'bench/http/bare.ts', '--workers', String(workers)]
+        const main = spawnTracked(id, node, args, ctx.root, { openFiles: ctx.openFiles })
+        const port = await readPortLine(main)
+        running.push({
+          id,
+          label: workers === 1 ? 'bare node:http, 1 process' : `bare node:http, ${workers} workers`,
+          url: `http://127.0.0.1:${port}`,
+          main,
+          scale: workers === 1 ? 'one' : 'all',
+          helpers: [],
+          cacheHeader: undefined,
+          proxies: false,
+          command: [node, ...args],
+        })
+        break
+      }
+      case 'nginx':
+      case 'varnish': {
+        const bin = findBinary(id === 'nginx' ? 'nginx' : 'varnishd')
+        if (bin === undefined) {
+          skipped.push({ id, reason: `${id === 'nginx' ? 'nginx' : 'varnishd'} not installed` })
+          break
+        }
+        const originPort = Number(new URL(ctx.originUrl).port)
+        const start = id === 'nginx' ? startNginx : startVarnish
+        const rival = await start(bin, originPort, ctx.openFiles)
+        running.push({
+          id,
+          label: id === 'nginx' ? 'nginx proxy_cache' : 'Varnish',
+          url: `http://127.0.0.1:${rival.port}`,
+          main: rival.child,
+          scale: 'all',
+          helpers: [],
+          cacheHeader: 'x-cache-status',
+          proxies: true,
+          command: rival.command,
+        })
+        break
+      }
+    }
+  }
+  return { running, skipped, redis: redis?.child }
+}
+
+async function startEdgecache(
+  id: TargetId,
+  label: string,
+  extra: readonly string[],
+  workers: number,
+  ctx: StartContext,
+  env?: Readonly<Record<string, string>>,
+): Promise<RunningTarget> {
+  const [port, adminPort] = await Promise.all([freePort(), freePort()])
+  const args = [
+    'dist/main.js',
+    '--upstream',
+    ctx.originUrl,
+    '--listen',
+    `127.0.0.1:${port}`,
+    '--admin-listen',
+    `127.0.0.1:${adminPort}`,
+    '--log-level',
+    LOG_LEVEL,
+    ...extra,
+  ]
+  const main = spawnTracked(id, node, args, ctx.root, {
+    openFiles: ctx.openFiles,
+    ...(env === undefined ? {} : { env }),
+  })
+  // With workers, /ready answers once the first is up: wait for all of them to be forked too.
+  const deadline = Date.now() + 20_000
+  while (workers > 1 && processTree(main.pid).length < workers + 1 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  await waitForOk(`http://127.0.0.1:${adminPort}/ready`, main)
+  return {
+    id,
+    label,
+    url: `http://127.0.0.1:${port}`,
+    main,
+    scale: workers === 1 ? 'one' : 'all',
+    helpers: [],
+    cacheHeader: 'cache-status',
+    proxies: true,
+    command: [node, ...args],
+  }
+}
