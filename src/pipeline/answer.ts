@@ -9,6 +9,10 @@ export type ResponseHeaders = Record<string, string | string[]>
 
 export interface Answer {
   status: number
+  /**
+   * This answer's own object, never shared with another answer or a stored response: the
+   * stages after and the server add fields to it in place rather than copy it per request.
+   */
   headers: ResponseHeaders
   /** A whole body, a stream, or nothing (HEAD, 304, 204). */
   body: Buffer | Readable | undefined
