@@ -196,6 +196,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
     storeStats: () => store.stats(),
     upstreamName: 'default',
     storeName: config.storage.driver,
+    storeShared: config.storage.driver !== 'memory',
   })
   const metrics = createMetrics({
     storeStats: () => store.stats(),

@@ -40,7 +40,7 @@ function request(route: string, cache: CacheOutcome | undefined, totalMs = 1, by
 }
 
 function purge(summary: string, purged = 1, at = 0, soft = false): void {
-  publish<Invalidation>(events.invalidation, { kinds: ['tag'], soft, purged, at, summary })
+  publish<Invalidation>(events.invalidation, { id: `p${at}`, kinds: ['tag'], soft, purged, at, summary })
 }
 
 /** Trackers made by a test, closed after it so none of them hears the next test's events. */
@@ -158,8 +158,8 @@ describe('status tracker', () => {
     for (let i = 0; i < 25; i++) purge(`tags: t${i}`, i, 1000 + i, i % 2 === 1)
     const { purges } = status.snapshot()
     assert.equal(purges.length, 20)
-    assert.deepEqual(purges[0], { at: 1024, kinds: ['tag'], summary: 'tags: t24', purged: 24, soft: false })
-    assert.deepEqual(purges[19], { at: 1005, kinds: ['tag'], summary: 'tags: t5', purged: 5, soft: true })
+    assert.deepEqual(purges[0], { id: 'p1024', at: 1024, kinds: ['tag'], summary: 'tags: t24', purged: 24, soft: false })
+    assert.deepEqual(purges[19], { id: 'p1005', at: 1005, kinds: ['tag'], summary: 'tags: t5', purged: 5, soft: true })
   })
 
   test('a long purge summary is cut to 500 characters', () => {
@@ -351,6 +351,7 @@ describe('GET /status and /status.json on the admin listener', () => {
     }
     assert.ok(body.routes.some((r) => r.name === evil))
     assert.deepEqual(body.purges[0], {
+      id: `p${clock.now()}`,
       at: clock.now(),
       kinds: ['tag'],
       summary: evilSummary,
