@@ -322,5 +322,10 @@ function entry<V>(map: Map<string, V>, key: string, make: () => V): V {
 
 /** Plain arrays, so the counts survive JSON on their way through IPC. */
 function rawCounts(counts: Counts): StatusCounts {
-  return { requests: counts.requests, lookups: counts.lookups, hits: counts.hits, latency: [...counts.latency] }
+  return {
+    requests: counts.requests,
+    lookups: counts.lookups,
+    hits: counts.hits,
+    latency: [...counts.latency],
+  }
 }

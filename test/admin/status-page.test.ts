@@ -158,8 +158,22 @@ describe('status tracker', () => {
     for (let i = 0; i < 25; i++) purge(`tags: t${i}`, i, 1000 + i, i % 2 === 1)
     const { purges } = status.snapshot()
     assert.equal(purges.length, 20)
-    assert.deepEqual(purges[0], { id: 'p1024', at: 1024, kinds: ['tag'], summary: 'tags: t24', purged: 24, soft: false })
-    assert.deepEqual(purges[19], { id: 'p1005', at: 1005, kinds: ['tag'], summary: 'tags: t5', purged: 5, soft: true })
+    assert.deepEqual(purges[0], {
+      id: 'p1024',
+      at: 1024,
+      kinds: ['tag'],
+      summary: 'tags: t24',
+      purged: 24,
+      soft: false,
+    })
+    assert.deepEqual(purges[19], {
+      id: 'p1005',
+      at: 1005,
+      kinds: ['tag'],
+      summary: 'tags: t5',
+      purged: 5,
+      soft: true,
+    })
   })
 
   test('a long purge summary is cut to 500 characters', () => {
