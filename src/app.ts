@@ -5,6 +5,7 @@
 import cluster from 'node:cluster'
 import { subscribe, unsubscribe } from 'node:diagnostics_channel'
 import { createAdminServer, type Readiness } from './admin/admin-server.ts'
+import { createClusterStatus } from './admin/cluster-status.ts'
 import { createStatusTracker } from './admin/status.ts'
 import { type Clock, systemClock } from './clock.ts'
 import type { Config } from './config/schema.ts'
@@ -196,7 +197,10 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
     storeStats: () => store.stats(),
     upstreamName: 'default',
     storeName: config.storage.driver,
+    storeShared: config.storage.driver !== 'memory',
   })
+  // In a cluster worker /status answers with the sum over workers, through the primary.
+  const statusSource = createClusterStatus(status)
   const metrics = createMetrics({
     storeStats: () => store.stats(),
     storeUp: () => built.state().state !== 'down',
@@ -253,7 +257,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
     invalidator,
     tokens: config.admin.tokens,
     log: logger.child({ component: 'admin' }),
-    status,
+    status: statusSource,
     metrics: scrape,
     reloadRoutes: () => routes.reload('admin'),
   })
@@ -280,6 +284,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
       health.close()
       unsubscribe(events.upstreamFinished.name as string, onUpstream)
       await Promise.all([server.close(config.server.shutdownTimeout), admin.close()])
+      statusSource.close()
       status.close()
       scrape.close()
       metrics.close()

@@ -45,6 +45,10 @@ export const errorCatalogue = {
     message: 'metrics unavailable: the workers did not all answer',
     status: 503,
   },
+  EC_ERR_ADMIN_STATUS_UNAVAILABLE: {
+    message: 'status unavailable: the workers did not all answer',
+    status: 503,
+  },
   EC_ERR_INTERNAL: { message: 'internal error', status: 500 },
 } as const satisfies Record<string, ErrorDefinition>
 

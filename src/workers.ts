@@ -5,6 +5,9 @@
  */
 import cluster, { type Worker } from 'node:cluster'
 import type { AggregatorRegistry, PrometheusContentType } from 'prom-client'
+import { mergeStatusReports } from './admin/status-merge.ts'
+import { isStatusMessage, type StatusMessage } from './admin/status-messages.ts'
+import type { StatusReport } from './admin/status-snapshot.ts'
 import { isMetricsMessage, type MetricsMessage } from './observability/metrics-messages.ts'
 import { isInvalidationMessage } from './surrogate/cluster-invalidator.ts'
 
@@ -42,6 +45,7 @@ export function superviseWorkers(count: number, log: SupervisorLog): void {
 
   relayInvalidations()
   relayMetrics()
+  relayStatus()
 
   const stop = (signal: NodeJS.Signals) => {
     stopping = true
@@ -132,5 +136,77 @@ function relayMetrics(): void {
       (text) => reply({ text }),
       (err: unknown) => reply({ error: String((err as Error)?.message ?? err) }),
     )
+  })
+}
+
+/**
+ * A /status one worker received gets the sum over every worker: the primary asks each
+ * worker for its report, sums them (src/admin/status-merge.ts, pure and small, so the
+ * primary stays light) and sends the sum back to the asker. Only workers that have opened
+ * a listener are asked: one still starting has served nothing, and waiting for it would
+ * fail the page after every restart. A worker that exits meanwhile drops out, its figures
+ * gone with it. When one does not answer within `timeoutMs`, the asker answers 503 rather
+ * than show a partial sum as the whole.
+ */
+function relayStatus(timeoutMs = 5_000): void {
+  const listening = new Set<number>()
+  cluster.on('listening', (worker) => listening.add(worker.id))
+  let nextId = 0
+  const rounds = new Map<
+    number,
+    {
+      asker: Worker
+      askerId: number
+      waiting: Set<number>
+      reports: StatusReport[]
+      timer: NodeJS.Timeout
+    }
+  >()
+  const end = (id: number, result: { report: StatusReport } | { error: string }) => {
+    const round = rounds.get(id)
+    if (round === undefined) return
+    rounds.delete(id)
+    clearTimeout(round.timer)
+    const answer: StatusMessage = { type: 'edgecache:status-result', id: round.askerId, ...result }
+    if (round.asker.isConnected()) round.asker.send(answer)
+  }
+  const finish = (id: number) => {
+    const round = rounds.get(id)
+    if (round === undefined || round.waiting.size > 0) return
+    if (round.reports.length === 0) return end(id, { error: 'no worker answered' })
+    end(id, { report: mergeStatusReports(round.reports) })
+  }
+  cluster.on('message', (worker, message: unknown) => {
+    if (!isStatusMessage(message)) return
+    if (message.type === 'edgecache:status') {
+      const id = nextId++
+      const workers = Object.values(cluster.workers ?? {}).filter(
+        (w): w is Worker => w?.isConnected() === true && (listening.has(w.id) || w.id === worker.id),
+      )
+      const timer = setTimeout(() => {
+        const waiting = rounds.get(id)?.waiting.size ?? 0
+        end(id, { error: `${waiting} of ${workers.length} workers did not answer within ${timeoutMs} ms` })
+      }, timeoutMs)
+      rounds.set(id, {
+        asker: worker,
+        askerId: message.id,
+        waiting: new Set(workers.map((w) => w.id)),
+        reports: [],
+        timer,
+      })
+      const ask: StatusMessage = { type: 'edgecache:status-local', id }
+      for (const w of workers) w.send(ask)
+    } else if (message.type === 'edgecache:status-report') {
+      const round = rounds.get(message.id)
+      if (round === undefined || !round.waiting.delete(worker.id)) return
+      round.reports.push(message.report)
+      finish(message.id)
+    }
+  })
+  cluster.on('exit', (worker) => {
+    listening.delete(worker.id)
+    for (const [id, round] of rounds) {
+      if (round.waiting.delete(worker.id)) finish(id)
+    }
   })
 }

@@ -14,7 +14,7 @@ import { sendError, sendJson } from './json-reply.ts'
 import type { ReloadResult } from '../router/live-router.ts'
 import { createMetricsHandler } from './metrics.ts'
 import { createRoutesReloadHandler } from './routes-reload.ts'
-import type { StatusTracker } from './status.ts'
+import type { StatusSource } from './cluster-status.ts'
 import { createStatusPageHandlers } from './status-page.ts'
 
 export type { AdminLog } from './invalidate.ts'
@@ -30,8 +30,11 @@ export interface AdminServerDeps {
   readonly log: AdminLog
   /** Renders `GET /metrics` (no token: the admin listener is for a private network); without it that path is 404. */
   readonly metrics?: MetricsSource
-  /** Figures for `GET /status` (the page) and `GET /status.json`; without it those paths are 404. */
-  readonly status?: Pick<StatusTracker, 'snapshot'>
+  /**
+   * Figures for `GET /status` (the page) and `GET /status.json`, summed over workers when
+   * there are several; without it those paths are 404.
+   */
+  readonly status?: StatusSource
   /** Reloads the route file for `POST /routes/reload`; without it that path is 404. */
   readonly reloadRoutes?: () => ReloadResult
 }
@@ -62,7 +65,8 @@ export function createAdminServer(deps: AdminServerDeps): AdminServer {
     const { ready, report } = deps.readiness()
     sendJson(res, ready ? 200 : 503, report)
   }
-  const status = deps.status === undefined ? undefined : createStatusPageHandlers({ status: deps.status })
+  const status =
+    deps.status === undefined ? undefined : createStatusPageHandlers({ status: deps.status, log: deps.log })
   const metrics =
     deps.metrics === undefined ? undefined : createMetricsHandler({ metrics: deps.metrics, log: deps.log })
   const routes: RouteTable = new Map<string, Record<string, Handler>>([

@@ -1,5 +1,7 @@
 /**
- * `GET /status` and `GET /status.json` on the admin listener. The page is one self-contained
+ * `GET /status` and `GET /status.json` on the admin listener. With node:cluster workers the
+ * figures are the sum over every worker (cluster-status.ts), and a sum that cannot be had
+ * answers 503 rather than one worker's figures. The page is one self-contained
  * HTML document: inline CSS and JS allowed by a per-response CSP nonce, no other origin,
  * no external asset. It shows the tracker's snapshot (embedded at render, then polled from
  * /status.json) and carries a purge form that POSTs JSON to /invalidate with the token the
@@ -11,25 +13,31 @@
  */
 import { randomBytes } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { sendJson } from './json-reply.ts'
-import type { StatusSnapshot, StatusTracker } from './status.ts'
+import { EdgecacheError } from '../errors.ts'
+import type { StatusSource } from './cluster-status.ts'
+import type { AdminLog } from './invalidate.ts'
+import { sendError, sendJson } from './json-reply.ts'
+import type { StatusSnapshot } from './status-snapshot.ts'
 
 export interface StatusPageDeps {
-  readonly status: Pick<StatusTracker, 'snapshot'>
+  /** The figures: this process's, or the sum over workers (cluster-status.ts). */
+  readonly status: StatusSource
+  /** Told when the workers' sum cannot be had. */
+  readonly log: Pick<AdminLog, 'warn'>
   /** Milliseconds between two polls of /status.json. @default 1500 */
   readonly pollMs?: number
 }
 
 export interface StatusPageHandlers {
   /** `GET /status`: the HTML page. */
-  page(req: IncomingMessage, res: ServerResponse): void
+  page(req: IncomingMessage, res: ServerResponse): Promise<void>
   /** `GET /status.json`: the snapshot. */
-  json(req: IncomingMessage, res: ServerResponse): void
+  json(req: IncomingMessage, res: ServerResponse): Promise<void>
 }
 
 /**
  * @example
- * const status = createStatusPageHandlers({ status: tracker })
+ * const status = createStatusPageHandlers({ status: createClusterStatus(tracker), log })
  * // in the admin route table: ['/status', { GET: status.page }], ['/status.json', { GET: status.json }]
  */
 export function createStatusPageHandlers(deps: StatusPageDeps): StatusPageHandlers {
@@ -37,10 +45,23 @@ export function createStatusPageHandlers(deps: StatusPageDeps): StatusPageHandle
   if (!Number.isSafeInteger(pollMs) || pollMs < 100) {
     throw new Error(`status page: pollMs must be an integer of at least 100, got ${pollMs}`)
   }
+  // The workers' sum could not be had (a worker did not answer in time): say so rather than
+  // show one worker's figures as if they were the whole.
+  const snapshot = async (res: ServerResponse): Promise<StatusSnapshot | undefined> => {
+    try {
+      return await deps.status.snapshot()
+    } catch (err) {
+      deps.log.warn({ err }, 'status snapshot failed')
+      sendError(res, new EdgecacheError('EC_ERR_ADMIN_STATUS_UNAVAILABLE'))
+      return undefined
+    }
+  }
   return {
-    page(_req, res) {
+    async page(_req, res) {
+      const s = await snapshot(res)
+      if (s === undefined) return
       const nonce = randomBytes(16).toString('base64')
-      const html = renderStatusPage(deps.status.snapshot(), nonce, pollMs)
+      const html = renderStatusPage(s, nonce, pollMs)
       res.writeHead(200, {
         'content-type': 'text/html; charset=utf-8',
         'content-length': Buffer.byteLength(html),
@@ -52,8 +73,10 @@ export function createStatusPageHandlers(deps: StatusPageDeps): StatusPageHandle
       })
       res.end(html)
     },
-    json(_req, res) {
-      sendJson(res, 200, deps.status.snapshot(), { 'x-content-type-options': 'nosniff' })
+    async json(_req, res) {
+      const s = await snapshot(res)
+      if (s === undefined) return
+      sendJson(res, 200, s, { 'x-content-type-options': 'nosniff' })
     },
   }
 }
@@ -104,7 +127,7 @@ export function renderStatusPage(snapshot: StatusSnapshot, nonce: string, pollMs
 <body>
 <header>
   <h1>edgecache status</h1>
-  <p class="meta">worker pid <span id="pid">${pid}</span> · each worker shows its own figures ·
+  <p class="meta">worker pid <span id="pid">${pid}</span> · <span id="scope">${escapeHtml(scopeOf(snapshot))}</span> ·
     updated <span id="updated">now</span> <span id="poll-error" class="bad"></span></p>
 </header>
 <main>
@@ -150,6 +173,12 @@ export function renderStatusPage(snapshot: StatusSnapshot, nonce: string, pollMs
 </body>
 </html>
 `
+}
+
+/** Whose figures the page shows: this process's, or the sum over workers. The script has its twin. */
+function scopeOf(snapshot: StatusSnapshot): string {
+  if (snapshot.workers === undefined) return 'figures of this process'
+  return `summed over ${snapshot.workers} workers (pids ${(snapshot.pids ?? []).join(', ')})`
 }
 
 const css = `
@@ -217,6 +246,8 @@ const script = `
 
   function render(s) {
     $('pid').textContent = String(s.pid);
+    $('scope').textContent = s.workers === undefined ? 'figures of this process'
+      : 'summed over ' + s.workers + ' workers (pids ' + (s.pids || []).join(', ') + ')';
     $('updated').textContent = time(s.at);
     document.querySelectorAll('.window').forEach(function (n) { n.textContent = String(s.windowSeconds); });
     $('rps').textContent = s.window.requestsPerSecond.toFixed(1);

@@ -8,8 +8,8 @@
  * 2 MB (60 buckets × 101 routes × a 192-byte histogram). It only observes; it never changes
  * a response.
  *
- * Each process keeps its own numbers: with several workers, each worker's admin listener
- * answers with that worker's figures (the snapshot carries its `pid`).
+ * Each process keeps its own numbers; `report()` hands them out raw, so that with several
+ * workers the primary can sum them (status-merge.ts, cluster-status.ts).
  */
 import type { Clock } from '../clock.ts'
 import {
@@ -20,6 +20,24 @@ import {
   type UpstreamFinished,
 } from '../observability/events.ts'
 import type { StoreStats } from '../storage/store.ts'
+import { binCount, binOf } from './latency-histogram.ts'
+import {
+  type PurgeStatus,
+  type StatusCounts,
+  type StatusReport,
+  type StatusSnapshot,
+  toSnapshot,
+  type UpstreamStatus,
+} from './status-snapshot.ts'
+
+export type {
+  PurgeStatus,
+  RouteStatus,
+  StatusReport,
+  StatusSnapshot,
+  StoreStatus,
+  UpstreamStatus,
+} from './status-snapshot.ts'
 
 export interface StatusTrackerOptions {
   readonly clock: Clock
@@ -29,6 +47,8 @@ export interface StatusTrackerOptions {
   readonly upstreamName: string
   /** The store's name, as storage errors are published under. @default 'memory' */
   readonly storeName?: string
+  /** The store is shared by every process (redis, tiered), not one per process. @default false */
+  readonly storeShared?: boolean
   /** Seconds of history the window keeps. @default 60 */
   readonly windowSeconds?: number
   /** Seconds the requests-per-second figure averages over. @default 10 */
@@ -39,81 +59,11 @@ export interface StatusTrackerOptions {
   readonly maxPurges?: number
 }
 
-export interface RouteStatus {
-  readonly name: string
-  readonly requests: number
-  /** Hits (fresh or stale) over requests that went through the cache; null with none. */
-  readonly hitRatio: number | null
-  readonly p99Ms: number | null
-}
-
-export interface StoreStatus {
-  readonly name: string
-  /** `degraded` after a storage error inside the window. */
-  readonly state: 'up' | 'degraded'
-  readonly entries: number
-  readonly bytes: number
-  readonly tags: number
-  /** Storage errors inside the window. */
-  readonly errors: number
-}
-
-export interface UpstreamStatus {
-  readonly name: string
-  /** From the last request sent to it: `unknown` before any. */
-  readonly state: 'unknown' | 'up' | 'failing'
-  /** Requests sent inside the window. */
-  readonly requests: number
-  /** Failures (refused, reset, timeout, bad response) inside the window. */
-  readonly errors: number
-  readonly lastStatus: number | null
-  readonly lastError: string | null
-  /** Epoch ms of the last request's outcome. */
-  readonly lastAt: number | null
-}
-
-export interface PurgeStatus {
-  /** Epoch ms. */
-  readonly at: number
-  readonly kinds: readonly string[]
-  readonly summary: string
-  readonly purged: number
-  readonly soft: boolean
-}
-
-export interface StatusSnapshot {
-  /** The process these figures belong to. */
-  readonly pid: number
-  /** Epoch ms of the snapshot. */
-  readonly at: number
-  readonly startedAt: number
-  readonly windowSeconds: number
-  readonly rateSeconds: number
-  /** Since the tracker started. */
-  readonly totals: {
-    readonly requests: number
-    readonly hits: number
-    readonly bytesFromCache: number
-  }
-  /** Inside the window. */
-  readonly window: {
-    readonly requests: number
-    readonly requestsPerSecond: number
-    readonly hitRatio: number | null
-    readonly bytesFromCache: number
-    readonly p50Ms: number | null
-    readonly p99Ms: number | null
-  }
-  /** Busiest first. */
-  readonly routes: readonly RouteStatus[]
-  readonly stores: readonly StoreStatus[]
-  readonly upstreams: readonly UpstreamStatus[]
-  /** Newest first. */
-  readonly purges: readonly PurgeStatus[]
-}
-
 export interface StatusTracker {
+  /** This process's figures, as /status.json shows them. */
   snapshot(): StatusSnapshot
+  /** This process's figures with the raw counts, for summing over workers. */
+  report(): StatusReport
   /** Stops listening to the channels. */
   close(): void
 }
@@ -126,51 +76,6 @@ const maxSummary = 500
 
 /** Most upstream names tracked: names come from config, this only guards against surprises. */
 const maxUpstreams = 32
-
-/*
- * Latency histogram: bin i holds (bound[i-1], bound[i]] with bound[i] = 0.01 ms × √2^i, so a
- * quantile read from it is off by at most a factor √2 and usually far less (linear
- * interpolation inside the bin, as Prometheus' histogram_quantile does). 48 bins reach 84 s;
- * the last bin takes everything above.
- */
-const binCount = 48
-const firstBoundMs = 0.01
-const bounds = Array.from({ length: binCount }, (_, i) => firstBoundMs * Math.SQRT2 ** i)
-
-function binOf(ms: number): number {
-  if (!(ms > firstBoundMs)) return 0
-  // Rounding error can land a value on a bound one bin too high; the check pulls it back.
-  let i = Math.ceil(Math.log2(ms / firstBoundMs) * 2)
-  if (i > 0 && ms <= (bounds[i - 1] ?? Number.POSITIVE_INFINITY)) i--
-  return Math.min(i, binCount - 1)
-}
-
-/** The `q` quantile of a histogram, or null when it is empty. */
-function quantile(bins: Uint32Array, q: number): number | null {
-  let total = 0
-  for (const n of bins) total += n
-  if (total === 0) return null
-  const rank = q * total
-  let seen = 0
-  for (let i = 0; i < binCount; i++) {
-    const n = bins[i] ?? 0
-    if (n === 0) continue
-    if (seen + n >= rank) {
-      const lower = i === 0 ? 0 : (bounds[i - 1] ?? 0)
-      // The last bin has no upper bound: answer its lower one, as histogram_quantile does.
-      if (i === binCount - 1) return roundMs(lower)
-      const upper = bounds[i] ?? lower
-      return roundMs(lower + ((upper - lower) * (rank - seen)) / n)
-    }
-    seen += n
-  }
-  return bounds[binCount - 2] ?? null
-}
-
-/** To the microsecond: finer digits would only be noise from the interpolation. */
-function roundMs(ms: number): number {
-  return Math.round(ms * 1000) / 1000
-}
 
 interface Counts {
   requests: number
@@ -318,7 +223,7 @@ export function createStatusTracker(options: StatusTrackerOptions): StatusTracke
   const onInvalidation = (message: unknown) => {
     const m = message as Invalidation
     const summary = m.summary.length > maxSummary ? `${m.summary.slice(0, maxSummary - 1)}…` : m.summary
-    purges.unshift({ at: m.at, kinds: [...m.kinds], summary, purged: m.purged, soft: m.soft })
+    purges.unshift({ id: m.id, at: m.at, kinds: [...m.kinds], summary, purged: m.purged, soft: m.soft })
     if (purges.length > maxPurges) purges.length = maxPurges
   }
 
@@ -327,8 +232,9 @@ export function createStatusTracker(options: StatusTrackerOptions): StatusTracke
   events.storageError.subscribe(onStorageError)
   events.invalidation.subscribe(onInvalidation)
 
-  return {
-    snapshot() {
+  const tracker: StatusTracker = {
+    snapshot: () => toSnapshot(tracker.report(), process.pid, false),
+    report() {
       const now = clock.now()
       const second = Math.floor(now / 1000)
       const all = newCounts()
@@ -359,41 +265,26 @@ export function createStatusTracker(options: StatusTrackerOptions): StatusTracke
 
       const upstreamNames = new Set([options.upstreamName, ...upstreamLast.keys()])
       const stats = storeStats()
-      const storeErrors = storageErrors.get(storeName) ?? 0
       return {
-        pid: process.pid,
+        pids: [process.pid],
         at: now,
         startedAt,
         windowSeconds,
         rateSeconds,
         totals: { ...totals },
-        window: {
-          requests: all.requests,
-          requestsPerSecond: recent / rateSeconds,
-          hitRatio: ratio(all),
-          bytesFromCache: windowBytes,
-          p50Ms: quantile(all.latency, 0.5),
-          p99Ms: quantile(all.latency, 0.99),
-        },
-        routes: [...routes]
-          .map(([name, counts]) => ({
-            name,
-            requests: counts.requests,
-            hitRatio: ratio(counts),
-            p99Ms: quantile(counts.latency, 0.99),
-          }))
-          .sort((a, b) => b.requests - a.requests || (a.name < b.name ? -1 : 1)),
+        window: { counts: rawCounts(all), recentRequests: recent, bytesFromCache: windowBytes },
+        routes: [...routes].map(([name, counts]) => ({ name, counts: rawCounts(counts) })),
         stores: [
           {
             name: storeName,
-            state: storeErrors > 0 ? 'degraded' : 'up',
+            shared: options.storeShared ?? false,
             entries: stats.entries,
             bytes: stats.bytes,
             tags: stats.tags,
-            errors: storeErrors,
+            errors: storageErrors.get(storeName) ?? 0,
           },
         ],
-        upstreams: [...upstreamNames].map((name) => {
+        upstreams: [...upstreamNames].map((name): UpstreamStatus => {
           const last = upstreamLast.get(name)
           const counts = upstreams.get(name) ?? { requests: 0, errors: 0 }
           return {
@@ -416,6 +307,7 @@ export function createStatusTracker(options: StatusTrackerOptions): StatusTracke
       events.invalidation.unsubscribe(onInvalidation)
     },
   }
+  return tracker
 }
 
 /** The value under `key`, made and stored first when there is none. */
@@ -428,6 +320,12 @@ function entry<V>(map: Map<string, V>, key: string, make: () => V): V {
   return value
 }
 
-function ratio(counts: Counts): number | null {
-  return counts.lookups === 0 ? null : counts.hits / counts.lookups
+/** Plain arrays, so the counts survive JSON on their way through IPC. */
+function rawCounts(counts: Counts): StatusCounts {
+  return {
+    requests: counts.requests,
+    lookups: counts.lookups,
+    hits: counts.hits,
+    latency: [...counts.latency],
+  }
 }

@@ -48,6 +48,12 @@ export interface BackgroundRevalidation {
 }
 
 export interface Invalidation {
+  /**
+   * Random, one per purge call. The call is published once, in the process that received
+   * it, however many workers carried it out; the id lets a sum over workers' status reports
+   * show it once whatever path it took.
+   */
+  readonly id: string
   /** What the call selected by; one call may select by several kinds at once. */
   readonly kinds: readonly ('tag' | 'url' | 'prefix' | 'all')[]
   readonly soft: boolean

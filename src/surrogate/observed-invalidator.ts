@@ -2,6 +2,7 @@
  * Publishes each invalidation on the `invalidation` diagnostics channel, once per call
  * however many workers carried it out, for metrics and the status page.
  */
+import { randomUUID } from 'node:crypto'
 import type { Clock } from '../clock.ts'
 import { events, type Invalidation, publish } from '../observability/events.ts'
 import type { InvalidationRequest, Invalidator } from './invalidator.ts'
@@ -16,6 +17,7 @@ export function observeInvalidations(inner: Invalidator, clock: Clock): Invalida
       const result = await inner.invalidate(request)
       if (!request.dryRun) {
         publish<Invalidation>(events.invalidation, {
+          id: randomUUID(),
           kinds: kindsOf(request),
           soft: request.soft,
           purged: result.purged,

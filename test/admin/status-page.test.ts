@@ -9,7 +9,8 @@ import { Writable } from 'node:stream'
 import { after, afterEach, before, describe, test } from 'node:test'
 import { type AdminServer, createAdminServer } from '../../src/admin/admin-server.ts'
 import { createStatusTracker, otherRoutes, type StatusTracker } from '../../src/admin/status.ts'
-import { escapeHtml, jsonForScript } from '../../src/admin/status-page.ts'
+import { escapeHtml, jsonForScript, renderStatusPage } from '../../src/admin/status-page.ts'
+import type { StatusSnapshot } from '../../src/admin/status-snapshot.ts'
 import {
   events,
   type Invalidation,
@@ -40,7 +41,7 @@ function request(route: string, cache: CacheOutcome | undefined, totalMs = 1, by
 }
 
 function purge(summary: string, purged = 1, at = 0, soft = false): void {
-  publish<Invalidation>(events.invalidation, { kinds: ['tag'], soft, purged, at, summary })
+  publish<Invalidation>(events.invalidation, { id: `p${at}`, kinds: ['tag'], soft, purged, at, summary })
 }
 
 /** Trackers made by a test, closed after it so none of them hears the next test's events. */
@@ -158,8 +159,22 @@ describe('status tracker', () => {
     for (let i = 0; i < 25; i++) purge(`tags: t${i}`, i, 1000 + i, i % 2 === 1)
     const { purges } = status.snapshot()
     assert.equal(purges.length, 20)
-    assert.deepEqual(purges[0], { at: 1024, kinds: ['tag'], summary: 'tags: t24', purged: 24, soft: false })
-    assert.deepEqual(purges[19], { at: 1005, kinds: ['tag'], summary: 'tags: t5', purged: 5, soft: true })
+    assert.deepEqual(purges[0], {
+      id: 'p1024',
+      at: 1024,
+      kinds: ['tag'],
+      summary: 'tags: t24',
+      purged: 24,
+      soft: false,
+    })
+    assert.deepEqual(purges[19], {
+      id: 'p1005',
+      at: 1005,
+      kinds: ['tag'],
+      summary: 'tags: t5',
+      purged: 5,
+      soft: true,
+    })
   })
 
   test('a long purge summary is cut to 500 characters', () => {
@@ -351,6 +366,7 @@ describe('GET /status and /status.json on the admin listener', () => {
     }
     assert.ok(body.routes.some((r) => r.name === evil))
     assert.deepEqual(body.purges[0], {
+      id: `p${clock.now()}`,
       at: clock.now(),
       kinds: ['tag'],
       summary: evilSummary,
@@ -383,5 +399,56 @@ describe('GET /status and /status.json on the admin listener', () => {
     } finally {
       await bare.close()
     }
+  })
+})
+
+describe('/status summed over workers', () => {
+  /** An admin listener whose status source answers `snapshot` (or rejects). */
+  async function withAdmin(snapshot: () => Promise<StatusSnapshot>, run: (url: string) => Promise<void>) {
+    const server = createAdminServer({
+      readiness: () => ({ ready: true, report: {} }),
+      invalidator: createRecordingInvalidator(),
+      tokens: [],
+      log: createLogger({ level: 'silent' }),
+      status: { snapshot },
+    })
+    const { port } = await server.listen('127.0.0.1', 0)
+    try {
+      await run(`http://127.0.0.1:${port}`)
+    } finally {
+      await server.close()
+      await closeClient()
+    }
+  }
+
+  test('the page says how many workers it sums and which', async () => {
+    const clock = createFakeClock()
+    const status = tracker(clock)
+    const summed: StatusSnapshot = { ...status.snapshot(), workers: 2, pids: [11, 12] }
+    await withAdmin(
+      async () => summed,
+      async (url) => {
+        const page = await send(`${url}/status`)
+        assert.equal(page.status, 200)
+        assert.match(page.text, /<span id="scope">summed over 2 workers \(pids 11, 12\)<\/span>/)
+        const json = JSON.parse((await send(`${url}/status.json`)).text) as StatusSnapshot
+        assert.equal(json.workers, 2)
+        assert.deepEqual(json.pids, [11, 12])
+      },
+    )
+    assert.match(renderStatusPage(status.snapshot(), 'n'), /<span id="scope">figures of this process<\/span>/)
+  })
+
+  test('when the workers’ sum cannot be had, /status and /status.json answer 503, not one worker’s figures', async () => {
+    await withAdmin(
+      () => Promise.reject(new Error('1 of 2 workers did not answer within 5000 ms')),
+      async (url) => {
+        for (const path of ['/status', '/status.json']) {
+          const res = await send(`${url}${path}`)
+          assert.equal(res.status, 503, path)
+          assert.equal(JSON.parse(res.text).code, 'EC_ERR_ADMIN_STATUS_UNAVAILABLE')
+        }
+      },
+    )
   })
 })

@@ -1,0 +1,134 @@
+/**
+ * Sums node:cluster workers' status reports into one, for /status and /status.json. Pure:
+ * no I/O, no clock, and only type imports, so the primary can load it without the app.
+ *
+ * How each figure adds up:
+ * - requests, hits, lookups, bytes, rates, errors: summed. Ratios and percentiles are not
+ *   merged at all: toSnapshot reads them from the summed counts and the summed latency
+ *   bins (an average of p99s is no p99).
+ * - a memory store: one per worker, so entries, bytes and tags are summed.
+ * - a shared store (redis, tiered): entries and bytes are summed too, because they are not
+ *   the shared store's size as each worker sees it: each worker counts what its own writes
+ *   and deletes did (redis-store.ts `stats()`), so the sum is the estimate of the whole,
+ *   as `edgecache_cache_objects` sums it in /metrics. Tags are the largest of the workers'
+ *   counts: a tag is distinct per worker, and two workers that wrote under one tag would
+ *   count it twice. Either way these figures are approximate (entries Redis expires are
+ *   not seen).
+ * - upstream state and last answer: the worker that heard from it last.
+ * - purges: one list, newest first, each id once (a purge is recorded in the worker that
+ *   received it; the id keeps it single should it be recorded elsewhere too).
+ */
+import type {
+  PurgeStatus,
+  StatusCounts,
+  StatusReport,
+  StoreReport,
+  UpstreamStatus,
+} from './status-snapshot.ts'
+
+export interface MergeOptions {
+  /** Recent purges kept in the sum. @default 20 (the tracker's default) */
+  readonly maxPurges?: number
+}
+
+/**
+ * One report summing `reports`, one per worker.
+ *
+ * @example
+ * const sum = mergeStatusReports([reportOfWorker1, reportOfWorker2])
+ * const snapshot = toSnapshot(sum, process.pid, true)
+ */
+export function mergeStatusReports(
+  reports: readonly StatusReport[],
+  options: MergeOptions = {},
+): StatusReport {
+  const [first] = reports
+  if (first === undefined) throw new Error('status merge: no report to merge')
+  const maxPurges = options.maxPurges ?? 20
+  const routes = new Map<string, StatusCounts>()
+  const stores = new Map<string, StoreReport>()
+  const upstreams = new Map<string, UpstreamStatus>()
+  const purges = new Map<string, PurgeStatus>()
+  let counts = emptyCounts()
+  let recentRequests = 0
+  let windowBytes = 0
+  const totals = { requests: 0, hits: 0, bytesFromCache: 0 }
+  for (const r of reports) {
+    totals.requests += r.totals.requests
+    totals.hits += r.totals.hits
+    totals.bytesFromCache += r.totals.bytesFromCache
+    counts = addCounts(counts, r.window.counts)
+    recentRequests += r.window.recentRequests
+    windowBytes += r.window.bytesFromCache
+    for (const route of r.routes) {
+      routes.set(route.name, addCounts(routes.get(route.name) ?? emptyCounts(), route.counts))
+    }
+    for (const store of r.stores) {
+      const into = stores.get(store.name)
+      stores.set(store.name, into === undefined ? { ...store } : addStore(into, store))
+    }
+    for (const upstream of r.upstreams) {
+      const into = upstreams.get(upstream.name)
+      upstreams.set(upstream.name, into === undefined ? { ...upstream } : addUpstream(into, upstream))
+    }
+    for (const purge of r.purges) if (!purges.has(purge.id)) purges.set(purge.id, purge)
+  }
+  return {
+    pids: reports.flatMap((r) => r.pids),
+    at: Math.max(...reports.map((r) => r.at)),
+    startedAt: Math.min(...reports.map((r) => r.startedAt)),
+    // Every worker runs the same config, so one worker's window is every worker's.
+    windowSeconds: first.windowSeconds,
+    rateSeconds: first.rateSeconds,
+    totals,
+    window: { counts, recentRequests, bytesFromCache: windowBytes },
+    routes: [...routes].map(([name, c]) => ({ name, counts: c })),
+    stores: [...stores.values()],
+    upstreams: [...upstreams.values()],
+    purges: [...purges.values()]
+      .sort((a, b) => b.at - a.at || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+      .slice(0, maxPurges)
+      .map((p) => ({ ...p, kinds: [...p.kinds] })),
+  }
+}
+
+function emptyCounts(): StatusCounts {
+  return { requests: 0, lookups: 0, hits: 0, latency: [] }
+}
+
+/** Bin by bin: the histograms share their bounds (latency-histogram.ts). */
+function addCounts(a: StatusCounts, b: StatusCounts): StatusCounts {
+  const length = Math.max(a.latency.length, b.latency.length)
+  return {
+    requests: a.requests + b.requests,
+    lookups: a.lookups + b.lookups,
+    hits: a.hits + b.hits,
+    latency: Array.from({ length }, (_, i) => (a.latency[i] ?? 0) + (b.latency[i] ?? 0)),
+  }
+}
+
+function addStore(a: StoreReport, b: StoreReport): StoreReport {
+  const shared = a.shared || b.shared
+  return {
+    name: a.name,
+    shared,
+    entries: a.entries + b.entries,
+    bytes: a.bytes + b.bytes,
+    tags: shared ? Math.max(a.tags, b.tags) : a.tags + b.tags,
+    errors: a.errors + b.errors,
+  }
+}
+
+function addUpstream(a: UpstreamStatus, b: UpstreamStatus): UpstreamStatus {
+  // State and last answer come from whichever worker heard from the upstream last.
+  const latest = (b.lastAt ?? Number.NEGATIVE_INFINITY) > (a.lastAt ?? Number.NEGATIVE_INFINITY) ? b : a
+  return {
+    name: a.name,
+    state: latest.state,
+    requests: a.requests + b.requests,
+    errors: a.errors + b.errors,
+    lastStatus: latest.lastStatus,
+    lastError: latest.lastError,
+    lastAt: latest.lastAt,
+  }
+}
