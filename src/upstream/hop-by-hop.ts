@@ -42,6 +42,8 @@ export function connectionOptions(
   value: string | readonly string[] | undefined,
 ): ReadonlySet<string> | undefined {
   if (value === undefined) return undefined
+  // What nearly every backend and client sends, on every request: nothing to split.
+  if (value === 'keep-alive' || value === 'close') return undefined
   const joined = typeof value === 'string' ? value : value.join(',')
   let names: Set<string> | undefined
   for (const token of joined.split(',')) {
