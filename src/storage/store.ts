@@ -55,6 +55,13 @@ export interface CacheStore {
   /** The entry under `key`, or undefined when absent or past `expiresAt`. */
   get(key: string): Promise<StoredEntry | undefined>
   /**
+   * The entry under `key` when this process holds it, read without I/O; undefined when it
+   * does not, which for a store with a remote tier does not mean the entry is absent. A
+   * store that holds nothing in-process leaves this out. Cache hits use it to answer
+   * without waiting on a promise.
+   */
+  peek?(key: string): StoredEntry | undefined
+  /**
    * Stores `entry` under `key`, replacing any entry there. An entry larger than the
    * store's object limit, or already expired, is not stored; resolves false then.
    */

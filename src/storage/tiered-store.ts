@@ -59,6 +59,11 @@ export class TieredStore implements CacheStore {
     )
   }
 
+  /** The L1 copy, if any: L2 is never asked without I/O. */
+  peek(key: string): StoredEntry | undefined {
+    return this.#l1.peek(key)
+  }
+
   async get(key: string): Promise<StoredEntry | undefined> {
     const local = this.#l1.peek(key)
     if (local !== undefined) return local

@@ -80,6 +80,20 @@ describe('tiered store', () => {
     assert.equal(l2.gets(), 1, 'then from its L1')
   })
 
+  test('peek answers from L1 only, without reaching L2', async () => {
+    const clock = createFakeClock()
+    const l2 = countingStore(createMemoryStore({ clock }))
+    const network = createLocalBusNetwork()
+    const a = tiered(l2.store, network, clock)
+    const b = tiered(l2.store, network, clock)
+    await a.store.set('k', entry(clock, 'v1'))
+    assert.equal(a.store.peek('k')?.body.toString(), 'v1', 'the writer holds it in L1')
+    assert.equal(b.store.peek('k'), undefined, 'the other instance holds nothing yet: peek cannot say')
+    assert.equal(l2.gets(), 0)
+    await b.store.get('k')
+    assert.equal(b.store.peek('k')?.body.toString(), 'v1', 'an L2 read filled L1')
+  })
+
   test('an overwrite and a purge on one instance drop the other instance L1 copy', async () => {
     const clock = createFakeClock()
     const l2 = createMemoryStore({ clock })

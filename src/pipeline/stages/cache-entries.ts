@@ -128,11 +128,41 @@ export function createCacheEntries(deps: CacheEntriesDeps) {
       return { kind: 'found', found: toFound(key, entry, decoded.response, undefined) }
     const vkey = variantKey(key, decoded.marker.id, variantOf(decoded.marker.fields, headers))
     const variant = await get(vkey)
+    return variantLookup(vkey, variant, decoded.marker)
+  }
+
+  /**
+   * What `lookup` would find, from what the store holds in this process and without I/O;
+   * undefined when that is not enough to say (nothing held here, or no `peek`), in which
+   * case `lookup` must be asked.
+   */
+  function lookupHere(key: string, headers: HeaderMap): Found | undefined {
+    const entry = peek(key)
+    const decoded = entry === undefined ? undefined : decodeMeta(entry.meta)
+    if (entry === undefined || decoded === undefined) return undefined
+    if (decoded.kind === 'response') return toFound(key, entry, decoded.response, undefined)
+    const vkey = variantKey(key, decoded.marker.id, variantOf(decoded.marker.fields, headers))
+    const found = variantLookup(vkey, peek(vkey), decoded.marker)
+    return found.kind === 'found' ? found.found : undefined
+  }
+
+  function peek(key: string): StoredEntry | undefined {
+    try {
+      return store.peek?.(key)
+    } catch (err) {
+      // As for get: a failure is a miss here, and lookup gets its own chance.
+      log.warn({ err }, 'cache store peek failed')
+      return undefined
+    }
+  }
+
+  /** The variant stored under `vkey` for a URL whose responses vary by `marker`'s fields. */
+  function variantLookup(vkey: string, variant: StoredEntry | undefined, marker: VaryMarker): Lookup {
     const v = variant === undefined ? undefined : decodeMeta(variant.meta)
     if (variant === undefined || v?.kind !== 'response') {
-      return { kind: 'miss', reason: 'vary-miss', marker: decoded.marker }
+      return { kind: 'miss', reason: 'vary-miss', marker }
     }
-    return { kind: 'found', found: toFound(vkey, variant, v.response, decoded.marker) }
+    return { kind: 'found', found: toFound(vkey, variant, v.response, marker) }
   }
 
   /**
@@ -181,5 +211,5 @@ export function createCacheEntries(deps: CacheEntriesDeps) {
     })
   }
 
-  return { lookup, commit, storeRefreshed, delete: remove, purgeUrls }
+  return { lookup, lookupHere, commit, storeRefreshed, delete: remove, purgeUrls }
 }

@@ -439,20 +439,66 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
 
   return {
     name: 'cache',
-    async handle(ctx, next) {
+    handle(ctx, next) {
+      // A hit this process holds is answered without a single await: most requests to a
+      // cache are hits, and each promise and microtask on their path costs.
+      let here: Answer | undefined
       try {
-        return await handleRequest(ctx, next)
+        here = answerHere(ctx, next)
       } catch (err) {
-        // The error boundary answers 502/504; Cache-Status still says what the cache did.
-        const fwd = ctx.facts.policy.bypass
-          ? 'bypass'
-          : ctx.method === 'GET' || ctx.method === 'HEAD'
-            ? 'miss'
-            : 'method'
-        ctx.facts.cacheStatus ??= status({ fwd, detail: 'upstream-error' })
-        throw err
+        return Promise.reject(err)
       }
+      return here === undefined ? handleWithStatus(ctx, next) : Promise.resolve(here)
     },
+  }
+
+  /**
+   * The answer from a stored response the store holds in this process (`peek`), when it
+   * may be used without asking the origin; undefined for anything else (a miss, a response
+   * to revalidate, a store with nothing in-process), which handleRequest then answers.
+   */
+  function answerHere(ctx: RequestContext, next: Next): Answer | undefined {
+    if (ctx.facts.policy.bypass || (ctx.method !== 'GET' && ctx.method !== 'HEAD')) return undefined
+    const keys = requestKeys(ctx)
+    const found = entries.lookupHere(keys.key, ctx.headers)
+    if (found === undefined) return undefined
+    const directives = parseRequestDirectives(ctx.headers['cache-control'], ctx.headers.pragma)
+    const verdict = decide(found.response, directives, clock.now())
+    return verdict.kind === 'revalidate' ? undefined : answerUsable(ctx, next, keys, found, verdict)
+  }
+
+  /** A stored response the verdict lets us send: fresh, or stale where that is allowed. */
+  function answerUsable(
+    ctx: RequestContext,
+    next: Next,
+    keys: RequestKeys,
+    found: Found,
+    verdict: Exclude<Verdict, { kind: 'revalidate' }>,
+  ): Answer {
+    switch (verdict.kind) {
+      case 'fresh':
+        return fromCache(ctx, found, verdict, {})
+      case 'stale-allowed':
+        return fromCache(ctx, found, verdict, { detail: 'max-stale' })
+      case 'stale-while-revalidate':
+        refreshInBackground(ctx, next, keys, found)
+        return fromCache(ctx, found, verdict, { detail: 'stale-while-revalidate' })
+    }
+  }
+
+  /** handleRequest, with Cache-Status kept for the error boundary's 502/504 when it fails. */
+  async function handleWithStatus(ctx: RequestContext, next: Next): Promise<Answer> {
+    try {
+      return await handleRequest(ctx, next)
+    } catch (err) {
+      const fwd = ctx.facts.policy.bypass
+        ? 'bypass'
+        : ctx.method === 'GET' || ctx.method === 'HEAD'
+          ? 'miss'
+          : 'method'
+      ctx.facts.cacheStatus ??= status({ fwd, detail: 'upstream-error' })
+      throw err
+    }
   }
 
   async function handleRequest(ctx: RequestContext, next: Next): Promise<Answer> {
@@ -499,24 +545,12 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
       return onlyIfCached(ctx, status({ fwd: found.reason, detail: 'only-if-cached' }))
     }
     const verdict = decide(found.found.response, directives, clock.now())
-    switch (verdict.kind) {
-      case 'fresh':
-        return fromCache(ctx, found.found, verdict, {})
-      case 'stale-allowed':
-        return fromCache(ctx, found.found, verdict, { detail: 'max-stale' })
-      case 'stale-while-revalidate':
-        refreshInBackground(ctx, next, keys, found.found)
-        return fromCache(ctx, found.found, verdict, { detail: 'stale-while-revalidate' })
-      case 'revalidate':
-        if (directives.onlyIfCached) {
-          ctx.facts.cache = 'miss'
-          return onlyIfCached(
-            ctx,
-            status({ fwd: verdict.reason, ttlMs: verdict.ttlMs, detail: 'only-if-cached' }),
-          )
-        }
-        return revalidate(ctx, next, keys, found.found, verdict, directives)
+    if (verdict.kind !== 'revalidate') return answerUsable(ctx, next, keys, found.found, verdict)
+    if (directives.onlyIfCached) {
+      ctx.facts.cache = 'miss'
+      return onlyIfCached(ctx, status({ fwd: verdict.reason, ttlMs: verdict.ttlMs, detail: 'only-if-cached' }))
     }
+    return revalidate(ctx, next, keys, found.found, verdict, directives)
   }
 
   /** A fresh response another request's fetch stored while this one waited (RFC 9211 §2.6 collapsed). */

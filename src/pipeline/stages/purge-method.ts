@@ -5,8 +5,9 @@
  */
 import { createAddressList } from '../../address-list.ts'
 import type { Invalidator } from '../../surrogate/invalidator.ts'
-import { textAnswer } from '../answer.ts'
+import { type Answer, textAnswer } from '../answer.ts'
 import type { Stage } from '../compose.ts'
+import type { RequestContext } from '../context.ts'
 
 export interface PurgeMethodDeps {
   readonly enabled: boolean
@@ -23,25 +24,30 @@ export function createPurgeMethodStage(deps: PurgeMethodDeps): Stage {
   )
   return {
     name: 'purge-method',
-    async handle(ctx, next) {
+    handle(ctx, next) {
+      // Not async: every request passes here, and only PURGE needs to wait for anything.
       if (ctx.method !== 'PURGE' || !deps.enabled) return next(ctx)
-      ctx.facts.cache = 'pass'
-      if (!allowed.has(ctx.clientAddress)) return textAnswer(403, 'PURGE is not allowed from this address')
-      const result = await deps.invalidator.invalidate({
-        urls: [`${ctx.scheme}://${ctx.host}${ctx.target}`],
-        soft: false,
-        dryRun: false,
-      })
-      const body = Buffer.from(`${JSON.stringify({ purged: result.purged })}\n`)
-      return {
-        status: 200,
-        headers: {
-          'content-type': 'application/json',
-          'content-length': String(body.length),
-          'cache-control': 'no-store',
-        },
-        body,
-      }
+      return purge(ctx)
     },
+  }
+
+  async function purge(ctx: RequestContext): Promise<Answer> {
+    ctx.facts.cache = 'pass'
+    if (!allowed.has(ctx.clientAddress)) return textAnswer(403, 'PURGE is not allowed from this address')
+    const result = await deps.invalidator.invalidate({
+      urls: [`${ctx.scheme}://${ctx.host}${ctx.target}`],
+      soft: false,
+      dryRun: false,
+    })
+    const body = Buffer.from(`${JSON.stringify({ purged: result.purged })}\n`)
+    return {
+      status: 200,
+      headers: {
+        'content-type': 'application/json',
+        'content-length': String(body.length),
+        'cache-control': 'no-store',
+      },
+      body,
+    }
   }
 }
