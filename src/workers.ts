@@ -132,10 +132,12 @@ function relayMetrics(): void {
       if (worker.isConnected()) worker.send(answer)
     }
     aggregator ??= import('prom-client').then((prom) => new prom.AggregatorRegistry())
-    aggregator.then((registry) => registry.clusterMetrics()).then(
-      (text) => reply({ text }),
-      (err: unknown) => reply({ error: String((err as Error)?.message ?? err) }),
-    )
+    aggregator
+      .then((registry) => registry.clusterMetrics())
+      .then(
+        (text) => reply({ text }),
+        (err: unknown) => reply({ error: String((err as Error)?.message ?? err) }),
+      )
   })
 }
 

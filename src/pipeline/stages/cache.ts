@@ -205,7 +205,11 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
     }
     if (answer.body === undefined || Buffer.isBuffer(answer.body)) {
       // The whole body is here already (upstream.ts answers small responses as one Buffer).
-      if (answer.body !== undefined && declaredLength !== undefined && declaredLength !== answer.body.length) {
+      if (
+        answer.body !== undefined &&
+        declaredLength !== undefined &&
+        declaredLength !== answer.body.length
+      ) {
         release('abandoned')
         publish(events.cacheNotStored, { reason: 'incomplete' })
       } else {
@@ -535,7 +539,10 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
       if (hit !== undefined) return hit
       found = again
       if (found.kind === 'miss') {
-        return fetchAndStore(makeFill(ctx, keys, directives, found.reason, found.marker, noop, undefined), next)
+        return fetchAndStore(
+          makeFill(ctx, keys, directives, found.reason, found.marker, noop, undefined),
+          next,
+        )
       }
     }
 
@@ -548,7 +555,10 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
     if (verdict.kind !== 'revalidate') return answerUsable(ctx, next, keys, found.found, verdict)
     if (directives.onlyIfCached) {
       ctx.facts.cache = 'miss'
-      return onlyIfCached(ctx, status({ fwd: verdict.reason, ttlMs: verdict.ttlMs, detail: 'only-if-cached' }))
+      return onlyIfCached(
+        ctx,
+        status({ fwd: verdict.reason, ttlMs: verdict.ttlMs, detail: 'only-if-cached' }),
+      )
     }
     return revalidate(ctx, next, keys, found.found, verdict, directives)
   }

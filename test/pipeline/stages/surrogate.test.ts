@@ -4,7 +4,12 @@ import type { Answer } from '../../../src/pipeline/answer.ts'
 import { createFacts, type RequestContext } from '../../../src/pipeline/context.ts'
 import { createSurrogateStage } from '../../../src/pipeline/stages/surrogate.ts'
 
-const fields = { spaceSeparated: ['surrogate-key'], commaSeparated: ['cache-tag'], maxTags: 256, maxTagBytes: 1024 }
+const fields = {
+  spaceSeparated: ['surrogate-key'],
+  commaSeparated: ['cache-tag'],
+  maxTags: 256,
+  maxTagBytes: 1024,
+}
 
 function context(routeTags: string[]): RequestContext {
   const facts = createFacts()
