@@ -61,6 +61,9 @@ export interface CommitTarget {
 
 const EMPTY = Buffer.alloc(0)
 
+/** The cache stage's reads and writes of stored responses. */
+export type CacheEntries = ReturnType<typeof createCacheEntries>
+
 export function createCacheEntries(deps: CacheEntriesDeps) {
   const { store, log } = deps
   const storageFailed = (op: 'get' | 'set' | 'delete' | 'purge') =>

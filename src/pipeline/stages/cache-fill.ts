@@ -1,0 +1,239 @@
+/**
+ * What becomes of the origin's answer to a fill request, the full GET a miss or a
+ * revalidation sends upstream: stored when RFC 9111 allows it and the body arrives whole,
+ * remembered as uncacheable when it may not be stored (hit-for-miss), and turned into the
+ * client's answer either way. The cache stage (cache.ts) decides when to fill.
+ */
+import type { Readable } from 'node:stream'
+import { type AdmissionOptions, admit } from '../../cache/admission.ts'
+import type { CacheStatusParams, ForwardReason } from '../../cache/cache-status.ts'
+import { isNotModified, notModifiedHeaders } from '../../cache/conditional.ts'
+import { retainUntil, ttlMs } from '../../cache/freshness.ts'
+import type { RequestDirectives } from '../../cache/request-directives.ts'
+import type { StoredResponse, VaryMarker } from '../../cache/stored-response.ts'
+import { events, publish } from '../../observability/events.ts'
+import { routeCacheKey } from '../../router/cache-key.ts'
+import type { FillResult } from '../../storage/store.ts'
+import type { Answer } from '../answer.ts'
+import { forwardOf, type RequestContext } from '../context.ts'
+import type { PassMemory } from '../pass-memory.ts'
+import { captureBody } from './body-capture.ts'
+import type { CacheEntries, CommitTarget } from './cache-entries.ts'
+
+/** One attempt to fill the cache for a request. */
+export interface Fill extends CommitTarget {
+  readonly ctx: RequestContext
+  readonly directives: RequestDirectives
+  readonly fwd: ForwardReason
+  /** Called once the response is stored or will not be (ends request collapsing), saying which. */
+  readonly release: (result: FillResult) => void
+  /** Key of the stored response being refreshed, which a non-storable answer deletes. */
+  readonly replacing: string | undefined
+}
+
+/**
+ * A Fill built field by field, always in this order. Object spreads on the miss path took
+ * V8's slow path (a spread followed by more properties) and left each fill in its own
+ * shape; one constructor keeps every Fill on one hidden class.
+ */
+export function makeFill(
+  ctx: RequestContext,
+  keys: RequestKeys,
+  directives: RequestDirectives,
+  fwd: ForwardReason,
+  marker: VaryMarker | undefined,
+  release: (result: FillResult) => void,
+  replacing: string | undefined,
+): Fill {
+  return { ctx, key: keys.key, urlKey: keys.urlKey, directives, fwd, marker, release, replacing }
+}
+
+/** The same fill with another release. */
+export function releasedBy(fill: Fill, release: (result: FillResult) => void): Fill {
+  return makeFill(fill.ctx, fill, fill.directives, fill.fwd, fill.marker, release, fill.replacing)
+}
+
+/** The cache key of a request, and its URL part (the same unless the route keys on fields). */
+export interface RequestKeys {
+  readonly key: string
+  readonly urlKey: string
+}
+
+/**
+ * Keys under the route's key rules. Header and cookie values are appended after a space
+ * (which a request target cannot hold), so the URL part is what comes before it.
+ */
+export function requestKeys(ctx: RequestContext): RequestKeys {
+  const rules = ctx.facts.policy.key
+  const key = routeCacheKey(ctx.scheme, ctx.host, ctx.target, ctx.headers, rules)
+  if (rules.headers.length === 0 && rules.cookies.length === 0) return { key, urlKey: key }
+  const space = key.indexOf(' ')
+  return { key, urlKey: space === -1 ? key : key.slice(0, space) }
+}
+
+/** Request fields that would turn the fill request into something other than a full GET. */
+const FILL_STRIPPED = new Set([
+  'range',
+  'if-range',
+  'if-none-match',
+  'if-modified-since',
+  'if-match',
+  'if-unmodified-since',
+])
+
+export interface FillerDeps {
+  readonly admission: AdmissionOptions
+  /** Largest body stored, bytes; larger responses pass through. */
+  readonly maxObjectBytes: number
+  /** How long a stale response with a validator is kept for revalidation, ms. */
+  readonly keepMs: number
+  readonly log: { error(obj: object, msg: string): void }
+  /** Formats Cache-Status under the cache's name. */
+  status(params: CacheStatusParams): string
+  readonly entries: CacheEntries
+  readonly passMemory: PassMemory
+}
+
+/** The fill functions the cache stage uses, over its store entries and hit-for-miss memory. */
+export function createFiller(deps: FillerDeps) {
+  const { log, status, entries, passMemory } = deps
+  const targeted = deps.admission.targetedFields
+
+  /** The request sent upstream to fill the cache: a full GET whatever the client asked. */
+  function fillRequest(ctx: RequestContext, extra?: Record<string, string>): RequestContext {
+    // Copied field by field: a spread and then `delete` would leave a dictionary-mode object.
+    const headers: Record<string, string | string[] | undefined> = {}
+    const from = ctx.headers
+    for (const name in from) if (!FILL_STRIPPED.has(name)) headers[name] = from[name]
+    if (extra !== undefined) Object.assign(headers, extra)
+    return forwardOf(ctx, { method: 'GET', headers })
+  }
+
+  function cleanTargeted(answer: Answer): void {
+    for (const field of targeted) delete answer.headers[field]
+  }
+
+  /**
+   * Handles an origin answer to a fill request: stores it when it may be stored and
+   * returns the client's answer. `release` is called once storing finished or gave up.
+   */
+  function admitAndAnswer(fill: Fill, answer: Answer, requestTime: number, responseTime: number): Answer {
+    const { ctx, directives, fwd, release } = fill
+    const admission = admit(
+      { status: answer.status, headers: answer.headers, requestTime, responseTime },
+      { directives, hasAuthorization: ctx.headers.authorization !== undefined },
+      0,
+      deps.admission,
+      ctx.facts.policy,
+    )
+    cleanTargeted(answer)
+    const declaredLength = contentLength(answer.headers)
+    const bodyLength = Buffer.isBuffer(answer.body) ? answer.body.length : declaredLength
+    const tooLarge = bodyLength !== undefined && bodyLength > deps.maxObjectBytes
+    // Storable, but stale on arrival with nothing to revalidate it by: no store would keep it.
+    const useless = admission.storable && retainUntil(admission.response, deps.keepMs) <= responseTime
+    if (!admission.storable || tooLarge || useless) {
+      ctx.facts.cache = 'pass'
+      const detail = !admission.storable ? admission.reason : useless ? 'no-lifetime' : 'too-large'
+      answer.headers['cache-status'] = status({ fwd, fwdStatus: answer.status, detail })
+      publish(events.cacheNotStored, { reason: detail })
+      // Hit-for-miss: the next requests for this key go upstream at once, not one by one.
+      const hitForMiss = detail !== 'request-no-store' && detail !== 'authorization'
+      if (hitForMiss) passMemory.remember(fill.key)
+      release(hitForMiss ? 'uncacheable' : 'abandoned')
+      // A response that may not be stored must not leave an older one to be served (RFC 9111 §4).
+      if (!admission.storable && fill.replacing !== undefined) void entries.delete(fill.replacing)
+      return ctx.method === 'HEAD' ? withoutBody(answer) : answer
+    }
+    ctx.facts.cache = 'miss'
+    passMemory.forget(fill.key)
+    const response = admission.response
+    answer.headers['cache-status'] = status({
+      fwd,
+      fwdStatus: answer.status,
+      stored: true,
+      ttlMs: ttlMs(response, responseTime),
+    })
+    const complete = (body: Buffer) => {
+      const stored: StoredResponse = {
+        ...response,
+        headers: { ...response.headers, 'content-length': String(body.length) },
+        bodyLength: body.length,
+      }
+      entries
+        .commit(fill, stored, body, answer.tags ?? [], requestTime)
+        .then((committed) => {
+          if (committed) publish(events.cacheStored, { ttlMs: stored.lifetimeMs, bytes: body.length })
+          else publish(events.cacheNotStored, { reason: 'store-refused' })
+          return committed
+        })
+        .catch((err: unknown) => {
+          log.error({ err, reqId: ctx.id }, 'cache commit failed')
+          return false
+        })
+        .then((committed) => release(committed ? 'stored' : 'abandoned'))
+    }
+    if (answer.body === undefined || Buffer.isBuffer(answer.body)) {
+      // The whole body is here already (upstream.ts answers small responses as one Buffer).
+      if (
+        answer.body !== undefined &&
+        declaredLength !== undefined &&
+        declaredLength !== answer.body.length
+      ) {
+        release('abandoned')
+        publish(events.cacheNotStored, { reason: 'incomplete' })
+      } else {
+        complete(answer.body ?? Buffer.alloc(0))
+      }
+      return headersOnlyFor(ctx, response, answer) ?? answer
+    }
+    const body = captureBody(answer.body, {
+      maxBytes: deps.maxObjectBytes,
+      expectedLength: declaredLength,
+      onComplete: complete,
+      onAbandon: (reason) => {
+        publish(events.cacheNotStored, { reason })
+        release('abandoned')
+      },
+    })
+    const headersOnly = headersOnlyFor(ctx, response, answer)
+    if (headersOnly === undefined) return { ...answer, body }
+    // The body is still read so it can be stored.
+    body.resume()
+    return headersOnly
+  }
+
+  /** The client gets headers only for HEAD, or a 304 for its conditional request. */
+  function headersOnlyFor(ctx: RequestContext, response: StoredResponse, answer: Answer): Answer | undefined {
+    if (ctx.method === 'HEAD') return { ...answer, body: undefined }
+    if (!clientHasIt(ctx, response)) return undefined
+    const headers = notModifiedHeaders(response.headers)
+    headers['cache-status'] = answer.headers['cache-status']!
+    return { status: 304, headers, body: undefined }
+  }
+
+  return { fillRequest, cleanTargeted, admitAndAnswer }
+}
+
+export function isStream(body: Answer['body']): body is Readable {
+  return body !== undefined && !Buffer.isBuffer(body)
+}
+
+/** RFC 9110 §13.1: the client's If-None-Match / If-Modified-Since already match `response`. */
+function clientHasIt(ctx: RequestContext, response: StoredResponse): boolean {
+  if (ctx.headers['if-none-match'] === undefined && ctx.headers['if-modified-since'] === undefined)
+    return false
+  return response.status === 200 && isNotModified(ctx.headers, response.headers, response.responseTime)
+}
+
+function contentLength(headers: Answer['headers']): number | undefined {
+  const value = headers['content-length']
+  const text = typeof value === 'string' ? value : value?.[0]
+  if (text === undefined || !/^\d+$/.test(text)) return undefined
+  return Number(text)
+}
+
+function withoutBody(answer: Answer): Answer {
+  if (isStream(answer.body)) answer.body.destroy()
+  return { ...answer, body: undefined }
+}
