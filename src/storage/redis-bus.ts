@@ -3,14 +3,13 @@
  * one channel and applies the others'. A subscriber that loses its connection may miss
  * messages, so it reports the loss when it happens and again when it is back (the memory
  * tier is cleared both times: entries refilled during the outage may predate a purge).
+ * redis-topology.ts builds the connections for a single server, a Cluster or Sentinel.
  */
 import { randomUUID } from 'node:crypto'
-import { createClient, createCluster } from 'redis'
+import { createCommandClient, createSubscriber, type RedisTarget } from './redis-topology.ts'
 import type { BusMessage, InvalidationBus } from './tiered-store.ts'
 
-export interface RedisBusOptions {
-  readonly url?: string
-  readonly cluster?: readonly string[]
+export interface RedisBusOptions extends RedisTarget {
   /** The channel is `<keyPrefix>invalidations`. */
   readonly keyPrefix: string
   readonly log: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void }
@@ -21,54 +20,55 @@ interface Envelope {
   readonly message: BusMessage
 }
 
-/** Backs off from 50 ms to 1 s between attempts, forever. */
-function reconnectStrategy(retries: number): number {
-  return Math.min(50 * 2 ** Math.min(retries, 5), 1_000)
-}
-
 export function createRedisBus(options: RedisBusOptions): InvalidationBus {
   const channel = `${options.keyPrefix}invalidations`
   const self = randomUUID()
-  const socket = { reconnectStrategy }
-  const clustered = options.cluster !== undefined && options.cluster.length > 0
-  const rootNodes = (options.cluster ?? []).map((url) => ({ url }))
-  // Publishing and subscribing need separate connections: a subscribed one takes no commands.
-  const publisher = clustered
-    ? createCluster({ rootNodes, defaults: { socket, disableOfflineQueue: true } })
-    : createClient({ url: options.url, socket, disableOfflineQueue: true })
-  const subscriber = clustered
-    ? createCluster({ rootNodes, defaults: { socket } })
-    : createClient({ url: options.url, socket })
   let onLost: () => void = () => {}
   let connected = false
   let closed = false
 
-  publisher.on('error', () => {})
-  subscriber.on('error', (err: unknown) => {
-    if (!connected || closed) return
-    connected = false
-    options.log.warn({ err }, 'invalidation bus disconnected')
-    onLost()
-  })
-  // A single client tells us when it is back; its subscriptions are restored by node-redis.
-  subscriber.on('ready', () => {
-    if (connected || closed) return
-    connected = true
-    onLost()
+  // Publishing and subscribing need separate connections: a subscribed one takes no commands.
+  const publisher = createCommandClient(options, { failFast: true, onError: () => {} })
+  const subscriber = createSubscriber(options, {
+    failFast: false,
+    onError(err) {
+      if (!connected || closed) return
+      connected = false
+      options.log.warn({ err }, 'invalidation bus disconnected')
+      onLost()
+    },
+    onReady() {
+      if (connected || closed) return
+      connected = true
+      onLost()
+    },
   })
 
+  // A Cluster or Sentinel client gives up when its first connect fails; try again until closed.
+  const untilConnected = async (client: { connect(): Promise<void> }) => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await client.connect()
+      } catch (err) {
+        if (closed) throw err
+        if (attempt === 0) options.log.warn({ err }, 'invalidation bus could not connect yet')
+        await new Promise((resolve) => setTimeout(resolve, 1_000).unref())
+        if (closed) throw err
+      }
+    }
+  }
   const started = (async () => {
-    await publisher.connect()
-    await subscriber.connect()
+    await untilConnected(publisher)
+    await untilConnected(subscriber)
     connected = true
   })()
-  started.catch((err: unknown) => options.log.warn({ err }, 'invalidation bus could not connect yet'))
+  started.catch(() => {})
 
   return {
     async publish(message) {
       await started
       const envelope: Envelope = { from: self, message }
-      await publisher.publish(channel, JSON.stringify(envelope))
+      await publisher.send(channel, ['PUBLISH', channel, JSON.stringify(envelope)])
     },
     subscribe(onMessage, lost) {
       onLost = lost
