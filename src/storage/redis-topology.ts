@@ -187,7 +187,8 @@ function sentinelOptions(target: RedisSentinelTarget, socket: SocketOptions, fai
       ...(target.username === undefined ? {} : { username: target.username }),
       ...(target.password === undefined ? {} : { password: target.password }),
     },
-    sentinelClientOptions: { socket: { ...socket, reconnectStrategy: false as const }, ...sentinelAuth },
+    // node-redis makes sentinel connections without reconnecting; it moves to another sentinel instead.
+    sentinelClientOptions: { socket, ...sentinelAuth },
     // The master's connection errors reach our 'error' listener too.
     passthroughClientErrorEvents: true,
     // No retries inside node-redis: a command has its own deadline, and a first connect that
