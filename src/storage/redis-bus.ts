@@ -47,20 +47,21 @@ export function createRedisBus(options: RedisBusOptions): InvalidationBus {
   // A Cluster or Sentinel client gives up when its first connect fails; try again until closed.
   const untilConnected = async (client: { connect(): Promise<void> }) => {
     for (let attempt = 0; ; attempt++) {
+      // A connect pending at close() may still resolve after it: never start the next one then.
+      if (closed) throw new Error('invalidation bus closed')
       try {
         return await client.connect()
       } catch (err) {
         if (closed) throw err
         if (attempt === 0) options.log.warn({ err }, 'invalidation bus could not connect yet')
         await new Promise((resolve) => setTimeout(resolve, 1_000).unref())
-        if (closed) throw err
       }
     }
   }
   const started = (async () => {
     await untilConnected(publisher)
     await untilConnected(subscriber)
-    connected = true
+    if (!closed) connected = true
   })()
   started.catch(() => {})
 
@@ -72,17 +73,22 @@ export function createRedisBus(options: RedisBusOptions): InvalidationBus {
     },
     subscribe(onMessage, lost) {
       onLost = lost
-      void started.then(() =>
-        subscriber.subscribe(channel, (text: string) => {
-          let envelope: Envelope
-          try {
-            envelope = JSON.parse(text) as Envelope
-          } catch {
-            return
-          }
-          if (envelope.from !== self) onMessage(envelope.message)
-        }),
-      )
+      started
+        .then(() =>
+          subscriber.subscribe(channel, (text: string) => {
+            let envelope: Envelope
+            try {
+              envelope = JSON.parse(text) as Envelope
+            } catch {
+              return
+            }
+            if (envelope.from !== self) onMessage(envelope.message)
+          }),
+        )
+        .catch((err: unknown) => {
+          // Closed before it connected: nothing to say.
+          if (!closed) options.log.warn({ err }, 'invalidation bus could not subscribe')
+        })
     },
     async close() {
       closed = true

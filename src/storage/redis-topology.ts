@@ -220,11 +220,14 @@ function sentinelCommandClient(
   }
   let sentinel = build()
   let usable = true
+  let closed = false
   const sender: RedisSender = (args) => sentinel.sendCommand(false, args, BUFFERS)
   return {
     send: (_key, args) => sender([...args]),
     masters: async () => [sender],
     async connect() {
+      // A retry scheduled before close() must not open a fresh client after it.
+      if (closed) throw new Error('redis sentinel client closed')
       if (!usable) {
         sentinel = build()
         usable = true
@@ -238,6 +241,7 @@ function sentinelCommandClient(
       }
     },
     async close() {
+      closed = true
       if (sentinel.isOpen) await sentinel.close()
     },
   }
