@@ -84,6 +84,33 @@ function reconnectStrategy(retries: number): number {
   return Math.min(50 * 2 ** Math.min(retries, 5), 1_000)
 }
 
+/** How long a close waits for replies in flight before it drops the connections. */
+const CLOSE_GRACE_MS = 1_000
+
+/**
+ * Closes `client` gracefully, but for at most CLOSE_GRACE_MS, then drops its sockets: a
+ * connection the server has half refused (a TLS client certificate rejected after the
+ * handshake) or a node that stopped answering must not hold up shutdown.
+ */
+async function closeWithin(client: {
+  readonly isOpen: boolean
+  close(): Promise<unknown>
+  destroy(): unknown
+}): Promise<void> {
+  if (!client.isOpen) return
+  let timer: NodeJS.Timeout | undefined
+  const graceful = client.close().then(
+    () => true,
+    () => false,
+  )
+  const late = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), CLOSE_GRACE_MS)
+  })
+  const closed = await Promise.race([graceful, late])
+  clearTimeout(timer)
+  if (!closed && client.isOpen) await client.destroy()
+}
+
 /** True when the topology's URLs ask for TLS. The config checks they agree with each other. */
 export function usesTls(target: RedisTarget): boolean {
   const first = target.url ?? target.cluster?.[0] ?? target.sentinel?.sentinels[0] ?? ''
@@ -154,7 +181,7 @@ export function createCommandClient(target: RedisTarget, options: RedisClientOpt
       connect: async () => {
         await cluster.connect()
       },
-      close: () => cluster.close(),
+      close: () => closeWithin(cluster),
     }
   }
   const client = createClient({ url: target.url, disableOfflineQueue, socket })
@@ -166,9 +193,7 @@ export function createCommandClient(target: RedisTarget, options: RedisClientOpt
     connect: async () => {
       await client.connect()
     },
-    close: async () => {
-      if (client.isOpen) await client.close()
-    },
+    close: () => closeWithin(client),
   }
 }
 
@@ -242,7 +267,7 @@ function sentinelCommandClient(
     },
     async close() {
       closed = true
-      if (sentinel.isOpen) await sentinel.close()
+      await closeWithin(sentinel)
     },
   }
 }
@@ -272,9 +297,7 @@ export function createSubscriber(target: RedisTarget, options: RedisClientOption
     connect: async () => {
       await client.connect()
     },
-    close: async () => {
-      await client.close()
-    },
+    close: () => closeWithin(client),
   }
 }
 
@@ -323,7 +346,7 @@ function sentinelSubscriber(
     },
     async close() {
       closed = true
-      await Promise.allSettled([watcher.close(), client?.isOpen ? client.close() : Promise.resolve()])
+      await Promise.allSettled([watcher.close(), client === undefined ? undefined : closeWithin(client)])
     },
   }
 }
