@@ -4,12 +4,14 @@
  * are imported only when a Redis driver is chosen: the client's code alone adds more than
  * 10 MiB to a process's resident memory, which a memory-store process has no use for.
  */
+import { readFileSync } from 'node:fs'
 import type { Clock } from './clock.ts'
-import type { StorageConfig } from './config/schema.ts'
+import type { RedisConnectionConfig, StorageConfig } from './config/schema.ts'
 import { createCircuitBreaker, type CircuitBreaker } from './storage/circuit-breaker.ts'
 import { createFillLocks, type FillNotices } from './storage/fill-locks.ts'
 import { guardStore } from './storage/guarded-store.ts'
 import { createMemoryStore, type EvictReason } from './storage/memory-store.ts'
+import type { RedisTarget } from './storage/redis-topology.ts'
 import type { CacheStore, FillLocks } from './storage/store.ts'
 import { TieredStore } from './storage/tiered-store.ts'
 
@@ -53,16 +55,16 @@ export async function buildStore(config: StorageConfig, deps: StoreDeps): Promis
     import('./storage/redis-bus.ts'),
   ])
   const redis = config.redis
-  const url = redis.url === undefined ? undefined : withPassword(redis.url, redis.password)
-  const cluster = redis.cluster.map((seed) => withPassword(seed, redis.password))
+  const target = redisTarget(redis)
   const remote = createRedisStore({
-    url,
-    cluster: cluster.length > 0 ? cluster : undefined,
+    ...target,
     keyPrefix: redis.keyPrefix,
     commandTimeoutMs: redis.commandTimeout,
     maxObjectBytes: config.memory.maxObjectBytes,
     clock,
-    onError: throttled(10_000, clock, (err: unknown) => deps.log.warn({ err }, 'redis connection error')),
+    onError: throttled(10_000, clock, (err: unknown) =>
+      deps.log.warn({ err }, isAuthError(err) ? AUTH_FAILED : 'redis connection error'),
+    ),
   })
   const breaker = createCircuitBreaker({
     clock,
@@ -92,7 +94,7 @@ export async function buildStore(config: StorageConfig, deps: StoreDeps): Promis
     clock,
     onEvict: (_key, reason) => deps.onEvict(reason),
   })
-  const bus = createRedisBus({ url, cluster, keyPrefix: redis.keyPrefix, log: deps.log })
+  const bus = createRedisBus({ ...target, keyPrefix: redis.keyPrefix, log: deps.log })
   const store = new TieredStore({ l1, l2: remote, bus, breaker, log: deps.log, onL1Reset: deps.onL1Reset })
   return { store, fills: fills(bus), maxObjectBytes: config.memory.maxObjectBytes, state }
 }
@@ -105,12 +107,56 @@ function breakerState(breaker: CircuitBreaker) {
   }
 }
 
-/** The password from config goes into the connection URL, unless the URL has its own. */
-function withPassword(url: string, password: string | undefined): string {
-  if (password === undefined) return url
+/**
+ * Where Redis is, as the storage layer takes it. The username and password fields are the
+ * data nodes' credentials: they go into a URL that has none of its own, and to the master
+ * and replicas Sentinel names. TLS files are read here, once; load.ts has checked them.
+ */
+export function redisTarget(redis: RedisConnectionConfig): RedisTarget {
+  const tls =
+    redis.tls === undefined
+      ? undefined
+      : { ca: readPem(redis.tls.ca), cert: readPem(redis.tls.cert), key: readPem(redis.tls.key) }
+  if (redis.sentinel !== undefined) {
+    return {
+      sentinel: {
+        name: redis.sentinel.name ?? '',
+        sentinels: redis.sentinel.sentinels,
+        username: redis.username,
+        password: redis.password,
+      },
+      tls,
+    }
+  }
+  if (redis.cluster.length > 0) {
+    return { cluster: redis.cluster.map((seed) => withCredentials(seed, redis)), tls }
+  }
+  return { url: redis.url === undefined ? undefined : withCredentials(redis.url, redis), tls }
+}
+
+function readPem(path: string | undefined): Buffer | undefined {
+  return path === undefined ? undefined : readFileSync(path)
+}
+
+/** The username and password from config go into the URL, unless it has its own. */
+function withCredentials(url: string, redis: RedisConnectionConfig): string {
   const u = new URL(url)
-  if (u.password === '') u.password = encodeURIComponent(password)
+  if (u.username === '' && u.password === '') {
+    if (redis.username !== undefined) u.username = encodeURIComponent(redis.username)
+    if (redis.password !== undefined) u.password = encodeURIComponent(redis.password)
+  } else if (u.password === '' && redis.password !== undefined) {
+    u.password = encodeURIComponent(redis.password)
+  }
   return u.toString()
+}
+
+const AUTH_FAILED =
+  'redis refused the credentials: check storage.redis.username and storage.redis.password (or the URL user info)'
+
+/** True for Redis's replies to a failed AUTH (RESP error prefixes; a user without rights gets NOPERM). */
+function isAuthError(err: unknown): boolean {
+  const message = err instanceof Error ? err.message : String(err)
+  return /\b(WRONGPASS|NOAUTH|NOPERM)\b|invalid password|invalid username-password/i.test(message)
 }
 
 /** `log` at most once per `intervalMs`: a reconnect loop would otherwise log every second. */

@@ -15,7 +15,7 @@ export type Command = (typeof commands)[number]
 /** A parsed command line. */
 export interface ParsedArgs {
   readonly command: Command
-  /** Values of the config flags, ready for `loadConfig({ flags })`; `redis-url` as a list. */
+  /** Values of the config flags, ready for `loadConfig({ flags })`; `redis-url` and `redis-sentinel` as lists. */
   readonly flags: FlagValues
   /** `--help` or `-h` was given. */
   readonly help: boolean
@@ -104,6 +104,14 @@ const valueFlags: Readonly<Record<FlagName, { readonly value: string; readonly d
     value: 'URL',
     doc: 'Redis server (storage.redis.url); repeat for Cluster seeds (storage.redis.cluster)',
   },
+  'redis-sentinel': {
+    value: 'URL',
+    doc: 'a Redis sentinel, repeatable (storage.redis.sentinel.sentinels); with --redis-sentinel-name',
+  },
+  'redis-sentinel-name': {
+    value: 'NAME',
+    doc: 'the master name the sentinels monitor (storage.redis.sentinel.name)',
+  },
 }
 
 const serveFlags: readonly FlagName[] = [
@@ -116,6 +124,8 @@ const serveFlags: readonly FlagName[] = [
   'log-level',
   'store',
   'redis-url',
+  'redis-sentinel',
+  'redis-sentinel-name',
 ]
 
 /** The value flags each command accepts; `--help` and `--version` go with every command. */
@@ -190,6 +200,7 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
   const accepted = new Set<string>(commandFlags[command])
   const flags: { -readonly [K in keyof FlagValues]: FlagValues[K] } = {}
   const redisUrls: string[] = []
+  const sentinelUrls: string[] = []
   const purge = { tags: [] as string[], urls: [] as string[], prefixes: [] as string[] }
   const purgeValues: { admin?: string; token?: string } = {}
   const switches = new Set<PurgeFlagName>()
@@ -232,6 +243,9 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
       else if (name === 'redis-url') {
         redisUrls.push(given)
         flags[name] = redisUrls
+      } else if (name === 'redis-sentinel') {
+        sentinelUrls.push(given)
+        flags[name] = sentinelUrls
       } else flags[name] = given
     }
   }

@@ -38,7 +38,10 @@ except that it empties a list.
 - \`EDGECACHE_CONFIG\` names the config file.
 - \`EDGECACHE_UPSTREAM\` is a shorter name for \`EDGECACHE_UPSTREAM__URL\`; setting both to different values is an error.
 - \`--redis-url URL\` may be repeated: given once it sets \`storage.redis.url\`, several times it sets the seeds of
-  \`storage.redis.cluster\`; either way it replaces the url and cluster from the file and the environment.
+  \`storage.redis.cluster\`; either way it replaces the url, cluster and sentinel from the file and the environment.
+- \`--redis-sentinel URL\` may be repeated: each is one of \`storage.redis.sentinel.sentinels\`, and together they
+  replace the url and cluster from the file and the environment; \`--redis-sentinel-name\` sets the master name.
+  \`--redis-url\` and \`--redis-sentinel\` cannot be given together.
 - \`EDGECACHE_ADMIN_TOKEN\` is a shorter name for \`EDGECACHE_ADMIN__TOKENS\`: one admin token, or several
   comma-separated. Setting both to different values is an error.
 
@@ -51,8 +54,26 @@ which drivers use it, and a field of another driver is an error (\`storage.redis
 - \`redis\`: every response in Redis, shared by all instances; \`storage.redis\` and \`storage.memory.maxObjectBytes\`.
 - \`tiered\`: a memory L1 of \`storage.memory.maxBytes\` in front of Redis; \`storage.redis\` and \`storage.memory\`.
 
-With \`redis\` and \`tiered\`, give exactly one of \`storage.redis.url\` (one server) and \`storage.redis.cluster\`
-(seed URLs of a Redis Cluster).
+With \`redis\` and \`tiered\`, give exactly one of \`storage.redis.url\` (one server), \`storage.redis.cluster\`
+(seed URLs of a Redis Cluster) and \`storage.redis.sentinel\` (a master found through Redis Sentinel: its \`name\` and
+some \`sentinels\`; edgecache follows failovers by itself):
+
+\`\`\`yaml
+storage:
+  driver: tiered
+  redis:
+    sentinel: { name: mymaster, sentinels: ["redis://10.0.0.1:26379", "redis://10.0.0.2:26379"] }
+    username: edgecache            # the data nodes' ACL user; the password from EDGECACHE_STORAGE__REDIS__PASSWORD
+\`\`\`
+
+Credentials: \`storage.redis.username\` and \`storage.redis.password\` log in to the data nodes (the server, every
+Cluster node, the master and replicas Sentinel names). A URL's own user info (\`redis://user:pass@host:6379\`) wins over
+them for that URL; in a Cluster, the first seed's applies to every node. Sentinels take the user info of the first
+sentinel URL that has any.
+
+TLS: a \`rediss://\` scheme turns it on, for every node of the topology; all URLs of a Cluster or of the sentinels use
+one scheme. \`storage.redis.tls.ca\` adds a private CA to the trusted ones, and \`storage.redis.tls.cert\` with
+\`storage.redis.tls.key\` give a client certificate. The files are checked when config is loaded.
 
 ## Secrets
 

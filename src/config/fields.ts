@@ -286,6 +286,15 @@ export function redisUrlList(doc: string) {
   return list(redisUrlCheck, meta, [], showUrl)
 }
 
+/** An optional name without spaces or control characters, such as a Sentinel master name. */
+export function name(doc: string) {
+  const check = (input: unknown): Checked<string> =>
+    typeof input === 'string' && /^[!-~]{1,256}$/.test(input)
+      ? { value: input }
+      : { expected: 'a name of printable characters without spaces' }
+  return withoutDefault(check, { kind: 'text', doc, type: 'text' })
+}
+
 const keyPrefixPattern = /^[!-z|~]{0,64}$/
 
 /**

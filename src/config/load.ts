@@ -67,6 +67,7 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   }
   if (problems.length > 0 || !result.success) throw new ProblemsError('EC_ERR_CONFIG_INVALID', problems)
   const config = withTokenFile(result.data, problems)
+  checkRedisTlsFiles(config, problems)
   if (problems.length > 0) throw new ProblemsError('EC_ERR_CONFIG_INVALID', problems)
   return deepFreeze(config)
 }
@@ -95,6 +96,29 @@ function withTokenFile(config: Config, problems: string[]): Config {
     else if (!tokens.includes(line)) tokens.push(line)
   }
   return { ...config, admin: { ...config.admin, tokens } }
+}
+
+/**
+ * Checks that each file of `storage.redis.tls` can be read and holds PEM, so a wrong path
+ * is a config error naming the field rather than a TLS failure at the first connection.
+ * Read again by store-from-config.ts when the store is built. Problems never quote a key.
+ */
+function checkRedisTlsFiles(config: Config, problems: string[]): void {
+  const tls = config.storage.driver === 'memory' ? undefined : config.storage.redis.tls
+  for (const field of ['ca', 'cert', 'key'] as const) {
+    const path = tls?.[field]
+    if (path === undefined) continue
+    let text: string
+    try {
+      text = readFileSync(path, 'utf8')
+    } catch (err) {
+      problems.push(`storage.redis.tls.${field}: cannot read ${path}: ${(err as Error).message}`)
+      continue
+    }
+    if (!text.includes('-----BEGIN ')) {
+      problems.push(`storage.redis.tls.${field}: expected a PEM file (-----BEGIN ...), got ${path}`)
+    }
+  }
 }
 
 /**
@@ -192,12 +216,25 @@ function applyFlags(
     fields.filter((field) => field.flag !== undefined).map((field) => [field.flag as string, field]),
   )
   let merged = tree
+  // Each flag switches the topology, so together they contradict each other.
+  const bothTopologies = flags['redis-url'] !== undefined && flags['redis-sentinel'] !== undefined
+  if (bothTopologies) {
+    problems.push('--redis-sentinel: give --redis-url or --redis-sentinel, not both')
+  } else if (flags['redis-url'] !== undefined && flags['redis-sentinel-name'] !== undefined) {
+    problems.push('--redis-sentinel-name: not with --redis-url, which replaces any sentinel')
+  }
   for (const [flag, raw] of Object.entries(flags)) {
     if (raw === undefined || flag === 'config') continue
     if (flag === 'redis-url') {
       merged = applyRedisUrls(merged, raw as readonly string[], origins)
       continue
     }
+    if (flag === 'redis-sentinel') {
+      // Already reported; applying it too would add problems that only follow from that one.
+      if (!bothTopologies) merged = applyRedisSentinels(merged, raw as readonly string[], origins)
+      continue
+    }
+    if (flag === 'redis-sentinel-name' && flags['redis-url'] !== undefined) continue
     const field = byFlag.get(flag)
     if (field === undefined || typeof raw !== 'string') {
       problems.push(`--${flag}: unknown flag`)
@@ -211,15 +248,31 @@ function applyFlags(
 
 /**
  * `--redis-url`, given once, is `storage.redis.url`; given several times, the seeds of
- * `storage.redis.cluster`. Either way it replaces the file's and env's url and cluster, so
- * a flag can switch between a single server and a Cluster.
+ * `storage.redis.cluster`. Either way it replaces the file's and env's url, cluster and
+ * sentinel, so a flag can switch between a single server and a Cluster.
  */
 function applyRedisUrls(tree: Tree, urls: readonly string[], origins: Map<string, string>): Tree {
   if (urls.length === 0) return tree
   const [url, cluster] = urls.length === 1 ? [urls[0], []] : [undefined, [...urls]]
   let merged = setPath(tree, ['storage', 'redis', 'url'], url)
   merged = setPath(merged, ['storage', 'redis', 'cluster'], cluster)
+  const redis = isTree(merged.storage) ? merged.storage.redis : undefined
+  if (isTree(redis) && redis.sentinel !== undefined)
+    merged = setPath(merged, ['storage', 'redis', 'sentinel'], undefined)
   origins.set(urls.length === 1 ? 'storage.redis.url' : 'storage.redis.cluster', '--redis-url')
+  return merged
+}
+
+/**
+ * Each `--redis-sentinel` is one of `storage.redis.sentinel.sentinels`. They replace the
+ * file's and env's url and cluster (and sentinels), keeping a sentinel name given there.
+ */
+function applyRedisSentinels(tree: Tree, urls: readonly string[], origins: Map<string, string>): Tree {
+  if (urls.length === 0) return tree
+  let merged = setPath(tree, ['storage', 'redis', 'url'], undefined)
+  merged = setPath(merged, ['storage', 'redis', 'cluster'], [])
+  merged = setPath(merged, ['storage', 'redis', 'sentinel', 'sentinels'], [...urls])
+  origins.set('storage.redis.sentinel.sentinels', '--redis-sentinel')
   return merged
 }
 

@@ -23,6 +23,7 @@ import {
   ipList,
   type ListenAddress,
   listen,
+  name,
   oneOf,
   redisUrl,
   redisUrlList,
@@ -156,13 +157,32 @@ function memoryTier(maxBytesDefault: string) {
     .prefault({})
 }
 
+/** A master watched by Redis Sentinel: the name it is monitored under and where sentinels are. */
+const redisSentinelSchema = z.strictObject({
+  name: name('the master name the sentinels monitor (`sentinel monitor <name> ...`)'),
+  sentinels: redisUrlList(
+    'sentinel URLs; user info in the first that has any logs in to every sentinel; rediss:// means TLS for sentinels and data nodes',
+  ),
+})
+
+/** Files for rediss:// connections; load.ts checks they can be read. */
+const redisTlsSchema = z.strictObject({
+  ca: filePath('PEM file of CA certificates trusted for rediss:// besides the system ones (a private CA)'),
+  cert: filePath('PEM client certificate for Redis servers that ask for one; needs storage.redis.tls.key'),
+  key: filePath('PEM private key of storage.redis.tls.cert'),
+})
+
+/** The topology fields of the redis block, for messages: exactly one of them is given. */
+const topologies = 'storage.redis.url, storage.redis.cluster or storage.redis.sentinel'
+
 /** Where Redis is and how it is called; shared by the redis and tiered drivers. */
 const redisSchema = z
   .strictObject({
-    url: redisUrl('the Redis server, redis:// or rediss:// (TLS); give this or storage.redis.cluster'),
+    url: redisUrl(`the Redis server, redis:// or rediss:// (TLS); give one of ${topologies}`),
     cluster: redisUrlList(
-      'seed URLs of a Redis Cluster; when not empty, Cluster mode; give this or storage.redis.url',
+      `seed URLs of a Redis Cluster; when not empty, Cluster mode; give one of ${topologies}`,
     ),
+    sentinel: redisSentinelSchema.optional(),
     keyPrefix: keyPrefix('prefix of every key edgecache writes to Redis', 'ec:'),
     commandTimeout: duration('a Redis call not answered within this long counts as failed', '50ms'),
     lockWait: duration(
@@ -173,22 +193,72 @@ const redisSchema = z
       "how long an instance's claim to fetch a key lasts if it is never released (a crash, a slow origin)",
       '10s',
     ),
+    username: name('ACL user for Redis AUTH on the data nodes; a user in a URL wins'),
     password: secretText(
-      'password for Redis AUTH (a user name goes in the URL); prefer the env variable to a file',
+      'password for Redis AUTH on the data nodes; a password in a URL wins; prefer the env variable to a file',
     ),
+    tls: redisTlsSchema.optional(),
   })
   .superRefine((redis, ctx) => {
-    if (redis.url === undefined && redis.cluster.length === 0) {
+    const given = [
+      redis.url !== undefined && 'url',
+      redis.cluster.length > 0 && 'cluster',
+      redis.sentinel !== undefined && 'sentinel',
+    ].filter((field) => field !== false)
+    if (given.length === 0) {
+      ctx.addIssue({ code: 'custom', path: [], message: `expected ${topologies}, got none` })
+    } else if (given.length > 1) {
       ctx.addIssue({
         code: 'custom',
-        path: [],
-        message: 'expected storage.redis.url or storage.redis.cluster, got neither',
+        path: [given[1] as string],
+        message: `give only one of storage.redis.url, storage.redis.cluster and storage.redis.sentinel, got ${given.join(' and ')}`,
       })
-    } else if (redis.url !== undefined && redis.cluster.length > 0) {
+    }
+    if (redis.sentinel !== undefined) {
+      if (redis.sentinel.name === undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['sentinel', 'name'],
+          message: 'expected the master name the sentinels monitor, got nothing',
+        })
+      }
+      if (redis.sentinel.sentinels.length === 0) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['sentinel', 'sentinels'],
+          message: 'expected at least one sentinel URL, got none',
+        })
+      }
+    }
+    // One scheme per topology: node-redis applies TLS to every node or to none.
+    for (const [path, urls] of [
+      [['cluster'], redis.cluster],
+      [['sentinel', 'sentinels'], redis.sentinel?.sentinels ?? []],
+    ] as const) {
+      const scheme = urls[0]?.split(':')[0]
+      for (const [index, url] of urls.entries()) {
+        if (url.split(':')[0] !== scheme) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [...path, index],
+            message: `expected ${scheme}:// like the first URL (TLS is for every node or none), got ${url.split(':')[0]}://`,
+          })
+        }
+      }
+    }
+    const first = redis.url ?? redis.cluster[0] ?? redis.sentinel?.sentinels[0]
+    if (redis.tls !== undefined && first !== undefined && !first.startsWith('rediss:')) {
       ctx.addIssue({
         code: 'custom',
-        path: ['cluster'],
-        message: 'give storage.redis.url or storage.redis.cluster, not both',
+        path: ['tls'],
+        message: 'is used only with rediss:// URLs, and the Redis URLs here are redis://',
+      })
+    }
+    if (redis.tls !== undefined && (redis.tls.cert === undefined) !== (redis.tls.key === undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['tls', redis.tls.cert === undefined ? 'cert' : 'key'],
+        message: 'expected storage.redis.tls.cert and storage.redis.tls.key together, got one of them',
       })
     }
     if (redis.commandTimeout === 0) {
@@ -274,13 +344,16 @@ export const fieldFlags = {
   store: 'storage.driver',
   // Repeatable: one sets storage.redis.url, several set storage.redis.cluster (load.ts).
   'redis-url': 'storage.redis.url',
+  // Repeatable: every one given is a sentinel (load.ts).
+  'redis-sentinel': 'storage.redis.sentinel.sentinels',
+  'redis-sentinel-name': 'storage.redis.sentinel.name',
 } as const
 
 /** Flags that feed the config: one per entry of `fieldFlags`, plus `config` (the file). */
 export type FlagName = keyof typeof fieldFlags | 'config'
 
 /** Flags that may be given more than once; their value is every one given, in order. */
-export type RepeatableFlag = 'redis-url'
+export type RepeatableFlag = 'redis-url' | 'redis-sentinel'
 
 /** Flag values as given, keyed by flag name without the dashes. */
 export type FlagValues = {
@@ -549,10 +622,12 @@ export interface MemoryStorageConfig {
 
 /** Where Redis is and how it is called (the redis and tiered drivers). */
 export interface RedisConnectionConfig {
-  /** A `redis://` or `rediss://` URL, as written; unset exactly when `cluster` is not empty. */
+  /** A `redis://` or `rediss://` URL, as written; exactly one of `url`, `cluster` and `sentinel` is given. */
   readonly url?: string | undefined
-  /** Seed URLs of a Redis Cluster, as written; not empty means Cluster mode (and no `url`). */
+  /** Seed URLs of a Redis Cluster, as written; not empty means Cluster mode; all one scheme. */
   readonly cluster: readonly string[]
+  /** A master found through Redis Sentinel. */
+  readonly sentinel?: RedisSentinelConfig | undefined
   /** Prepended to every key written to Redis; no `{` or `}`. */
   readonly keyPrefix: string
   /** Milliseconds, more than 0: a call not answered within it counts as failed. */
@@ -564,8 +639,28 @@ export interface RedisConnectionConfig {
   readonly lockWait: number
   /** Milliseconds, more than 0: how long a claim to fetch a key lasts unless released. */
   readonly lockTtl: number
-  /** Redis AUTH password. A secret: never log it. */
+  /** ACL user for the data nodes; a user in a URL wins. */
+  readonly username?: string | undefined
+  /** Redis AUTH password for the data nodes; a password in a URL wins. A secret: never log it. */
   readonly password?: string | undefined
+  /** PEM files for `rediss://`; only with rediss:// URLs. */
+  readonly tls?: RedisTlsConfig | undefined
+}
+
+/** Where the sentinels are and which master they watch. */
+export interface RedisSentinelConfig {
+  /** Always set after validation; optional only in the schema's type. */
+  readonly name?: string | undefined
+  /** Sentinel URLs, as written; at least one, all one scheme. */
+  readonly sentinels: readonly string[]
+}
+
+/** Paths of PEM files, as written; load.ts has checked they can be read. */
+export interface RedisTlsConfig {
+  readonly ca?: string | undefined
+  /** Set exactly when `key` is. */
+  readonly cert?: string | undefined
+  readonly key?: string | undefined
 }
 
 /** Every response in Redis, shared by all instances; nothing kept in memory. */

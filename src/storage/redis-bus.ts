@@ -6,15 +6,14 @@
  *
  * Fill notices (fill-locks.ts) travel on a channel of their own, `<keyPrefix>fills`: an
  * instance that predates them never subscribes to it, so it cannot misread one as a purge.
+ * redis-topology.ts builds the connections for a single server, a Cluster or Sentinel.
  */
 import { randomUUID } from 'node:crypto'
-import { createClient, createCluster } from 'redis'
 import type { FillNotice, FillNotices } from './fill-locks.ts'
+import { createCommandClient, createSubscriber, type RedisTarget } from './redis-topology.ts'
 import type { BusMessage, InvalidationBus } from './tiered-store.ts'
 
-export interface RedisBusOptions {
-  readonly url?: string
-  readonly cluster?: readonly string[]
+export interface RedisBusOptions extends RedisTarget {
   /** The channels are `<keyPrefix>invalidations` and `<keyPrefix>fills`. */
   readonly keyPrefix: string
   readonly log: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void }
@@ -25,74 +24,81 @@ interface Envelope<T = BusMessage> {
   readonly message: T
 }
 
-/** Backs off from 50 ms to 1 s between attempts, forever. */
-function reconnectStrategy(retries: number): number {
-  return Math.min(50 * 2 ** Math.min(retries, 5), 1_000)
-}
-
 export function createRedisBus(options: RedisBusOptions): InvalidationBus & FillNotices {
   const channel = `${options.keyPrefix}invalidations`
   const fillChannel = `${options.keyPrefix}fills`
   const self = randomUUID()
-  const socket = { reconnectStrategy }
-  const clustered = options.cluster !== undefined && options.cluster.length > 0
-  const rootNodes = (options.cluster ?? []).map((url) => ({ url }))
-  // Publishing and subscribing need separate connections: a subscribed one takes no commands.
-  const publisher = clustered
-    ? createCluster({ rootNodes, defaults: { socket, disableOfflineQueue: true } })
-    : createClient({ url: options.url, socket, disableOfflineQueue: true })
-  const subscriber = clustered
-    ? createCluster({ rootNodes, defaults: { socket } })
-    : createClient({ url: options.url, socket })
   let onLost: () => void = () => {}
   let connected = false
   let closed = false
 
-  publisher.on('error', () => {})
-  subscriber.on('error', (err: unknown) => {
-    if (!connected || closed) return
-    connected = false
-    options.log.warn({ err }, 'invalidation bus disconnected')
-    onLost()
-  })
-  // A single client tells us when it is back; its subscriptions are restored by node-redis.
-  subscriber.on('ready', () => {
-    if (connected || closed) return
-    connected = true
-    onLost()
+  // Publishing and subscribing need separate connections: a subscribed one takes no commands.
+  const publisher = createCommandClient(options, { failFast: true, onError: () => {} })
+  const subscriber = createSubscriber(options, {
+    failFast: false,
+    onError(err) {
+      if (!connected || closed) return
+      connected = false
+      options.log.warn({ err }, 'invalidation bus disconnected')
+      onLost()
+    },
+    onReady() {
+      if (connected || closed) return
+      connected = true
+      onLost()
+    },
   })
 
+  // A Cluster or Sentinel client gives up when its first connect fails; try again until closed.
+  const untilConnected = async (client: { connect(): Promise<void> }) => {
+    for (let attempt = 0; ; attempt++) {
+      // A connect pending at close() may still resolve after it: never start the next one then.
+      if (closed) throw new Error('invalidation bus closed')
+      try {
+        return await client.connect()
+      } catch (err) {
+        if (closed) throw err
+        if (attempt === 0) options.log.warn({ err }, 'invalidation bus could not connect yet')
+        await new Promise((resolve) => setTimeout(resolve, 1_000).unref())
+      }
+    }
+  }
   const started = (async () => {
-    await publisher.connect()
-    await subscriber.connect()
-    connected = true
+    await untilConnected(publisher)
+    await untilConnected(subscriber)
+    if (!closed) connected = true
   })()
-  started.catch((err: unknown) => options.log.warn({ err }, 'invalidation bus could not connect yet'))
+  started.catch(() => {})
 
   return {
     async publish(message) {
       await started
       const envelope: Envelope = { from: self, message }
-      await publisher.publish(channel, JSON.stringify(envelope))
+      await publisher.send(channel, ['PUBLISH', channel, JSON.stringify(envelope)])
     },
     subscribe(onMessage, lost) {
       onLost = lost
-      void started.then(() =>
-        subscriber.subscribe(channel, (text: string) => {
-          let envelope: Envelope
-          try {
-            envelope = JSON.parse(text) as Envelope
-          } catch {
-            return
-          }
-          if (envelope.from !== self) onMessage(envelope.message)
-        }),
-      )
+      started
+        .then(() =>
+          subscriber.subscribe(channel, (text: string) => {
+            let envelope: Envelope
+            try {
+              envelope = JSON.parse(text) as Envelope
+            } catch {
+              return
+            }
+            if (envelope.from !== self) onMessage(envelope.message)
+          }),
+        )
+        .catch((err: unknown) => {
+          // Closed before it connected: nothing to say.
+          if (!closed) options.log.warn({ err }, 'invalidation bus could not subscribe')
+        })
     },
     async publishFill(notice) {
       await started
       const envelope: Envelope<FillNotice> = { from: self, message: notice }
-      await publisher.publish(fillChannel, JSON.stringify(envelope))
+      await publisher.send(fillChannel, ['PUBLISH', fillChannel, JSON.stringify(envelope)])
     },
     subscribeFills(onNotice) {
       started

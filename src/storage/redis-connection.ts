@@ -1,21 +1,20 @@
 /**
  * The Redis store's one way to talk to Redis: raw commands through node-redis, to a single
- * server or a Cluster, each with its own deadline, Lua scripts by SHA with a fallback to
- * EVAL, and SCAN over every master. It never lets an 'error' event go unhandled and never
- * queues commands while disconnected (a queued write could land long after its caller gave
- * up). It knows nothing of entries or tags.
+ * server, a Cluster or the master Sentinel names (redis-topology.ts builds the clients), each
+ * with its own deadline, Lua scripts by SHA with a fallback to EVAL, and SCAN over every
+ * master. It never lets an 'error' event go unhandled and never queues commands while
+ * disconnected (a queued write could land long after its caller gave up). It knows nothing
+ * of entries or tags.
  */
 import { createHash } from 'node:crypto'
-import { createClient, createCluster, RESP_TYPES } from 'redis'
 import { EdgecacheError } from '../errors.ts'
+import { createCommandClient, type RedisArg, type RedisSender, type RedisTarget } from './redis-topology.ts'
 
-/** What a command may be sent with and what comes back: bulk strings arrive as Buffers. */
-export type RedisArg = string | Buffer
+export type { RedisArg } from './redis-topology.ts'
+/** What comes back: bulk strings arrive as Buffers. */
 export type RedisReply = null | number | Buffer | RedisReply[]
 
-export interface RedisConnectionOptions {
-  readonly url?: string
-  readonly cluster?: readonly string[]
+export interface RedisConnectionOptions extends RedisTarget {
   readonly commandTimeoutMs: number
   /** Told of connection errors; the client reconnects by itself. */
   readonly onError?: (err: unknown) => void
@@ -42,62 +41,25 @@ export function defineLua(source: string): LuaScript {
   return { source, sha: createHash('sha1').update(source).digest('hex') }
 }
 
-const BUFFERS = { [RESP_TYPES.BLOB_STRING]: Buffer } as const
-const COMMAND_OPTIONS = { typeMapping: BUFFERS }
-
-/** Backs off from 50 ms to 1 s between attempts, forever: Redis may come back any time. */
-function reconnectStrategy(retries: number): number {
-  return Math.min(50 * 2 ** Math.min(retries, 5), 1_000)
-}
-
 export function createRedisConnection(options: RedisConnectionOptions): RedisConnection {
   const { commandTimeoutMs } = options
   const onError = options.onError ?? (() => {})
-  const socket = { connectTimeout: Math.max(commandTimeoutMs * 20, 1_000), reconnectStrategy }
+  const client = createCommandClient(options, {
+    failFast: true,
+    connectTimeoutMs: Math.max(commandTimeoutMs * 20, 1_000),
+    onError,
+  })
   let closed = false
-
-  type Sender = (key: string, args: readonly RedisArg[]) => Promise<unknown>
-  let sendRaw: Sender
-  let scanAll: (pattern: string) => Promise<string[]>
-  let connect: () => Promise<unknown>
-  let shutdown: () => Promise<void>
-
-  if (options.cluster !== undefined && options.cluster.length > 0) {
-    const cluster = createCluster({
-      rootNodes: options.cluster.map((url) => ({ url })),
-      defaults: { disableOfflineQueue: true, socket },
-    })
-    cluster.on('error', onError)
-    sendRaw = (key, args) => cluster.sendCommand(key, false, args as RedisArg[], COMMAND_OPTIONS)
-    scanAll = async (pattern) => {
-      const keys: string[] = []
-      for (const master of cluster.masters) {
-        const client = await cluster.nodeClient(master)
-        await scanNode((args) => client.sendCommand(args, COMMAND_OPTIONS), pattern, keys)
-      }
-      return keys
-    }
-    connect = () => cluster.connect()
-    shutdown = () => cluster.close()
-  } else {
-    const client = createClient({ url: options.url, disableOfflineQueue: true, socket })
-    client.on('error', onError)
-    sendRaw = (_key, args) => client.sendCommand(args as RedisArg[], COMMAND_OPTIONS)
-    scanAll = async (pattern) => {
-      const keys: string[] = []
-      await scanNode((args) => client.sendCommand(args, COMMAND_OPTIONS), pattern, keys)
-      return keys
-    }
-    connect = () => client.connect()
-    shutdown = async () => {
-      if (client.isOpen) await client.close()
-    }
+  const scanAll = async (pattern: string) => {
+    const keys: string[] = []
+    for (const master of await client.masters()) await scanNode(master, pattern, keys)
+    return keys
   }
 
-  // A Cluster client gives up when its first connect fails; try again until closed.
+  // A Cluster or Sentinel client gives up when its first connect fails; try again until closed.
   let retryTimer: NodeJS.Timeout | undefined
   function startConnect(): Promise<void> {
-    return connect().then(
+    return client.connect().then(
       () => undefined,
       (err: unknown) => {
         onError(err)
@@ -150,7 +112,7 @@ export function createRedisConnection(options: RedisConnectionOptions): RedisCon
   function send(key: string, args: readonly RedisArg[]): Promise<RedisReply> {
     if (closed)
       return Promise.reject(new EdgecacheError('EC_ERR_STORAGE_UNAVAILABLE', ['redis store is closed']))
-    return withDeadline(String(args[0]), () => sendRaw(key, args) as Promise<RedisReply>)
+    return withDeadline(String(args[0]), () => client.send(key, args) as Promise<RedisReply>)
   }
 
   return {
@@ -195,15 +157,11 @@ export function createRedisConnection(options: RedisConnectionOptions): RedisCon
       if (closed) return
       closed = true
       clearTimeout(retryTimer)
-      await shutdown().catch(onError)
+      await client.close().catch(onError)
     },
   }
 
-  async function scanNode(
-    run: (args: RedisArg[]) => Promise<unknown>,
-    pattern: string,
-    into: string[],
-  ): Promise<void> {
+  async function scanNode(run: RedisSender, pattern: string, into: string[]): Promise<void> {
     let cursor = '0'
     do {
       const reply = (await withDeadline('SCAN', () =>

@@ -34,6 +34,7 @@ import {
   type RedisReply,
 } from './redis-connection.ts'
 import { createRedisFillLock, type RedisFillLock } from './redis-fill-lock.ts'
+import type { RedisTarget } from './redis-topology.ts'
 import { createRedisKeys, entryOf, entryPattern, prefixPattern } from './redis-keys.ts'
 import {
   DELETE_ENTRY,
@@ -45,11 +46,8 @@ import {
 } from './redis-scripts.ts'
 import type { CacheStore, EntryMeta, PurgeOptions, PurgeSelector, StoreStats } from './store.ts'
 
-export interface RedisStoreOptions {
-  /** A single server: `redis://[user:password@]host:port[/db]` or `rediss://`. */
-  readonly url?: string
-  /** Cluster seed URLs; when given, `url` is ignored. */
-  readonly cluster?: readonly string[]
+/** Where Redis is (`url`, `cluster` or `sentinel`, see RedisTarget), plus the store's own options. */
+export interface RedisStoreOptions extends RedisTarget {
   /** Prepended to every key; must not contain `{` or `}`. @default 'ec:' */
   readonly keyPrefix?: string
   /** Deadline of each Redis command, ms. @default 50 */
@@ -101,11 +99,19 @@ export function createRedisStore(options: RedisStoreOptions = {}): RedisStore {
   if (!isPositiveInteger(maxObjectBytes))
     invalid(`maxObjectBytes must be a positive integer, got ${maxObjectBytes}`)
   if (!isPositiveInteger(windowMs)) invalid(`purgeLogWindowMs must be a positive integer, got ${windowMs}`)
-  if (options.cluster === undefined && options.url === undefined) invalid('url or cluster is required')
+  if (options.cluster === undefined && options.url === undefined && options.sentinel === undefined)
+    invalid('url, cluster or sentinel is required')
+  if (
+    options.sentinel !== undefined &&
+    (options.sentinel.name === '' || options.sentinel.sentinels.length === 0)
+  )
+    invalid('sentinel needs a name and at least one sentinel URL')
 
   const redis: RedisConnection = createRedisConnection({
     url: options.url,
     cluster: options.cluster,
+    sentinel: options.sentinel,
+    tls: options.tls,
     commandTimeoutMs,
     onError: options.onError,
   })

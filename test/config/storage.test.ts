@@ -94,17 +94,23 @@ describe('storage drivers', () => {
     [
       'redis with neither url nor cluster',
       'storage: { driver: redis }',
-      ['storage.redis: expected storage.redis.url or storage.redis.cluster, got neither'],
+      [
+        'storage.redis: expected storage.redis.url, storage.redis.cluster or storage.redis.sentinel, got none',
+      ],
     ],
     [
       'tiered with an empty cluster and no url',
       'storage: { driver: tiered, redis: { cluster: [] } }',
-      ['storage.redis: expected storage.redis.url or storage.redis.cluster, got neither'],
+      [
+        'storage.redis: expected storage.redis.url, storage.redis.cluster or storage.redis.sentinel, got none',
+      ],
     ],
     [
       'both url and cluster',
       'storage: { driver: redis, redis: { url: "redis://a", cluster: ["redis://b"] } }',
-      ['storage.redis.cluster: give storage.redis.url or storage.redis.cluster, not both'],
+      [
+        'storage.redis.cluster: give only one of storage.redis.url, storage.redis.cluster and storage.redis.sentinel, got url and cluster',
+      ],
     ],
     [
       'a host without a scheme',
@@ -326,11 +332,17 @@ describe('storage docs', () => {
       ['storage.memory.maxObjectBytes', 'all'],
       ['storage.redis.url', 'driver: redis | tiered'],
       ['storage.redis.cluster', 'driver: redis | tiered'],
+      ['storage.redis.sentinel.name', 'driver: redis | tiered'],
+      ['storage.redis.sentinel.sentinels', 'driver: redis | tiered'],
       ['storage.redis.keyPrefix', 'driver: redis | tiered'],
       ['storage.redis.commandTimeout', 'driver: redis | tiered'],
       ['storage.redis.lockWait', 'driver: redis | tiered'],
       ['storage.redis.lockTtl', 'driver: redis | tiered'],
+      ['storage.redis.username', 'driver: redis | tiered'],
       ['storage.redis.password', 'driver: redis | tiered'],
+      ['storage.redis.tls.ca', 'driver: redis | tiered'],
+      ['storage.redis.tls.cert', 'driver: redis | tiered'],
+      ['storage.redis.tls.key', 'driver: redis | tiered'],
     ])
     const docs = renderConfigDocs()
     assert.match(docs, /\| `storage\.memory\.maxBytes` \| size \| `256MiB` \(memory\), `64MiB` \(tiered\) \|/)
@@ -339,5 +351,167 @@ describe('storage docs', () => {
       docs,
       /\| `storage\.driver` \| memory \\\| redis \\\| tiered \| `memory` \| `EDGECACHE_STORAGE__DRIVER` \| `--store` \|/,
     )
+  })
+})
+
+describe('redis topologies, credentials and TLS in config', () => {
+  test('sentinel parses, with a user for the data nodes', () => {
+    const config = loadConfig({
+      env: {},
+      file: yaml(
+        'storage:\n  driver: redis\n  redis:\n    sentinel: { name: mymaster, sentinels: ["redis://s1:26379", "redis://s2:26379"] }\n    username: edge\n',
+      ),
+    })
+    assert.deepEqual(config.storage.driver === 'redis' && config.storage.redis, {
+      sentinel: { name: 'mymaster', sentinels: ['redis://s1:26379', 'redis://s2:26379'] },
+      username: 'edge',
+      ...redisDefaults,
+    })
+  })
+
+  test('sentinel, username and TLS files from env', () => {
+    const ca = join(dir, 'ca.pem')
+    writeFileSync(ca, '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n')
+    const config = loadConfig({
+      env: {
+        EDGECACHE_STORAGE__DRIVER: 'tiered',
+        EDGECACHE_STORAGE__REDIS__SENTINEL__NAME: 'mymaster',
+        EDGECACHE_STORAGE__REDIS__SENTINEL__SENTINELS: 'rediss://s1:26379,rediss://s2:26379',
+        EDGECACHE_STORAGE__REDIS__USERNAME: 'edge',
+        EDGECACHE_STORAGE__REDIS__TLS__CA: ca,
+      },
+    })
+    assert.deepEqual(config.storage.driver === 'tiered' && config.storage.redis, {
+      sentinel: { name: 'mymaster', sentinels: ['rediss://s1:26379', 'rediss://s2:26379'] },
+      username: 'edge',
+      tls: { ca },
+      ...redisDefaults,
+    })
+  })
+
+  test('--redis-sentinel (repeated) and --redis-sentinel-name replace a url from the file', () => {
+    const { flags } = parseArgs([
+      '--store',
+      'redis',
+      '--redis-sentinel',
+      'redis://s1:26379',
+      '--redis-sentinel',
+      'redis://s2:26379',
+      '--redis-sentinel-name',
+      'mymaster',
+    ])
+    const config = loadConfig({ env: {}, flags, file: yaml('storage: { redis: { url: "redis://file" } }') })
+    assert.deepEqual(config.storage.driver === 'redis' && config.storage.redis, {
+      url: undefined,
+      sentinel: { name: 'mymaster', sentinels: ['redis://s1:26379', 'redis://s2:26379'] },
+      ...redisDefaults,
+    })
+  })
+
+  test('--redis-url replaces a sentinel from the file', () => {
+    const config = loadConfig({
+      env: {},
+      flags: { 'redis-url': ['redis://one'] },
+      file: yaml(
+        'storage: { driver: redis, redis: { sentinel: { name: m, sentinels: ["redis://s:26379"] } } }',
+      ),
+    })
+    assert.equal(config.storage.driver === 'redis' && config.storage.redis.url, 'redis://one')
+    assert.equal(config.storage.driver === 'redis' && config.storage.redis.sentinel, undefined)
+  })
+
+  test('contradicting topology flags are reported by the flag', () => {
+    assert.deepEqual(
+      problemsOf({
+        flags: { store: 'redis', 'redis-url': ['redis://a'], 'redis-sentinel': ['redis://s:26379'] },
+      }),
+      ['--redis-sentinel: give --redis-url or --redis-sentinel, not both'],
+    )
+    assert.deepEqual(
+      problemsOf({ flags: { store: 'redis', 'redis-url': ['redis://a'], 'redis-sentinel-name': 'm' } }),
+      ['--redis-sentinel-name: not with --redis-url, which replaces any sentinel'],
+    )
+    assert.deepEqual(problemsOf({ flags: { store: 'redis', 'redis-sentinel': ['s1:26379'] } }), [
+      '--redis-sentinel: expected redis:// or rediss:// URL, got "s1:26379"',
+    ])
+  })
+
+  const cases: [string, string, string[]][] = [
+    [
+      'a url and a sentinel',
+      'storage: { driver: redis, redis: { url: "redis://a", sentinel: { name: m, sentinels: ["redis://s"] } } }',
+      [
+        'storage.redis.sentinel: give only one of storage.redis.url, storage.redis.cluster and storage.redis.sentinel, got url and sentinel',
+      ],
+    ],
+    [
+      'a sentinel without a name or sentinels',
+      'storage: { driver: redis, redis: { sentinel: {} } }',
+      [
+        'storage.redis.sentinel.name: expected the master name the sentinels monitor, got nothing',
+        'storage.redis.sentinel.sentinels: expected at least one sentinel URL, got none',
+      ],
+    ],
+    [
+      'a master name with a space',
+      'storage: { driver: redis, redis: { sentinel: { name: "my master", sentinels: ["redis://s"] } } }',
+      [
+        'storage.redis.sentinel.name: expected a name of printable characters without spaces, got "my master"',
+      ],
+    ],
+    [
+      'an unknown key in the sentinel block',
+      'storage: { driver: redis, redis: { sentinel: { name: m, sentinels: ["redis://s"], quorum: 2 } } }',
+      ['storage.redis.sentinel.quorum: unknown field'],
+    ],
+    [
+      'sentinels of mixed schemes',
+      'storage: { driver: redis, redis: { sentinel: { name: m, sentinels: ["rediss://s1", "redis://s2"] } } }',
+      [
+        'storage.redis.sentinel.sentinels[1]: expected rediss:// like the first URL (TLS is for every node or none), got redis://',
+      ],
+    ],
+    [
+      'cluster seeds of mixed schemes',
+      'storage: { driver: redis, redis: { cluster: ["redis://a", "rediss://b"] } }',
+      [
+        'storage.redis.cluster[1]: expected redis:// like the first URL (TLS is for every node or none), got rediss://',
+      ],
+    ],
+    [
+      'TLS files with a redis:// URL',
+      'storage: { driver: redis, redis: { url: "redis://a", tls: { ca: /nonexistent/ca.pem } } }',
+      ['storage.redis.tls: is used only with rediss:// URLs, and the Redis URLs here are redis://'],
+    ],
+    [
+      'a client certificate without its key',
+      'storage: { driver: redis, redis: { url: "rediss://a", tls: { cert: /x/cert.pem } } }',
+      [
+        'storage.redis.tls.key: expected storage.redis.tls.cert and storage.redis.tls.key together, got one of them',
+      ],
+    ],
+    [
+      'an unknown key in the tls block',
+      'storage: { driver: redis, redis: { url: "rediss://a", tls: { insecure: true } } }',
+      ['storage.redis.tls.insecure: unknown field'],
+    ],
+  ]
+  for (const [name, text, expected] of cases) {
+    test(`reports ${name}`, () => assert.deepEqual(problemsOf({ file: yaml(text) }), expected))
+  }
+
+  test('reports a TLS file that cannot be read or is not PEM, by its field', () => {
+    const notPem = join(dir, 'not-pem.txt')
+    writeFileSync(notPem, 'hello')
+    const missing = join(dir, 'missing.pem')
+    const problems = problemsOf({
+      file: yaml(
+        `storage: { driver: redis, redis: { url: "rediss://a", tls: { ca: "${missing}", cert: "${notPem}", key: "${notPem}" } } }`,
+      ),
+    })
+    assert.equal(problems.length, 3)
+    assert.match(problems[0] ?? '', /^storage\.redis\.tls\.ca: cannot read .*missing\.pem: ENOENT/)
+    assert.equal(problems[1], `storage.redis.tls.cert: expected a PEM file (-----BEGIN ...), got ${notPem}`)
+    assert.equal(problems[2], `storage.redis.tls.key: expected a PEM file (-----BEGIN ...), got ${notPem}`)
   })
 })

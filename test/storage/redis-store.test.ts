@@ -230,7 +230,7 @@ describe('redis store', { skip }, () => {
         /redis store: commandTimeoutMs must be a positive integer, got 0/,
       )
       assert.throws(() => createRedisStore({ url: 'redis://127.0.0.1:1', keyPrefix: 'a{b' }), /keyPrefix/)
-      assert.throws(() => createRedisStore({}), /url or cluster is required/)
+      assert.throws(() => createRedisStore({}), /url, cluster or sentinel is required/)
     })
   })
 })

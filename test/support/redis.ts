@@ -1,7 +1,8 @@
 /**
- * Real redis-server processes for the Redis suites: one standalone server, or a local
- * 3-master Cluster, each on free loopback ports with no persistence. Nothing here talks
- * to a system service; every process started is stopped by its PID.
+ * Real redis-server processes for the Redis suites: one standalone server (optionally with a
+ * password and an ACL user), or a local 3-master Cluster, each on free loopback ports with no
+ * persistence. redis-sentinel.ts and redis-tls.ts build on the helpers exported here.
+ * Nothing here talks to a system service; every process started is stopped by its PID.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
@@ -44,16 +45,25 @@ export function redisSkipReason(): string | undefined {
   return INSTALL_HINT
 }
 
+export interface StartRedisOptions {
+  /** `requirepass`: the password of the default user. */
+  readonly password?: string
+  /** An ACL user allowed every command on every key and channel. */
+  readonly user?: { readonly name: string; readonly password: string }
+}
+
 /**
- * Starts redis-server on a free 127.0.0.1 port and resolves once it answers PING.
+ * Starts redis-server on a free 127.0.0.1 port and resolves once it answers PING. `url`
+ * carries no credentials: tests put them in as the case needs.
  *
  * @example
- * const redis = await startRedis()
+ * const redis = await startRedis({ user: { name: 'edge', password: 'edge-pw' } })
  * after(() => redis.stop())
  */
-export async function startRedis(): Promise<RedisServer> {
+export async function startRedis(options: StartRedisOptions = {}): Promise<RedisServer> {
   const port = await freePort()
-  let child = await spawnRedis(port, [])
+  const args = authArgs(options)
+  let child = await spawnRedis(port, args)
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
@@ -62,9 +72,19 @@ export async function startRedis(): Promise<RedisServer> {
     },
     async restart() {
       await kill(child)
-      child = await spawnRedis(port, [])
+      child = await spawnRedis(port, args)
     },
   }
+}
+
+/** redis-server arguments for `requirepass` and one ACL user with every permission. */
+export function authArgs(options: StartRedisOptions): string[] {
+  const args: string[] = []
+  if (options.password !== undefined) args.push('--requirepass', options.password)
+  if (options.user !== undefined) {
+    args.push('--user', options.user.name, 'on', `>${options.user.password}`, '~*', '&*', '+@all')
+  }
+  return args
 }
 
 /**
@@ -116,8 +136,17 @@ export async function startRedisCluster(): Promise<RedisCluster> {
   return { seeds: ports.map((p) => `redis://127.0.0.1:${p}`), stop }
 }
 
-async function spawnRedis(port: number, extra: readonly string[]): Promise<ChildProcess> {
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...extra]
+/** Starts redis-server on `port` with `extra` arguments and waits until it answers. */
+export async function spawnRedis(
+  port: number,
+  extra: readonly string[],
+  configFile?: string,
+): Promise<ChildProcess> {
+  const args = [
+    // redis-server takes a config file only as its first argument.
+    ...(configFile === undefined ? [] : [configFile]),
+    ...['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...extra],
+  ]
   const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] })
   let output = ''
   child.stdout?.on('data', (chunk: Buffer) => {
@@ -138,7 +167,7 @@ async function spawnRedis(port: number, extra: readonly string[]): Promise<Child
   return child
 }
 
-/** True when something on `port` answers PING with PONG. */
+/** True when a Redis on `port` answers PING: PONG, or NOAUTH when it wants a password. */
 function ping(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = createConnection({ host: '127.0.0.1', port })
@@ -152,12 +181,13 @@ function ping(port: number): Promise<boolean> {
     socket.on('connect', () => socket.write('PING\r\n'))
     socket.on('data', (chunk) => {
       reply += chunk.toString()
-      if (reply.includes('\r\n')) done(reply.startsWith('+PONG'))
+      if (reply.includes('\r\n')) done(reply.startsWith('+PONG') || reply.startsWith('-NOAUTH'))
     })
   })
 }
 
-async function waitUntil(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+/** Polls `check` every 50 ms until it is true; throws after `timeoutMs`. */
+export async function waitUntil(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`redis: not ready after ${timeoutMs} ms`)
@@ -165,7 +195,8 @@ async function waitUntil(check: () => Promise<boolean>, timeoutMs = 10_000): Pro
   }
 }
 
-function kill(child: ChildProcess): Promise<void> {
+/** SIGTERM, then SIGKILL after 2 s; resolves once the process has exited. */
+export function kill(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
   return new Promise((resolve) => {
     const force = setTimeout(() => child.kill('SIGKILL'), 2_000)
@@ -177,7 +208,8 @@ function kill(child: ChildProcess): Promise<void> {
   })
 }
 
-function run(command: string, args: readonly string[]): Promise<string> {
+/** Runs a command to completion and resolves with its standard output. */
+export function run(command: string, args: readonly string[]): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile(command, args, { timeout: 30_000 }, (err, stdout, stderr) => {
       if (err) reject(new Error(`${command} ${args.join(' ')}: ${err.message} ${stderr}`))
