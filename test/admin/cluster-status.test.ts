@@ -7,9 +7,9 @@ import assert from 'node:assert/strict'
 import type { ChildProcess } from 'node:child_process'
 import { after, describe, test } from 'node:test'
 import type { StatusSnapshot } from '../../src/admin/status-snapshot.ts'
-import { freePort, runEdgecache } from '../support/cli.ts'
 import { closeClient, send, waitFor } from '../support/client.ts'
 import { startOrigin } from '../support/origin.ts'
+import { startTwoWorkers } from '../support/workers.ts'
 
 describe('status with two workers', () => {
   const running: ChildProcess[] = []
@@ -20,45 +20,22 @@ describe('status with two workers', () => {
 
   test('GET /status.json answers with the sum over both workers, whichever one answers', async () => {
     const origin = await startOrigin()
-    const port = await freePort()
-    const adminPort = await freePort()
     const token = 'cluster-status-token-01'
-    const { child, exited } = runEdgecache(
-      [
-        '--upstream',
-        origin.url,
-        '--listen',
-        `127.0.0.1:${port}`,
-        '--admin-listen',
-        `127.0.0.1:${adminPort}`,
-        '--workers',
-        '2',
-        '--log-level',
-        'warn',
-      ],
-      { EDGECACHE_ADMIN_TOKEN: token },
-    )
+    const {
+      child,
+      exited,
+      port,
+      adminPort,
+      get,
+      sent: sentSoFar,
+      warmBoth,
+    } = await startTwoWorkers(origin, {
+      EDGECACHE_ADMIN_TOKEN: token,
+    })
     running.push(child)
     try {
-      // Every request goes over a new connection, so the primary spreads them over both
-      // workers; each worker stores its own copy, so the origin sees one miss per worker.
-      let sent = 0
-      const get = async (path: string) => {
-        const res = await send(`http://127.0.0.1:${port}${path}`, { headers: { connection: 'close' } })
-        sent++
-        return res
-      }
-      await waitFor(async () => {
-        try {
-          return (await get('/warm')).status === 200
-        } catch {
-          return false
-        }
-      }, 20_000)
-      await waitFor(async () => {
-        await get('/w')
-        return origin.count('/w') === 2
-      })
+      // Each worker stores its own copy, so the origin sees one miss per worker.
+      await warmBoth(origin, '/w')
       for (let i = 0; i < 5; i++) await get('/w')
 
       // One purge, received by one worker and carried out by both: one row in the sum.
@@ -83,6 +60,7 @@ describe('status with two workers', () => {
           body: res.status === 200 ? (JSON.parse(res.text) as StatusSnapshot) : undefined,
         }
       }
+      const sent = sentSoFar()
       // A worker counts a request when its response has finished, a moment after the client has it.
       await waitFor(async () => (await status()).body?.totals.requests === sent, 20_000)
 

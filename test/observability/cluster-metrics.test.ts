@@ -5,9 +5,9 @@
 import assert from 'node:assert/strict'
 import type { ChildProcess } from 'node:child_process'
 import { after, describe, test } from 'node:test'
-import { freePort, runEdgecache } from '../support/cli.ts'
 import { closeClient, send, waitFor } from '../support/client.ts'
 import { startOrigin } from '../support/origin.ts'
+import { startTwoWorkers } from '../support/workers.ts'
 import { parsePrometheusText } from './prometheus-text.ts'
 
 describe('metrics with two workers', () => {
@@ -19,41 +19,11 @@ describe('metrics with two workers', () => {
 
   test('GET /metrics answers with the sum over both workers', async () => {
     const origin = await startOrigin()
-    const port = await freePort()
-    const adminPort = await freePort()
-    const { child, exited } = runEdgecache([
-      '--upstream',
-      origin.url,
-      '--listen',
-      `127.0.0.1:${port}`,
-      '--admin-listen',
-      `127.0.0.1:${adminPort}`,
-      '--workers',
-      '2',
-      '--log-level',
-      'warn',
-    ])
+    const { child, exited, adminPort, get, sent, warmBoth } = await startTwoWorkers(origin)
     running.push(child)
     try {
-      // Every request goes over a new connection, so the primary spreads them over both
-      // workers; each worker stores its own copy, so the origin sees one miss per worker.
-      let sent = 0
-      const get = async (path: string) => {
-        const res = await send(`http://127.0.0.1:${port}${path}`, { headers: { connection: 'close' } })
-        sent++
-        return res
-      }
-      await waitFor(async () => {
-        try {
-          return (await get('/warm')).status === 200
-        } catch {
-          return false
-        }
-      }, 20_000)
-      await waitFor(async () => {
-        await get('/w')
-        return origin.count('/w') === 2
-      })
+      // Each worker stores its own copy, so the origin sees one miss per worker.
+      await warmBoth(origin, '/w')
       for (let i = 0; i < 4; i++) await get('/w')
 
       // Each worker counts a request when its response has finished, a moment after the
@@ -62,7 +32,7 @@ describe('metrics with two workers', () => {
       await waitFor(async () => {
         const res = await send(`http://127.0.0.1:${adminPort}/metrics`, { headers: { connection: 'close' } })
         text = res.text
-        return res.status === 200 && parsePrometheusText(text).sum('edgecache_requests_total') === sent
+        return res.status === 200 && parsePrometheusText(text).sum('edgecache_requests_total') === sent()
       }, 20_000)
       const s = parsePrometheusText(text)
       const w = origin.count('/w')
@@ -74,13 +44,13 @@ describe('metrics with two workers', () => {
         'cache=miss,method=GET,route=default,status_class=2xx',
       ])
       assert.equal(s.value('edgecache_requests_total', labels('miss')), misses)
-      assert.equal(s.value('edgecache_requests_total', labels('hit')), sent - misses)
+      assert.equal(s.value('edgecache_requests_total', labels('hit')), sent() - misses)
       // Histograms are summed bucket by bucket.
       const hits = { route: 'default', cache: 'hit' }
-      assert.equal(s.value('edgecache_request_duration_seconds_count', hits), sent - misses)
+      assert.equal(s.value('edgecache_request_duration_seconds_count', hits), sent() - misses)
       assert.equal(
         s.value('edgecache_request_duration_seconds_bucket', { ...hits, le: '+Inf' }),
-        sent - misses,
+        sent() - misses,
       )
       assert.equal(
         s.value('edgecache_upstream_requests_total', { upstream: 'default', status_class: '2xx' }),

@@ -1,0 +1,78 @@
+/**
+ * The edgecache command with `--workers 2` in front of a test origin, for the tests of
+ * what workers share (metrics, status): started on free loopback ports, with a helper that
+ * sends requests over new connections (so the primary spreads them over both workers) and
+ * counts them, and one that waits until both workers hold a path.
+ */
+import type { ChildProcess } from 'node:child_process'
+import { freePort, runEdgecache } from './cli.ts'
+import { type Reply, send, waitFor } from './client.ts'
+import type { Origin } from './origin.ts'
+
+export interface TwoWorkers {
+  readonly child: ChildProcess
+  readonly exited: Promise<number | null>
+  readonly port: number
+  readonly adminPort: number
+  /** GET `path` through the proxy on a new connection; counted in `sent()`. */
+  get(path: string): Promise<Reply>
+  /** Requests `get` has sent. */
+  sent(): number
+  /**
+   * Waits until the proxy answers, then until both workers have stored `path`: each worker
+   * has its own memory store, so the origin then has seen `path` twice.
+   */
+  warmBoth(origin: Origin, path: string): Promise<void>
+}
+
+/**
+ * @example
+ * const workers = await startTwoWorkers(origin)
+ * await workers.warmBoth(origin, '/w')
+ */
+export async function startTwoWorkers(origin: Origin, env: Record<string, string> = {}): Promise<TwoWorkers> {
+  const port = await freePort()
+  const adminPort = await freePort()
+  const { child, exited } = runEdgecache(
+    [
+      '--upstream',
+      origin.url,
+      '--listen',
+      `127.0.0.1:${port}`,
+      '--admin-listen',
+      `127.0.0.1:${adminPort}`,
+      '--workers',
+      '2',
+      '--log-level',
+      'warn',
+    ],
+    env,
+  )
+  let sent = 0
+  const get = async (path: string) => {
+    const res = await send(`http://127.0.0.1:${port}${path}`, { headers: { connection: 'close' } })
+    sent++
+    return res
+  }
+  return {
+    child,
+    exited,
+    port,
+    adminPort,
+    get,
+    sent: () => sent,
+    async warmBoth(o, path) {
+      await waitFor(async () => {
+        try {
+          return (await get('/warm')).status === 200
+        } catch {
+          return false
+        }
+      }, 20_000)
+      await waitFor(async () => {
+        await get(path)
+        return o.count(path) === 2
+      })
+    },
+  }
+}
