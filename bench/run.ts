@@ -47,6 +47,8 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const MAX_RETRIES_PER_RUN = 2
 /** Seconds each run costs beyond its load: process start-up of wrk, counting, sampling. */
 const RUN_OVERHEAD_S = 0.4
+/** Seconds of the unmeasured first run of each target, before round 1. */
+const WARM_PASS_S = 3
 
 /** The commit being measured, `+dirty` when src/ has changes (dist/ is built from it). */
 function gitRevision(): string | undefined {
@@ -106,12 +108,14 @@ async function sampleCacheStatus(
   return seen
 }
 
-function describeRun(settings: Settings, runs: number): string {
+function describeRun(settings: Settings, runs: number, targets: number): string {
   const perRun = settings.durationS + settings.warmupS + RUN_OVERHEAD_S
-  const seconds = Math.ceil(runs * settings.rounds * perRun)
+  const warmPass = settings.warmupS > 0 ? targets * (WARM_PASS_S + settings.warmupS + RUN_OVERHEAD_S) : 0
+  const seconds = Math.ceil(runs * settings.rounds * perRun + warmPass)
   return (
     `${runs} runs × ${settings.rounds} round(s), ${settings.durationS} s each after ${settings.warmupS} s ` +
-    `of warm-up: about ${Math.floor(seconds / 60)} min ${seconds % 60} s of load`
+    `of warm-up${warmPass > 0 ? `, after a first unmeasured run of each target` : ''}: ` +
+    `about ${Math.floor(seconds / 60)} min ${seconds % 60} s of load`
   )
 }
 
@@ -229,7 +233,7 @@ async function comparisonMode(
     running.map((t) => t.id),
     settings.connections,
   )
-  console.log(`${describeRun(settings, specs.length)}.\n`)
+  console.log(`${describeRun(settings, specs.length, new Set(specs.map((spec) => spec.target)).size)}.\n`)
   await warmCaches(running, specs)
   const cacheStatus = await sampleCacheStatus(running, specs)
 
@@ -261,6 +265,17 @@ async function comparisonMode(
   for (const spec of specs) measured.set(spec.id, { kept: [], discarded: [] })
   let retryBudgetS = settings.retryBudgetS
   const runCost = settings.durationS + settings.warmupS
+  // One unmeasured run of each target's first case before round 1: the first load a fresh
+  // process sees (JIT, heap growth, the VM's own warm-up) ran at a third of later rounds'
+  // speed, and with three rounds that one run can move a median.
+  if (settings.warmupS > 0) {
+    const firstOfTarget = new Map<TargetId, (typeof specs)[number]>()
+    for (const spec of specs) if (!firstOfTarget.has(spec.target)) firstOfTarget.set(spec.target, spec)
+    for (const spec of firstOfTarget.values()) {
+      process.stderr.write(`warming ${spec.target} on ${spec.id}\n`)
+      await measure(spec, byId.get(spec.target)!, { ...ctx, durationS: WARM_PASS_S })
+    }
+  }
   for (let round = 1; round <= settings.rounds; round++) {
     for (const spec of specs) {
       const target = byId.get(spec.target)!
