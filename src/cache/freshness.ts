@@ -5,7 +5,7 @@
 import { type Directives, deltaSeconds, type FieldValue, qualifiedFields } from './cache-control.ts'
 import { parseHttpDate } from './http-date.ts'
 import type { RequestDirectives } from './request-directives.ts'
-import type { StoredResponse } from './stored-response.ts'
+import type { Freshness, StoredResponse } from './stored-response.ts'
 
 /** RFC 9110 §15.1: status codes that are heuristically cacheable; 451 by RFC 7725 §3. */
 const HEURISTICALLY_CACHEABLE = new Set([200, 203, 204, 206, 300, 301, 308, 404, 405, 410, 414, 451, 501])
@@ -19,16 +19,6 @@ export interface HeuristicOptions {
   readonly heuristicFraction: number
   /** Upper bound of a heuristic lifetime, ms. */
   readonly maxHeuristicTtlMs: number
-}
-
-export interface Freshness {
-  readonly initialAgeMs: number
-  readonly lifetimeMs: number
-  readonly heuristic: boolean
-  readonly staleWhileRevalidateMs: number
-  readonly staleIfErrorMs: number
-  readonly mustRevalidate: boolean
-  readonly noCache: true | readonly string[] | false
 }
 
 /**

@@ -7,14 +7,8 @@
 /** Response header fields as stored and sent, names lowercased. */
 export type StoredHeaders = Readonly<Record<string, string | readonly string[]>>
 
-export interface StoredResponse {
-  readonly status: number
-  /** Fields sent to clients on a hit (hop-by-hop, targeted and Age fields removed). */
-  readonly headers: StoredHeaders
-  /** Epoch ms the request that fetched it went upstream. */
-  readonly requestTime: number
-  /** Epoch ms its header section arrived. */
-  readonly responseTime: number
+/** What RFC 9111 §4.2 and RFC 5861 say of a response's freshness, worked out once when it is stored. */
+export interface Freshness {
   /** RFC 9111 §4.2.3 corrected_initial_age, in ms. */
   readonly initialAgeMs: number
   /** RFC 9111 §4.2.1 freshness lifetime, in ms. */
@@ -28,6 +22,16 @@ export interface StoredResponse {
   readonly mustRevalidate: boolean
   /** Unqualified no-cache (true), the fields a qualified no-cache names, or false. */
   readonly noCache: true | readonly string[] | false
+}
+
+export interface StoredResponse extends Freshness {
+  readonly status: number
+  /** Fields sent to clients on a hit (hop-by-hop, targeted and Age fields removed). */
+  readonly headers: StoredHeaders
+  /** Epoch ms the request that fetched it went upstream. */
+  readonly requestTime: number
+  /** Epoch ms its header section arrived. */
+  readonly responseTime: number
   /** Value of the RFC 9213 targeted field that governed, kept to recompute after a 304. */
   readonly targeted: string | undefined
   /** Selecting header fields (Vary), lowercased and sorted; undefined without Vary. */

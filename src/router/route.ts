@@ -3,6 +3,7 @@
  * the tags it gives their responses, and the upstream that serves them. The route file's
  * loader builds these; the route stage attaches the match to each request.
  */
+import type { FreshnessPolicy } from '../cache/freshness.ts'
 
 /** Cache-key rules: which parts of a request make two requests one cache entry. */
 export interface KeyPolicy {
@@ -18,20 +19,14 @@ export interface KeyPolicy {
   readonly cookies: readonly string[]
 }
 
-/** A route's cache policy; durations are ms. Unset fields leave the response's own say. */
-export interface CachePolicy {
+/**
+ * A route's cache policy; durations are ms. Unset fields leave the response's own say. The
+ * freshness fields (ttl, ttlOverride, min/max TTL, stale windows) are the engine's own
+ * FreshnessPolicy, which applies them after the RFC 9111 computation.
+ */
+export interface CachePolicy extends FreshnessPolicy {
   /** Never look up or store: every request goes upstream (`Cache-Status: fwd=bypass`). */
   readonly bypass: boolean
-  /** Freshness when the response gives none (no max-age, s-maxage, Expires). */
-  readonly ttlMs?: number
-  /** Freshness replacing whatever the response says (it must still be storable). */
-  readonly ttlOverrideMs?: number
-  /** Clamps applied to the freshness lifetime last. */
-  readonly minTtlMs?: number
-  readonly maxTtlMs?: number
-  /** stale-while-revalidate / stale-if-error windows when the response sets none. */
-  readonly staleWhileRevalidateMs?: number
-  readonly staleIfErrorMs?: number
   /** Store responses that carry Set-Cookie, with Set-Cookie removed from the stored copy. @default false */
   readonly ignoreSetCookie: boolean
   readonly key: KeyPolicy

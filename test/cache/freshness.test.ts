@@ -5,16 +5,16 @@ import {
   computeFreshness,
   currentAgeMs,
   decide,
-  type Freshness,
   isHeuristicallyCacheable,
   retainUntil,
   ttlMs,
   type Verdict,
 } from '../../src/cache/freshness.ts'
+import type { Freshness } from '../../src/cache/stored-response.ts'
 import {
   DAY,
-  HOUR,
   type Headers,
+  HOUR,
   httpDate,
   MINUTE,
   OPTIONS,
