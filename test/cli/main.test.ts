@@ -10,6 +10,7 @@ import { after, describe, test } from 'node:test'
 import { freePort, runEdgecache } from '../support/cli.ts'
 import { closeClient, send, waitFor } from '../support/client.ts'
 import { startOrigin } from '../support/origin.ts'
+import { startTwoWorkers } from '../support/workers.ts'
 
 const run = runEdgecache
 
@@ -110,39 +111,13 @@ describe('edgecache command', () => {
 
   test('serves with two workers, purges on both, and stops cleanly on SIGTERM', async () => {
     const origin = await startOrigin()
-    const port = await freePort()
-    const adminPort = await freePort()
     const token = 'cluster-test-token-0001'
-    const r = run(
-      [
-        '--upstream',
-        origin.url,
-        '--listen',
-        `127.0.0.1:${port}`,
-        '--admin-listen',
-        `127.0.0.1:${adminPort}`,
-        '--workers',
-        '2',
-        '--log-level',
-        'warn',
-      ],
-      { EDGECACHE_ADMIN_TOKEN: token },
-    )
+    const r = await startTwoWorkers(origin, { EDGECACHE_ADMIN_TOKEN: token })
+    const { port, adminPort } = r
     running.push(r.child)
     try {
-      await waitFor(async () => {
-        try {
-          return (await send(`http://127.0.0.1:${port}/`)).status === 200
-        } catch {
-          return false
-        }
-      }, 20_000)
-      // A new connection each time, so the primary spreads them over both workers; each
-      // worker stores its own copy, so the origin sees exactly two requests.
-      await waitFor(async () => {
-        await send(`http://127.0.0.1:${port}/w`, { headers: { connection: 'close' } })
-        return origin.count('/w') === 2
-      })
+      // Each worker stores its own copy, so the origin sees exactly two requests for /w.
+      await r.warmBoth(origin, '/w')
       const purge = await send(`http://127.0.0.1:${adminPort}/invalidate`, {
         method: 'POST',
         headers: {
