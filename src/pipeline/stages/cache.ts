@@ -288,31 +288,28 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
   return {
     name: 'cache',
     handle(ctx, next) {
-      // A hit this process holds is answered without a single await: most requests to a
-      // cache are hits, and each promise and microtask on their path costs.
-      let here: Answer | undefined
+      if (ctx.facts.policy.bypass) return withErrorStatus(ctx, bypass(ctx, next))
+      if (ctx.method !== 'GET' && ctx.method !== 'HEAD') return withErrorStatus(ctx, otherMethod(ctx, next))
+      let keys: RequestKeys
+      let directives: RequestDirectives
+      let here: Found | undefined
       try {
-        here = answerHere(ctx, next)
+        keys = requestKeys(ctx)
+        directives = parseRequestDirectives(ctx.headers['cache-control'], ctx.headers.pragma)
+        // A hit this process holds is answered without a single await: most requests to a
+        // cache are hits, and each promise and microtask on their path costs.
+        here = entries.lookupHere(keys.key, ctx.headers)
+        if (here !== undefined) {
+          const verdict = decide(here.response, directives, clock.now())
+          if (verdict.kind !== 'revalidate') {
+            return Promise.resolve(answerUsable(ctx, next, keys, here, verdict))
+          }
+        }
       } catch (err) {
         return Promise.reject(err)
       }
-      return here === undefined ? handleWithStatus(ctx, next) : Promise.resolve(here)
+      return withErrorStatus(ctx, lookUpAndAnswer(ctx, next, keys, directives, here))
     },
-  }
-
-  /**
-   * The answer from a stored response the store holds in this process (`peek`), when it
-   * may be used without asking the origin; undefined for anything else (a miss, a response
-   * to revalidate, a store with nothing in-process), which handleRequest then answers.
-   */
-  function answerHere(ctx: RequestContext, next: Next): Answer | undefined {
-    if (ctx.facts.policy.bypass || (ctx.method !== 'GET' && ctx.method !== 'HEAD')) return undefined
-    const keys = requestKeys(ctx)
-    const found = entries.lookupHere(keys.key, ctx.headers)
-    if (found === undefined) return undefined
-    const directives = parseRequestDirectives(ctx.headers['cache-control'], ctx.headers.pragma)
-    const verdict = decide(found.response, directives, clock.now())
-    return verdict.kind === 'revalidate' ? undefined : answerUsable(ctx, next, keys, found, verdict)
   }
 
   /** A stored response the verdict lets us send: fresh, or stale where that is allowed. */
@@ -334,11 +331,9 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
     }
   }
 
-  /** handleRequest, with Cache-Status kept for the error boundary's 502/504 when it fails. */
-  async function handleWithStatus(ctx: RequestContext, next: Next): Promise<Answer> {
-    try {
-      return await handleRequest(ctx, next)
-    } catch (err) {
+  /** `answer`, with Cache-Status kept for the error boundary's 502/504 when it fails. */
+  function withErrorStatus(ctx: RequestContext, answer: Promise<Answer>): Promise<Answer> {
+    return answer.catch((err: unknown) => {
       const fwd = ctx.facts.policy.bypass
         ? 'bypass'
         : ctx.method === 'GET' || ctx.method === 'HEAD'
@@ -346,22 +341,33 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
           : 'method'
       ctx.facts.cacheStatus ??= status({ fwd, detail: 'upstream-error' })
       throw err
-    }
+    })
   }
 
-  async function handleRequest(ctx: RequestContext, next: Next): Promise<Answer> {
-    if (ctx.facts.policy.bypass) return bypass(ctx, next)
-    if (ctx.method !== 'GET' && ctx.method !== 'HEAD') {
-      if (isUnsafeMethod(ctx.method)) return unsafe(ctx, next)
-      const answer = await next(ctx)
-      ctx.facts.cache = 'pass'
-      answer.headers['cache-status'] = status({ fwd: 'method', fwdStatus: answer.status })
-      return answer
-    }
-    const directives = parseRequestDirectives(ctx.headers['cache-control'], ctx.headers.pragma)
-    const keys = requestKeys(ctx)
+  /** Methods the cache neither answers nor stores: unsafe ones invalidate (RFC 9111 §4.4). */
+  async function otherMethod(ctx: RequestContext, next: Next): Promise<Answer> {
+    if (isUnsafeMethod(ctx.method)) return unsafe(ctx, next)
+    const answer = await next(ctx)
+    ctx.facts.cache = 'pass'
+    answer.headers['cache-status'] = status({ fwd: 'method', fwdStatus: answer.status })
+    return answer
+  }
+
+  /**
+   * A GET or HEAD the in-process hit path could not answer: a miss (collapsed, across
+   * instances too), a stored response to revalidate, or one the store holds elsewhere.
+   * `here` is what the store's in-process tier already found, so it is not looked up again.
+   */
+  async function lookUpAndAnswer(
+    ctx: RequestContext,
+    next: Next,
+    keys: RequestKeys,
+    directives: RequestDirectives,
+    here: Found | undefined,
+  ): Promise<Answer> {
     const { key } = keys
-    let found = await entries.lookup(key, ctx.headers)
+    let found: Lookup =
+      here === undefined ? await entries.lookup(key, ctx.headers) : { kind: 'found', found: here }
 
     if (found.kind === 'miss' && !directives.onlyIfCached) {
       const missed = found
