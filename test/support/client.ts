@@ -17,13 +17,20 @@ let agent: Agent | undefined
 
 export async function send(
   url: string,
-  options: { method?: string; headers?: Record<string, string>; body?: string | Buffer } = {},
+  options: {
+    method?: string
+    headers?: Record<string, string>
+    body?: string | Buffer
+    /** Gives up on the request when it aborts (undici otherwise waits 300 s for headers). */
+    signal?: AbortSignal
+  } = {},
 ): Promise<Reply> {
   agent ??= new Agent({ keepAliveTimeout: 1_000 })
   const res = await request(url, {
     method: (options.method ?? 'GET') as 'GET',
     headers: options.headers,
     body: options.body,
+    signal: options.signal,
     dispatcher: agent,
   })
   const body = Buffer.from(await res.body.arrayBuffer())

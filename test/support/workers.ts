@@ -12,6 +12,8 @@ import type { Origin } from './origin.ts'
 export interface TwoWorkers {
   readonly child: ChildProcess
   readonly exited: Promise<number | null>
+  /** What the command wrote so far, stdout then stderr. */
+  output(): string
   readonly port: number
   readonly adminPort: number
   /** GET `path` through the proxy on a new connection; counted in `sent()`. */
@@ -33,7 +35,7 @@ export interface TwoWorkers {
 export async function startTwoWorkers(origin: Origin, env: Record<string, string> = {}): Promise<TwoWorkers> {
   const port = await freePort()
   const adminPort = await freePort()
-  const { child, exited } = runEdgecache(
+  const { child, exited, out, err } = runEdgecache(
     [
       '--upstream',
       origin.url,
@@ -57,6 +59,7 @@ export async function startTwoWorkers(origin: Origin, env: Record<string, string
   return {
     child,
     exited,
+    output: () => out() + err(),
     port,
     adminPort,
     get,

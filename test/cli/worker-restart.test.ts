@@ -1,0 +1,63 @@
+/**
+ * The primary restarts a worker that dies: the edgecache command with `--workers 2`, one
+ * worker killed, a new one forked in its place that serves, and the primary saying so.
+ */
+import assert from 'node:assert/strict'
+import type { ChildProcess } from 'node:child_process'
+import { after, describe, test } from 'node:test'
+import type { StatusSnapshot } from '../../src/admin/status-snapshot.ts'
+import { closeClient, send, waitFor } from '../support/client.ts'
+import { startOrigin } from '../support/origin.ts'
+import { startTwoWorkers } from '../support/workers.ts'
+
+describe('worker restart', () => {
+  const running: ChildProcess[] = []
+  after(async () => {
+    for (const child of running) if (child.exitCode === null) child.kill('SIGKILL')
+    await closeClient()
+  })
+
+  test('a worker that dies is replaced by a new one, and the proxy keeps answering', async () => {
+    const origin = await startOrigin()
+    const workers = await startTwoWorkers(origin)
+    running.push(workers.child)
+    try {
+      await workers.warmBoth(origin, '/w')
+      /**
+       * The worker pids the primary sums /status over, once every worker answers. Bounded:
+       * a connection the primary hands to the worker in the instant it dies is never
+       * answered (node:cluster's round-robin loses it), and this poll opens one every few ms.
+       */
+      const pids = async (): Promise<readonly number[] | undefined> => {
+        const res = await send(`http://127.0.0.1:${workers.adminPort}/status.json`, {
+          headers: { connection: 'close' },
+          signal: AbortSignal.timeout(2_000),
+        }).catch(() => undefined)
+        return res?.status === 200 ? (JSON.parse(res.text) as StatusSnapshot).pids : undefined
+      }
+      let before: readonly number[] = []
+      await waitFor(async () => {
+        before = (await pids()) ?? []
+        return before.length === 2
+      }, 20_000)
+      const victim = before[0]!
+      process.kill(victim, 'SIGKILL')
+
+      let after: readonly number[] = []
+      await waitFor(async () => {
+        after = (await pids()) ?? []
+        return after.length === 2 && !after.includes(victim)
+      }, 20_000)
+      assert.ok(after.includes(before[1]!), 'the other worker kept running')
+      assert.equal((await workers.get('/w')).status, 200)
+      assert.match(workers.output(), /worker exited, restarting/)
+      assert.match(workers.output(), new RegExp(`"pid":${victim}`))
+
+      await closeClient()
+      workers.child.kill('SIGTERM')
+      assert.equal(await workers.exited, 0)
+    } finally {
+      await origin.close()
+    }
+  })
+})
