@@ -93,8 +93,10 @@ async function serve(args: ParsedArgs): Promise<number> {
   }
   const { createApp } = await import('./app.ts')
   const app = await createApp(config)
-  await app.listen()
+  // Before listening: once "edgecache listening" is written, a supervisor may signal at
+  // once, and a SIGHUP that arrived before its handler would end the process (its default).
   stopOnSignals(app)
+  await app.listen()
   return -1
 }
 
@@ -113,6 +115,7 @@ async function demo(args: ParsedArgs): Promise<number> {
     return config
   }
   const app = await createApp(config)
+  stopOnSignals(app, () => backend.close())
   const { proxy } = await app.listen()
   const host = proxy.host === '0.0.0.0' || proxy.host === '::' ? '127.0.0.1' : proxy.host
   const base = `http://${host.includes(':') ? `[${host}]` : host}:${proxy.port}`
@@ -131,7 +134,6 @@ async function demo(args: ParsedArgs): Promise<number> {
       '',
     ].join('\n'),
   )
-  stopOnSignals(app, () => backend.close())
   return -1
 }
 
