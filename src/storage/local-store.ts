@@ -1,0 +1,588 @@
+/**
+ * The local store: one cache for every worker of a host, in an LMDB file under a cache
+ * directory, that survives restarts. Every process opens the same file; a write is one
+ * LMDB transaction, so another worker's next lookup sees all of it or none of it, and a
+ * killed process leaves only whole entries. It holds at most `maxBytes` as it counts bytes,
+ * evicting with SIEVE, and keeps its tag index and purge log in the file too, so a purge is
+ * one transaction whichever worker runs it. Like every store it knows nothing of HTTP.
+ */
+import { statSync } from 'node:fs'
+import { join } from 'node:path'
+import { LRUCache } from 'lru-cache'
+import { type Database, open, type RootDatabase } from 'lmdb'
+import { type Clock, systemClock } from '../clock.ts'
+import { checkLocalOptions, type LocalStoreOptions } from './local-store-options.ts'
+import { chunkKey, idKey, idOfKey, lmdbKey, prefixRanges } from './local-keys.ts'
+import { type PurgeRecordBody, type PurgeTotals, purgeVerdict, recordPurge } from './local-purge-log.ts'
+import {
+  type DecodedRecord,
+  decodeRecord,
+  encodeRecord,
+  RECORD_FORMAT,
+  recordExpiresAt,
+  recordVersion,
+  withInvalidatedAt,
+} from './local-record.ts'
+import type { EvictReason } from './memory-store-options.ts'
+import type { CacheStore, PurgeOptions, PurgeSelector, StoredEntry, StoreStats } from './store.ts'
+import { uniqueTags } from './tag-index.ts'
+
+export type { LocalStoreOptions } from './local-store-options.ts'
+
+/** What the store counts, kept in the file and changed only inside write transactions. */
+interface Totals extends PurgeTotals {
+  entries: number
+  bytes: number
+  tags: number
+  memberships: number
+  /** The next entry id; ids only grow, so the eviction queue is in insertion order. */
+  nextId: number
+  /** Where SIEVE's hand stands in the queue: the id it looks at next. */
+  hand: number
+}
+
+const INITIAL_TOTALS: Totals = {
+  entries: 0,
+  bytes: 0,
+  tags: 0,
+  memberships: 0,
+  nextId: 1,
+  hand: 0,
+  purgeSeq: 0,
+  purgeCount: 0,
+  lastPurgeAt: 0,
+  forgottenUntil: null,
+}
+
+/** What the file says it is; another value means another edgecache wrote it. */
+const LAYOUT = `edgecache-local-${RECORD_FORMAT}`
+
+/** LMDB's page: values larger than about half of one go to pages of their own. */
+const PAGE_BYTES = 4_096
+const INLINE_MAX_BYTES = 2_000
+/** Body bytes per chunk: 16 pages each, less LMDB's overflow header. */
+const CHUNK_BYTES = 16 * PAGE_BYTES - 64
+/** Counted per entry besides its record: its B-tree node, queue slot and state. */
+const ENTRY_OVERHEAD_BYTES = 160
+/** Counted per tag of an entry besides the tag's bytes: its row in the tag index. */
+const TAG_OVERHEAD_BYTES = 48
+
+/** Hits remembered between write transactions for SIEVE's visited marks; more are dropped. */
+const MAX_PENDING_VISITS = 16_384
+/** How often pending visited marks are written when the process writes nothing else. */
+const VISIT_FLUSH_MS = 1_000
+const READER_CHECK_MS = 30_000
+/** Share of mapBytes the file's pages may reach before writes make room first. */
+const FILE_FULL = 0.9
+
+const NO_TAGS: readonly string[] = Object.freeze([])
+const ONE = Buffer.of(1)
+
+/** A decoded entry this process keeps, good while the stored record has the same version. */
+interface Copy {
+  readonly id: number
+  readonly invalidatedAt: number
+  readonly entry: StoredEntry
+}
+
+/*
+ * Seeing other workers' writes. LMDB readers work on a snapshot; lmdb-js renews it on a
+ * later timer tick, so a lookup right after another worker's commit could miss it, or serve
+ * what it just purged. Every lookup therefore starts a fresh read transaction (about 1 µs).
+ * A write transaction always sees the latest commit.
+ *
+ * Decoded copies. Decoding a record (JSON metadata, a copy of the body out of the map) costs
+ * more than reading it, so each process keeps recently read entries decoded, bounded by
+ * `copyBytes`. A copy is used only after the record is read and found to have the same id
+ * and invalidatedAt: any set gives a new id, a soft purge a new invalidatedAt, and a delete
+ * leaves no record. Bodies are always copies, never LMDB's reusable read buffer, so a socket
+ * write may hold them as long as it likes.
+ *
+ * Eviction: SIEVE over a queue of entry ids in insertion order. A hit marks the entry
+ * visited; the hand walks from the oldest, clearing marks and evicting the first unmarked
+ * (or expired) entry. A hit must not pay for a write transaction, so its mark waits in
+ * memory until this process next writes (a fill, a purge) or for at most VISIT_FLUSH_MS.
+ * Each mark cleared is one a hit set, so eviction costs O(1) amortised per fill.
+ */
+
+/**
+ * A {@link CacheStore} in an LMDB file shared by every process that opens the same
+ * directory. Build one with {@link createLocalStore}.
+ */
+export class LocalStore implements CacheStore {
+  readonly #root: RootDatabase
+  readonly #entries: Database<Buffer, Buffer>
+  readonly #chunks: Database<Buffer, Buffer>
+  readonly #tags: Database<Buffer, Buffer>
+  readonly #queue: Database<Buffer, Buffer>
+  readonly #visited: Database<Buffer, Buffer>
+  readonly #purges: Database<PurgeRecordBody, Buffer>
+  readonly #state: Database<unknown, string>
+  readonly #clock: Clock
+  readonly #path: string
+  readonly #maxBytes: number
+  readonly #maxObjectBytes: number
+  readonly #mapBytes: number
+  readonly #purgeWindowMs: number
+  readonly #purgeMaxRecords: number
+  readonly #onEvict: ((key: string, reason: EvictReason) => void) | undefined
+  readonly #copies: LRUCache<string, Copy>
+  #pendingVisits = new Set<number>()
+  readonly #timers: NodeJS.Timeout[] = []
+  #closed = false
+
+  constructor(options: LocalStoreOptions) {
+    const checked = checkLocalOptions(options)
+    this.#clock = checked.clock ?? systemClock
+    this.#path = checked.path
+    this.#maxBytes = checked.maxBytes
+    this.#maxObjectBytes = checked.maxObjectBytes
+    this.#mapBytes = checked.mapBytes
+    this.#purgeWindowMs = checked.purgeLogWindowMs
+    this.#purgeMaxRecords = checked.purgeLogMaxRecords
+    this.#onEvict = checked.onEvict
+    this.#copies = new LRUCache<string, Copy>({
+      maxSize: checked.copyBytes,
+      sizeCalculation: (copy, key) => copy.entry.body.length + key.length + 512,
+    })
+    // noSync: a process that dies leaves its commits in the page cache, whole; only a
+    // crash of the host can lose or damage recent ones, and then the directory is set
+    // aside at start (local-directory.ts). A sync per fill would cost 0.4 ms here.
+    this.#root = open({
+      path: join(checked.path, 'store'),
+      mapSize: checked.mapBytes,
+      maxDbs: 8,
+      noSync: true,
+      overlappingSync: false,
+      pageSize: PAGE_BYTES,
+    })
+    const binary = { encoding: 'binary', keyEncoding: 'binary' } as const
+    this.#entries = this.#root.openDB({ name: 'entries', ...binary })
+    this.#chunks = this.#root.openDB({ name: 'chunks', ...binary })
+    this.#tags = this.#root.openDB({ name: 'tags', ...binary, dupSort: true })
+    this.#queue = this.#root.openDB({ name: 'queue', ...binary })
+    this.#visited = this.#root.openDB({ name: 'visited', ...binary })
+    this.#purges = this.#root.openDB({ name: 'purges', encoding: 'json', keyEncoding: 'binary' })
+    this.#state = this.#root.openDB({ name: 'state', encoding: 'json' })
+    this.#checkLayout()
+    const visits = setInterval(() => this.#flushVisitsNow(), VISIT_FLUSH_MS)
+    // A worker that died left its reader slot behind; LMDB clears dead ones on request.
+    const readers = setInterval(() => this.#root.readerCheck(), READER_CHECK_MS)
+    for (const timer of [visits, readers]) {
+      timer.unref()
+      this.#timers.push(timer)
+    }
+  }
+
+  /** The entry under `key`, read from the file without waiting. */
+  peek(key: string): StoredEntry | undefined {
+    this.#root.resetReadTxn()
+    const raw = this.#entries.getBinaryFast(lmdbKey(key))
+    if (raw === undefined) return undefined
+    if (!(recordExpiresAt(raw) > this.#clock.now())) return undefined
+    const version = recordVersion(raw)
+    const copy = this.#copies.get(key)
+    if (
+      copy !== undefined &&
+      copy.id === version.id &&
+      Object.is(copy.invalidatedAt, version.invalidatedAt)
+    ) {
+      this.#visit(version.id)
+      return copy.entry
+    }
+    const entry = this.#decode(key, raw)
+    if (entry === undefined) return undefined
+    this.#copies.set(key, { id: version.id, invalidatedAt: version.invalidatedAt, entry })
+    this.#visit(version.id)
+    return entry
+  }
+
+  async get(key: string): Promise<StoredEntry | undefined> {
+    return this.peek(key)
+  }
+
+  async set(key: string, entry: StoredEntry): Promise<boolean> {
+    const now = this.#clock.now()
+    const lkey = lmdbKey(key)
+    const meta = JSON.stringify(entry.meta)
+    const tags = uniqueTags(entry.tags)
+    // NaN-safe: a missing or invalid expiresAt is refused like an expired one.
+    const size = entrySize(key, meta, tags, entry.body.length)
+    if (!(entry.expiresAt > now) || size > this.#maxObjectBytes) return this.#refuse(lkey)
+    return this.#write((totals) => {
+      let invalidatedAt = entry.invalidatedAt
+      if (entry.fetchedAt !== undefined) {
+        const verdict = purgeVerdict(this.#purges, totals, key, tags, entry.fetchedAt)
+        if (verdict.kind === 'refuse') {
+          this.#removeIfThere(lkey, totals, 'replace')
+          return false
+        }
+        if (verdict.kind === 'invalidate' && !((invalidatedAt ?? Number.NaN) <= verdict.at)) {
+          invalidatedAt = verdict.at
+        }
+      }
+      this.#removeIfThere(lkey, totals, 'replace')
+      this.#makeRoom(size, totals, now)
+      const id = totals.nextId++
+      const inline = entry.body.length <= CHUNK_BYTES
+      const fields = {
+        key,
+        id,
+        meta,
+        tags,
+        expiresAt: entry.expiresAt,
+        fetchedAt: entry.fetchedAt,
+        invalidatedAt,
+        bodyBytes: entry.body.length,
+        size,
+        body: inline ? entry.body : undefined,
+      }
+      this.#entries.putSync(lkey, encodeRecord(fields))
+      if (!inline) {
+        for (let i = 0, at = 0; at < entry.body.length; i++, at += CHUNK_BYTES) {
+          this.#chunks.putSync(chunkKey(id, i), entry.body.subarray(at, at + CHUNK_BYTES))
+        }
+      }
+      this.#queue.putSync(idKey(id), lkey)
+      for (const tag of tags) {
+        const tkey = lmdbKey(tag)
+        if (!this.#tags.doesExist(tkey)) totals.tags++
+        this.#tags.putSync(tkey, lkey)
+        totals.memberships++
+      }
+      totals.entries++
+      totals.bytes += size
+      return true
+    })
+  }
+
+  async delete(key: string): Promise<boolean> {
+    const lkey = lmdbKey(key)
+    return this.#write((totals) => this.#removeIfThere(lkey, totals, 'delete'))
+  }
+
+  async clear(): Promise<void> {
+    this.#write((totals) => {
+      for (const db of [this.#entries, this.#chunks, this.#tags, this.#queue, this.#visited]) db.clearSync()
+      // Not a purge: the purge log stays as it is (see the contract).
+      Object.assign(totals, { entries: 0, bytes: 0, tags: 0, memberships: 0, hand: 0 })
+    })
+    this.#copies.clear()
+  }
+
+  async purge(selector: PurgeSelector, { soft, dryRun = false }: PurgeOptions): Promise<number> {
+    const now = this.#clock.now()
+    return this.#write((totals) => {
+      if (!dryRun)
+        recordPurge(this.#purges, totals, now, selector, soft, this.#purgeWindowMs, this.#purgeMaxRecords)
+      let purged = 0
+      for (const lkey of this.#select(selector)) {
+        const raw = this.#entries.getBinary(lkey)
+        if (raw === undefined) continue
+        const record = decodeRecord(raw)
+        const live = record.expiresAt > now
+        if (live) purged++
+        if (dryRun) continue
+        if (!soft) {
+          // Expired ones go too: they would have to leave anyway.
+          this.#remove(lkey, record, totals, 'delete')
+        } else if (live && !((record.invalidatedAt ?? Number.NaN) <= now)) {
+          this.#entries.putSync(lkey, withInvalidatedAt(raw, now))
+        }
+      }
+      return purged
+    })
+  }
+
+  async keysForTag(tag: string): Promise<string[]> {
+    this.#root.resetReadTxn()
+    const now = this.#clock.now()
+    const keys: string[] = []
+    for (const lkey of this.#tags.getValues(lmdbKey(tag))) {
+      const raw = this.#entries.getBinary(lkey)
+      if (raw === undefined) continue
+      const record = decodeRecord(raw)
+      if (record.expiresAt > now) keys.push(record.key)
+    }
+    return keys
+  }
+
+  stats(): StoreStats {
+    const { entries, bytes, tags, memberships } = this.#totals()
+    return { entries, bytes, tags, taggedKeys: memberships }
+  }
+
+  /** The byte bound live entries stay within. */
+  get maxBytes(): number {
+    return this.#maxBytes
+  }
+
+  /** Size of the data file on disk: it grows up to the map size, and never past it. */
+  fileBytes(): number {
+    try {
+      return statSync(join(this.#path, 'store', 'data.mdb')).size
+    } catch {
+      return 0
+    }
+  }
+
+  /** The most the data file may grow to. */
+  get mapBytes(): number {
+    return this.#mapBytes
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return
+    for (const timer of this.#timers) clearInterval(timer)
+    this.#flushVisitsNow()
+    this.#closed = true
+    this.#copies.clear()
+    await this.#root.close()
+  }
+
+  #checkLayout(): void {
+    const layout = this.#state.get('layout')
+    if (layout === LAYOUT) return
+    if (layout === undefined && this.#entries.getKeysCount() === 0) {
+      this.#state.putSync('layout', LAYOUT)
+      return
+    }
+    throw new IncompatibleStoreError(
+      `${this.#path} holds a store of another format (${String(layout ?? 'unknown')}, expected ${LAYOUT})`,
+    )
+  }
+
+  #totals(): Totals {
+    this.#root.resetReadTxn()
+    return { ...INITIAL_TOTALS, ...(this.#state.get('totals') as Partial<Totals> | undefined) }
+  }
+
+  /**
+   * Runs `change` in one write transaction with the store's totals, and writes them back.
+   * Pending visited marks go in first.
+   *
+   * The file. lmdb-js grows LMDB's map when it fills rather than failing, so the bound on
+   * the file is ours to keep: when its pages reach FILE_FULL of `mapBytes` (B-tree pages
+   * half full, pages freed while a reader still saw them), a quarter of the live bytes are
+   * evicted first, and the pages they free are reused instead of new ones appended.
+   */
+  #write<T>(change: (totals: Totals) => T): T {
+    if (this.#closed) throw new Error('local store: closed')
+    return this.#root.transactionSync(() => {
+      const totals = { ...INITIAL_TOTALS, ...(this.#state.get('totals') as Partial<Totals> | undefined) }
+      this.#writeVisits()
+      if (this.#usedFileBytes() > this.#mapBytes * FILE_FULL) {
+        this.#makeRoom(0, totals, this.#clock.now(), Math.floor((totals.bytes * 3) / 4))
+      }
+      const result = change(totals)
+      this.#state.putSync('totals', totals)
+      return result
+    })
+  }
+
+  /** Bytes of the file's pages in use or free for reuse: where the next new page would go. */
+  #usedFileBytes(): number {
+    return (this.#root.getStats() as { lastPageNumber: number }).lastPageNumber * PAGE_BYTES
+  }
+
+  #refuse(lkey: Buffer): false {
+    // A refused set still removes the entry it was meant to replace (see the contract).
+    this.#write((totals) => this.#removeIfThere(lkey, totals, 'replace'))
+    return false
+  }
+
+  #removeIfThere(lkey: Buffer, totals: Totals, reason: EvictReason): boolean {
+    const raw = this.#entries.getBinary(lkey)
+    if (raw === undefined) return false
+    this.#remove(lkey, decodeRecordOrStub(raw), totals, reason)
+    return true
+  }
+
+  /** Takes out an entry and everything that points to it. */
+  #remove(lkey: Buffer, record: DecodedRecord, totals: Totals, reason: EvictReason): void {
+    this.#entries.removeSync(lkey)
+    if (record.chunked) {
+      for (let i = 0; i * CHUNK_BYTES < record.bodyBytes; i++) this.#chunks.removeSync(chunkKey(record.id, i))
+    }
+    const id = idKey(record.id)
+    this.#queue.removeSync(id)
+    this.#visited.removeSync(id)
+    for (const tag of record.tags) {
+      const tkey = lmdbKey(tag)
+      if (!this.#tags.removeSync(tkey, lkey)) continue
+      totals.memberships--
+      if (!this.#tags.doesExist(tkey)) totals.tags--
+    }
+    totals.entries--
+    totals.bytes -= record.size
+    if (reason === 'evict' || reason === 'expire') this.#onEvict?.(record.key, reason)
+  }
+
+  /**
+   * SIEVE: evicts until `size` more bytes fit within `limit`. The hand walks the queue from where it
+   * stopped, oldest first, wrapping at the end; a visited entry loses its mark and stays.
+   */
+  #makeRoom(size: number, totals: Totals, now: number, limit = this.#maxBytes): void {
+    let wrapped = 0
+    while (totals.bytes + size > limit && totals.entries > 0) {
+      const batch = Array.from(this.#queue.getRange({ start: idKey(totals.hand), limit: 64 }))
+      if (batch.length === 0) {
+        // Past the newest: start again from the oldest. Two laps clear every mark.
+        if (++wrapped > 2) break
+        totals.hand = 0
+        continue
+      }
+      for (const { key: id, value: lkey } of batch) {
+        if (totals.bytes + size <= limit) break
+        totals.hand = idOfKey(id) + 1
+        const raw = this.#entries.getBinary(lkey)
+        if (raw === undefined) {
+          // A queue slot whose entry is gone (it should not happen): drop it.
+          this.#queue.removeSync(id)
+          continue
+        }
+        const expired = !(recordExpiresAt(raw) > now)
+        if (!expired && this.#visited.removeSync(id)) continue
+        this.#remove(lkey, decodeRecordOrStub(raw), totals, expired ? 'expire' : 'evict')
+      }
+    }
+  }
+
+  /** The LMDB keys a purge reaches, each once. */
+  #select({ tags = NO_TAGS, prefixes = NO_TAGS, all = false }: PurgeSelector): Buffer[] {
+    const found = new Map<string, Buffer>()
+    const add = (lkey: Buffer) => found.set(lkey.toString('latin1'), lkey)
+    if (all) {
+      for (const lkey of this.#entries.getKeys({})) add(lkey)
+      return [...found.values()]
+    }
+    for (const tag of tags) for (const lkey of this.#tags.getValues(lmdbKey(tag))) add(lkey)
+    for (const prefix of prefixes) {
+      for (const range of prefixRanges(prefix)) {
+        for (const { key: lkey, value } of this.#entries.getRange(range)) {
+          // A long key's head matched; its full key must too.
+          if (lkey[0] === 0x68 && !decodeRecordOrStub(value).key.startsWith(prefix)) continue
+          add(lkey)
+        }
+      }
+    }
+    return [...found.values()]
+  }
+
+  /** The entry a record holds, with its body copied out of the map; undefined if damaged. */
+  #decode(key: string, raw: Uint8Array): StoredEntry | undefined {
+    let record: DecodedRecord
+    try {
+      record = decodeRecord(raw)
+    } catch {
+      return undefined
+    }
+    if (record.key !== key) return undefined
+    let body: Buffer
+    if (!record.chunked) {
+      body = Buffer.allocUnsafe(record.bodyBytes)
+      body.set(new Uint8Array(raw.buffer, raw.byteOffset + record.bodyOffset, record.bodyBytes))
+    } else {
+      const assembled = this.#readChunks(record)
+      if (assembled === undefined) return undefined
+      body = assembled
+    }
+    return {
+      meta: JSON.parse(record.meta) as StoredEntry['meta'],
+      body,
+      expiresAt: record.expiresAt,
+      ...(record.tags.length > 0 && { tags: record.tags }),
+      ...(record.fetchedAt !== undefined && { fetchedAt: record.fetchedAt }),
+      ...(record.invalidatedAt !== undefined && { invalidatedAt: record.invalidatedAt }),
+    }
+  }
+
+  /** A chunked body, whole, or undefined when a chunk is missing or short: never a partial body. */
+  #readChunks(record: DecodedRecord): Buffer | undefined {
+    const body = Buffer.allocUnsafe(record.bodyBytes)
+    for (let i = 0, at = 0; at < record.bodyBytes; i++) {
+      const chunk = this.#chunks.getBinaryFast(chunkKey(record.id, i))
+      const expected = Math.min(CHUNK_BYTES, record.bodyBytes - at)
+      if (chunk === undefined || chunk.length !== expected) return undefined
+      body.set(new Uint8Array(chunk.buffer, chunk.byteOffset, expected), at)
+      at += expected
+    }
+    return body
+  }
+
+  #visit(id: number): void {
+    if (this.#pendingVisits.size < MAX_PENDING_VISITS) this.#pendingVisits.add(id)
+  }
+
+  /** Inside a write transaction: marks the entries hit since the last one as visited. */
+  #writeVisits(): void {
+    if (this.#pendingVisits.size === 0) return
+    const visits = this.#pendingVisits
+    this.#pendingVisits = new Set()
+    for (const id of visits) {
+      const key = idKey(id)
+      if (this.#queue.doesExist(key)) this.#visited.putSync(key, ONE)
+    }
+  }
+
+  #flushVisitsNow(): void {
+    if (this.#pendingVisits.size === 0 || this.#closed) return
+    try {
+      this.#root.transactionSync(() => this.#writeVisits())
+    } catch (err) {
+      // Marks only steer eviction; losing some costs hit ratio, not correctness.
+      process.emitWarning(err instanceof Error ? err : String(err), { code: 'EDGECACHE_LOCAL_STORE_VISITS' })
+    }
+  }
+}
+
+/** The store under `path` was written by another version of edgecache (or is not one). */
+export class IncompatibleStoreError extends Error {
+  readonly code = 'EC_LOCAL_STORE_INCOMPATIBLE'
+}
+
+/**
+ * Opens (creating if need be) the local store in `options.path`.
+ *
+ * @example
+ * const store = createLocalStore({ path: '.edgecache', maxBytes: 1 << 30 })
+ * await store.set(key, { meta, body, expiresAt: Date.now() + 60_000 })
+ * const hit = store.peek(key)
+ */
+export function createLocalStore(options: LocalStoreOptions): LocalStore {
+  return new LocalStore(options)
+}
+
+/** Bytes an entry counts against maxBytes: its record, rounded to pages once it needs its own. */
+function entrySize(key: string, meta: string, tags: readonly string[], bodyBytes: number): number {
+  let record = 64 + Buffer.byteLength(key) + Buffer.byteLength(meta) + bodyBytes
+  let tagBytes = 0
+  for (const tag of tags) tagBytes += Buffer.byteLength(tag) * 2 + 4 + TAG_OVERHEAD_BYTES
+  record += tagBytes
+  if (record > INLINE_MAX_BYTES) record = Math.ceil(record / PAGE_BYTES) * PAGE_BYTES
+  return record + ENTRY_OVERHEAD_BYTES
+}
+
+/**
+ * A record read inside a write transaction. One that does not decode (it cannot happen in a
+ * file this format wrote) is removed as an entry of no size, tags or chunks.
+ */
+function decodeRecordOrStub(raw: Uint8Array): DecodedRecord {
+  try {
+    return decodeRecord(raw)
+  } catch {
+    return {
+      key: '',
+      id: recordVersion(raw).id,
+      meta: '',
+      tags: NO_TAGS,
+      expiresAt: 0,
+      fetchedAt: undefined,
+      invalidatedAt: undefined,
+      bodyBytes: 0,
+      size: 0,
+      chunked: false,
+      bodyOffset: 0,
+    }
+  }
+}
