@@ -26,6 +26,7 @@ import { createProxyServer } from './server/proxy-server.ts'
 import { routeCacheKey } from './router/cache-key.ts'
 import { createLiveRouter, type ReloadResult } from './router/live-router.ts'
 import type { CacheStore } from './storage/store.ts'
+import { createWorkerFillLocks } from './storage/worker-fill-locks.ts'
 import { buildStore } from './store-from-config.ts'
 import { createClusterInvalidator } from './surrogate/cluster-invalidator.ts'
 import { observeInvalidations } from './surrogate/observed-invalidator.ts'
@@ -37,6 +38,11 @@ import { createUpstream } from './upstream/upstream.ts'
 export interface AppDeps {
   readonly logger?: Logger
   readonly clock?: Clock
+  /**
+   * This instance's name on the Redis invalidation bus, the same in each of its workers
+   * (they share one local store). @default one per process
+   */
+  readonly instance?: string
 }
 
 export interface Listening {
@@ -71,12 +77,30 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
   const clock = deps.clock ?? systemClock
   const logger = deps.logger ?? createLogger({ level: config.log.level, file: config.log.file })
 
+  const inWorker = cluster.isWorker && process.send !== undefined
   const built = await buildStore(config.storage, {
     clock,
     log: logger.child({ component: `storage.${config.storage.driver}` }),
     onEvict: (reason) => publish(events.cacheEvicted, { reason }),
     onL1Reset: () => publish(events.storageError, { store: config.storage.driver, op: 'subscribe' }),
+    // The primary set aside an unusable store before it started the workers.
+    setAsideUnusable: !inWorker,
+    instance: deps.instance,
+    // Workers sharing the local store collapse misses through the primary; within the
+    // collapse bound, as requests on one worker wait for each other.
+    workerFills: inWorker
+      ? {
+          locks: createWorkerFillLocks(
+            (message) => process.send?.(message),
+            (listener) => process.on('message', listener),
+          ),
+          ttlMs: config.cache.collapseTimeout,
+          waitMs: config.cache.collapseTimeout,
+        }
+      : undefined,
   })
+  // One store for every worker: no purge needs relaying to the others (memory: one each).
+  const perProcessStore = config.storage.driver === 'memory'
   const store = built.store
   const forwarding = createForwarding({
     trustedProxies: config.server.trustedProxies,
@@ -110,8 +134,9 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
     const target = u.pathname + u.search
     return routeCacheKey(u.protocol.slice(0, -1), u.host, target, {}, { ...rules, headers: [], cookies: [] })
   }
+  const storeInvalidator = createStoreInvalidator({ store, clock, urlKey })
   const invalidator = observeInvalidations(
-    createClusterInvalidator(createStoreInvalidator({ store, clock, urlKey })),
+    perProcessStore ? createClusterInvalidator(storeInvalidator) : storeInvalidator,
     clock,
   )
   const surrogateLog = logger.child({ component: 'surrogate' })
@@ -197,7 +222,8 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
     storeStats: () => store.stats(),
     upstreamName: 'default',
     storeName: config.storage.driver,
-    storeShared: config.storage.driver !== 'memory',
+    storeShared: !perProcessStore,
+    storePerHost: config.storage.driver === 'local',
   })
   // In a cluster worker /status answers with the sum over workers, through the primary.
   const statusSource = createClusterStatus(status)
@@ -205,6 +231,8 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
     storeStats: () => store.stats(),
     storeUp: () => built.state().state !== 'down',
     storeName: config.storage.driver,
+    storePerHost: config.storage.driver === 'local',
+    storeCapacity: built.capacity,
     upstreamName: 'default',
     fillLocks: built.fills !== undefined,
   })
@@ -230,7 +258,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
       ready,
       report: {
         status: !serving ? 'starting' : ready ? 'ready' : 'degraded',
-        stores: [{ name: config.storage.driver, ...built.state(), ...store.stats() }],
+        stores: [{ name: config.storage.driver, ...built.state(), ...store.stats(), ...built.capacity?.() }],
         upstreams: [
           {
             name: 'default',

@@ -26,6 +26,10 @@ export const errorCatalogue = {
   EC_ERR_UPSTREAM_TIMEOUT: { message: 'backend did not answer in time', status: 504 },
   EC_ERR_CACHE_ONLY_IF_CACHED: { message: 'not in cache and the request said only-if-cached', status: 504 },
   EC_ERR_STORAGE_UNAVAILABLE: { message: 'storage unavailable: %s', status: 503 },
+  EC_ERR_STORAGE_DIRECTORY_IN_USE: {
+    message:
+      'cache directory %s is in use by edgecache process %s; stop it, or give this one another --cache-dir',
+  },
   EC_ERR_ADMIN_NOT_FOUND: { message: 'no admin endpoint at %s', status: 404 },
   EC_ERR_ADMIN_METHOD_NOT_ALLOWED: { message: '%s is not allowed on %s; use %s', status: 405 },
   EC_ERR_ADMIN_NO_TOKENS: {

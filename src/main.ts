@@ -83,16 +83,22 @@ async function serve(args: ParsedArgs): Promise<number> {
     process.stderr.write(NO_UPSTREAM)
     return 2
   }
+  if (cluster.isPrimary) {
+    const claimed = await claimCacheDirectory(config)
+    if (claimed !== 0) return claimed
+  }
   if (config.workers > 1 && cluster.isPrimary) {
+    const log = createLogger({ level: config.log.level }).child({ component: 'primary' })
     const { superviseWorkers } = await import('./workers.ts')
-    superviseWorkers(
-      config.workers,
-      createLogger({ level: config.log.level }).child({ component: 'primary' }),
-    )
+    superviseWorkers(config.workers, log)
     return -1
   }
   const { createApp } = await import('./app.ts')
-  const app = await createApp(config)
+  // Workers of one instance share its name on the Redis bus (and its local store).
+  const instance = cluster.isWorker
+    ? process.env[(await import('./workers.ts')).INSTANCE_VARIABLE]
+    : undefined
+  const app = await createApp(config, { instance })
   // Before listening: once "edgecache listening" is written, a supervisor may signal at
   // once, and a SIGHUP that arrived before its handler would end the process (its default).
   stopOnSignals(app)
@@ -135,6 +141,26 @@ async function demo(args: ParsedArgs): Promise<number> {
     ].join('\n'),
   )
   return -1
+}
+
+/**
+ * Holds the local store's cache directory for this instance until the process exits, and
+ * sets aside a store in it that is not usable; 1 (and a message naming the directory and
+ * the holder) when another instance holds it.
+ */
+async function claimCacheDirectory(config: Config): Promise<number> {
+  if (config.storage.driver !== 'local' && config.storage.driver !== 'tiered') return 0
+  const { claimDirectory, prepareLocalStore } = await import('./storage/local-directory.ts')
+  try {
+    const claim = claimDirectory(config.storage.local.path)
+    process.on('exit', () => claim.release())
+  } catch (err) {
+    return fail(err, 1)
+  }
+  // Once, before any worker opens it: workers must not race to set a store aside.
+  const log = createLogger({ level: config.log.level }).child({ component: 'storage.local' })
+  prepareLocalStore(config.storage.local.path, log)
+  return 0
 }
 
 function stopOnSignals(app: App, after?: () => Promise<void>): void {

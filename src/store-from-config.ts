@@ -1,15 +1,18 @@
 /**
- * Builds the cache store the storage config asks for: memory, Redis, or a memory tier in
- * front of Redis. Only this file and app.ts know that the drivers exist. The Redis modules
- * are imported only when a Redis driver is chosen: the client's code alone adds more than
- * 10 MiB to a process's resident memory, which a memory-store process has no use for.
+ * Builds the cache store the storage config asks for: local (the cache directory every
+ * worker shares), memory, Redis, or the local store in front of Redis. Only this file and
+ * app.ts know that the drivers exist. The Redis modules are imported only when a Redis
+ * driver is chosen: the client's code alone adds more than 10 MiB to a process's resident
+ * memory, which a process without Redis has no use for.
  */
 import { readFileSync } from 'node:fs'
 import type { Clock } from './clock.ts'
-import type { RedisConnectionConfig, StorageConfig } from './config/schema.ts'
+import type { LocalTierConfig, RedisConnectionConfig, StorageConfig } from './config/schema.ts'
 import { createCircuitBreaker, type CircuitBreaker } from './storage/circuit-breaker.ts'
 import { createFillLocks, type FillNotices } from './storage/fill-locks.ts'
 import { guardStore } from './storage/guarded-store.ts'
+import { openLocalStore } from './storage/local-directory.ts'
+import type { LocalStore } from './storage/local-store.ts'
 import { createMemoryStore, type EvictReason } from './storage/memory-store.ts'
 import type { RedisTarget } from './storage/redis-topology.ts'
 import type { CacheStore, FillLocks } from './storage/store.ts'
@@ -26,17 +29,47 @@ export interface BuiltStore {
   readonly fills?: { readonly locks: FillLocks; readonly ttlMs: number; readonly waitMs: number }
   /** State for /ready and metrics: up, degraded (breaker not closed) or down. */
   state(): { readonly state: 'up' | 'degraded' | 'down'; readonly lastError: string | null }
+  /** The local store's bound and file, for /ready and metrics; absent without one. */
+  capacity?(): { readonly maxBytes: number; readonly fileBytes: number; readonly mapBytes: number }
 }
+
+/** Fill locks and their settings, as BuiltStore.fills holds them. */
+export type FillSettings = NonNullable<BuiltStore['fills']>
 
 export interface StoreDeps {
   readonly clock: Clock
   readonly log: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void }
   onEvict(reason: EvictReason): void
   onL1Reset(): void
+  /**
+   * Collapsing across the workers of this instance (the primary holds the claims), for the
+   * local store; absent outside a cluster worker.
+   */
+  readonly workerFills?: FillSettings
+  /**
+   * Whether an unusable store in the cache directory is set aside here; false in a worker,
+   * whose primary did it before starting workers.
+   */
+  readonly setAsideUnusable: boolean
+  /**
+   * Names this instance on the invalidation bus: its workers share one local store, so
+   * none of them applies another's invalidations again. @default one per process
+   */
+  readonly instance?: string
 }
 
 export async function buildStore(config: StorageConfig, deps: StoreDeps): Promise<BuiltStore> {
   const { clock } = deps
+  if (config.driver === 'local') {
+    const store = openLocal(config.local, deps)
+    return {
+      store,
+      fills: deps.workerFills,
+      maxObjectBytes: config.local.maxObjectBytes,
+      state: () => ({ state: 'up', lastError: null }),
+      capacity: () => capacityOf(store),
+    }
+  }
   if (config.driver === 'memory') {
     const store = createMemoryStore({
       maxBytes: config.memory.maxBytes,
@@ -56,11 +89,13 @@ export async function buildStore(config: StorageConfig, deps: StoreDeps): Promis
   ])
   const redis = config.redis
   const target = redisTarget(redis)
+  const maxObjectBytes =
+    config.driver === 'redis' ? config.memory.maxObjectBytes : config.local.maxObjectBytes
   const remote = createRedisStore({
     ...target,
     keyPrefix: redis.keyPrefix,
     commandTimeoutMs: redis.commandTimeout,
-    maxObjectBytes: config.memory.maxObjectBytes,
+    maxObjectBytes,
     clock,
     onError: throttled(10_000, clock, (err: unknown) =>
       deps.log.warn({ err }, isAuthError(err) ? AUTH_FAILED : 'redis connection error'),
@@ -84,19 +119,43 @@ export async function buildStore(config: StorageConfig, deps: StoreDeps): Promis
     return {
       store: guardStore(remote, breaker),
       fills: fills(),
-      maxObjectBytes: config.memory.maxObjectBytes,
+      maxObjectBytes,
       state,
     }
   }
-  const l1 = createMemoryStore({
-    maxBytes: config.memory.maxBytes,
-    maxObjectBytes: config.memory.maxObjectBytes,
-    clock,
-    onEvict: (_key, reason) => deps.onEvict(reason),
+  const l1 = openLocal(config.local, deps)
+  const bus = createRedisBus({
+    ...target,
+    keyPrefix: redis.keyPrefix,
+    log: deps.log,
+    instance: deps.instance,
   })
-  const bus = createRedisBus({ ...target, keyPrefix: redis.keyPrefix, log: deps.log })
   const store = new TieredStore({ l1, l2: remote, bus, breaker, log: deps.log, onL1Reset: deps.onL1Reset })
-  return { store, fills: fills(bus), maxObjectBytes: config.memory.maxObjectBytes, state }
+  return {
+    store,
+    fills: fills(bus),
+    maxObjectBytes,
+    state,
+    capacity: () => capacityOf(l1),
+  }
+}
+
+function openLocal(local: LocalTierConfig, deps: StoreDeps): LocalStore {
+  return openLocalStore(
+    {
+      path: local.path,
+      maxBytes: local.maxBytes,
+      maxObjectBytes: local.maxObjectBytes,
+      clock: deps.clock,
+      onEvict: (_key, reason) => deps.onEvict(reason),
+    },
+    deps.log,
+    deps.setAsideUnusable,
+  )
+}
+
+function capacityOf(store: LocalStore) {
+  return { maxBytes: store.maxBytes, fileBytes: store.fileBytes(), mapBytes: store.mapBytes }
 }
 
 function breakerState(breaker: CircuitBreaker) {

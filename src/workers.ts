@@ -1,14 +1,17 @@
 /**
  * Worker processes: the primary forks `workers` copies of edgecache that share the listen
- * ports (node:cluster), restarts one that crashes with a growing delay, and passes SIGTERM,
- * SIGINT and SIGHUP on. Each worker has its own memory store.
+ * ports (node:cluster) and the local store, restarts one that crashes with a growing delay,
+ * and passes SIGTERM, SIGINT and SIGHUP on. It holds the workers' fill claims, and relays
+ * purges (for memory stores, one per worker), metrics and status between them.
  */
+import { randomUUID } from 'node:crypto'
 import cluster, { type Worker } from 'node:cluster'
 import type { AggregatorRegistry, PrometheusContentType } from 'prom-client'
 import { mergeStatusReports } from './admin/status-merge.ts'
 import { isStatusMessage, type StatusMessage } from './admin/status-messages.ts'
 import type { StatusReport } from './admin/status-snapshot.ts'
 import { isMetricsMessage, type MetricsMessage } from './observability/metrics-messages.ts'
+import { serveFillLocks } from './storage/worker-fill-locks.ts'
 import { isInvalidationMessage } from './surrogate/cluster-invalidator.ts'
 
 export interface SupervisorLog {
@@ -18,11 +21,18 @@ export interface SupervisorLog {
 
 const MAX_BACKOFF_MS = 30_000
 
+/**
+ * The variable that tells each worker its instance's name (for the Redis invalidation bus).
+ * Not EDGECACHE_*: those are config, and config refuses names it does not know.
+ */
+export const INSTANCE_VARIABLE = 'EC_INSTANCE_ID'
+
 /** Runs in the primary: forks and supervises `count` workers until told to stop. */
 export function superviseWorkers(count: number, log: SupervisorLog): void {
   let stopping = false
   let restarts = 0
-  const fork = (): Worker => cluster.fork()
+  const instance = randomUUID()
+  const fork = (): Worker => cluster.fork({ [INSTANCE_VARIABLE]: instance })
   for (let i = 0; i < count; i++) fork()
 
   cluster.on('exit', (worker, code, signal) => {
@@ -44,6 +54,7 @@ export function superviseWorkers(count: number, log: SupervisorLog): void {
   })
 
   relayInvalidations()
+  serveFillLocks(cluster)
   relayMetrics()
   relayStatus()
 

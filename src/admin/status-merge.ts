@@ -14,6 +14,8 @@
  *   counts: a tag is distinct per worker, and two workers that wrote under one tag would
  *   count it twice. Either way these figures are approximate (entries Redis expires are
  *   not seen).
+ * - the local store (`perHost`): every worker reads the same exact figures from the shared
+ *   file, so the sum keeps the largest (the latest read), not the total.
  * - upstream state and last answer: the worker that heard from it last.
  * - purges: one list, newest first, each id once (a purge is recorded in the worker that
  *   received it; the id keeps it single should it be recorded elsewhere too).
@@ -109,6 +111,17 @@ function addCounts(a: StatusCounts, b: StatusCounts): StatusCounts {
 
 function addStore(a: StoreReport, b: StoreReport): StoreReport {
   const shared = a.shared || b.shared
+  if (a.perHost === true || b.perHost === true) {
+    return {
+      name: a.name,
+      shared,
+      perHost: true,
+      entries: Math.max(a.entries, b.entries),
+      bytes: Math.max(a.bytes, b.bytes),
+      tags: Math.max(a.tags, b.tags),
+      errors: a.errors + b.errors,
+    }
+  }
   return {
     name: a.name,
     shared,

@@ -105,6 +105,11 @@ export interface StoreReport {
    * Decides how reports are summed (status-merge.ts).
    */
   readonly shared: boolean
+  /**
+   * Every process reads the same exact figures (the local store in a cache directory), so
+   * a sum over workers keeps one of them. @default false
+   */
+  readonly perHost?: boolean
   readonly entries: number
   readonly bytes: number
   readonly tags: number

@@ -49,6 +49,8 @@ export interface StatusTrackerOptions {
   readonly storeName?: string
   /** The store is shared by every process (redis, tiered), not one per process. @default false */
   readonly storeShared?: boolean
+  /** Every worker reads the store's exact figures (the local store). @default false */
+  readonly storePerHost?: boolean
   /** Seconds of history the window keeps. @default 60 */
   readonly windowSeconds?: number
   /** Seconds the requests-per-second figure averages over. @default 10 */
@@ -278,6 +280,7 @@ export function createStatusTracker(options: StatusTrackerOptions): StatusTracke
           {
             name: storeName,
             shared: options.storeShared ?? false,
+            ...(options.storePerHost === true && { perHost: true }),
             entries: stats.entries,
             bytes: stats.bytes,
             tags: stats.tags,

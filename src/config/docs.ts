@@ -50,9 +50,11 @@ except that it empties a list.
 \`storage.driver\` picks the backend, and with it which \`storage\` fields are allowed: each field below says
 which drivers use it, and a field of another driver is an error (\`storage.redis\` under \`driver: memory\`).
 
-- \`memory\` (the default): an LRU in each instance's memory, \`storage.memory\`.
+- \`local\` (the default): one store in files under \`storage.local.path\`, shared by every worker of the
+  instance and kept across restarts (LMDB); \`storage.local\`.
+- \`memory\`: an LRU in each worker's memory, one per worker, lost on restart; \`storage.memory\`.
 - \`redis\`: every response in Redis, shared by all instances; \`storage.redis\` and \`storage.memory.maxObjectBytes\`.
-- \`tiered\`: a memory L1 of \`storage.memory.maxBytes\` in front of Redis; \`storage.redis\` and \`storage.memory\`.
+- \`tiered\`: the local store (L1) in front of Redis (L2); \`storage.redis\` and \`storage.local\`.
 
 With \`redis\` and \`tiered\`, give exactly one of \`storage.redis.url\` (one server), \`storage.redis.cluster\`
 (seed URLs of a Redis Cluster) and \`storage.redis.sentinel\` (a master found through Redis Sentinel: its \`name\` and

@@ -87,6 +87,15 @@ export function filePath(doc: string) {
   return withoutDefault(check, { kind: 'path', doc, type: 'path' })
 }
 
+/** A directory path with a default, kept as written; created by the part that uses it. */
+export function directoryPath(doc: string, defaultText: string) {
+  const check = (input: unknown): Checked<string> =>
+    typeof input === 'string' && input.trim() !== '' && !input.includes('\0')
+      ? { value: input }
+      : { expected: 'a directory path' }
+  return withDefault(check, { kind: 'path', doc, type: 'path', defaultText }, defaultText)
+}
+
 /** A size field: `"256MiB"`, `"64KiB"`, `"1GB"`, `"512"` or a number of bytes. Parses to bytes. */
 export function size(doc: string, defaultText: string, min = 0) {
   const check = (input: unknown): Checked<number> => {

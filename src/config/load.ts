@@ -104,7 +104,7 @@ function withTokenFile(config: Config, problems: string[]): Config {
  * Read again by store-from-config.ts when the store is built. Problems never quote a key.
  */
 function checkRedisTlsFiles(config: Config, problems: string[]): void {
-  const tls = config.storage.driver === 'memory' ? undefined : config.storage.redis.tls
+  const tls = 'redis' in config.storage ? config.storage.redis.tls : undefined
   for (const field of ['ca', 'cert', 'key'] as const) {
     const path = tls?.[field]
     if (path === undefined) continue

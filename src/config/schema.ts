@@ -9,6 +9,7 @@ import {
   boolean,
   computedInteger,
   discriminator,
+  directoryPath,
   duration,
   type FieldMeta,
   fieldMeta,
@@ -138,7 +139,7 @@ const surrogateSchema = z
 
 /** The memory tier's doc lines, shared by every driver that has the field, so each is documented once. */
 const maxBytesDoc =
-  'total bytes of stored responses held in memory (for tiered, the L1) before the least recently used are evicted'
+  'total bytes of stored responses held in memory, in each worker, before the least recently used are evicted'
 const maxObjectBytes = size('largest single response stored', '8MiB', 1)
 
 /** The `memory` block of a driver that keeps responses in memory: its size and the largest response. */
@@ -156,6 +157,31 @@ function memoryTier(maxBytesDefault: string) {
     })
     .prefault({})
 }
+
+/** The `local` block: the cache directory every worker of the host shares, and its size. */
+const localTier = z
+  .strictObject({
+    path: directoryPath(
+      'cache directory shared by the workers of one instance; kept across restarts; one instance per directory',
+      '.edgecache',
+    ),
+    maxBytes: size(
+      'total bytes of stored responses kept in the cache directory before SIEVE evicts; the file may grow to about twice this',
+      '1GiB',
+      1,
+    ),
+    maxObjectBytes,
+  })
+  .superRefine((local, ctx) => {
+    if (local.maxObjectBytes > local.maxBytes) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['maxObjectBytes'],
+        message: `must not exceed storage.local.maxBytes (${local.maxBytes} bytes), got ${local.maxObjectBytes} bytes`,
+      })
+    }
+  })
+  .prefault({})
 
 /** A master watched by Redis Sentinel: the name it is monitored under and where sentinels are. */
 const redisSentinelSchema = z.strictObject({
@@ -279,8 +305,13 @@ const redisSchema = z
 
 const driverDoc = 'storage backend'
 
+const localStorageSchema = z.strictObject({
+  driver: discriminator(driverDoc, 'local', true),
+  local: localTier,
+})
+
 const memoryStorageSchema = z.strictObject({
-  driver: discriminator(driverDoc, 'memory', true),
+  driver: discriminator(driverDoc, 'memory'),
   memory: memoryTier('256MiB'),
 })
 
@@ -293,11 +324,12 @@ const redisStorageSchema = z.strictObject({
 const tieredStorageSchema = z.strictObject({
   driver: discriminator(driverDoc, 'tiered'),
   redis: redisSchema,
-  memory: memoryTier('64MiB'),
+  local: localTier,
 })
 
 /** Storage is a union on `driver`: a backend is an option here, not fields beside the others. */
 const storageSchema = z.discriminatedUnion('driver', [
+  localStorageSchema,
   memoryStorageSchema,
   redisStorageSchema,
   tieredStorageSchema,
@@ -320,7 +352,7 @@ export const configSchema = z.strictObject({
   server: serverSchema.prefault({}),
   cache: cacheSchema.prefault({}),
   surrogate: surrogateSchema.prefault({}),
-  storage: storageSchema.prefault({ driver: 'memory' }),
+  storage: storageSchema.prefault({ driver: 'local' }),
   workers: computedInteger('worker processes', () => availableParallelism(), 1, 'number of CPUs'),
   log: z
     .strictObject({
@@ -342,6 +374,7 @@ export const fieldFlags = {
   'log-level': 'log.level',
   routes: 'routes',
   store: 'storage.driver',
+  'cache-dir': 'storage.local.path',
   // Repeatable: one sets storage.redis.url, several set storage.redis.cluster (load.ts).
   'redis-url': 'storage.redis.url',
   // Repeatable: every one given is a sentinel (load.ts).
@@ -614,7 +647,23 @@ export interface MemoryTierConfig {
   readonly maxObjectBytes: number
 }
 
-/** The in-memory LRU store, local to each instance. */
+/** The cache directory and its size limits. */
+export interface LocalTierConfig {
+  /** The directory, as written (relative to the working directory). */
+  readonly path: string
+  /** Bytes of live entries held before SIEVE evicts. */
+  readonly maxBytes: number
+  /** Bytes of the largest response stored; at most `maxBytes`. */
+  readonly maxObjectBytes: number
+}
+
+/** One store in files under a cache directory, shared by every worker of the instance. */
+export interface LocalStorageConfig {
+  readonly driver: 'local'
+  readonly local: LocalTierConfig
+}
+
+/** The in-memory LRU store, one per worker process. */
 export interface MemoryStorageConfig {
   readonly driver: 'memory'
   readonly memory: MemoryTierConfig
@@ -678,15 +727,19 @@ export interface RedisStorageConfig {
   }
 }
 
-/** A small memory L1 in front of Redis (L2); `memory.maxBytes` is the L1's size. */
+/** The local store (L1, shared by the host's workers) in front of Redis (L2, shared by hosts). */
 export interface TieredStorageConfig {
   readonly driver: 'tiered'
   readonly redis: RedisConnectionConfig
-  readonly memory: MemoryTierConfig
+  readonly local: LocalTierConfig
 }
 
 /** One option per storage driver, discriminated by `driver`. */
-export type StorageConfig = MemoryStorageConfig | RedisStorageConfig | TieredStorageConfig
+export type StorageConfig =
+  | LocalStorageConfig
+  | MemoryStorageConfig
+  | RedisStorageConfig
+  | TieredStorageConfig
 
 type DeepReadonly<T> = T extends readonly (infer U)[]
   ? readonly DeepReadonly<U>[]

@@ -42,6 +42,13 @@ export interface MetricsOptions {
   storeUp?(): boolean
   /** The upstream's name as it publishes; its error series start at 0. */
   readonly upstreamName: string
+  /**
+   * Whether every worker reads the store's exact figures (the local store): the sum over
+   * workers then keeps one of them, not their total. @default false: each process's own, summed
+   */
+  readonly storePerHost?: boolean
+  /** The local store's bound and data file, for their gauges. @default none */
+  storeCapacity?(): { readonly maxBytes: number; readonly fileBytes: number }
   /** Whether the store has fill locks (collapsing across instances): their series start at 0. @default false */
   readonly fillLocks?: boolean
   /**
@@ -199,9 +206,12 @@ export function createMetrics(options: MetricsOptions): Metrics {
       return undefined
     }
   }
+  // A store every worker shares answers each worker with the whole: keep one, not the sum.
+  const storeAggregator = options.storePerHost === true ? ('max' as const) : ('sum' as const)
   new Gauge({
     name: 'edgecache_cache_objects',
-    help: 'Entries held by the cache store (summed over workers, each with its own memory store).',
+    help: 'Entries held by the cache store (the shared local store once; memory stores summed over workers).',
+    aggregator: storeAggregator,
     registers,
     collect() {
       const stats = readStats()
@@ -210,13 +220,35 @@ export function createMetrics(options: MetricsOptions): Metrics {
   })
   new Gauge({
     name: 'edgecache_cache_bytes',
-    help: 'Bytes held by the cache store: bodies plus an estimate of keys and metadata.',
+    help: 'Bytes held by the cache store, as counted against its maxBytes: bodies plus keys, metadata and index.',
+    aggregator: storeAggregator,
     registers,
     collect() {
       const stats = readStats()
       if (stats !== undefined) this.set(stats.bytes)
     },
   })
+  const capacity = options.storeCapacity
+  if (capacity !== undefined) {
+    new Gauge({
+      name: 'edgecache_cache_max_bytes',
+      help: 'The byte bound of the local store (storage.local.maxBytes).',
+      aggregator: 'max',
+      registers,
+      collect() {
+        this.set(capacity().maxBytes)
+      },
+    })
+    new Gauge({
+      name: 'edgecache_cache_file_bytes',
+      help: "Size of the local store's data file on disk (mapped, not counted in resident anonymous memory).",
+      aggregator: 'max',
+      registers,
+      collect() {
+        this.set(capacity().fileBytes)
+      },
+    })
+  }
   const evictions = new Counter({
     name: 'edgecache_cache_evictions_total',
     help: 'Entries leaving the store, by reason: evict (space), expire, delete (purge or invalidation), replace.',

@@ -73,7 +73,7 @@ const MAX_PENDING_VISITS = 16_384
 const VISIT_FLUSH_MS = 1_000
 const READER_CHECK_MS = 30_000
 /** Share of mapBytes the file's pages may reach before writes make room first. */
-const FILE_FULL = 0.9
+const FILE_FULL = 0.75
 
 const NO_TAGS: readonly string[] = Object.freeze([])
 const ONE = Buffer.of(1)
@@ -128,6 +128,8 @@ export class LocalStore implements CacheStore {
   readonly #onEvict: ((key: string, reason: EvictReason) => void) | undefined
   readonly #copies: LRUCache<string, Copy>
   #pendingVisits = new Set<number>()
+  /** The file's high-water mark when this process last wrote: LMDB never shrinks it. */
+  #fileSeen = 0
   readonly #timers: NodeJS.Timeout[] = []
   #closed = false
 
@@ -331,6 +333,28 @@ export class LocalStore implements CacheStore {
     return this.#mapBytes
   }
 
+  /**
+   * Reads every record and its chunks' keys; a problem's description, or undefined when all
+   * is whole. For the start-up check (local-check.ts), not the request path.
+   */
+  verify(): string | undefined {
+    this.#root.resetReadTxn()
+    let entries = 0
+    for (const { key, value } of this.#entries.getRange({})) {
+      let record: DecodedRecord
+      try {
+        record = decodeRecord(value)
+      } catch (err) {
+        return `record ${entries} does not decode: ${(err as Error).message}`
+      }
+      if (!lmdbKey(record.key).equals(key)) return `record ${entries} is stored under another key`
+      if (record.chunked && this.#readChunks(record) === undefined) return `record ${entries} misses a chunk`
+      entries++
+    }
+    const counted = this.#totals().entries
+    return entries === counted ? undefined : `${entries} records, ${counted} counted`
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return
     for (const timer of this.#timers) clearInterval(timer)
@@ -362,18 +386,27 @@ export class LocalStore implements CacheStore {
    * Pending visited marks go in first.
    *
    * The file. lmdb-js grows LMDB's map when it fills rather than failing, so the bound on
-   * the file is ours to keep: when its pages reach FILE_FULL of `mapBytes` (B-tree pages
-   * half full, pages freed while a reader still saw them), a quarter of the live bytes are
-   * evicted first, and the pages they free are reused instead of new ones appended.
+   * the file is ours to keep. LMDB reuses freed pages and never shrinks the file; its
+   * high-water mark is the last page in use. Each time that mark has grown past FILE_FULL
+   * of `mapBytes` (B-tree pages half full, pages freed while a reader still saw them), an
+   * quarter of the live bytes is evicted, so later writes reuse their pages instead of
+   * appending (once no reader sees them: readers of dead processes are cleared first).
    */
   #write<T>(change: (totals: Totals) => T): T {
     if (this.#closed) throw new Error('local store: closed')
+    // This process's own snapshot would keep the pages this write frees from being reused.
+    this.#root.resetReadTxn()
     return this.#root.transactionSync(() => {
       const totals = { ...INITIAL_TOTALS, ...(this.#state.get('totals') as Partial<Totals> | undefined) }
       this.#writeVisits()
-      if (this.#usedFileBytes() > this.#mapBytes * FILE_FULL) {
+      const fileBytes = this.#usedFileBytes()
+      if (fileBytes > this.#mapBytes * FILE_FULL && fileBytes > this.#fileSeen) {
+        // A process killed mid-read leaves a reader slot that pins old pages: clear those
+        // first, so what the eviction frees can be reused.
+        this.#root.readerCheck()
         this.#makeRoom(0, totals, this.#clock.now(), Math.floor((totals.bytes * 3) / 4))
       }
+      this.#fileSeen = Math.max(this.#fileSeen, fileBytes)
       const result = change(totals)
       this.#state.putSync('totals', totals)
       return result
@@ -415,7 +448,7 @@ export class LocalStore implements CacheStore {
     }
     totals.entries--
     totals.bytes -= record.size
-    if (reason === 'evict' || reason === 'expire') this.#onEvict?.(record.key, reason)
+    this.#onEvict?.(record.key, reason)
   }
 
   /**

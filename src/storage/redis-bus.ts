@@ -17,6 +17,13 @@ export interface RedisBusOptions extends RedisTarget {
   /** The channels are `<keyPrefix>invalidations` and `<keyPrefix>fills`. */
   readonly keyPrefix: string
   readonly log: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void }
+  /**
+   * Who this instance is on the invalidation channel; the workers of one instance share it
+   * (and their local store), so they skip each other's invalidations as their own. Fill
+   * notices always name the process: a sibling worker may be waiting on one.
+   * @default a new id per bus
+   */
+  readonly instance?: string
 }
 
 interface Envelope<T = BusMessage> {
@@ -28,6 +35,7 @@ export function createRedisBus(options: RedisBusOptions): InvalidationBus & Fill
   const channel = `${options.keyPrefix}invalidations`
   const fillChannel = `${options.keyPrefix}fills`
   const self = randomUUID()
+  const instance = options.instance ?? self
   let onLost: () => void = () => {}
   let connected = false
   let closed = false
@@ -73,7 +81,7 @@ export function createRedisBus(options: RedisBusOptions): InvalidationBus & Fill
   return {
     async publish(message) {
       await started
-      const envelope: Envelope = { from: self, message }
+      const envelope: Envelope = { from: instance, message }
       await publisher.send(channel, ['PUBLISH', channel, JSON.stringify(envelope)])
     },
     subscribe(onMessage, lost) {
@@ -87,7 +95,7 @@ export function createRedisBus(options: RedisBusOptions): InvalidationBus & Fill
             } catch {
               return
             }
-            if (envelope.from !== self) onMessage(envelope.message)
+            if (envelope.from !== instance) onMessage(envelope.message)
           }),
         )
         .catch((err: unknown) => {

@@ -1,12 +1,11 @@
 /**
- * A small memory tier (L1) in front of a shared store (L2, Redis in practice). Hits in L1
- * cost no network; an L2 hit fills L1; every write, delete and purge is published on an
+ * A store on this host (L1: the local store every worker shares, or memory in tests) in
+ * front of a store shared by hosts (L2, Redis in practice). Hits in L1 cost no network; an L2 hit fills L1; every write, delete and purge is published on an
  * invalidation bus so other instances drop their L1 copies. L2 sits behind a circuit
  * breaker: while it is down, reads are served from L1 or miss at once, writes stay local,
  * and purges fail loudly (a purge is never reported done when L2 did not see it).
  */
 import type { CircuitBreaker } from './circuit-breaker.ts'
-import type { MemoryStore } from './memory-store.ts'
 import type { CacheStore, PurgeOptions, PurgeSelector, StoredEntry, StoreStats } from './store.ts'
 
 /** What one instance tells the others about its writes and purges. */
@@ -25,8 +24,11 @@ export interface InvalidationBus {
   close(): Promise<void>
 }
 
+/** An L1: a store that answers `peek` from this host, without I/O over the network. */
+export type HostStore = CacheStore & Required<Pick<CacheStore, 'peek'>>
+
 export interface TieredStoreDeps {
-  readonly l1: MemoryStore
+  readonly l1: HostStore
   readonly l2: CacheStore
   readonly bus: InvalidationBus
   readonly breaker: CircuitBreaker
@@ -36,7 +38,7 @@ export interface TieredStoreDeps {
 }
 
 export class TieredStore implements CacheStore {
-  readonly #l1: MemoryStore
+  readonly #l1: HostStore
   readonly #l2: CacheStore
   readonly #bus: InvalidationBus
   readonly #breaker: CircuitBreaker

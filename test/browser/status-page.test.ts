@@ -119,8 +119,8 @@ describe('status page in Chromium', { timeout: 120_000 }, () => {
     assert.equal(await page.title(), `edgecache status · pid ${process.pid}`)
     assert.equal(await text('pid'), String(process.pid))
     // The script ran (it fills the tables from the embedded snapshot) despite the strict CSP.
-    await until('#stores td', 'equals', 'memory')
-    assert.match((await text('stores')) ?? '', /memory\s*up/)
+    await until('#stores td', 'equals', 'local')
+    assert.match((await text('stores')) ?? '', /local\s*up/)
     assert.deepEqual(problems, [])
   })
 

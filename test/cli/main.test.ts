@@ -109,15 +109,21 @@ describe('edgecache command', () => {
     assert.match(r.err(), /--upstrem/)
   })
 
-  test('serves with two workers, purges on both, and stops cleanly on SIGTERM', async () => {
+  test('serves with two workers sharing one cache: a hit on any worker, a purge counting each entry once, and stops cleanly on SIGTERM', async () => {
     const origin = await startOrigin()
     const token = 'cluster-test-token-0001'
     const r = await startTwoWorkers(origin, { EDGECACHE_ADMIN_TOKEN: token })
     const { port, adminPort } = r
     running.push(r.child)
     try {
-      // Each worker stores its own copy, so the origin sees exactly two requests for /w.
-      await r.warmBoth(origin, '/w')
+      // One store for both workers: after one miss, every new connection, whichever worker
+      // takes it, is a hit, and the origin has seen /w once.
+      await r.warm(origin, '/w')
+      for (let i = 0; i < 6; i++) {
+        const res = await r.get('/w')
+        assert.match(String(res.headers['cache-status']), /; hit/, `request ${i + 2} on a new connection`)
+      }
+      assert.equal(origin.count('/w'), 1)
       const purge = await send(`http://127.0.0.1:${adminPort}/invalidate`, {
         method: 'POST',
         headers: {
@@ -128,7 +134,8 @@ describe('edgecache command', () => {
         body: JSON.stringify({ urls: [`http://127.0.0.1:${port}/w`] }),
       })
       assert.equal(purge.status, 200)
-      assert.equal(JSON.parse(purge.text).purged, 2, 'both workers purged their copy')
+      assert.equal(JSON.parse(purge.text).purged, 1, 'one entry, counted once')
+      assert.match(String((await r.get('/w')).headers['cache-status']), /fwd=uri-miss/)
       await closeClient()
       r.child.kill('SIGTERM')
       assert.equal(await r.exited, 0)

@@ -22,7 +22,7 @@ describe('worker restart', () => {
     const workers = await startTwoWorkers(origin)
     running.push(workers.child)
     try {
-      await workers.warmBoth(origin, '/w')
+      await workers.warm(origin, '/w')
       /**
        * The worker pids the primary sums /status over, once every worker answers. Bounded:
        * a connection the primary hands to the worker in the instant it dies is never

@@ -203,12 +203,20 @@ test('formatUsage lists the flags of the command', () => {
     '--config FILE',
     '--workers N',
     '--log-level',
+    '--store DRIVER',
+    '--cache-dir DIR',
     '--help',
     '--version',
   ]) {
     assert.ok(usage.includes(flag), `usage mentions ${flag}`)
   }
+  assert.ok(
+    formatUsage('serve').includes('local (the default), memory, redis or tiered'),
+    'usage names the default store',
+  )
+  assert.ok(formatUsage('demo').includes('--cache-dir DIR'), 'demo takes --cache-dir')
   assert.ok(!formatUsage('check-config').includes('--workers'))
+  assert.ok(!formatUsage('check-config').includes('--cache-dir'))
   for (const flag of [
     '--tag TAG',
     '--url URL',

@@ -12,7 +12,7 @@ test('docs/config.md matches the schema (regenerate: node --import tsx src/confi
 test('every leaf field has a doc line, an env name and a row in the docs', () => {
   const docs = renderConfigDocs()
   const fields = listFields()
-  assert.equal(fields.length, 60)
+  assert.equal(fields.length, 63)
   for (const field of fields) {
     assert.ok(field.meta.doc.length > 0, `${field.path.join('.')} has a doc line`)
     assert.match(field.envName, /^EDGECACHE_[A-Z_]+$/)
@@ -26,6 +26,8 @@ test('env names follow the path, with __ between levels and camelCase as SCREAMI
   assert.equal(names.get('upstream.url'), 'EDGECACHE_UPSTREAM__URL')
   assert.equal(names.get('storage.driver'), 'EDGECACHE_STORAGE__DRIVER')
   assert.equal(names.get('storage.memory.maxBytes'), 'EDGECACHE_STORAGE__MEMORY__MAX_BYTES')
+  assert.equal(names.get('storage.local.path'), 'EDGECACHE_STORAGE__LOCAL__PATH')
+  assert.equal(names.get('storage.local.maxObjectBytes'), 'EDGECACHE_STORAGE__LOCAL__MAX_OBJECT_BYTES')
   assert.equal(names.get('server.trustedProxies'), 'EDGECACHE_SERVER__TRUSTED_PROXIES')
   assert.equal(names.get('workers'), 'EDGECACHE_WORKERS')
   assert.equal(names.get('admin.tokens'), 'EDGECACHE_ADMIN__TOKENS')

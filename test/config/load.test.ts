@@ -76,7 +76,10 @@ describe('defaults', () => {
         maxTags: 256,
         maxTagBytes: 1024,
       },
-      storage: { driver: 'memory', memory: { maxBytes: 256 * 1024 ** 2, maxObjectBytes: 8 * 1024 ** 2 } },
+      storage: {
+        driver: 'local',
+        local: { path: '.edgecache', maxBytes: 1024 ** 3, maxObjectBytes: 8 * 1024 ** 2 },
+      },
       workers: availableParallelism(),
       log: { level: 'info', access: true, accessSample: 1, accessQuery: false },
     })
@@ -86,7 +89,7 @@ describe('defaults', () => {
     const config = loadConfig({ env: {} })
     assert.ok(Object.isFrozen(config))
     assert.ok(Object.isFrozen(config.listen))
-    assert.ok(Object.isFrozen(config.storage.memory))
+    assert.ok(config.storage.driver === 'local' && Object.isFrozen(config.storage.local))
     assert.ok(Object.isFrozen(config.server.stripRequestHeaders))
     assert.throws(() => {
       ;(config.server as { backlog: number }).backlog = 1
@@ -111,10 +114,15 @@ describe('precedence', () => {
   test('env overrides one nested field and keeps its file siblings', () => {
     const path = file(
       'nested.json',
-      JSON.stringify({ storage: { memory: { maxBytes: '1GiB', maxObjectBytes: '1MiB' } } }),
+      JSON.stringify({ storage: { local: { maxBytes: '1GiB', maxObjectBytes: '1MiB' } } }),
     )
-    const config = loadConfig({ file: path, env: { EDGECACHE_STORAGE__MEMORY__MAX_BYTES: '512MiB' } })
-    assert.deepEqual(config.storage.memory, { maxBytes: 512 * 1024 ** 2, maxObjectBytes: 1024 ** 2 })
+    const config = loadConfig({ file: path, env: { EDGECACHE_STORAGE__LOCAL__MAX_BYTES: '512MiB' } })
+    assert.equal(config.storage.driver, 'local')
+    assert.deepEqual(config.storage.driver === 'local' && config.storage.local, {
+      path: '.edgecache',
+      maxBytes: 512 * 1024 ** 2,
+      maxObjectBytes: 1024 ** 2,
+    })
   })
 
   test('the config file comes from --config, then the file source, then EDGECACHE_CONFIG', () => {
@@ -249,8 +257,8 @@ describe('problems', () => {
   const fileCases: [string, string, string[]][] = [
     [
       'a bad size',
-      'storage: { memory: { maxBytes: lots } }',
-      ['storage.memory.maxBytes: expected a size like "256MiB", got "lots"'],
+      'storage: { local: { maxBytes: lots } }',
+      ['storage.local.maxBytes: expected a size like "256MiB", got "lots"'],
     ],
     [
       'a size below its minimum',
@@ -271,8 +279,8 @@ describe('problems', () => {
     ['an unknown top-level field', 'cahce: {}', ['cahce: unknown field']],
     [
       'an unknown field inside a storage option',
-      'storage: { memory: { max: 1 } }',
-      ['storage.memory.max: unknown field'],
+      'storage: { local: { max: 1 } }',
+      ['storage.local.max: unknown field'],
     ],
     [
       'a URL without a scheme',
@@ -309,7 +317,7 @@ describe('problems', () => {
     [
       'an unknown storage driver',
       'storage: { driver: disk }',
-      ['storage.driver: expected one of memory, redis, tiered, got "disk"'],
+      ['storage.driver: expected one of local, memory, redis, tiered, got "disk"'],
     ],
     [
       'a bad log level',
@@ -339,10 +347,22 @@ describe('problems', () => {
     ],
     [
       'maxObjectBytes above maxBytes',
-      'storage: { memory: { maxBytes: 1MiB, maxObjectBytes: 2MiB } }',
+      'storage: { local: { maxBytes: 1MiB, maxObjectBytes: 2MiB } }',
+      [
+        'storage.local.maxObjectBytes: must not exceed storage.local.maxBytes (1048576 bytes), got 2097152 bytes',
+      ],
+    ],
+    [
+      'maxObjectBytes above maxBytes in the memory store',
+      'storage: { driver: memory, memory: { maxBytes: 1MiB, maxObjectBytes: 2MiB } }',
       [
         'storage.memory.maxObjectBytes: must not exceed storage.memory.maxBytes (1048576 bytes), got 2097152 bytes',
       ],
+    ],
+    [
+      'an empty cache directory',
+      'storage: { local: { path: "" } }',
+      ['storage.local.path: expected a directory path, got ""'],
     ],
     [
       'PURGE enabled with nobody allowed',
@@ -381,7 +401,7 @@ describe('problems', () => {
 
   test('collects every problem, not just the first', () => {
     const yaml =
-      'listen: "8000x"\nserver: { maxHeadrBytes: 1, backlog: -1 }\nstorage: { memory: { maxBytes: lots } }\n'
+      'listen: "8000x"\nserver: { maxHeadrBytes: 1, backlog: -1 }\nstorage: { local: { maxBytes: lots } }\n'
     const problems = problemsOf({
       file: file('many.yaml', yaml),
       env: { EDGECACHE_WORKERS: 'zero', EDGECACHE_NOPE: '1' },
@@ -394,7 +414,7 @@ describe('problems', () => {
       'listen: expected HOST:PORT, got "8000x"',
       'server.backlog: expected an integer >= 1, got -1',
       'server.maxHeadrBytes: unknown field',
-      'storage.memory.maxBytes: expected a size like "256MiB", got "lots"',
+      'storage.local.maxBytes: expected a size like "256MiB", got "lots"',
     ])
   })
 })
@@ -462,7 +482,7 @@ describe('env', () => {
     assert.deepEqual(config.admin.listen, { host: '::1', port: 9000 })
     assert.equal(config.upstream.url, 'https://origin.example')
     assert.equal(config.upstream.connectTimeout, 1000)
-    assert.equal(config.storage.memory.maxBytes, 64 * 1024 ** 2)
+    assert.equal(config.storage.driver === 'memory' && config.storage.memory.maxBytes, 64 * 1024 ** 2)
     assert.deepEqual(config.server.trustedProxies, ['10.0.0.0/8', '::1'])
     assert.equal(config.server.maxHeaderCount, 50)
     assert.equal(config.cache.heuristicFraction, 0.5)
@@ -560,8 +580,18 @@ describe('env', () => {
     ],
     [
       'a bad size',
-      { EDGECACHE_STORAGE__MEMORY__MAX_BYTES: 'lots' },
+      { EDGECACHE_STORAGE__LOCAL__MAX_BYTES: 'lots' },
+      'EDGECACHE_STORAGE__LOCAL__MAX_BYTES: expected a size like "256MiB", got "lots"',
+    ],
+    [
+      'a bad size of the memory store',
+      { EDGECACHE_STORAGE__DRIVER: 'memory', EDGECACHE_STORAGE__MEMORY__MAX_BYTES: 'lots' },
       'EDGECACHE_STORAGE__MEMORY__MAX_BYTES: expected a size like "256MiB", got "lots"',
+    ],
+    [
+      'a blank cache directory',
+      { EDGECACHE_STORAGE__LOCAL__PATH: ' ' },
+      'EDGECACHE_STORAGE__LOCAL__PATH: expected a directory path, got " "',
     ],
     [
       'a bad list entry',
@@ -571,7 +601,7 @@ describe('env', () => {
     [
       'a bad driver',
       { EDGECACHE_STORAGE__DRIVER: 'disk' },
-      'EDGECACHE_STORAGE__DRIVER: expected one of memory, redis, tiered, got "disk"',
+      'EDGECACHE_STORAGE__DRIVER: expected one of local, memory, redis, tiered, got "disk"',
     ],
   ]
   for (const [name, env, expected] of envCases) {
@@ -702,9 +732,11 @@ describe('flags', () => {
         workers: '2',
         'log-level': 'trace',
         routes: 'routes.yaml',
+        'cache-dir': '/var/cache/edgecache',
       },
     })
     assert.equal(config.routes, 'routes.yaml')
+    assert.equal(config.storage.driver === 'local' && config.storage.local.path, '/var/cache/edgecache')
     assert.equal(config.upstream.url, 'http://127.0.0.1:9999')
     assert.deepEqual(config.listen, { host: '::', port: 80 })
     assert.deepEqual(config.admin.listen, { host: '127.0.0.1', port: 1 })
@@ -721,6 +753,7 @@ describe('flags', () => {
       '--upstream: expected an http:// or https:// URL, got "localhost"',
     ],
     ['a bad listen address', { 'admin-listen': '8000x' }, '--admin-listen: expected HOST:PORT, got "8000x"'],
+    ['an empty cache directory', { 'cache-dir': '' }, '--cache-dir: expected a directory path, got ""'],
   ]
   for (const [name, flags, expected] of flagCases) {
     test(`report ${name} by the flag`, () => assert.deepEqual(problemsOf({ flags }), [expected]))

@@ -34,13 +34,34 @@ function problemsOf(sources: ConfigSources): readonly string[] {
 }
 
 const MiB = 1024 ** 2
+const GiB = 1024 ** 3
+const localDefaults = { path: '.edgecache', maxBytes: GiB, maxObjectBytes: 8 * MiB }
 const redisDefaults = { cluster: [], keyPrefix: 'ec:', commandTimeout: 50, lockWait: 2_000, lockTtl: 10_000 }
 
 describe('storage drivers', () => {
-  test('memory is the default, with its defaults', () => {
+  test('local is the default, with its defaults', () => {
     assert.deepEqual(loadConfig({ env: {} }).storage, {
+      driver: 'local',
+      local: { path: '.edgecache', maxBytes: GiB, maxObjectBytes: 8 * MiB },
+    })
+  })
+
+  test('memory parses with its defaults when given', () => {
+    const config = loadConfig({ env: {}, file: yaml('storage: { driver: memory }') })
+    assert.deepEqual(config.storage, {
       driver: 'memory',
       memory: { maxBytes: 256 * MiB, maxObjectBytes: 8 * MiB },
+    })
+  })
+
+  test('every local field can be set', () => {
+    const config = loadConfig({
+      env: {},
+      file: yaml('storage: { local: { path: /var/cache/edgecache, maxBytes: 4GiB, maxObjectBytes: 16MiB } }'),
+    })
+    assert.deepEqual(config.storage, {
+      driver: 'local',
+      local: { path: '/var/cache/edgecache', maxBytes: 4 * GiB, maxObjectBytes: 16 * MiB },
     })
   })
 
@@ -56,7 +77,7 @@ describe('storage drivers', () => {
     })
   })
 
-  test('tiered parses with defaults: a 64MiB L1', () => {
+  test("tiered parses with defaults: the local store's defaults as its L1", () => {
     const config = loadConfig({
       env: {},
       file: yaml('storage: { driver: tiered, redis: { url: "rediss://r:6380/2" } }'),
@@ -64,7 +85,7 @@ describe('storage drivers', () => {
     assert.deepEqual(config.storage, {
       driver: 'tiered',
       redis: { url: 'rediss://r:6380/2', ...redisDefaults },
-      memory: { maxBytes: 64 * MiB, maxObjectBytes: 8 * MiB },
+      local: { path: '.edgecache', maxBytes: GiB, maxObjectBytes: 8 * MiB },
     })
   })
 
@@ -72,7 +93,7 @@ describe('storage drivers', () => {
     const config = loadConfig({
       env: {},
       file: yaml(
-        'storage:\n  driver: tiered\n  redis: { cluster: ["redis://a:7000", "redis://b:7001"], keyPrefix: "site1:", commandTimeout: 200ms, lockWait: 500ms, lockTtl: 3s, password: hunter2hunter2 }\n  memory: { maxBytes: 16MiB, maxObjectBytes: 1MiB }\n',
+        'storage:\n  driver: tiered\n  redis: { cluster: ["redis://a:7000", "redis://b:7001"], keyPrefix: "site1:", commandTimeout: 200ms, lockWait: 500ms, lockTtl: 3s, password: hunter2hunter2 }\n  local: { path: /var/cache/edgecache, maxBytes: 16MiB, maxObjectBytes: 1MiB }\n',
       ),
     })
     assert.deepEqual(config.storage, {
@@ -85,7 +106,7 @@ describe('storage drivers', () => {
         lockTtl: 3_000,
         password: 'hunter2hunter2',
       },
-      memory: { maxBytes: 16 * MiB, maxObjectBytes: MiB },
+      local: { path: '/var/cache/edgecache', maxBytes: 16 * MiB, maxObjectBytes: MiB },
     })
     assert.ok(Object.isFrozen(config.storage.driver === 'tiered' && config.storage.redis.cluster))
   })
@@ -163,14 +184,34 @@ describe('storage drivers', () => {
       ['storage.redis: unknown field (used only with driver: redis | tiered)'],
     ],
     [
-      'a redis block with the driver left out (memory)',
+      'a redis block with the driver left out (local)',
       'storage: { redis: { url: "redis://a" } }',
       ['storage.redis: unknown field (used only with driver: redis | tiered)'],
     ],
     [
       'a memory size under driver redis',
       'storage: { driver: redis, redis: { url: "redis://a" }, memory: { maxBytes: 1MiB } }',
-      ['storage.memory.maxBytes: unknown field (used only with driver: memory | tiered)'],
+      ['storage.memory.maxBytes: unknown field (used only with driver: memory)'],
+    ],
+    [
+      'a memory block with the driver left out (local)',
+      'storage: { memory: { maxBytes: 64MiB } }',
+      ['storage.memory: unknown field (used only with driver: memory)'],
+    ],
+    [
+      'a memory block under driver tiered, whose L1 is the local block',
+      'storage: { driver: tiered, redis: { url: "redis://a" }, memory: { maxBytes: 64MiB } }',
+      ['storage.memory: unknown field (used only with driver: memory)'],
+    ],
+    [
+      'a local block under driver memory',
+      'storage: { driver: memory, local: { path: /var/cache/edgecache } }',
+      ['storage.local: unknown field (used only with driver: local | tiered)'],
+    ],
+    [
+      'a local block under driver redis',
+      'storage: { driver: redis, redis: { url: "redis://a" }, local: { maxBytes: 1GiB } }',
+      ['storage.local: unknown field (used only with driver: local | tiered)'],
     ],
     [
       'an unknown key in the redis block',
@@ -178,9 +219,9 @@ describe('storage drivers', () => {
       ['storage.redis.db: unknown field'],
     ],
     [
-      'an unknown key in the tiered memory block',
-      'storage: { driver: tiered, redis: { url: "redis://a" }, memory: { max: 1 } }',
-      ['storage.memory.max: unknown field'],
+      'an unknown key in the tiered local block',
+      'storage: { driver: tiered, redis: { url: "redis://a" }, local: { max: 1 } }',
+      ['storage.local.max: unknown field'],
     ],
     [
       'an unknown key beside the driver',
@@ -189,10 +230,39 @@ describe('storage drivers', () => {
     ],
     [
       'an L1 smaller than the largest object',
-      'storage: { driver: tiered, redis: { url: "redis://a" }, memory: { maxBytes: 1MiB, maxObjectBytes: 2MiB } }',
+      'storage: { driver: tiered, redis: { url: "redis://a" }, local: { maxBytes: 1MiB, maxObjectBytes: 2MiB } }',
+      [
+        'storage.local.maxObjectBytes: must not exceed storage.local.maxBytes (1048576 bytes), got 2097152 bytes',
+      ],
+    ],
+    [
+      'a local store smaller than the largest object',
+      'storage: { local: { maxBytes: 1MiB, maxObjectBytes: 2MiB } }',
+      [
+        'storage.local.maxObjectBytes: must not exceed storage.local.maxBytes (1048576 bytes), got 2097152 bytes',
+      ],
+    ],
+    [
+      'a memory store smaller than the largest object',
+      'storage: { driver: memory, memory: { maxBytes: 1MiB, maxObjectBytes: 2MiB } }',
       [
         'storage.memory.maxObjectBytes: must not exceed storage.memory.maxBytes (1048576 bytes), got 2097152 bytes',
       ],
+    ],
+    [
+      'an empty cache directory',
+      'storage: { local: { path: "" } }',
+      ['storage.local.path: expected a directory path, got ""'],
+    ],
+    [
+      'a blank cache directory under driver tiered',
+      'storage: { driver: tiered, redis: { url: "redis://a" }, local: { path: "  " } }',
+      ['storage.local.path: expected a directory path, got "  "'],
+    ],
+    [
+      'a cache directory that is not text',
+      'storage: { local: { path: [a, b] } }',
+      ['storage.local.path: expected a directory path, got ["a","b"]'],
     ],
   ]
   for (const [name, text, expected] of cases) {
@@ -210,7 +280,8 @@ describe('storage from env', () => {
         EDGECACHE_STORAGE__REDIS__COMMAND_TIMEOUT: '75ms',
         EDGECACHE_STORAGE__REDIS__LOCK_WAIT: '0s',
         EDGECACHE_STORAGE__REDIS__PASSWORD: 'pw-from-env',
-        EDGECACHE_STORAGE__MEMORY__MAX_BYTES: '32MiB',
+        EDGECACHE_STORAGE__LOCAL__PATH: '/var/cache/edgecache',
+        EDGECACHE_STORAGE__LOCAL__MAX_BYTES: '32MiB',
       },
     })
     assert.deepEqual(config.storage, {
@@ -223,8 +294,30 @@ describe('storage from env', () => {
         lockTtl: 10_000,
         password: 'pw-from-env',
       },
-      memory: { maxBytes: 32 * MiB, maxObjectBytes: 8 * MiB },
+      local: { path: '/var/cache/edgecache', maxBytes: 32 * MiB, maxObjectBytes: 8 * MiB },
     })
+  })
+
+  test('EDGECACHE_STORAGE__LOCAL__PATH sets the cache directory, over the file; empty counts as unset', () => {
+    const path = yaml('storage: { local: { path: /from/file, maxBytes: 2GiB } }')
+    assert.deepEqual(loadConfig({ env: { EDGECACHE_STORAGE__LOCAL__PATH: '/from/env' } }).storage, {
+      driver: 'local',
+      local: { ...localDefaults, path: '/from/env' },
+    })
+    assert.deepEqual(
+      loadConfig({ env: { EDGECACHE_STORAGE__LOCAL__PATH: '/from/env' }, file: path }).storage,
+      {
+        driver: 'local',
+        local: { ...localDefaults, path: '/from/env', maxBytes: 2 * GiB },
+      },
+    )
+    assert.deepEqual(loadConfig({ env: { EDGECACHE_STORAGE__LOCAL__PATH: '' }, file: path }).storage, {
+      driver: 'local',
+      local: { ...localDefaults, path: '/from/file', maxBytes: 2 * GiB },
+    })
+    assert.deepEqual(problemsOf({ env: { EDGECACHE_STORAGE__LOCAL__PATH: ' ' } }), [
+      'EDGECACHE_STORAGE__LOCAL__PATH: expected a directory path, got " "',
+    ])
   })
 
   test('EDGECACHE_STORAGE__REDIS__URL over the file', () => {
@@ -272,6 +365,39 @@ describe('storage from flags', () => {
     })
   })
 
+  test('--cache-dir sets storage.local.path, over the env and the file', () => {
+    const { flags } = parseArgs(['--cache-dir', '/var/cache/edgecache'])
+    assert.deepEqual(flags, { 'cache-dir': '/var/cache/edgecache' })
+    assert.deepEqual(loadConfig({ env: {}, flags }).storage, {
+      driver: 'local',
+      local: { ...localDefaults, path: '/var/cache/edgecache' },
+    })
+    const config = loadConfig({
+      env: { EDGECACHE_STORAGE__LOCAL__PATH: '/from/env' },
+      flags,
+      file: yaml('storage: { local: { path: /from/file, maxObjectBytes: 1MiB } }'),
+    })
+    assert.deepEqual(config.storage, {
+      driver: 'local',
+      local: { ...localDefaults, path: '/var/cache/edgecache', maxObjectBytes: MiB },
+    })
+  })
+
+  test('--cache-dir with --store tiered sets the L1 directory', () => {
+    const { flags } = parseArgs([
+      '--store',
+      'tiered',
+      '--redis-url',
+      'redis://127.0.0.1:6379',
+      '--cache-dir=/var/cache/edgecache',
+    ])
+    assert.deepEqual(loadConfig({ env: {}, flags }).storage, {
+      driver: 'tiered',
+      redis: { url: 'redis://127.0.0.1:6379', ...redisDefaults },
+      local: { ...localDefaults, path: '/var/cache/edgecache' },
+    })
+  })
+
   test('--redis-url twice sets the cluster seeds, over a url from the file', () => {
     const { flags } = parseArgs([
       '--store',
@@ -303,7 +429,10 @@ describe('storage from flags', () => {
 
   test('bad values are reported by the flag', () => {
     assert.deepEqual(problemsOf({ flags: { store: 'disk' } }), [
-      '--store: expected one of memory, redis, tiered, got "disk"',
+      '--store: expected one of local, memory, redis, tiered, got "disk"',
+    ])
+    assert.deepEqual(problemsOf({ flags: { 'cache-dir': '' } }), [
+      '--cache-dir: expected a directory path, got ""',
     ])
     assert.deepEqual(problemsOf({ flags: { store: 'redis', 'redis-url': ['localhost'] } }), [
       '--redis-url: expected redis:// or rediss:// URL, got "localhost"',
@@ -315,9 +444,14 @@ describe('storage from flags', () => {
 
   test('are flags of serve and demo only', () => {
     assert.deepEqual(parseArgs(['demo', '--store', 'memory']).flags, { store: 'memory' })
+    assert.deepEqual(parseArgs(['demo', '--cache-dir', 'demo-cache']).flags, { 'cache-dir': 'demo-cache' })
     assert.throws(
       () => parseArgs(['check-config', '--redis-url', 'redis://a']),
       /--redis-url: not a flag of check-config/,
+    )
+    assert.throws(
+      () => parseArgs(['check-config', 'a.yaml', '--cache-dir', 'dir']),
+      /--cache-dir: not a flag of check-config/,
     )
   })
 })
@@ -328,8 +462,11 @@ describe('storage docs', () => {
     const rows = fields.map((field) => [field.path.join('.'), field.when ?? 'all'])
     assert.deepEqual(rows, [
       ['storage.driver', 'all'],
-      ['storage.memory.maxBytes', 'driver: memory | tiered'],
-      ['storage.memory.maxObjectBytes', 'all'],
+      ['storage.local.path', 'driver: local | tiered'],
+      ['storage.local.maxBytes', 'driver: local | tiered'],
+      ['storage.local.maxObjectBytes', 'driver: local | tiered'],
+      ['storage.memory.maxBytes', 'driver: memory'],
+      ['storage.memory.maxObjectBytes', 'driver: memory | redis'],
       ['storage.redis.url', 'driver: redis | tiered'],
       ['storage.redis.cluster', 'driver: redis | tiered'],
       ['storage.redis.sentinel.name', 'driver: redis | tiered'],
@@ -345,11 +482,17 @@ describe('storage docs', () => {
       ['storage.redis.tls.key', 'driver: redis | tiered'],
     ])
     const docs = renderConfigDocs()
-    assert.match(docs, /\| `storage\.memory\.maxBytes` \| size \| `256MiB` \(memory\), `64MiB` \(tiered\) \|/)
+    assert.match(
+      docs,
+      /\| `storage\.local\.path` \| path \| `\.edgecache` \| `EDGECACHE_STORAGE__LOCAL__PATH` \| `--cache-dir` \|/,
+    )
+    assert.match(docs, /\| `storage\.local\.maxBytes` \| size \| `1GiB` \|/)
+    assert.match(docs, /\| `storage\.local\.maxObjectBytes` \| size \| `8MiB` \|/)
+    assert.match(docs, /\| `storage\.memory\.maxBytes` \| size \| `256MiB` \|/)
     assert.match(docs, /\| `storage\.redis\.password` \|[^\n]*\*secret\*/)
     assert.match(
       docs,
-      /\| `storage\.driver` \| memory \\\| redis \\\| tiered \| `memory` \| `EDGECACHE_STORAGE__DRIVER` \| `--store` \|/,
+      /\| `storage\.driver` \| local \\\| memory \\\| redis \\\| tiered \| `local` \| `EDGECACHE_STORAGE__DRIVER` \| `--store` \|/,
     )
   })
 })

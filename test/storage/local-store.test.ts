@@ -107,8 +107,9 @@ describe('local store: in a file', () => {
   test('the file stays within its map size: writes make room first', async () => {
     const clock = createFakeClock()
     // A map far smaller than maxBytes: the file fills before the byte bound is reached.
-    const store = open({ path: freshDir(), clock, maxBytes: 64 * 1024 * 1024, mapBytes: 2 * 1024 * 1024 })
-    for (let i = 0; i < 400; i++) {
+    const mapBytes = 8 * 1024 * 1024
+    const store = open({ path: freshDir(), clock, maxBytes: 64 * 1024 * 1024, mapBytes })
+    for (let i = 0; i < 1_600; i++) {
       const stored = await store.set(`k${i}`, {
         meta: {},
         body: Buffer.alloc(20_000),
@@ -116,8 +117,9 @@ describe('local store: in a file', () => {
       })
       assert.equal(stored, true, `set ${i} stored`)
     }
-    assert.ok(store.fileBytes() <= 2 * 1024 * 1024)
-    assert.ok(await store.get('k399'))
+    assert.ok(store.fileBytes() <= mapBytes, `file ${store.fileBytes()} within ${mapBytes}`)
+    assert.ok(store.stats().bytes >= mapBytes / 4, 'and it still holds a good share of it')
+    assert.ok(await store.get('k1599'))
     await store.close()
   })
 

@@ -5,6 +5,9 @@
  * lookups miss at once.
  */
 import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { loadConfig } from '../../src/config/load.ts'
 import { hasCode } from '../../src/errors.ts'
@@ -25,8 +28,10 @@ describe('redis AUTH: password and ACL user', { skip }, () => {
     redis = await startRedis({ password: defaultPassword, user })
     hostPort = new URL(redis.url).host
   })
+  const cacheDir = mkdtempSync(join(tmpdir(), 'edgecache-auth-'))
   after(async () => {
     await redis?.stop()
+    rmSync(cacheDir, { recursive: true, force: true })
   })
 
   /** The store that storage config would build, over `env`'s Redis settings. */
@@ -94,6 +99,7 @@ describe('redis AUTH: password and ACL user', { skip }, () => {
         EDGECACHE_STORAGE__DRIVER: 'tiered',
         EDGECACHE_STORAGE__REDIS__URL: `redis://edge:wrong-password@${hostPort}`,
         EDGECACHE_STORAGE__REDIS__COMMAND_TIMEOUT: '500ms',
+        EDGECACHE_STORAGE__LOCAL__PATH: cacheDir,
       },
     })
     const built = await buildStore(config.storage, {
@@ -101,6 +107,7 @@ describe('redis AUTH: password and ACL user', { skip }, () => {
       log: { warn: (obj, msg) => warnings.push({ obj: obj as Record<string, unknown>, msg }), info() {} },
       onEvict() {},
       onL1Reset() {},
+      setAsideUnusable: true,
     })
     try {
       // Bounded polling: the first refusal arrives once the client has tried to log in.

@@ -2,6 +2,9 @@
  * Starts edgecache in-process on ephemeral loopback ports, configured the way a user
  * configures it (env-style settings through loadConfig), for integration tests.
  */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import { type App, createApp } from '../../src/app.ts'
 import type { Clock } from '../../src/clock.ts'
@@ -26,9 +29,20 @@ export interface TestProxyOptions {
   readonly clock?: Clock
 }
 
+/**
+ * Starts the proxy with the default store (local) in a cache directory of its own, removed
+ * on close, unless `env` says otherwise.
+ */
 export async function startProxy(options: TestProxyOptions): Promise<TestProxy> {
+  const env = options.env ?? {}
+  const driver = env.EDGECACHE_STORAGE__DRIVER ?? 'local'
+  const hasDirectory = driver === 'local' || driver === 'tiered'
+  const cacheDir =
+    hasDirectory && env.EDGECACHE_STORAGE__LOCAL__PATH === undefined
+      ? mkdtempSync(join(tmpdir(), 'edgecache-proxy-'))
+      : undefined
   const config = loadConfig({
-    env: options.env ?? {},
+    env: cacheDir === undefined ? env : { EDGECACHE_STORAGE__LOCAL__PATH: cacheDir, ...env },
     flags: { upstream: options.upstream, listen: '127.0.0.1:0', 'admin-listen': '127.0.0.1:0', workers: '1' },
   })
   const logs: Record<string, unknown>[] = []
@@ -46,6 +60,9 @@ export async function startProxy(options: TestProxyOptions): Promise<TestProxy> 
     url: `http://127.0.0.1:${proxy.port}`,
     adminUrl: `http://127.0.0.1:${admin.port}`,
     logs,
-    close: () => app.close(),
+    async close() {
+      await app.close()
+      if (cacheDir !== undefined) rmSync(cacheDir, { recursive: true, force: true })
+    },
   }
 }
