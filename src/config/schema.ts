@@ -142,19 +142,24 @@ const maxBytesDoc =
   'total bytes of stored responses held in memory, in each worker, before the least recently used are evicted'
 const maxObjectBytes = size('largest single response stored', '8MiB', 1)
 
+/** A check that a block's largest response fits in its size, `storage.<block>.maxBytes`. */
+function objectFits(block: 'memory' | 'local') {
+  return (sizes: { maxBytes: number; maxObjectBytes: number }, ctx: z.RefinementCtx) => {
+    if (sizes.maxObjectBytes > sizes.maxBytes) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['maxObjectBytes'],
+        message: `must not exceed storage.${block}.maxBytes (${sizes.maxBytes} bytes), got ${sizes.maxObjectBytes} bytes`,
+      })
+    }
+  }
+}
+
 /** The `memory` block of a driver that keeps responses in memory: its size and the largest response. */
 function memoryTier(maxBytesDefault: string) {
   return z
     .strictObject({ maxBytes: size(maxBytesDoc, maxBytesDefault, 1), maxObjectBytes })
-    .superRefine((memory, ctx) => {
-      if (memory.maxObjectBytes > memory.maxBytes) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['maxObjectBytes'],
-          message: `must not exceed storage.memory.maxBytes (${memory.maxBytes} bytes), got ${memory.maxObjectBytes} bytes`,
-        })
-      }
-    })
+    .superRefine(objectFits('memory'))
     .prefault({})
 }
 
@@ -172,15 +177,7 @@ const localTier = z
     ),
     maxObjectBytes,
   })
-  .superRefine((local, ctx) => {
-    if (local.maxObjectBytes > local.maxBytes) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['maxObjectBytes'],
-        message: `must not exceed storage.local.maxBytes (${local.maxBytes} bytes), got ${local.maxObjectBytes} bytes`,
-      })
-    }
-  })
+  .superRefine(objectFits('local'))
   .prefault({})
 
 /** A master watched by Redis Sentinel: the name it is monitored under and where sentinels are. */

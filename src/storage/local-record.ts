@@ -28,7 +28,8 @@ export const RECORD_FORMAT = 1
 const HEADER_BYTES = 64
 const CHUNKED = 1
 
-export interface RecordFields {
+/** What a record says of its entry, besides where the body is. */
+interface RecordHeader {
   readonly key: string
   readonly id: number
   readonly meta: string
@@ -38,20 +39,14 @@ export interface RecordFields {
   readonly invalidatedAt: number | undefined
   readonly bodyBytes: number
   readonly size: number
+}
+
+export interface RecordFields extends RecordHeader {
   /** The body, or undefined when it is written as chunks. */
   readonly body: Buffer | undefined
 }
 
-export interface DecodedRecord {
-  readonly key: string
-  readonly id: number
-  readonly meta: string
-  readonly tags: readonly string[]
-  readonly expiresAt: number
-  readonly fetchedAt: number | undefined
-  readonly invalidatedAt: number | undefined
-  readonly bodyBytes: number
-  readonly size: number
+export interface DecodedRecord extends RecordHeader {
   readonly chunked: boolean
   /** Where the inline body starts in the record; meaningless when chunked. */
   readonly bodyOffset: number

@@ -4,7 +4,7 @@
  */
 import type { Clock } from '../clock.ts'
 import { EdgecacheError } from '../errors.ts'
-import type { EvictReason } from './memory-store-options.ts'
+import { type EvictReason, show } from './memory-store-options.ts'
 
 export interface LocalStoreOptions {
   /** The cache directory; the store's files go in its `store/` folder. */
@@ -85,11 +85,4 @@ function positive(field: string, value: unknown): number {
 
 function invalid(problem: string): never {
   throw new EdgecacheError('EC_ERR_CONFIG_INVALID', [`local store: ${problem}`])
-}
-
-function show(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value)
-  if (typeof value === 'function') return 'a function'
-  if (value !== null && typeof value === 'object') return 'an object'
-  return String(value)
 }

@@ -72,6 +72,8 @@ const MAX_PENDING_VISITS = 16_384
 /** How often pending visited marks are written when the process writes nothing else. */
 const VISIT_FLUSH_MS = 1_000
 const READER_CHECK_MS = 30_000
+/** Queue slots the eviction hand reads at a time. */
+const EVICTION_BATCH = 64
 /** Share of mapBytes the file's pages may reach before writes make room first. */
 const FILE_FULL = 0.75
 
@@ -458,16 +460,20 @@ export class LocalStore implements CacheStore {
   #makeRoom(size: number, totals: Totals, now: number, limit = this.#maxBytes): void {
     let wrapped = 0
     while (totals.bytes + size > limit && totals.entries > 0) {
-      const batch = Array.from(this.#queue.getRange({ start: idKey(totals.hand), limit: 64 }))
+      const batch = Array.from(this.#queue.getRange({ start: idKey(totals.hand), limit: EVICTION_BATCH }))
       if (batch.length === 0) {
         // Past the newest: start again from the oldest. Two laps clear every mark.
         if (++wrapped > 2) break
         totals.hand = 0
         continue
       }
-      for (const { key: id, value: lkey } of batch) {
+      const last = batch.length < EVICTION_BATCH ? batch.at(-1) : undefined
+      for (const item of batch) {
+        const { key: id, value: lkey } = item
         if (totals.bytes + size <= limit) break
-        totals.hand = idOfKey(id) + 1
+        // Past the newest entry the hand goes back to the oldest, as SIEVE's does; left
+        // at the next id, it would look first at the entry this fill is about to add.
+        totals.hand = item === last ? 0 : idOfKey(id) + 1
         const raw = this.#entries.getBinary(lkey)
         if (raw === undefined) {
           // A queue slot whose entry is gone (it should not happen): drop it.

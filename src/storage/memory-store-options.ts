@@ -119,7 +119,8 @@ function invalid(problem: string): never {
   throw new EdgecacheError('EC_ERR_CONFIG_INVALID', [`memory store: ${problem}`])
 }
 
-function show(value: unknown): string {
+/** A value as an options message quotes it. */
+export function show(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value)
   if (typeof value === 'function') return 'a function'
   if (value !== null && typeof value === 'object') return 'an object'
