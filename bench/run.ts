@@ -3,9 +3,10 @@
  * `proxy_cache` and Varnish, all on loopback in one run. Starts the origin and every selected
  * target as child processes on free ports, loads each case with wrk (autocannon when wrk is
  * absent) in interleaved rounds, prints markdown tables (medians with min–max, ratios, CPU per
- * request, memory per target) and the issues' targets as pass/fail lines, and writes
- * everything to bench/results/<timestamp>.json. `--c10k` holds 10,000 connections instead.
- * `--help` lists the flags. Speed is never asserted in `npm test`; this only reports.
+ * request, anonymous memory and store file per target) and the issues' targets as pass/fail
+ * lines, and writes everything to bench/results/<timestamp>.json. `--c10k` holds 10,000
+ * connections instead. `--help` lists the flags. Speed is never asserted in `npm test`; this
+ * only reports.
  */
 import { spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs'
@@ -18,6 +19,7 @@ import { machineBusyShare } from './http/cpu.ts'
 import { detectTool } from './http/load.ts'
 import { type MeasureContext, type Measured, measure } from './http/measure.ts'
 import {
+  anonRssOfEach,
   get,
   openFileLimits,
   readPortLine,
@@ -29,6 +31,7 @@ import {
 import {
   type CaseResult,
   describeMachine,
+  formatCpuTable,
   formatMemoryTable,
   formatNotes,
   formatStoreTable,
@@ -40,7 +43,14 @@ import {
   pct,
 } from './http/report.ts'
 import { C10K_CONNECTIONS, readSettings, type Settings } from './http/settings.ts'
-import { LOG_LEVEL, pidsOf, type RunningTarget, startTargets, type TargetId } from './http/targets.ts'
+import {
+  LOG_LEVEL,
+  pidsOf,
+  type RunningTarget,
+  startTargets,
+  storeFileBytes,
+  type TargetId,
+} from './http/targets.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 /** Re-runs of one disturbed run at most, so a busy spell does not spend the whole budget on one row. */
@@ -144,7 +154,7 @@ async function main(): Promise<void> {
     `# edgecache HTTP benchmark\n\n` +
       `${machine.nproc} CPUs (${machine.cpuModel}), ${machine.memoryGiB} GiB, Linux ${machine.kernel}, node ${machine.node}; ` +
       `load: ${tool.name} ${tool.version}${tool.name === 'wrk' ? `, ${settings.threads} thread(s)` : ', in-process'}; ` +
-      `edgecache ${revision ?? ''} (dist/), memory store unless named, --log-level ${LOG_LEVEL}; ` +
+      `edgecache ${revision ?? ''} (dist/), local store in a fresh cache directory unless named, --log-level ${LOG_LEVEL}; ` +
       `open files per process: ${openFiles}.\n` +
       (dist.newerSource === undefined
         ? ''
@@ -239,10 +249,25 @@ async function comparisonMode(
 
   const memory = new Map<
     TargetId,
-    { label: string; afterStart: number[]; afterRuns: number[][]; idleAtEnd: number[] }
+    {
+      label: string
+      afterStart: number[]
+      afterRuns: number[][]
+      idleAtEnd: number[]
+      rssAtEnd: number[]
+      storeFileBytes: number | undefined
+    }
   >()
-  for (const t of running)
-    memory.set(t.id, { label: t.label, afterStart: rssOfEach(pidsOf(t)), afterRuns: [], idleAtEnd: [] })
+  for (const t of running) {
+    memory.set(t.id, {
+      label: t.label,
+      afterStart: anonRssOfEach(pidsOf(t)),
+      afterRuns: [],
+      idleAtEnd: [],
+      rssAtEnd: [],
+      storeFileBytes: undefined,
+    })
+  }
   const benchPids = () => [
     ...new Set([
       env.origin,
@@ -294,7 +319,7 @@ async function comparisonMode(
         run = await measure(spec, target, ctx)
       }
       entry.kept.push(run)
-      memory.get(spec.target)?.afterRuns.push([...run.rssBytes])
+      memory.get(spec.target)?.afterRuns.push([...run.anonRssBytes])
       const { result } = run
       process.stderr.write(
         `[${round}/${settings.rounds}] ${spec.id}: ${Math.round(result.rps)} req/s, p50 ${result.p50Ms.toFixed(3)} ms` +
@@ -326,7 +351,10 @@ async function comparisonMode(
   await sleep(1_000)
   const answeredAfterLoad: Record<string, boolean> = {}
   for (const t of running) {
-    memory.get(t.id)!.idleAtEnd = rssOfEach(pidsOf(t))
+    const record = memory.get(t.id)!
+    record.idleAtEnd = anonRssOfEach(pidsOf(t))
+    record.rssAtEnd = rssOfEach(pidsOf(t))
+    record.storeFileBytes = storeFileBytes(t)
     answeredAfterLoad[t.id] = await get(`${t.url}/hit/1k`).then(
       (res) => res.status === 200,
       () => false,
@@ -339,10 +367,18 @@ async function comparisonMode(
   console.log(
     '\n`× baseline`: hits against the bare node:http server with as many processes; misses against ' +
       'the origin direct; stale serve against the same target’s 1 KiB hit. ' +
-      'CPU µs/req counts every process of the target (workers, and redis-server for the Redis stores).',
+      'CPU µs/req counts every process of the target (workers, and redis-server for the Redis stores): ' +
+      'per hit on a hit row, per forwarded request on a miss row.',
+  )
+  console.log(
+    `\nCPU µs per request, at the fewest connections each ran (the misses are no-store: ` +
+      `forwarded and never stored, so no row measures the CPU of a fill):\n\n${formatCpuTable(results)}`,
   )
   if (stores !== undefined) console.log(`\nStores, hit 1 KiB, one worker:\n\n${stores}`)
-  console.log(`\nResident memory per target:\n\n${formatMemoryTable(memoryRecords)}`)
+  console.log(
+    `\nMemory per target: anonymous resident memory (RssAnon: without mapped files such as the ` +
+      `local store's data file), and the store's data file:\n\n${formatMemoryTable(memoryRecords)}`,
+  )
   console.log(`\n${formatChecks(checks)}\n`)
   const stderr = Object.fromEntries(
     running.filter((t) => t.id.startsWith('edgecache')).map((t) => [t.id, t.main.stderr]),

@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { Check } from './checks.ts'
 import { type LoadResult, type LoadTool, runLoad } from './load.ts'
 import { cpuOfEach, cpuUsed } from './measure.ts'
-import { establishedOn, get, rssOfEach } from './processes.ts'
+import { anonRssOfEach, establishedOn, get } from './processes.ts'
 import { markdownTable, mib, ms, rps } from './report.ts'
 import { pidsOf, type RunningTarget } from './targets.ts'
 
@@ -25,8 +25,8 @@ export interface C10kResult {
   /** Most established connections seen on the target's port during the run; undefined without /proc. */
   readonly establishedPeak: number | undefined
   readonly cpuUsPerRequest: number | undefined
-  /** Largest total resident memory of the target's processes seen during the run, bytes. */
-  readonly rssPeakBytes: number
+  /** Largest total anonymous resident memory (RssAnon) of the target's processes seen during the run, bytes. */
+  readonly anonRssPeakBytes: number
 }
 
 export interface C10kContext {
@@ -47,7 +47,7 @@ export async function runC10k(targets: readonly RunningTarget[], ctx: C10kContex
     const pids = pidsOf(target)
     const cpuBefore = cpuOfEach(pids)
     let establishedPeak: number | undefined
-    let rssPeakBytes = 0
+    let anonRssPeakBytes = 0
     let done = false
     const load = runLoad(
       ctx.tool,
@@ -67,9 +67,9 @@ export async function runC10k(targets: readonly RunningTarget[], ctx: C10kContex
       if (done) break
       const established = establishedOn(port)
       if (established !== undefined) establishedPeak = Math.max(establishedPeak ?? 0, established)
-      rssPeakBytes = Math.max(
-        rssPeakBytes,
-        rssOfEach(pids).reduce((a, b) => a + b, 0),
+      anonRssPeakBytes = Math.max(
+        anonRssPeakBytes,
+        anonRssOfEach(pids).reduce((a, b) => a + b, 0),
       )
     }
     const result = await load
@@ -85,7 +85,7 @@ export async function runC10k(targets: readonly RunningTarget[], ctx: C10kContex
       result,
       establishedPeak,
       cpuUsPerRequest: cpu === undefined || result.requests === 0 ? undefined : cpu / 1000 / result.requests,
-      rssPeakBytes,
+      anonRssPeakBytes,
     })
     await sleep(SETTLE_MS)
   }
@@ -106,7 +106,7 @@ export function formatC10kTable(results: readonly C10kResult[]): string {
       'p50 ms',
       'p99 ms',
       'CPU µs/req',
-      'RSS peak',
+      'anon RSS peak',
     ],
     ['---', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:'],
     results.map((r) => [
@@ -121,7 +121,7 @@ export function formatC10kTable(results: readonly C10kResult[]): string {
       ms(r.result.p50Ms),
       ms(r.result.p99Ms),
       r.cpuUsPerRequest === undefined ? 'n/a' : r.cpuUsPerRequest.toFixed(0),
-      mib(r.rssPeakBytes),
+      mib(r.anonRssPeakBytes),
     ]),
   )
 }

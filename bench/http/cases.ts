@@ -57,6 +57,7 @@ export function appliesTo(target: TargetId, c: CaseDef): boolean {
       return c.id === 'hit-1k'
     case 'edgecache-1':
     case 'edgecache-all':
+    case 'edgecache-memory':
     case 'nginx':
     case 'varnish':
       return true

@@ -14,9 +14,10 @@ export interface Check {
 export const HIT_VS_BARE = 0.9
 export const MISS_VS_ORIGIN = 0.9
 export const STALE_VS_HIT = 0.9
-export const TIERED_VS_MEMORY = 0.9
-export const REDIS_VS_MEMORY = 0.5
-export const IDLE_RSS_BYTES = 60 * 1024 * 1024
+export const TIERED_VS_LOCAL = 0.9
+export const REDIS_VS_LOCAL = 0.5
+/** Per process, anonymous memory (RssAnon): the local store's mapped data file is not counted. */
+export const IDLE_ANON_RSS_BYTES = 60 * 1024 * 1024
 
 export function formatChecks(checks: readonly Check[]): string {
   return checks.map((c) => `${c.pass ? 'PASS' : 'FAIL'}  ${c.name}: ${c.detail}`).join('\n')
@@ -67,27 +68,27 @@ export function checkTargets(
     find('hit-1k', 'edgecache-all', 64),
     STALE_VS_HIT,
   )
-  for (const id of ['edgecache-1', 'edgecache-all'] as const) {
+  for (const id of ['edgecache-1', 'edgecache-all', 'edgecache-memory'] as const) {
     const record = memory.get(id)
     if (record === undefined || record.afterStart.length === 0) continue
     const most = Math.max(...record.afterStart)
     checks.push({
-      name: `#7 ${record.label}: idle RSS ≤ ${mib(IDLE_RSS_BYTES)} per process`,
-      pass: most <= IDLE_RSS_BYTES,
+      name: `#7 ${record.label}: idle anon RSS ≤ ${mib(IDLE_ANON_RSS_BYTES)} per process`,
+      pass: most <= IDLE_ANON_RSS_BYTES,
       detail: `largest ${mib(most)} after start, ${mib(Math.max(...record.idleAtEnd))} idle after the load`,
     })
   }
   compare(
-    `#6 tiered store, L1 hits, 64 conns within ${Math.round((1 - TIERED_VS_MEMORY) * 100)}% of memory`,
+    `#6 tiered store, L1 hits, 64 conns within ${Math.round((1 - TIERED_VS_LOCAL) * 100)}% of local`,
     find('hit-1k', 'edgecache-tiered', 64),
     find('hit-1k', 'edgecache-1', 64),
-    TIERED_VS_MEMORY,
+    TIERED_VS_LOCAL,
   )
   compare(
-    `#6 redis store, every hit from Redis, 64 conns ≥ ${REDIS_VS_MEMORY}× memory`,
+    `#6 redis store, every hit from Redis, 64 conns ≥ ${REDIS_VS_LOCAL}× local`,
     find('hit-1k', 'edgecache-redis', 64),
     find('hit-1k', 'edgecache-1', 64),
-    REDIS_VS_MEMORY,
+    REDIS_VS_LOCAL,
   )
   return checks
 }

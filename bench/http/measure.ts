@@ -1,12 +1,12 @@
 /**
  * One measured run: a warm-up load, then the load itself, with what is counted around it:
  * the CPU the target's processes used per answered request, the share of the machine other
- * processes took meanwhile, the requests that reached the origin, and memory afterwards.
+ * processes took meanwhile, the requests that reached the origin, and anonymous memory afterwards.
  */
 import type { RunSpec } from './cases.ts'
 import { cpuNs, watchOtherCpu } from './cpu.ts'
 import { type LoadOptions, type LoadResult, type LoadTool, runLoad } from './load.ts'
-import { get, rssOfEach } from './processes.ts'
+import { anonRssOfEach, get } from './processes.ts'
 import { pidsOf, type RunningTarget } from './targets.ts'
 
 export interface Measured {
@@ -20,8 +20,8 @@ export interface Measured {
   readonly otherCpuShare: number | undefined
   /** Requests the origin served for the case's path during the run (proxies only). */
   readonly originRequests: number | undefined
-  /** Resident memory of each of the target's processes right after the run, bytes. */
-  readonly rssBytes: readonly number[]
+  /** Anonymous resident memory (RssAnon) of each of the target's processes right after the run, bytes. */
+  readonly anonRssBytes: readonly number[]
 }
 
 export interface MeasureContext {
@@ -83,6 +83,6 @@ export async function measure(spec: RunSpec, target: RunningTarget, ctx: Measure
     cpuUsPerRequest: cpu === undefined || result.requests === 0 ? undefined : cpu / 1000 / result.requests,
     originRequests:
       before === undefined || after === undefined ? undefined : (after[path] ?? 0) - (before[path] ?? 0),
-    rssBytes: rssOfEach(pids),
+    anonRssBytes: anonRssOfEach(pids),
   }
 }

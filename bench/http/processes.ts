@@ -162,10 +162,15 @@ export function freePort(): Promise<number> {
   })
 }
 
-/** Resident set size of `pid` in bytes, from /proc (Linux); undefined elsewhere or once gone. */
-export function rssBytes(pid: number): number | undefined {
+/**
+ * Resident memory of `pid` in bytes, from /proc/<pid>/status (Linux); undefined elsewhere or
+ * once gone. `VmRSS` is all of it; `RssAnon` leaves out mapped files (the local store's data
+ * file, the node binary's own pages), which the kernel can drop and reread at will.
+ */
+export function residentBytes(pid: number, field: 'VmRSS' | 'RssAnon'): number | undefined {
   try {
-    const match = /^VmRSS:\s+(\d+)\s+kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+    const match = new RegExp(`^${field}:\\s+(\\d+)\\s+kB$`, 'm').exec(status)
     return match?.[1] === undefined ? undefined : Number(match[1]) * 1024
   } catch {
     return undefined
@@ -208,9 +213,14 @@ export function processTree(pid: number): number[] {
   return tree
 }
 
-/** Resident memory of each process of `pids`, bytes (those gone are left out). */
+/** Resident memory of each process of `pids`, mapped files included (VmRSS), bytes (those gone are left out). */
 export function rssOfEach(pids: readonly number[]): number[] {
-  return pids.map(rssBytes).filter((b) => b !== undefined)
+  return pids.map((pid) => residentBytes(pid, 'VmRSS')).filter((b) => b !== undefined)
+}
+
+/** Anonymous resident memory (RssAnon) of each process of `pids`, bytes (those gone are left out). */
+export function anonRssOfEach(pids: readonly number[]): number[] {
+  return pids.map((pid) => residentBytes(pid, 'RssAnon')).filter((b) => b !== undefined)
 }
 
 /**

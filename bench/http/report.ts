@@ -1,7 +1,7 @@
 /**
  * Shapes the HTTP benchmark's results: the machine it ran on, the medians of the rounds,
- * the markdown tables (every run, the stores, memory) and the notes under them. No I/O
- * beyond reading /proc/cpuinfo.
+ * the markdown tables (every run, CPU per request by case, the stores, memory) and the notes
+ * under them. No I/O beyond reading /proc/cpuinfo.
  */
 import { readFileSync } from 'node:fs'
 import { availableParallelism, cpus, release, totalmem } from 'node:os'
@@ -106,6 +106,9 @@ export const ratio = (n: number | undefined): string =>
   n === undefined || !Number.isFinite(n) ? '—' : `${n.toFixed(2)}×`
 export const mib = (bytes: number | undefined): string =>
   bytes === undefined ? 'n/a' : `${(bytes / 1024 / 1024).toFixed(0)} MiB`
+/** As `mib`, in KiB below 1 MiB: a data file holding a few responses. */
+export const fileSize = (bytes: number): string =>
+  bytes < 1024 * 1024 ? `${Math.round(bytes / 1024)} KiB` : mib(bytes)
 
 export function markdownTable(header: readonly string[], align: readonly string[], rows: string[][]): string {
   return [header, align, ...rows].map((cells) => `| ${cells.join(' | ')} |`).join('\n')
@@ -176,17 +179,43 @@ export function formatTable(results: readonly CaseResult[]): string {
   )
 }
 
-/** Issue #6: the 1 KiB hit through each store, one worker, against the memory store. */
+/**
+ * CPU µs per request of each target, one column per kind of case, at the lowest connection
+ * count each ran: what a hit costs, and what a forwarded miss costs. The misses are
+ * `no-store`, so none of them stores anything: no column is the cost of a fill.
+ */
+export function formatCpuTable(results: readonly CaseResult[]): string {
+  const columns = (
+    [
+      ['hit-1k', 'CPU per hit, 1 KiB'],
+      ['miss', 'CPU per miss (no-store: forwarded, not stored)'],
+      ['stale', 'CPU per stale serve'],
+    ] as const
+  ).filter(([caseId]) => results.some((r) => r.case.id === caseId))
+  const targets = [...new Map(results.map((r) => [r.target, r.targetLabel]))]
+  const cpuOf = (caseId: string, target: TargetId) => {
+    const runs = results.filter((r) => r.case.id === caseId && r.target === target)
+    const fewest = runs.find((r) => r.connections === Math.min(...runs.map((x) => x.connections)))
+    return fewest?.medianCpuUsPerRequest === undefined ? '—' : fewest.medianCpuUsPerRequest.toFixed(0)
+  }
+  return markdownTable(
+    ['target', ...columns.map(([, name]) => name)],
+    ['---', ...columns.map(() => '---:')],
+    targets.map(([id, label]) => [label, ...columns.map(([caseId]) => cpuOf(caseId, id))]),
+  )
+}
+
+/** Issue #6: the 1 KiB hit through each store, one worker, against the local store. */
 export function formatStoreTable(results: readonly CaseResult[]): string | undefined {
   const find = finder(results)
   const stores: readonly [TargetId, string][] = [
-    ['edgecache-1', 'memory'],
+    ['edgecache-1', 'local'],
     ['edgecache-tiered', 'tiered (L1 hit)'],
     ['edgecache-redis', 'redis (every hit from Redis)'],
   ]
   const connections = [...new Set(results.filter((r) => r.case.id === 'hit-1k').map((r) => r.connections))]
   const rows = connections.flatMap((conns) => {
-    const memory = find('hit-1k', 'edgecache-1', conns)
+    const local = find('hit-1k', 'edgecache-1', conns)
     return stores.flatMap(([id, name]) => {
       const r = find('hit-1k', id, conns)
       if (r === undefined) return []
@@ -195,7 +224,7 @@ export function formatStoreTable(results: readonly CaseResult[]): string | undef
           name,
           String(conns),
           rps(r.median.rps),
-          ratio(memory && r.median.rps / memory.median.rps),
+          ratio(local && r.median.rps / local.median.rps),
           ms(r.median.p50Ms),
           ms(r.median.p99Ms),
           r.medianCpuUsPerRequest === undefined ? 'n/a' : r.medianCpuUsPerRequest.toFixed(0),
@@ -204,23 +233,31 @@ export function formatStoreTable(results: readonly CaseResult[]): string | undef
       ]
     })
   })
-  if (!rows.some((row) => row[0] !== 'memory')) return undefined
+  if (!rows.some((row) => row[0] !== 'local')) return undefined
   return markdownTable(
-    ['store', 'conns', 'req/s', '× memory', 'p50 ms', 'p99 ms', 'CPU µs/req', 'errors'],
+    ['store', 'conns', 'req/s', '× local', 'p50 ms', 'p99 ms', 'CPU µs/req', 'errors'],
     ['---', '---:', '---:', '---:', '---:', '---:', '---:', '---'],
     rows,
   )
 }
 
-/** Resident memory of one target's processes over the run, bytes per process. */
+/**
+ * Resident memory of one target's processes over the run, bytes per process: anonymous
+ * (RssAnon), which leaves out mapped files such as the local store's data file, and once
+ * all of it (VmRSS); and the size of that data file.
+ */
 export interface MemoryRecord {
   readonly label: string
-  /** Idle, after start and the warming requests, before any load. */
+  /** Anonymous, idle, after start and the warming requests, before any load. */
   readonly afterStart: readonly number[]
-  /** Right after each of its measured runs. */
+  /** Anonymous, right after each of its measured runs. */
   readonly afterRuns: readonly (readonly number[])[]
-  /** Idle again, a second after the last run. */
+  /** Anonymous, idle again, a second after the last run. */
   readonly idleAtEnd: readonly number[]
+  /** All of it (VmRSS, mapped files included), at the same moment as `idleAtEnd`. */
+  readonly rssAtEnd: readonly number[]
+  /** `<cache dir>/store/data.mdb` at the end; undefined for a target without a cache directory. */
+  readonly storeFileBytes: number | undefined
 }
 
 const total = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0)
@@ -234,16 +271,20 @@ export function formatMemoryTable(memory: ReadonlyMap<TargetId, MemoryRecord>): 
     both(m.afterStart),
     mib(largest(m.afterRuns.flat())),
     both(m.idleAtEnd),
+    mib(total(m.rssAtEnd)),
+    m.storeFileBytes === undefined ? '—' : fileSize(m.storeFileBytes),
   ])
   return markdownTable(
     [
       'target',
       'processes',
-      'idle after start: total / largest',
-      'largest after a run',
-      'idle at end: total / largest',
+      'anon RSS idle after start: total / largest',
+      'anon RSS, largest after a run',
+      'anon RSS idle at end: total / largest',
+      'RSS with mapped files, at end: total',
+      'store file at end',
     ],
-    ['---', '---:', '---:', '---:', '---:'],
+    ['---', '---:', '---:', '---:', '---:', '---:', '---:'],
     rows,
   )
 }

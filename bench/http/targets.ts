@@ -1,16 +1,21 @@
 /**
- * The servers `npm run bench` loads: edgecache (one worker, every core, and over the Redis
- * and tiered stores), the origin direct, a bare node:http server (one process and every
- * core), nginx and Varnish. Starts the selected ones as child processes on free loopback
- * ports and says why any was skipped. Knows nothing of cases or reports.
+ * The servers `npm run bench` loads: edgecache (one worker and every core over the local
+ * store, every core over the memory store, and over the Redis and tiered stores), the origin
+ * direct, a bare node:http server (one process and every core), nginx and Varnish. Starts
+ * the selected ones as child processes on free loopback ports and says why any was skipped.
+ * Each edgecache target with a local store gets a fresh cache directory of its own, removed
+ * when it stops. Knows nothing of cases or reports.
  */
-import { availableParallelism } from 'node:os'
+import { mkdtempSync, rmSync, statSync } from 'node:fs'
+import { availableParallelism, tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { type Child, freePort, processTree, readPortLine, spawnTracked, waitForOk } from './processes.ts'
 import { findBinary, startNginx, startRedis, startVarnish } from './rivals.ts'
 
 export type TargetId =
   | 'edgecache-1'
   | 'edgecache-all'
+  | 'edgecache-memory'
   | 'edgecache-tiered'
   | 'edgecache-redis'
   | 'origin'
@@ -22,6 +27,7 @@ export type TargetId =
 export const TARGET_IDS: readonly TargetId[] = [
   'edgecache-1',
   'edgecache-all',
+  'edgecache-memory',
   'edgecache-tiered',
   'edgecache-redis',
   'origin',
@@ -52,12 +58,24 @@ export interface RunningTarget {
   readonly cacheHeader: string | undefined
   /** Whether it proxies to the origin (its origin requests are counted). */
   readonly proxies: boolean
+  /** Its own `--cache-dir` (the local and tiered stores), removed when it stops; undefined for the others. */
+  readonly cacheDir: string | undefined
   readonly command: readonly string[]
 }
 
 /** `main` and its descendants, then the helpers: the processes whose CPU and memory count for `target`. */
 export function pidsOf(target: RunningTarget): number[] {
   return [...processTree(target.main.pid), ...target.helpers.flatMap((h) => processTree(h.pid))]
+}
+
+/** Size of the local store's data file in `target`'s cache directory, bytes; undefined without one. */
+export function storeFileBytes(target: RunningTarget): number | undefined {
+  if (target.cacheDir === undefined) return undefined
+  try {
+    return statSync(join(target.cacheDir, 'store', 'data.mdb')).size
+  } catch {
+    return undefined
+  }
 }
 
 export interface StartContext {
@@ -93,12 +111,18 @@ export async function startTargets(ids: readonly TargetId[], ctx: StartContext):
   for (const id of ids) {
     switch (id) {
       case 'edgecache-1':
-        running.push(await startEdgecache(id, 'edgecache, 1 worker', ['--workers', '1'], 1, ctx))
+        running.push(await startEdgecache(id, 'edgecache, 1 worker', ['--workers', '1'], 1, ctx, LOCAL))
         break
       case 'edgecache-all':
         // No --workers: its default is the CPU count.
-        running.push(await startEdgecache(id, `edgecache, ${CPUS} workers`, [], CPUS, ctx))
+        running.push(await startEdgecache(id, `edgecache, ${CPUS} workers`, [], CPUS, ctx, LOCAL))
         break
+      case 'edgecache-memory': {
+        // A memory store in each worker: with --cache-dir it is a config error.
+        const label = `edgecache, ${CPUS} workers, memory store`
+        running.push(await startEdgecache(id, label, ['--store', 'memory'], CPUS, ctx, { cacheDir: false }))
+        break
+      }
       case 'edgecache-tiered':
       case 'edgecache-redis': {
         if (redis === undefined) {
@@ -107,9 +131,13 @@ export async function startTargets(ids: readonly TargetId[], ctx: StartContext):
         }
         const store = id === 'edgecache-tiered' ? 'tiered' : 'redis'
         const args = ['--workers', '1', '--store', store, '--redis-url', redis.url]
-        // Its own key prefix, so the two stores never find each other's entries.
-        const env = { EDGECACHE_STORAGE__REDIS__KEY_PREFIX: `bench-${store}:` }
-        const target = await startEdgecache(id, `edgecache, 1 worker, ${store} store`, args, 1, ctx, env)
+        // Its own key prefix, so the two stores never find each other's entries. The tiered
+        // store's L1 is the local store, in a cache directory; redis alone has none.
+        const options = {
+          cacheDir: store === 'tiered',
+          env: { EDGECACHE_STORAGE__REDIS__KEY_PREFIX: `bench-${store}:` },
+        }
+        const target = await startEdgecache(id, `edgecache, 1 worker, ${store} store`, args, 1, ctx, options)
         running.push({ ...target, helpers: [redis.child] })
         break
       }
@@ -123,6 +151,7 @@ export async function startTargets(ids: readonly TargetId[], ctx: StartContext):
           helpers: [],
           cacheHeader: undefined,
           proxies: false,
+          cacheDir: undefined,
           command: [node, '--import', 'tsx', 'bench/http/origin.ts'],
         })
         break
@@ -141,6 +170,7 @@ export async function startTargets(ids: readonly TargetId[], ctx: StartContext):
           helpers: [],
           cacheHeader: undefined,
           proxies: false,
+          cacheDir: undefined,
           command: [node, ...args],
         })
         break
@@ -164,6 +194,7 @@ export async function startTargets(ids: readonly TargetId[], ctx: StartContext):
           helpers: [],
           cacheHeader: 'x-cache-status',
           proxies: true,
+          cacheDir: undefined,
           command: rival.command,
         })
         break
@@ -173,15 +204,38 @@ export async function startTargets(ids: readonly TargetId[], ctx: StartContext):
   return { running, skipped, redis: redis?.child }
 }
 
+/** How an edgecache target is started besides its flags. */
+interface EdgecacheOptions {
+  /** Whether it gets a fresh `--cache-dir` of its own (local and tiered stores only). */
+  readonly cacheDir: boolean
+  /** Added to its environment. */
+  readonly env?: Readonly<Record<string, string>>
+}
+
+const LOCAL: EdgecacheOptions = { cacheDir: true }
+
+/**
+ * A fresh temp directory for a target's cache: no two targets share one, and each run starts
+ * empty. Removed by `remove` (once the target has exited) or when this process exits; by then
+ * stopChildrenOnExit's handler, added before this one, has killed the target.
+ */
+function freshCacheDir(id: TargetId): { readonly dir: string; remove(): void } {
+  const dir = mkdtempSync(join(tmpdir(), `edgecache-bench-${id}-`))
+  const remove = () => rmSync(dir, { recursive: true, force: true })
+  process.once('exit', remove)
+  return { dir, remove }
+}
+
 async function startEdgecache(
   id: TargetId,
   label: string,
   extra: readonly string[],
   workers: number,
   ctx: StartContext,
-  env?: Readonly<Record<string, string>>,
+  options: EdgecacheOptions,
 ): Promise<RunningTarget> {
   const [port, adminPort] = await Promise.all([freePort(), freePort()])
+  const cache = options.cacheDir ? freshCacheDir(id) : undefined
   const args = [
     'dist/main.js',
     '--upstream',
@@ -192,12 +246,15 @@ async function startEdgecache(
     `127.0.0.1:${adminPort}`,
     '--log-level',
     LOG_LEVEL,
+    ...(cache === undefined ? [] : ['--cache-dir', cache.dir]),
     ...extra,
   ]
+  const { env } = options
   const main = spawnTracked(id, node, args, ctx.root, {
     openFiles: ctx.openFiles,
     ...(env === undefined ? {} : { env }),
   })
+  if (cache !== undefined) void main.exited.then(cache.remove)
   // With workers, /ready answers once the first is up: wait for all of them to be forked too.
   const deadline = Date.now() + 20_000
   while (workers > 1 && processTree(main.pid).length < workers + 1 && Date.now() < deadline) {
@@ -213,6 +270,7 @@ async function startEdgecache(
     helpers: [],
     cacheHeader: 'cache-status',
     proxies: true,
+    cacheDir: cache?.dir,
     command: [node, ...args],
   }
 }
