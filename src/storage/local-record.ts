@@ -27,6 +27,10 @@ export const RECORD_FORMAT = 1
  */
 const HEADER_BYTES = 64
 const CHUNKED = 1
+/** Where the fields a lookup reads before decoding sit in the header. */
+export const ID_OFFSET = 16
+export const EXPIRES_AT_OFFSET = 24
+export const INVALIDATED_AT_OFFSET = 40
 
 /** What a record says of its entry, besides where the body is. */
 interface RecordHeader {

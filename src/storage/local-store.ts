@@ -19,6 +19,9 @@ import {
   decodeRecord,
   encodeRecord,
   RECORD_FORMAT,
+  EXPIRES_AT_OFFSET,
+  ID_OFFSET,
+  INVALIDATED_AT_OFFSET,
   recordExpiresAt,
   recordVersion,
   withInvalidatedAt,
@@ -72,12 +75,15 @@ const MAX_PENDING_VISITS = 16_384
 /** How often pending visited marks are written when the process writes nothing else. */
 const VISIT_FLUSH_MS = 1_000
 const READER_CHECK_MS = 30_000
+/** Writes between two looks at the file's size; a fill is at most maxObjectBytes. */
+const FILE_CHECK_EVERY = 16
 /** Queue slots the eviction hand reads at a time. */
 const EVICTION_BATCH = 64
 /** Share of mapBytes the file's pages may reach before writes make room first. */
-const FILE_FULL = 0.75
+const FILE_FULL = 0.7
 
 const NO_TAGS: readonly string[] = Object.freeze([])
+const NO_TAG_SET: ReadonlySet<string> = new Set()
 const ONE = Buffer.of(1)
 
 /** A decoded entry this process keeps, good while the stored record has the same version. */
@@ -130,8 +136,11 @@ export class LocalStore implements CacheStore {
   readonly #onEvict: ((key: string, reason: EvictReason) => void) | undefined
   readonly #copies: LRUCache<string, Copy>
   #pendingVisits = new Set<number>()
+  /** A view of LMDB's reusable read buffer, made again only when lmdb-js replaces it. */
+  #view: DataView | undefined
   /** The file's high-water mark when this process last wrote: LMDB never shrinks it. */
   #fileSeen = 0
+  #writes = 0
   readonly #timers: NodeJS.Timeout[] = []
   #closed = false
 
@@ -183,21 +192,20 @@ export class LocalStore implements CacheStore {
     this.#root.resetReadTxn()
     const raw = this.#entries.getBinaryFast(lmdbKey(key))
     if (raw === undefined) return undefined
-    if (!(recordExpiresAt(raw) > this.#clock.now())) return undefined
-    const version = recordVersion(raw)
+    // Read in place: LMDB's read buffer is reused, and a view per read would cost more.
+    const view = this.#viewOf(raw)
+    if (!(view.getFloat64(raw.byteOffset + EXPIRES_AT_OFFSET, true) > this.#clock.now())) return undefined
+    const id = view.getFloat64(raw.byteOffset + ID_OFFSET, true)
+    const invalidatedAt = view.getFloat64(raw.byteOffset + INVALIDATED_AT_OFFSET, true)
     const copy = this.#copies.get(key)
-    if (
-      copy !== undefined &&
-      copy.id === version.id &&
-      Object.is(copy.invalidatedAt, version.invalidatedAt)
-    ) {
-      this.#visit(version.id)
+    if (copy !== undefined && copy.id === id && Object.is(copy.invalidatedAt, invalidatedAt)) {
+      this.#visit(id)
       return copy.entry
     }
     const entry = this.#decode(key, raw)
     if (entry === undefined) return undefined
-    this.#copies.set(key, { id: version.id, invalidatedAt: version.invalidatedAt, entry })
-    this.#visit(version.id)
+    this.#copies.set(key, { id, invalidatedAt, entry })
+    this.#visit(id)
     return entry
   }
 
@@ -279,6 +287,8 @@ export class LocalStore implements CacheStore {
     return this.#write((totals) => {
       if (!dryRun)
         recordPurge(this.#purges, totals, now, selector, soft, this.#purgeWindowMs, this.#purgeMaxRecords)
+      // A hard purge by tag empties the tag: its index rows go at once, not one per entry.
+      const emptied = soft || dryRun ? NO_TAG_SET : new Set(selector.tags)
       let purged = 0
       for (const lkey of this.#select(selector)) {
         const raw = this.#entries.getBinary(lkey)
@@ -289,10 +299,14 @@ export class LocalStore implements CacheStore {
         if (dryRun) continue
         if (!soft) {
           // Expired ones go too: they would have to leave anyway.
-          this.#remove(lkey, record, totals, 'delete')
+          this.#remove(lkey, record, totals, 'delete', emptied)
         } else if (live && !((record.invalidatedAt ?? Number.NaN) <= now)) {
           this.#entries.putSync(lkey, withInvalidatedAt(raw, now))
         }
+      }
+      for (const tag of emptied) {
+        const tkey = lmdbKey(tag)
+        if (this.#tags.doesExist(tkey) && this.#tags.removeSync(tkey)) totals.tags--
       }
       return purged
     })
@@ -401,7 +415,8 @@ export class LocalStore implements CacheStore {
     return this.#root.transactionSync(() => {
       const totals = { ...INITIAL_TOTALS, ...(this.#state.get('totals') as Partial<Totals> | undefined) }
       this.#writeVisits()
-      const fileBytes = this.#usedFileBytes()
+      // Reading the file's size costs more than a small write: look every few writes.
+      const fileBytes = this.#writes++ % FILE_CHECK_EVERY === 0 ? this.#usedFileBytes() : this.#fileSeen
       if (fileBytes > this.#mapBytes * FILE_FULL && fileBytes > this.#fileSeen) {
         // A process killed mid-read leaves a reader slot that pins old pages: clear those
         // first, so what the eviction frees can be reused.
@@ -434,7 +449,17 @@ export class LocalStore implements CacheStore {
   }
 
   /** Takes out an entry and everything that points to it. */
-  #remove(lkey: Buffer, record: DecodedRecord, totals: Totals, reason: EvictReason): void {
+  /**
+   * Takes out an entry and everything that points to it. Tags in `emptied` are left to the
+   * caller, which removes each whole (its count of memberships goes down here).
+   */
+  #remove(
+    lkey: Buffer,
+    record: DecodedRecord,
+    totals: Totals,
+    reason: EvictReason,
+    emptied: ReadonlySet<string> = NO_TAG_SET,
+  ): void {
     this.#entries.removeSync(lkey)
     if (record.chunked) {
       for (let i = 0; i * CHUNK_BYTES < record.bodyBytes; i++) this.#chunks.removeSync(chunkKey(record.id, i))
@@ -443,6 +468,10 @@ export class LocalStore implements CacheStore {
     this.#queue.removeSync(id)
     this.#visited.removeSync(id)
     for (const tag of record.tags) {
+      if (emptied.has(tag)) {
+        totals.memberships--
+        continue
+      }
       const tkey = lmdbKey(tag)
       if (!this.#tags.removeSync(tkey, lkey)) continue
       totals.memberships--
@@ -547,6 +576,11 @@ export class LocalStore implements CacheStore {
       at += expected
     }
     return body
+  }
+
+  #viewOf(raw: Uint8Array): DataView {
+    if (this.#view?.buffer !== raw.buffer) this.#view = new DataView(raw.buffer)
+    return this.#view
   }
 
   #visit(id: number): void {
