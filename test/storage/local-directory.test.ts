@@ -28,6 +28,21 @@ function recordingLog() {
 
 const entry = () => ({ meta: { status: 200 }, body: Buffer.from('body'), expiresAt: Date.now() + 60_000 })
 
+/** The store's LMDB environment opened directly, to write what a store of another kind would. */
+function openRaw(path: string) {
+  return open({ path: join(path, 'store'), maxDbs: 8, noSync: true, overlappingSync: false, pageSize: 4096 })
+}
+
+/** A store in `path` that says it was written by another edgecache version. */
+async function storeOfAnotherLayout(path: string): Promise<void> {
+  const first = createLocalStore({ path })
+  await first.set('k', entry())
+  await first.close()
+  const env = openRaw(path)
+  env.openDB({ name: 'state', encoding: 'json' }).putSync('layout', 'edgecache-local-999')
+  await env.close()
+}
+
 describe('claimDirectory', () => {
   test('a directory held by a live process is refused, naming the directory and the pid', async () => {
     const dir = freshDir()
@@ -63,19 +78,7 @@ describe('claimDirectory', () => {
 describe('a store that cannot be used', () => {
   test('one written with another layout is set aside on open, with one log line, and the store starts empty', async () => {
     const path = freshDir()
-    const first = createLocalStore({ path })
-    await first.set('k', entry())
-    await first.close()
-    // What a store of another edgecache version says of itself.
-    const env = open({
-      path: join(path, 'store'),
-      maxDbs: 8,
-      noSync: true,
-      overlappingSync: false,
-      pageSize: 4096,
-    })
-    env.openDB({ name: 'state', encoding: 'json' }).putSync('layout', 'edgecache-local-999')
-    await env.close()
+    await storeOfAnotherLayout(path)
 
     const log = recordingLog()
     const store = openLocalStore({ path }, log, true)
@@ -89,17 +92,7 @@ describe('a store that cannot be used', () => {
 
   test('without setting aside (a worker), the same store is an error, not a silent reset', async () => {
     const path = freshDir()
-    const first = createLocalStore({ path })
-    await first.close()
-    const env = open({
-      path: join(path, 'store'),
-      maxDbs: 8,
-      noSync: true,
-      overlappingSync: false,
-      pageSize: 4096,
-    })
-    env.openDB({ name: 'state', encoding: 'json' }).putSync('layout', 'edgecache-local-999')
-    await env.close()
+    await storeOfAnotherLayout(path)
     assert.throws(() => openLocalStore({ path }, recordingLog(), false), /another format/)
   })
 
@@ -120,13 +113,7 @@ describe('a store that cannot be used', () => {
     await store.set('good', entry())
     await store.close()
     // A record cut short, as a damaged file could hold.
-    const env = open({
-      path: join(path, 'store'),
-      maxDbs: 8,
-      noSync: true,
-      overlappingSync: false,
-      pageSize: 4096,
-    })
+    const env = openRaw(path)
     const entries = env.openDB({ name: 'entries', encoding: 'binary', keyEncoding: 'binary' })
     entries.putSync(Buffer.from('kbad'), Buffer.from([1, 0, 0, 0]))
     await env.close()
