@@ -4,7 +4,9 @@
  * config, 2 usage error.
  */
 import cluster from 'node:cluster'
-import { readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import type { App } from './app.ts'
 import { formatUsage, parseArgs, type ParsedArgs } from './cli/args.ts'
 import { checkConfigFile, loadConfig } from './config/load.ts'
@@ -112,16 +114,25 @@ async function demo(args: ParsedArgs): Promise<number> {
     import('./app.ts'),
   ])
   const backend = await startDemoBackend()
-  const config = load({
-    ...args,
-    flags: { 'log-level': 'warn', ...args.flags, upstream: backend.url, workers: '1' },
-  })
+  const flags = { 'log-level': 'warn', ...args.flags, upstream: backend.url, workers: '1' }
+  let config = load({ ...args, flags })
+  // The demo's cache is its own, empty at start and removed at the end, so its first
+  // request is the miss the printed lines promise, whatever an earlier run stored.
+  let scratch: string | undefined
+  if (typeof config !== 'number' && config.storage.driver === 'local' && flags['cache-dir'] === undefined) {
+    scratch = mkdtempSync(join(tmpdir(), 'edgecache-demo-'))
+    config = load({ ...args, flags: { ...flags, 'cache-dir': scratch } })
+  }
+  const removeScratch = () => {
+    if (scratch !== undefined) rmSync(scratch, { recursive: true, force: true })
+  }
   if (typeof config === 'number') {
     await backend.close()
+    removeScratch()
     return config
   }
   const app = await createApp(config)
-  stopOnSignals(app, () => backend.close())
+  stopOnSignals(app, () => backend.close().then(removeScratch))
   const { proxy } = await app.listen()
   const host = proxy.host === '0.0.0.0' || proxy.host === '::' ? '127.0.0.1' : proxy.host
   const base = `http://${host.includes(':') ? `[${host}]` : host}:${proxy.port}`

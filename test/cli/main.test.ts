@@ -103,6 +103,27 @@ describe('edgecache command', () => {
     }
   })
 
+  test('demo starts each time with an empty cache of its own: a miss, then a hit', async () => {
+    // Same port and the same configured directory both times: what the first run stored
+    // would answer the second run's first request, were it kept.
+    const port = await freePort()
+    const env = { EDGECACHE_STORAGE__LOCAL__PATH: mkdtempSync(join(tmpdir(), 'edgecache-demo-test-')) }
+    for (let round = 1; round <= 2; round++) {
+      const r = run(
+        ['demo', '--listen', `127.0.0.1:${port}`, '--admin-listen', `127.0.0.1:${await freePort()}`],
+        env,
+      )
+      running.push(r.child)
+      await waitFor(() => r.out().includes('Ctrl-C stops the demo'), 20_000)
+      const get = () => send(`http://127.0.0.1:${port}/cacheable`, { headers: { connection: 'close' } })
+      assert.match(String((await get()).headers['cache-status']), /fwd=uri-miss/, `round ${round}`)
+      assert.match(String((await get()).headers['cache-status']), /; hit/)
+      await closeClient()
+      r.child.kill('SIGTERM')
+      assert.equal(await r.exited, 0)
+    }
+  })
+
   test('an unknown flag is a usage error naming the flag', async () => {
     const r = run(['--upstrem', 'http://x'])
     assert.equal(await r.exited, 2)
