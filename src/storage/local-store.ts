@@ -57,8 +57,16 @@ const INITIAL_TOTALS: Totals = {
   forgottenUntil: null,
 }
 
+/**
+ * The eviction queue's rows: id → one byte, 1 when the entry was visited since the hand
+ * last passed, then the entry's LMDB key. Bumped with any change to them (see LAYOUT).
+ */
+const QUEUE_FORMAT = 2
+const UNVISITED = 0
+const VISITED = 1
+
 /** What the file says it is; another value means another edgecache wrote it. */
-const LAYOUT = `edgecache-local-${RECORD_FORMAT}`
+const LAYOUT = `edgecache-local-${RECORD_FORMAT}.${QUEUE_FORMAT}`
 
 /** LMDB's page: values larger than about half of one go to pages of their own. */
 const PAGE_BYTES = 4_096
@@ -84,7 +92,6 @@ const FILE_FULL = 0.7
 
 const NO_TAGS: readonly string[] = Object.freeze([])
 const NO_TAG_SET: ReadonlySet<string> = new Set()
-const ONE = Buffer.of(1)
 
 /** A decoded entry this process keeps, good while the stored record has the same version. */
 interface Copy {
@@ -106,8 +113,8 @@ interface Copy {
  * leaves no record. Bodies are always copies, never LMDB's reusable read buffer, so a socket
  * write may hold them as long as it likes.
  *
- * Eviction: SIEVE over a queue of entry ids in insertion order. A hit marks the entry
- * visited; the hand walks from the oldest, clearing marks and evicting the first unmarked
+ * Eviction: SIEVE over a queue of entry ids in insertion order, each row holding the
+ * entry's visited mark and key. A hit marks the entry visited; the hand walks from the oldest, clearing marks and evicting the first unmarked
  * (or expired) entry. A hit must not pay for a write transaction, so its mark waits in
  * memory until this process next writes (a fill, a purge) or for at most VISIT_FLUSH_MS.
  * Each mark cleared is one a hit set, so eviction costs O(1) amortised per fill.
@@ -123,7 +130,6 @@ export class LocalStore implements CacheStore {
   readonly #chunks: Database<Buffer, Buffer>
   readonly #tags: Database<Buffer, Buffer>
   readonly #queue: Database<Buffer, Buffer>
-  readonly #visited: Database<Buffer, Buffer>
   readonly #purges: Database<PurgeRecordBody, Buffer>
   readonly #state: Database<unknown, string>
   readonly #clock: Clock
@@ -174,7 +180,6 @@ export class LocalStore implements CacheStore {
     this.#chunks = this.#root.openDB({ name: 'chunks', ...binary })
     this.#tags = this.#root.openDB({ name: 'tags', ...binary, dupSort: true })
     this.#queue = this.#root.openDB({ name: 'queue', ...binary })
-    this.#visited = this.#root.openDB({ name: 'visited', ...binary })
     this.#purges = this.#root.openDB({ name: 'purges', encoding: 'json', keyEncoding: 'binary' })
     this.#state = this.#root.openDB({ name: 'state', encoding: 'json' })
     this.#checkLayout()
@@ -255,7 +260,7 @@ export class LocalStore implements CacheStore {
           this.#chunks.putSync(chunkKey(id, i), entry.body.subarray(at, at + CHUNK_BYTES))
         }
       }
-      this.#queue.putSync(idKey(id), lkey)
+      this.#queue.putSync(idKey(id), Buffer.concat([Buffer.of(UNVISITED), lkey]))
       for (const tag of tags) {
         const tkey = lmdbKey(tag)
         if (!this.#tags.doesExist(tkey)) totals.tags++
@@ -275,7 +280,7 @@ export class LocalStore implements CacheStore {
 
   async clear(): Promise<void> {
     this.#write((totals) => {
-      for (const db of [this.#entries, this.#chunks, this.#tags, this.#queue, this.#visited]) db.clearSync()
+      for (const db of [this.#entries, this.#chunks, this.#tags, this.#queue]) db.clearSync()
       // Not a purge: the purge log stays as it is (see the contract).
       Object.assign(totals, { entries: 0, bytes: 0, tags: 0, memberships: 0, hand: 0 })
     })
@@ -466,7 +471,6 @@ export class LocalStore implements CacheStore {
     }
     const id = idKey(record.id)
     this.#queue.removeSync(id)
-    this.#visited.removeSync(id)
     for (const tag of record.tags) {
       if (emptied.has(tag)) {
         totals.memberships--
@@ -498,8 +502,9 @@ export class LocalStore implements CacheStore {
       }
       const last = batch.length < EVICTION_BATCH ? batch.at(-1) : undefined
       for (const item of batch) {
-        const { key: id, value: lkey } = item
+        const { key: id, value: row } = item
         if (totals.bytes + size <= limit) break
+        const lkey = row.subarray(1)
         // Past the newest entry the hand goes back to the oldest, as SIEVE's does; left
         // at the next id, it would look first at the entry this fill is about to add.
         totals.hand = item === last ? 0 : idOfKey(id) + 1
@@ -510,7 +515,10 @@ export class LocalStore implements CacheStore {
           continue
         }
         const expired = !(recordExpiresAt(raw) > now)
-        if (!expired && this.#visited.removeSync(id)) continue
+        if (!expired && row[0] === VISITED) {
+          this.#queue.putSync(id, Buffer.concat([Buffer.of(UNVISITED), lkey]))
+          continue
+        }
         this.#remove(lkey, decodeRecordOrStub(raw), totals, expired ? 'expire' : 'evict')
       }
     }
@@ -594,7 +602,10 @@ export class LocalStore implements CacheStore {
     this.#pendingVisits = new Set()
     for (const id of visits) {
       const key = idKey(id)
-      if (this.#queue.doesExist(key)) this.#visited.putSync(key, ONE)
+      const row = this.#queue.getBinary(key)
+      if (row === undefined || row[0] === VISITED) continue
+      row[0] = VISITED
+      this.#queue.putSync(key, row)
     }
   }
 
