@@ -152,7 +152,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
         store,
         clock,
         collapser,
-        // Without fill locks (the memory store) a miss goes upstream as it always did.
+        // Without fill locks (the memory store, one process) a miss goes upstream as it always did.
         sharedCollapser: built.fills === undefined ? undefined : sharedCollapser,
         invalidator,
         storeName: config.storage.driver,

@@ -23,8 +23,10 @@ export interface BuiltStore {
   /** Largest body the cache stage should try to store. */
   readonly maxObjectBytes: number
   /**
-   * Fill locks for collapsing misses across instances, with their TTL and wait bound; absent
-   * for the memory store (one process: the in-process collapser covers it) and with lockWait 0.
+   * Fill locks for collapsing misses across processes, with their TTL and wait bound: the
+   * primary's claims for the local store's workers, Redis locks for redis and tiered. Absent
+   * for the memory store and outside a cluster worker (the in-process collapser covers one
+   * process), and with lockWait 0.
    */
   readonly fills?: { readonly locks: FillLocks; readonly ttlMs: number; readonly waitMs: number }
   /** State for /ready and metrics: up, degraded (breaker not closed) or down. */

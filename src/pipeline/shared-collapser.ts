@@ -1,10 +1,11 @@
 /**
- * Collapsing across instances. The in-process collapser lets one request per key and
- * process go on to fill the cache; this module makes that request claim the key's fill
- * lock in the shared store first, so one instance goes to the origin while the others wait
- * for its entry, within a bound, and then look it up.
+ * Collapsing across processes: the workers of one instance (the local store: claims held by
+ * the primary) or instances (Redis: a lock per key). The in-process collapser lets one
+ * request per key and process go on to fill the cache; this module makes that request claim
+ * the key's fill first, so one process goes to the origin while the others wait for its
+ * entry, within a bound, and then look it up.
  *
- * It fails open: with no lock capability (the memory store), with Redis down or its
+ * It fails open: with no lock capability (the memory store, or one process), with Redis down or its
  * breaker open, or when a wait passes its bound, the request goes to the origin itself.
  * A wait is only ever as long as `waitMs`; a claim no holder releases ends after `ttlMs`.
  */

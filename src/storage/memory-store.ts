@@ -1,6 +1,6 @@
 /**
- * The embedded default store: a byte-bounded LRU in this process's memory, built on
- * lru-cache, with a tag index and a purge log beside it. It never holds more than
+ * The memory store (`--store memory`, and `--workers 1` setups and tests): a byte-bounded
+ * LRU in this process's memory, one per worker, built on lru-cache, with a tag index and a purge log beside it. It never holds more than
  * `maxBytes` as it counts bytes, and takes the time only from the injected clock. Like
  * every store it knows nothing of HTTP.
  */

@@ -1,6 +1,6 @@
 /**
- * Invalidation across node:cluster workers. Each worker has its own memory store, so a
- * purge received by one worker is sent to the primary, which has every worker run it and
+ * Invalidation across node:cluster workers, for the memory store: each worker has its own,
+ * so a purge received by one worker is sent to the primary, which has every worker run it and
  * answers with the sum; the purge call answers only once every worker has purged. Outside
  * a cluster worker the local invalidator is used as it is.
  */
