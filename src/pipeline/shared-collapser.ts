@@ -5,8 +5,9 @@
  * the key's fill first, so one process goes to the origin while the others wait for its
  * entry, within a bound, and then look it up.
  *
- * It fails open: with no lock capability (the memory store, or one process), with Redis down or its
- * breaker open, or when a wait passes its bound, the request goes to the origin itself.
+ * It fails open: with no lock capability (the memory store, or one process), with Redis
+ * down or its breaker open, with the primary not answering, or when a wait passes its
+ * bound, the request goes to the origin itself.
  * A wait is only ever as long as `waitMs`; a claim no holder releases ends after `ttlMs`.
  */
 import type { RequestDirectives } from '../cache/request-directives.ts'
