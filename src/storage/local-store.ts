@@ -340,7 +340,7 @@ export class LocalStore implements CacheStore {
     return this.#maxBytes
   }
 
-  /** Size of the data file on disk: it grows up to the map size, and never past it. */
+  /** Size of the data file on disk; writes make room once it nears `mapBytes` (see #write). */
   fileBytes(): number {
     try {
       return statSync(join(this.#path, 'store', 'data.mdb')).size
@@ -349,7 +349,7 @@ export class LocalStore implements CacheStore {
     }
   }
 
-  /** The most the data file may grow to. */
+  /** The size the data file is kept within. */
   get mapBytes(): number {
     return this.#mapBytes
   }
@@ -397,8 +397,14 @@ export class LocalStore implements CacheStore {
     )
   }
 
+  /** The totals as of the latest commit, outside a write transaction. */
   #totals(): Totals {
     this.#root.resetReadTxn()
+    return this.#readTotals()
+  }
+
+  /** The totals in the current transaction's view. */
+  #readTotals(): Totals {
     return { ...INITIAL_TOTALS, ...(this.#state.get('totals') as Partial<Totals> | undefined) }
   }
 
@@ -418,7 +424,7 @@ export class LocalStore implements CacheStore {
     // This process's own snapshot would keep the pages this write frees from being reused.
     this.#root.resetReadTxn()
     return this.#root.transactionSync(() => {
-      const totals = { ...INITIAL_TOTALS, ...(this.#state.get('totals') as Partial<Totals> | undefined) }
+      const totals = this.#readTotals()
       this.#writeVisits()
       // Reading the file's size costs more than a small write: look every few writes.
       const fileBytes = this.#writes++ % FILE_CHECK_EVERY === 0 ? this.#usedFileBytes() : this.#fileSeen
@@ -637,8 +643,12 @@ export function createLocalStore(options: LocalStoreOptions): LocalStore {
   return new LocalStore(options)
 }
 
-/** Bytes an entry counts against maxBytes: its record, rounded to pages once it needs its own. */
-function entrySize(key: string, meta: string, tags: readonly string[], bodyBytes: number): number {
+/**
+ * Bytes an entry counts against maxBytes: its record, rounded to pages once it needs its own,
+ * plus index overhead. `meta` is the metadata's JSON. Exported for the eviction benchmark,
+ * whose exact LRU must count bytes as the store does.
+ */
+export function entrySize(key: string, meta: string, tags: readonly string[], bodyBytes: number): number {
   let record = 64 + Buffer.byteLength(key) + Buffer.byteLength(meta) + bodyBytes
   let tagBytes = 0
   for (const tag of tags) tagBytes += Buffer.byteLength(tag) * 2 + 4 + TAG_OVERHEAD_BYTES

@@ -1,6 +1,7 @@
 /**
  * A store on this host (L1: the local store every worker shares, or memory in tests) in
- * front of a store shared by hosts (L2, Redis in practice). Hits in L1 cost no network; an L2 hit fills L1; every write, delete and purge is published on an
+ * front of a store shared by hosts (L2, Redis in practice). Hits in L1 cost no network; an
+ * L2 hit fills L1; every write, delete and purge is published on an
  * invalidation bus so other instances drop their L1 copies. L2 sits behind a circuit
  * breaker: while it is down, reads are served from L1 or miss at once, writes stay local,
  * and purges fail loudly (a purge is never reported done when L2 did not see it).
