@@ -170,7 +170,7 @@ async function claimCacheDirectory(config: Config): Promise<number> {
   }
   // Once, before any worker opens it: workers must not race to set a store aside.
   const log = createLogger({ level: config.log.level }).child({ component: 'storage.local' })
-  prepareLocalStore(config.storage.local.path, log)
+  await prepareLocalStore(config.storage.local.path, log)
   return 0
 }
 

@@ -80,15 +80,21 @@ export function openLocalStore(options: LocalStoreOptions, log: DirectoryLog, se
 }
 
 /**
- * Checks the store in `path` before any worker opens it, and sets it aside if it is not
- * usable. LMDB trusts its file: a damaged one can crash the process that reads it, so the
- * deep check (open, read every record) runs in a child process, whose crash costs nothing
- * but the set-aside store.
+ * Makes the store in `path` ready before any worker opens it. A new one is created here:
+ * LMDB can fail ("mdb_page_touch no parent") when two processes create one environment at
+ * once, as two workers starting together would. An existing one is checked and set aside if
+ * it is not usable; LMDB trusts its file, and a damaged one can crash the process that reads
+ * it, so the deep check (open, read every record) runs in a child process, whose crash costs
+ * nothing but the set-aside store.
  */
-export function prepareLocalStore(path: string, log: DirectoryLog): void {
-  if (!existsSync(join(path, 'store', 'data.mdb'))) return
+export async function prepareLocalStore(path: string, log: DirectoryLog): Promise<void> {
+  if (!existsSync(join(path, 'store', 'data.mdb'))) {
+    await createLocalStore({ path }).close()
+    return
+  }
   if (!hasLmdbHeader(path)) {
     setStoreAside(path, log, 'not an LMDB data file')
+    await createLocalStore({ path }).close()
     return
   }
   const here = fileURLToPath(import.meta.url)
@@ -101,6 +107,7 @@ export function prepareLocalStore(path: string, log: DirectoryLog): void {
   const why =
     run.stderr.toString().trim().split('\n').at(-1) || `check ended with ${run.signal ?? run.status}`
   setStoreAside(path, log, why)
+  await createLocalStore({ path }).close()
 }
 
 /** Moves `path`/store to `path`/store.set-aside (replacing an older one), with one log line. */

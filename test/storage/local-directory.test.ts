@@ -96,15 +96,27 @@ describe('a store that cannot be used', () => {
     assert.throws(() => openLocalStore({ path }, recordingLog(), false), /another format/)
   })
 
-  test('a data file that is not LMDB is set aside before anything opens it', () => {
+  test('a data file that is not LMDB is set aside before anything opens it', async () => {
     const path = freshDir()
     mkdirSync(join(path, 'store'), { recursive: true })
     writeFileSync(join(path, 'store', 'data.mdb'), Buffer.alloc(16_384, 0x5a))
     const log = recordingLog()
-    prepareLocalStore(path, log)
+    await prepareLocalStore(path, log)
     assert.equal(log.lines.length, 1)
     assert.equal(log.lines[0]!.obj.reason, 'not an LMDB data file')
-    assert.equal(existsSync(join(path, 'store')), false)
+    assert.ok(existsSync(join(path, 'store.set-aside', 'data.mdb')))
+    // A new, empty store is in its place, created before any worker opens it.
+    const store = createLocalStore({ path })
+    assert.equal(store.stats().entries, 0)
+    await store.close()
+  })
+
+  test('a new directory gets its store created here, before the workers that would race to create it', async () => {
+    const path = freshDir()
+    const log = recordingLog()
+    await prepareLocalStore(path, log)
+    assert.deepEqual(log.lines, [])
+    assert.ok(existsSync(join(path, 'store', 'data.mdb')))
   })
 
   test('a store with a record that does not read back is set aside by the check', async () => {
@@ -119,7 +131,7 @@ describe('a store that cannot be used', () => {
     await env.close()
 
     const log = recordingLog()
-    prepareLocalStore(path, log)
+    await prepareLocalStore(path, log)
     assert.equal(log.lines.length, 1, JSON.stringify(log.lines))
     assert.match(String(log.lines[0]!.obj.reason), /does not decode/)
     const fresh = createLocalStore({ path })
@@ -133,7 +145,7 @@ describe('a store that cannot be used', () => {
     await store.set('good', entry())
     await store.close()
     const log = recordingLog()
-    prepareLocalStore(path, log)
+    await prepareLocalStore(path, log)
     assert.deepEqual(log.lines, [])
     const again = createLocalStore({ path })
     assert.equal((await again.get('good'))?.body.toString(), 'body')

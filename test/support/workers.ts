@@ -21,7 +21,7 @@ export interface TwoWorkers {
   /** Requests `get` has sent. */
   sent(): number
   /**
-   * Waits until the proxy answers, then GETs `path` once: the workers share one store, so
+   * Waits until both workers serve, then GETs `path` once: the workers share one store, so
    * that one request stores it for both, and the origin has seen `path` once.
    */
   warm(origin: Origin, path: string): Promise<void>
@@ -76,6 +76,13 @@ export async function startTwoWorkers(
         } catch {
           return false
         }
+      }, 20_000)
+      // Both workers serving: /status.json sums the workers that have opened their listener.
+      await waitFor(async () => {
+        const res = await send(`http://127.0.0.1:${adminPort}/status.json`, {
+          headers: { connection: 'close' },
+        }).catch(() => undefined)
+        return res?.status === 200 && (JSON.parse(res.text) as { pids?: unknown[] }).pids?.length === 2
       }, 20_000)
       await get(path)
       if (o.count(path) !== 1)
