@@ -107,8 +107,10 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
     // repeated Host lines are refused too.
     requireHostHeader: false,
   })
-  // Only bounds the work node does for req.headers: exchange.ts refuses requests with more.
-  server.maxHeadersCount = options.maxHeaderCount
+  // No count limit in node's parser: from Node 24 it refuses too many fields as a header
+  // overflow, which reads as too many bytes. exchange.ts counts the fields and names the
+  // limit; maxHeaderSize still bounds the parser's work.
+  server.maxHeadersCount = 0
   if (options.maxConnections > 0) server.maxConnections = options.maxConnections
 
   server.on('request', (req, res) => new Exchange(req, res, shared, false).start())

@@ -313,7 +313,13 @@ function sentinelSubscriber(
   options: RedisClientOptions,
 ): RedisSubscriber {
   const channels = new Map<string, (message: string) => void>()
-  let client: ReturnType<typeof createClient> | undefined
+  const clientFor = (node: RedisNode) =>
+    createClient({
+      socket: { ...socket, host: node.host, port: node.port },
+      ...(target.username === undefined ? {} : { username: target.username }),
+      ...(target.password === undefined ? {} : { password: target.password }),
+    })
+  let client: ReturnType<typeof clientFor> | undefined
   let master: RedisNode | undefined
   let closed = false
 
@@ -321,11 +327,7 @@ function sentinelSubscriber(
     if (closed || (master?.host === node.host && master.port === node.port)) return
     master = node
     const previous = client
-    const next = createClient({
-      socket: { ...socket, host: node.host, port: node.port },
-      ...(target.username === undefined ? {} : { username: target.username }),
-      ...(target.password === undefined ? {} : { password: target.password }),
-    })
+    const next = clientFor(node)
     next.on('error', options.onError)
     next.on('ready', () => options.onReady?.())
     client = next
