@@ -22,6 +22,7 @@ import { createPurgeMethodStage } from './pipeline/stages/purge-method.ts'
 import { createRouteStage } from './pipeline/stages/route.ts'
 import { createSurrogateStage } from './pipeline/stages/surrogate.ts'
 import { createUpstreamStage } from './pipeline/stages/upstream.ts'
+import { listenError } from './server/listen-error.ts'
 import { createProxyServer } from './server/proxy-server.ts'
 import { routeCacheKey } from './router/cache-key.ts'
 import { createLiveRouter, type ReloadResult } from './router/live-router.ts'
@@ -300,8 +301,14 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
     }),
     reloadRoutes: () => routes.reload('signal'),
     async listen() {
-      const proxy = await server.listen(config.listen.host, config.listen.port)
-      const adminAddress = await admin.listen(config.admin.listen.host, config.admin.listen.port)
+      const { host, port } = config.listen
+      const proxy = await server.listen(host, port).catch((err: unknown) => {
+        throw listenError('proxy', host, port, err)
+      })
+      const adminAt = config.admin.listen
+      const adminAddress = await admin.listen(adminAt.host, adminAt.port).catch((err: unknown) => {
+        throw listenError('admin', adminAt.host, adminAt.port, err)
+      })
       serving = true
       logger.info({ proxy, admin: adminAddress, upstream: upstreamUrl }, 'edgecache listening')
       return { proxy, admin: adminAddress }

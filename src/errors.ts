@@ -30,6 +30,7 @@ export const errorCatalogue = {
     message:
       'cache directory %s is in use by edgecache process %s; stop it, or give this one another --cache-dir',
   },
+  EC_ERR_LISTEN: { message: 'cannot listen on %s %s: %s' },
   EC_ERR_ADMIN_NOT_FOUND: { message: 'no admin endpoint at %s', status: 404 },
   EC_ERR_ADMIN_METHOD_NOT_ALLOWED: { message: '%s is not allowed on %s; use %s', status: 405 },
   EC_ERR_ADMIN_NO_TOKENS: {

@@ -1,7 +1,7 @@
 /**
  * The edgecache command: parses the command line, loads config, and runs `serve` (with
  * workers), `check-config`, `demo`, `purge` or `routes`. Exit codes: 0 ok, 1 invalid
- * config, 2 usage error.
+ * config, 2 usage error, 3 a listener could not bind.
  */
 import cluster from 'node:cluster'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
@@ -11,6 +11,7 @@ import type { App } from './app.ts'
 import { formatUsage, parseArgs, type ParsedArgs } from './cli/args.ts'
 import { checkConfigFile, loadConfig } from './config/load.ts'
 import type { Config } from './config/schema.ts'
+import { hasCode } from './errors.ts'
 import { createLogger } from './observability/logger.ts'
 
 // Each command imports what it runs when it runs: a worker supervisor that loaded the
@@ -104,8 +105,25 @@ async function serve(args: ParsedArgs): Promise<number> {
   // Before listening: once "edgecache listening" is written, a supervisor may signal at
   // once, and a SIGHUP that arrived before its handler would end the process (its default).
   stopOnSignals(app)
-  await app.listen()
+  try {
+    await app.listen()
+  } catch (err) {
+    if (!hasCode(err, 'EC_ERR_LISTEN')) throw err
+    await cannotListen(err.message)
+  }
   return -1
+}
+
+/**
+ * Ends the process when a listener cannot bind: serving without it helps nobody (no proxy,
+ * or no /health for the supervisor). A worker tells the primary, which prints the one line
+ * and stops every worker; one process prints it itself.
+ */
+async function cannotListen(message: string): Promise<never> {
+  const { EXIT_CANNOT_LISTEN, reportFatal } = await import('./workers.ts')
+  if (cluster.isWorker) await reportFatal(message)
+  else process.stderr.write(`edgecache: ${message}\n`)
+  process.exit(EXIT_CANNOT_LISTEN)
 }
 
 async function demo(args: ParsedArgs): Promise<number> {

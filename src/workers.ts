@@ -27,17 +27,51 @@ const MAX_BACKOFF_MS = 30_000
  */
 export const INSTANCE_VARIABLE = 'EC_INSTANCE_ID'
 
+/** The exit code of a process whose listener could not bind (a worker's, then the primary's). */
+export const EXIT_CANNOT_LISTEN = 3
+
+const FATAL = 'edgecache:fatal'
+
+/** Runs in a worker: tells the primary why this worker cannot go on, before it exits. */
+export function reportFatal(message: string): Promise<void> {
+  return new Promise((resolve) => {
+    if (process.send === undefined) resolve()
+    else process.send({ type: FATAL, message }, undefined, {}, () => resolve())
+  })
+}
+
+function isFatalMessage(message: unknown): message is { type: typeof FATAL; message: string } {
+  const m = message as { type?: unknown; message?: unknown } | null
+  return m?.type === FATAL && typeof m.message === 'string'
+}
+
 /** Runs in the primary: forks and supervises `count` workers until told to stop. */
 export function superviseWorkers(count: number, log: SupervisorLog): void {
   let stopping = false
+  let exitCode = 0
   let restarts = 0
   const instance = randomUUID()
   const fork = (): Worker => cluster.fork({ [INSTANCE_VARIABLE]: instance })
   for (let i = 0; i < count; i++) fork()
 
+  // A worker that cannot bind a listener is not restarted: the next one could not either.
+  // The primary prints the reason once (every worker meets it) and ends with the same code.
+  const giveUp = (message: string | undefined) => {
+    if (stopping) return
+    if (message !== undefined) process.stderr.write(`edgecache: ${message}\n`)
+    exitCode = EXIT_CANNOT_LISTEN
+    stop('SIGTERM')
+    // Workers stop at once when they serve nothing; this is for one that hangs.
+    setTimeout(() => process.exit(exitCode), 4_000).unref()
+  }
+  cluster.on('message', (_worker, message: unknown) => {
+    if (isFatalMessage(message)) giveUp(message.message)
+  })
+
   cluster.on('exit', (worker, code, signal) => {
+    if (code === EXIT_CANNOT_LISTEN) giveUp(undefined)
     if (stopping) {
-      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0)
+      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(exitCode)
       return
     }
     restarts++
@@ -58,11 +92,11 @@ export function superviseWorkers(count: number, log: SupervisorLog): void {
   relayMetrics()
   relayStatus()
 
-  const stop = (signal: NodeJS.Signals) => {
+  function stop(signal: NodeJS.Signals): void {
     stopping = true
     log.info({ signal }, 'stopping workers')
     const workers = Object.values(cluster.workers ?? {})
-    if (workers.length === 0) process.exit(0)
+    if (workers.length === 0) process.exit(exitCode)
     for (const worker of workers) worker?.process.kill(signal)
   }
   process.on('SIGTERM', () => stop('SIGTERM'))

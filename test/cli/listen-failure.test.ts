@@ -1,0 +1,97 @@
+/**
+ * A listener that cannot bind ends the whole process with one line naming it, whatever the
+ * worker count: a proxy left running without its port, or without /health, serves nobody.
+ */
+import assert from 'node:assert/strict'
+import { once } from 'node:events'
+import { createServer, type Server } from 'node:net'
+import { after, before, describe, test } from 'node:test'
+import { freePort, runEdgecache } from '../support/cli.ts'
+
+const EXIT_CANNOT_LISTEN = 3
+
+/** Exits on its own well within the issue's 5 s; the bound here only keeps a hang from stalling the suite. */
+async function exitCodeOf(run: ReturnType<typeof runEdgecache>): Promise<number | null> {
+  const timer = setTimeout(() => run.child.kill('SIGKILL'), 20_000)
+  try {
+    return await run.exited
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+function assertOneLine(stderr: string, expected: RegExp): void {
+  const lines = stderr.trim().split('\n')
+  assert.equal(lines.length, 1, stderr)
+  assert.match(lines[0] ?? '', expected)
+  assert.doesNotMatch(stderr, /\n\s+at /, 'no stack trace')
+}
+
+describe('a listener that cannot bind', () => {
+  let holder: Server
+  let busyPort: number
+
+  before(async () => {
+    holder = createServer()
+    holder.listen(0, '127.0.0.1')
+    await once(holder, 'listening')
+    busyPort = (holder.address() as { port: number }).port
+  })
+  after(() => holder.close())
+
+  for (const workers of ['2', '1']) {
+    test(`a busy proxy port ends the process (--workers ${workers})`, async () => {
+      const run = runEdgecache([
+        'serve',
+        '--upstream',
+        'http://127.0.0.1:9',
+        '--workers',
+        workers,
+        '--listen',
+        `127.0.0.1:${busyPort}`,
+        '--admin-listen',
+        `127.0.0.1:${await freePort()}`,
+      ])
+      assert.equal(await exitCodeOf(run), EXIT_CANNOT_LISTEN, run.err())
+      assertOneLine(
+        run.err(),
+        new RegExp(`^edgecache: cannot listen on proxy 127\\.0\\.0\\.1:${busyPort}: address in use$`),
+      )
+    })
+
+    test(`a busy admin port ends the process (--workers ${workers})`, async () => {
+      const run = runEdgecache([
+        'serve',
+        '--upstream',
+        'http://127.0.0.1:9',
+        '--workers',
+        workers,
+        '--listen',
+        `127.0.0.1:${await freePort()}`,
+        '--admin-listen',
+        `127.0.0.1:${busyPort}`,
+      ])
+      assert.equal(await exitCodeOf(run), EXIT_CANNOT_LISTEN, run.err())
+      assertOneLine(
+        run.err(),
+        new RegExp(`^edgecache: cannot listen on admin 127\\.0\\.0\\.1:${busyPort}: address in use$`),
+      )
+    })
+  }
+
+  test('an address this host does not have ends the process', async () => {
+    // 192.0.2.0/24 is TEST-NET-1 (RFC 5737): never assigned to a host.
+    const run = runEdgecache([
+      'serve',
+      '--upstream',
+      'http://127.0.0.1:9',
+      '--listen',
+      `192.0.2.1:${await freePort()}`,
+    ])
+    assert.equal(await exitCodeOf(run), EXIT_CANNOT_LISTEN, run.err())
+    assertOneLine(
+      run.err(),
+      /^edgecache: cannot listen on proxy 192\.0\.2\.1:\d+: address not available on this host$/,
+    )
+  })
+})
