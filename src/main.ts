@@ -63,6 +63,7 @@ async function checkConfig(positionals: readonly string[]): Promise<number> {
   const { routeFileProblems } = await import('./router/load.ts')
   // The route file the config names is checked too: serving would refuse it just the same.
   const problems = result.ok ? routeFileProblems(result.config.routes) : result.problems
+  if (result.ok) for (const warning of result.warnings) warn(warning)
   if (problems.length === 0) {
     process.stdout.write(`${file}: ok\n`)
     return 0
@@ -73,7 +74,8 @@ async function checkConfig(positionals: readonly string[]): Promise<number> {
 
 function load(args: ParsedArgs): Config | number {
   try {
-    return loadConfig({ flags: args.flags })
+    // Workers load the same config: the primary alone warns, so each warning shows once.
+    return loadConfig({ flags: args.flags, ...(cluster.isPrimary && { onWarning: warn }) })
   } catch (err) {
     return fail(err, 1)
   }
@@ -212,6 +214,10 @@ function stopOnSignals(app: App, after?: () => Promise<void>): void {
   process.on('SIGINT', stop)
   // SIGHUP reloads the route file; an invalid one is logged and the routes in force stay.
   process.on('SIGHUP', () => app.reloadRoutes())
+}
+
+function warn(message: string): void {
+  process.stderr.write(`edgecache: warning: ${message}\n`)
 }
 
 function fail(err: unknown, code: number): number {

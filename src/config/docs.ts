@@ -18,7 +18,10 @@ edgecache reads its configuration from four sources. Each overrides the one befo
 
 The merged result is validated once and then frozen. Every problem is reported, not only the first,
 each as \`path: problem\`; a value from the environment or a flag is reported under the variable's or
-the flag's name instead. Unknown fields, unknown \`EDGECACHE_\` variables and unknown flags are errors.
+the flag's name instead. Unknown fields and unknown flags are errors. An unknown \`EDGECACHE_\` variable is
+ignored with one warning at start (naming the closest known variable), and the variables
+Kubernetes sets for a Service named \`edgecache\` (\`EDGECACHE_SERVICE_HOST\`, \`EDGECACHE_PORT\`,
+\`EDGECACHE_PORT_8000_TCP\`, ...) are ignored in silence.
 \`edgecache check-config FILE\` runs the same checks without starting the proxy.
 
 ## Units

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs'
 import { extname } from 'node:path'
 import type { z } from 'zod'
 import { EdgecacheError, hasCode, ProblemsError } from '../errors.ts'
+import { isServiceLink, nearestName } from './env-names.ts'
 import { bearerTokenProblem, show } from './fields.ts'
 import { type Config, configSchema, type FieldInfo, type FlagValues, listFields } from './schema.ts'
 import { lazyRequire } from '../lazy-require.ts'
@@ -25,6 +26,11 @@ export interface ConfigSources {
   env?: NodeJS.ProcessEnv
   /** Flag values as given, keyed by flag name without the dashes; a repeatable flag's as a list. */
   flags?: FlagValues
+  /**
+   * Told of what is ignored but probably meant something (an unknown `EDGECACHE_*`
+   * variable), once the config is valid. Unset: ignored in silence.
+   */
+  onWarning?: (message: string) => void
 }
 
 /** Env variables with the EDGECACHE_ prefix that are not config fields but are read elsewhere. */
@@ -57,7 +63,8 @@ export function loadConfig(sources: ConfigSources = {}): Config {
       problems.push(`${file}: expected a mapping of config fields, got ${show(content)}`)
     }
   }
-  tree = applyEnv(tree, env, fields, origins, problems)
+  const warnings: string[] = []
+  tree = applyEnv(tree, env, fields, origins, problems, warnings)
   tree = applyFlags(tree, flags, fields, origins, problems)
 
   const result = configSchema.safeParse(tree, { reportInput: true })
@@ -69,6 +76,7 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   const config = withTokenFile(result.data, problems)
   checkRedisTlsFiles(config, problems)
   if (problems.length > 0) throw new ProblemsError('EC_ERR_CONFIG_INVALID', problems)
+  for (const warning of warnings) sources.onWarning?.(warning)
   return deepFreeze(config)
 }
 
@@ -128,9 +136,10 @@ function checkRedisTlsFiles(config: Config, problems: string[]): void {
 export function checkConfigFile(
   path: string,
   env: NodeJS.ProcessEnv = process.env,
-): { ok: true; config: Config } | { ok: false; problems: string[] } {
+): { ok: true; config: Config; warnings: string[] } | { ok: false; problems: string[] } {
+  const warnings: string[] = []
   try {
-    return { ok: true, config: loadConfig({ file: path, env }) }
+    return { ok: true, config: loadConfig({ file: path, env, onWarning: (w) => warnings.push(w) }), warnings }
   } catch (err) {
     if (err instanceof ProblemsError) return { ok: false, problems: [...err.problems] }
     if (hasCode(err, 'EC_ERR_CONFIG_FILE')) return { ok: false, problems: [err.message] }
@@ -165,6 +174,7 @@ function applyEnv(
   fields: readonly FieldInfo[],
   origins: Map<string, string>,
   problems: string[],
+  warnings: string[],
 ): Tree {
   const byEnvName = new Map(fields.map((field) => [field.envName, field]))
   let merged = tree
@@ -172,7 +182,13 @@ function applyEnv(
     if (!name.startsWith('EDGECACHE_') || raw === undefined) continue
     const field = byEnvName.get(name)
     if (field === undefined) {
-      if (!otherEnvNames.has(name)) problems.push(`${name}: unknown variable`)
+      // Not fatal: an orchestrator may set names of its own under the prefix.
+      if (!otherEnvNames.has(name) && !isServiceLink(name)) {
+        const meant = nearestName(name, [...byEnvName.keys(), ...otherEnvNames])
+        warnings.push(
+          `${name}: unknown variable, ignored${meant === undefined ? '' : `; did you mean ${meant}?`}`,
+        )
+      }
       continue
     }
     // An empty variable counts as unset, except that it empties a list.

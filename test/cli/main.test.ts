@@ -71,6 +71,39 @@ describe('edgecache command', () => {
     assert.match(r.out(), /https:\/\/shop\.example\/p\/42\?x=1/)
   })
 
+  test('serves as a Kubernetes pod does: service-link variables pass in silence, a mistyped one warns once', async () => {
+    const origin = await startOrigin()
+    const r = run(
+      [
+        '--upstream',
+        origin.url,
+        '--listen',
+        `127.0.0.1:${await freePort()}`,
+        '--admin-listen',
+        '127.0.0.1:0',
+      ],
+      {
+        EDGECACHE_SERVICE_HOST: '10.96.0.12',
+        EDGECACHE_PORT: 'tcp://10.96.0.12:8000',
+        EDGECACHE_PORT_8000_TCP_ADDR: '10.96.0.12',
+        EDGECACHE_LOG__LEVL: 'debug',
+      },
+    )
+    running.push(r.child)
+    try {
+      // Two workers, two lines: by then the primary has long finished loading config.
+      await waitFor(() => r.out().split('edgecache listening').length === 3, 20_000)
+      assert.equal(
+        r.err(),
+        'edgecache: warning: EDGECACHE_LOG__LEVL: unknown variable, ignored; did you mean EDGECACHE_LOG__LEVEL?\n',
+      )
+      r.child.kill('SIGTERM')
+      assert.equal(await r.exited, 0)
+    } finally {
+      await origin.close()
+    }
+  })
+
   test('SIGHUP reloads the route file', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'edgecache-'))
     const routes = join(dir, 'routes.yaml')

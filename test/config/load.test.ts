@@ -404,12 +404,11 @@ describe('problems', () => {
       'listen: "8000x"\nserver: { maxHeadrBytes: 1, backlog: -1 }\nstorage: { local: { maxBytes: lots } }\n'
     const problems = problemsOf({
       file: file('many.yaml', yaml),
-      env: { EDGECACHE_WORKERS: 'zero', EDGECACHE_NOPE: '1' },
+      env: { EDGECACHE_WORKERS: 'zero' },
       flags: { 'log-level': 'loud' },
     })
     assert.deepEqual([...problems].sort(), [
       '--log-level: expected one of fatal, error, warn, info, debug, trace, silent, got "loud"',
-      'EDGECACHE_NOPE: unknown variable',
       'EDGECACHE_WORKERS: expected an integer >= 1, got "zero"',
       'listen: expected HOST:PORT, got "8000x"',
       'server.backlog: expected an integer >= 1, got -1',
@@ -558,17 +557,6 @@ describe('env', () => {
 
   const envCases: [string, Record<string, string>, string][] = [
     [
-      'an unknown variable',
-      { EDGECACHE_STORAGE__MEMORY__MAXBYTES: '1' },
-      'EDGECACHE_STORAGE__MEMORY__MAXBYTES: unknown variable',
-    ],
-    [
-      'a single underscore between levels',
-      { EDGECACHE_UPSTREAM_URL: 'http://a' },
-      'EDGECACHE_UPSTREAM_URL: unknown variable',
-    ],
-    ['a section name', { EDGECACHE_SERVER: 'x' }, 'EDGECACHE_SERVER: unknown variable'],
-    [
       'a bad number',
       { EDGECACHE_WORKERS: 'zero' },
       'EDGECACHE_WORKERS: expected an integer >= 1, got "zero"',
@@ -607,6 +595,63 @@ describe('env', () => {
   for (const [name, env, expected] of envCases) {
     test(`reports ${name} by its variable name`, () => assert.deepEqual(problemsOf({ env }), [expected]))
   }
+})
+
+describe('EDGECACHE_ variables that name no field', () => {
+  const warningsOf = (env: Record<string, string>): string[] => {
+    const warnings: string[] = []
+    loadConfig({ env, onWarning: (w) => warnings.push(w) })
+    return warnings
+  }
+
+  const typos: [string, Record<string, string>, string][] = [
+    [
+      'a missing underscore',
+      { EDGECACHE_STORAGE__MEMORY__MAXBYTES: '1' },
+      'EDGECACHE_STORAGE__MEMORY__MAXBYTES: unknown variable, ignored; did you mean EDGECACHE_STORAGE__MEMORY__MAX_BYTES?',
+    ],
+    [
+      'a single underscore between levels',
+      { EDGECACHE_UPSTREAM_URL: 'http://a' },
+      'EDGECACHE_UPSTREAM_URL: unknown variable, ignored; did you mean EDGECACHE_UPSTREAM__URL?',
+    ],
+    ['a section name', { EDGECACHE_SERVER: 'x' }, 'EDGECACHE_SERVER: unknown variable, ignored'],
+  ]
+  for (const [name, env, expected] of typos) {
+    test(`${name} is ignored with a warning`, () => {
+      assert.deepEqual(warningsOf(env), [expected])
+      // Ignored means the value changed nothing.
+      assert.deepEqual(loadConfig({ env }), loadConfig({ env: {} }))
+    })
+  }
+
+  test('the variables Kubernetes sets for Services named edgecache are ignored in silence', () => {
+    const serviceLinks = {
+      EDGECACHE_SERVICE_HOST: '10.96.0.12',
+      EDGECACHE_SERVICE_PORT: '8000',
+      EDGECACHE_SERVICE_PORT_HTTP: '8000',
+      EDGECACHE_PORT: 'tcp://10.96.0.12:8000',
+      EDGECACHE_PORT_8000_TCP: 'tcp://10.96.0.12:8000',
+      EDGECACHE_PORT_8000_TCP_PROTO: 'tcp',
+      EDGECACHE_PORT_8000_TCP_PORT: '8000',
+      EDGECACHE_PORT_8000_TCP_ADDR: '10.96.0.12',
+      EDGECACHE_ADMIN_SERVICE_HOST: '10.96.0.13',
+      EDGECACHE_ADMIN_PORT_9091_TCP_ADDR: '10.96.0.13',
+    }
+    assert.deepEqual(warningsOf(serviceLinks), [])
+    assert.deepEqual(loadConfig({ env: serviceLinks }), loadConfig({ env: {} }))
+  })
+
+  test('no warning is given for a config that does not load', () => {
+    const warnings: string[] = []
+    assert.throws(() =>
+      loadConfig({
+        env: { EDGECACHE_NOPE: '1', EDGECACHE_WORKERS: 'zero' },
+        onWarning: (w) => warnings.push(w),
+      }),
+    )
+    assert.deepEqual(warnings, [])
+  })
 })
 
 describe('admin tokens', () => {
