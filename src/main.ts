@@ -4,6 +4,7 @@
  * config, 2 usage error, 3 a listener could not bind.
  */
 import cluster from 'node:cluster'
+import { randomBytes } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -39,7 +40,8 @@ async function main(argv: readonly string[]): Promise<number> {
     case 'check-config':
       return checkConfig(args.positionals)
     case 'demo':
-      return demo(args)
+      // A demo's workers serve what the primary set up (see demo).
+      return cluster.isWorker ? serve(args) : demo(args)
     case 'serve':
       return serve(args)
     case 'purge': {
@@ -103,7 +105,14 @@ async function serve(args: ParsedArgs): Promise<number> {
   const instance = cluster.isWorker
     ? process.env[(await import('./workers.ts')).INSTANCE_VARIABLE]
     : undefined
-  const app = await createApp(config, { instance })
+  let app: App
+  try {
+    app = await createApp(config, { instance })
+  } catch (err) {
+    // The schema should have refused it already; if a part refuses it, say so in one line.
+    if (hasCode(err, 'EC_ERR_CONFIG_INVALID')) return fail(err, 1)
+    throw err
+  }
   // Before listening: once "edgecache listening" is written, a supervisor may signal at
   // once, and a SIGHUP that arrived before its handler would end the process (its default).
   stopOnSignals(app)
@@ -128,21 +137,30 @@ async function cannotListen(message: string): Promise<never> {
   process.exit(EXIT_CANNOT_LISTEN)
 }
 
+/**
+ * The demo: an example backend in this process and the proxy in front of it, on loopback,
+ * with its own empty cache and a generated admin token, so the status page's purge form
+ * works at once. Workers (the default count, or `--workers`) serve as `serve` does: they
+ * get the backend, cache directory and token through the environment.
+ */
 async function demo(args: ParsedArgs): Promise<number> {
-  const [{ startDemoBackend }, { createApp }] = await Promise.all([
-    import('./cli/demo-backend.ts'),
-    import('./app.ts'),
-  ])
+  const { startDemoBackend } = await import('./cli/demo-backend.ts')
   const backend = await startDemoBackend()
-  const flags = { 'log-level': 'warn', ...args.flags, upstream: backend.url, workers: '1' }
+  const flags = { 'log-level': 'warn', listen: '127.0.0.1:8000', ...args.flags, upstream: backend.url }
   let config = load({ ...args, flags })
   // The demo's cache is its own, empty at start and removed at the end, so its first
   // request is the miss the printed lines promise, whatever an earlier run stored.
   let scratch: string | undefined
   if (typeof config !== 'number' && config.storage.driver === 'local' && flags['cache-dir'] === undefined) {
     scratch = mkdtempSync(join(tmpdir(), 'edgecache-demo-'))
-    config = load({ ...args, flags: { ...flags, 'cache-dir': scratch } })
+    flags['cache-dir'] = scratch
   }
+  let token: string | undefined
+  if (typeof config !== 'number' && config.admin.tokens.length === 0) {
+    token = randomBytes(18).toString('base64url')
+    process.env.EDGECACHE_ADMIN_TOKEN = token
+  }
+  if (typeof config !== 'number') config = load({ ...args, flags })
   const removeScratch = () => {
     if (scratch !== undefined) rmSync(scratch, { recursive: true, force: true })
   }
@@ -151,27 +169,72 @@ async function demo(args: ParsedArgs): Promise<number> {
     removeScratch()
     return config
   }
+  const ready = (proxy: { host: string; port: number }, admin: { host: string; port: number }) =>
+    process.stdout.write(demoText(urlOf(proxy), urlOf(admin), backend.url, token))
+
+  if (config.workers > 1) {
+    const claimed = await claimCacheDirectory(config)
+    if (claimed !== 0) return claimed
+    Object.assign(process.env, {
+      EDGECACHE_UPSTREAM: backend.url,
+      EDGECACHE_LOG__LEVEL: config.log.level,
+      EDGECACHE_LISTEN: hostPort(config.listen),
+      ...(scratch !== undefined && { EDGECACHE_STORAGE__LOCAL__PATH: scratch }),
+    })
+    process.on('exit', removeScratch)
+    const log = createLogger({ level: config.log.level }).child({ component: 'primary' })
+    const { superviseWorkers } = await import('./workers.ts')
+    superviseWorkers(config.workers, log)
+    // Each worker opens the proxy, then the admin listener: once every one has both, say so.
+    let listening = 0
+    const { listen, admin } = config
+    const onListening = () => {
+      if (++listening === config.workers * 2) {
+        cluster.off('listening', onListening)
+        ready(listen, admin.listen)
+      }
+    }
+    cluster.on('listening', onListening)
+    return -1
+  }
+  const { createApp } = await import('./app.ts')
   const app = await createApp(config)
   stopOnSignals(app, () => backend.close().then(removeScratch))
-  const { proxy } = await app.listen()
-  const host = proxy.host === '0.0.0.0' || proxy.host === '::' ? '127.0.0.1' : proxy.host
-  const base = `http://${host.includes(':') ? `[${host}]` : host}:${proxy.port}`
-  process.stdout.write(
-    [
-      `edgecache demo: proxy on ${base}, example backend on ${backend.url}`,
-      '',
-      'try these (run the first twice: a miss, then a hit):',
-      `  curl -si ${base}/cacheable | grep -i -e cache-status -e age:`,
-      `  curl -si ${base}/uncacheable | grep -i cache-status`,
-      `  curl -si -H 'Accept-Language: fr' ${base}/varied | grep -i cache-status`,
-      `  curl -si ${base}/slow | grep -i cache-status`,
-      `  curl -si ${base}/revalidate | grep -i cache-status`,
-      '',
-      'Ctrl-C stops the demo.',
-      '',
-    ].join('\n'),
-  )
+  const bound = await app.listen()
+  ready(bound.proxy, bound.admin)
   return -1
+}
+
+function hostPort({ host, port }: { host: string; port: number }): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`
+}
+
+function urlOf(address: { host: string; port: number }): string {
+  const host = address.host === '0.0.0.0' || address.host === '::' ? '127.0.0.1' : address.host
+  return `http://${hostPort({ host, port: address.port })}`
+}
+
+function demoText(base: string, admin: string, backend: string, token: string | undefined): string {
+  return [
+    `edgecache demo: proxy on ${base}, example backend on ${backend}`,
+    `status page: ${admin}/status${token === undefined ? '' : ` (admin token for its purge form: ${token})`}`,
+    '',
+    'try these (run the first twice: a miss, then a hit):',
+    `  curl -si ${base}/cacheable | grep -i -e cache-status -e age:`,
+    `  curl -si ${base}/uncacheable | grep -i cache-status`,
+    `  curl -si -H 'Accept-Language: fr' ${base}/varied | grep -i cache-status`,
+    `  curl -si ${base}/slow | grep -i cache-status`,
+    `  curl -si ${base}/revalidate | grep -i cache-status`,
+    ...(token === undefined
+      ? []
+      : [
+          'and purge everything (or use the purge form on the status page):',
+          `  curl -s -X POST -H 'Authorization: Bearer ${token}' -H 'Content-Type: application/json' -d '{"all":true}' ${admin}/invalidate`,
+        ]),
+    '',
+    'Ctrl-C stops the demo.',
+    '',
+  ].join('\n')
 }
 
 /**

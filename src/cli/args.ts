@@ -95,7 +95,7 @@ const valueFlags: Readonly<Record<FlagName, { readonly value: string; readonly d
   upstream: { value: 'URL', doc: 'origin to proxy to (upstream.url)' },
   listen: { value: 'HOST:PORT', doc: 'where the proxy listens (listen)' },
   'admin-listen': { value: 'HOST:PORT', doc: 'where the admin endpoints listen (admin.listen)' },
-  config: { value: 'FILE', doc: 'config file, .json, .yaml or .yml' },
+  config: { value: 'FILE', doc: 'config file, .json, .yaml or .yml (also -c FILE)' },
   routes: { value: 'FILE', doc: 'route file, .json, .yaml or .yml (routes)' },
   'cache-dir': { value: 'DIR', doc: 'cache directory of the local store (storage.local.path)' },
   workers: { value: 'N', doc: 'worker processes (workers)' },
@@ -141,6 +141,7 @@ const commandFlags: Readonly<Record<Command, readonly FlagName[]>> = {
 
 const options = {
   ...Object.fromEntries(Object.keys(valueFlags).map((name) => [name, { type: 'string' as const }])),
+  config: { type: 'string', short: 'c' },
   ...Object.fromEntries(
     [...Object.entries(purgeFlags), ...Object.entries(routesFlags)].map(([name, { kind }]) => [
       name,
@@ -150,7 +151,7 @@ const options = {
     ]),
   ),
   help: { type: 'boolean', short: 'h' },
-  version: { type: 'boolean' },
+  version: { type: 'boolean', short: 'v' },
 } as const
 
 function isCommand(word: string | undefined): word is Command {
@@ -167,6 +168,17 @@ function isPurgeFlag(name: string): name is PurgeFlagName {
 
 function isRoutesFlag(name: string): name is RoutesFlagName {
   return Object.hasOwn(routesFlags, name)
+}
+
+/** One edit apart, a transposition, or one a prefix of the other: `serv`, `purg`, `demmo`, `chekc-config`. */
+function closeEnough(word: string, known: string): boolean {
+  if (word.length >= 3 && (known.startsWith(word) || word.startsWith(known))) return true
+  if (Math.abs(word.length - known.length) > 1) return false
+  let i = 0
+  while (i < word.length && word[i] === known[i]) i++
+  const rest = (a: string, b: string) => word.slice(i + a.length) === known.slice(i + b.length)
+  const swapped = word[i] === known[i + 1] && word[i + 1] === known[i] && rest('xx', 'xx')
+  return swapped || rest('x', 'x') || rest('x', '') || rest('', 'x')
 }
 
 /** A value flag's value, or undefined when it is missing (or is really the next flag). */
@@ -251,6 +263,14 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
       } else flags[name] = given
     }
   }
+  // serve takes no words: one here is a mistyped command, not something to serve with
+  // (unless it is the value of an unknown flag, reported above).
+  if (problems.length === 0 && command === 'serve' && positionals.length > 0) {
+    const word = positionals[0] ?? ''
+    const meant = commands.find((known) => closeEnough(word, known))
+    const hint = meant === undefined ? '' : `; did you mean ${meant}?`
+    problems.push(`unknown command ${JSON.stringify(word)}${hint} (commands: ${commands.join(', ')})`)
+  }
   if (problems.length > 0) throw new ProblemsError('EC_ERR_CLI_USAGE', problems)
   if (command === 'routes') return { command, flags, help, version, positionals, routes }
   if (command !== 'purge') return { command, flags, help, version, positionals }
@@ -287,7 +307,9 @@ export function formatUsage(command: Command = 'serve'): string {
   if (command === 'routes') {
     for (const [name, { value, doc }] of Object.entries(routesFlags)) entries.push([`${name} ${value}`, doc])
   }
-  for (const [flag, doc] of entries) lines.push(`  --${flag.padEnd(24)}${doc}`)
-  lines.push(`  --${'help, -h'.padEnd(24)}show this text`, `  --${'version'.padEnd(24)}print the version`)
+  entries.push(['help, -h', 'show this text'], ['version, -v', 'print the version'])
+  // Two spaces past the longest flag, so every description starts in one column.
+  const width = Math.max(...entries.map(([flag]) => flag.length)) + 2
+  for (const [flag, doc] of entries) lines.push(`  --${flag.padEnd(width)}${doc}`)
   return `${lines.join('\n')}\n`
 }

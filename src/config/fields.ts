@@ -113,12 +113,15 @@ export function size(doc: string, defaultText: string, min = 0) {
 }
 
 /** A duration field: `"500ms"`, `"30s"`, `"10m"`, `"1h"`, `"1d"`, `"0s"`. Parses to milliseconds. */
-export function duration(doc: string, defaultText: string) {
+export function duration(doc: string, defaultText: string, min: 'zero' | 'positive' = 'zero') {
   const check = (input: unknown): Checked<number> => {
     const ms = typeof input === 'string' ? parseDuration(input) : undefined
-    return ms === undefined ? { expected: 'a duration like "30s"' } : { value: ms }
+    if (ms === undefined) return { expected: 'a duration like "30s"' }
+    // Durations are whole milliseconds: "0.1ms" is 0 and would not do where 0 is refused.
+    return min === 'positive' && ms < 1 ? { expected: 'a duration of at least 1ms' } : { value: ms }
   }
-  return withDefault(check, { kind: 'duration', doc, type: 'duration', defaultText }, defaultText)
+  const type = min === 'positive' ? 'duration > 0' : 'duration'
+  return withDefault(check, { kind: 'duration', doc, type, defaultText }, defaultText)
 }
 
 /** Where a listener binds. An IPv6 host is written in brackets and stored without them. */
@@ -129,30 +132,51 @@ export interface ListenAddress {
 
 const listenPattern = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/
 
-/** A `HOST:PORT` field (`[::1]:8000` for IPv6). Parses to `{ host, port }`; port 0 picks a free one. */
+/**
+ * A `HOST:PORT` field (`[::1]:8000` for IPv6). Parses to `{ host, port }`; port 0 picks a
+ * free one. `8000` or `:8000` keeps the default's host, so `--admin-listen 9092` stays on
+ * loopback.
+ */
 export function listen(doc: string, defaultText: string) {
+  const defaultHost = defaultText.slice(0, defaultText.lastIndexOf(':'))
   const check = (input: unknown): Checked<ListenAddress> => {
-    const match = typeof input === 'string' ? listenPattern.exec(input) : null
+    const text =
+      typeof input === 'string' && /^:?\d{1,5}$/.test(input)
+        ? `${defaultHost}:${input.replace(':', '')}`
+        : input
+    const match = typeof text === 'string' ? listenPattern.exec(text) : null
     const port = Number(match?.[3])
     const host = match?.[1] ?? match?.[2]
     if (host === undefined || port > 65535 || (match?.[1] !== undefined && isIP(host) !== 6)) {
-      return { expected: 'HOST:PORT' }
+      return { expected: 'HOST:PORT, :PORT or PORT' }
     }
     return { value: { host, port } }
   }
   return withDefault(check, { kind: 'listen', doc, type: 'HOST:PORT', defaultText }, defaultText)
 }
 
-/** An optional absolute http: or https: URL, kept as written. */
-export function httpUrl(doc: string) {
+/**
+ * An optional origin, `http://host[:port]` or `https://…`, kept as written. edgecache
+ * forwards each request's own path, so a path here (nginx's `proxy_pass http://b/base/`)
+ * is refused rather than silently dropped; so are credentials, which the message masks.
+ */
+export function originUrl(doc: string) {
   const check = (input: unknown): Checked<string> => {
     const url = typeof input === 'string' && URL.canParse(input) ? new URL(input) : undefined
     if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.host === '') {
       return { expected: 'an http:// or https:// URL' }
     }
+    if (url.username !== '' || url.password !== '') {
+      return { expected: 'a URL without user or password (send credentials from the origin side)' }
+    }
+    if (url.pathname !== '/' || url.search !== '' || url.hash !== '') {
+      return {
+        expected: 'an origin without a path, query or fragment (edgecache forwards the request path as is)',
+      }
+    }
     return { value: input as string }
   }
-  return withoutDefault(check, { kind: 'url', doc, type: 'URL' })
+  return leaf(check, showUrl).optional().register(fieldMeta, { kind: 'url', doc, type: 'URL' })
 }
 
 const hostHeaderPattern = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~-]+)(?::\d{1,5})?$/

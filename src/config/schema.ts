@@ -19,7 +19,7 @@ import {
   headerList,
   keyPrefix,
   hostHeader,
-  httpUrl,
+  originUrl,
   integer,
   ipList,
   type ListenAddress,
@@ -40,13 +40,16 @@ export type { ListenAddress } from './fields.ts'
 export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
 const upstreamSchema = z.strictObject({
-  url: httpUrl('the origin to proxy to; required to serve'),
+  url: originUrl('the origin to proxy to, without a path; required to serve'),
   host: hostHeader('Host header sent upstream in place of the one the client sent'),
   connections: integer('keep-alive connections in the upstream pool', 128, 1),
-  connectTimeout: duration('give up connecting to the upstream after this long', '5s'),
-  headersTimeout: duration('give up waiting for upstream response headers after this long', '30s'),
-  bodyTimeout: duration('give up when the upstream body pauses for this long', '30s'),
-  keepAliveTimeout: duration('close idle upstream connections after this long', '4s'),
+  connectTimeout: duration('give up connecting to the upstream after this long', '5s', 'positive'),
+  headersTimeout: duration(
+    'give up waiting for upstream response headers after this long; 0s waits without limit',
+    '30s',
+  ),
+  bodyTimeout: duration('give up when the upstream body pauses for this long; 0s waits without limit', '30s'),
+  keepAliveTimeout: duration('close idle upstream connections after this long', '4s', 'positive'),
   healthCheckInterval: duration('time between TCP checks of the backend for /ready; 0s turns them off', '5s'),
 })
 
@@ -72,7 +75,7 @@ const serverSchema = z
     maxHeaderCount: integer('most request header fields accepted (431 above it)', 100, 1),
     maxUriBytes: size('longest request target accepted (414 above it)', '8KiB', 1),
     maxBodyBytes: size('largest request body accepted (413 above it)', '10MiB'),
-    headersTimeout: duration('request headers must arrive within this long (408)', '10s'),
+    headersTimeout: duration('request headers must arrive within this long (408)', '10s', 'positive'),
     requestTimeout: duration('the whole request must arrive within this long (408); 0s = no limit', '60s'),
     keepAliveTimeout: duration('close idle client connections after this long', '5s'),
     shutdownTimeout: duration('on shutdown, wait this long for requests in flight', '10s'),

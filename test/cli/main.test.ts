@@ -46,6 +46,21 @@ describe('edgecache command', () => {
     assert.equal(await ok.exited, 0)
   })
 
+  test('check-config and serve refuse the same upstream URL alike, in one line that hides its password', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'edgecache-'))
+    const file = join(dir, 'creds.yaml')
+    writeFileSync(file, 'upstream: { url: "http://user:s3cret@127.0.0.1:9/base" }\n')
+    const check = run(['check-config', file])
+    const serve = run(['--config', file, '--workers', '2'])
+    for (const r of [check, serve]) {
+      assert.equal(await r.exited, 1)
+      const lines = r.err().trim().split('\n')
+      assert.equal(lines.length, 1, r.err())
+      assert.match(lines[0] ?? '', /upstream\.url: expected a URL without user or password/)
+      assert.doesNotMatch(r.err(), /s3cret/)
+    }
+  })
+
   test('check-config also checks the route file the config names', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'edgecache-'))
     const routes = join(dir, 'routes.yaml')
@@ -151,6 +166,22 @@ describe('edgecache command', () => {
       const get = () => send(`http://127.0.0.1:${port}/cacheable`, { headers: { connection: 'close' } })
       assert.match(String((await get()).headers['cache-status']), /fwd=uri-miss/, `round ${round}`)
       assert.match(String((await get()).headers['cache-status']), /; hit/)
+      if (round === 1) {
+        // The printed status page and token work as printed: the token purges.
+        const printed =
+          /status page: (http:\/\/127\.0\.0\.1:\d+)\/status \(admin token for its purge form: (\S+)\)/.exec(
+            r.out(),
+          )
+        assert.ok(printed, r.out())
+        const [, admin, token] = printed
+        const purge = await send(`${admin}/invalidate`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          body: '{"all":true}',
+        })
+        assert.equal(purge.status, 200)
+        assert.match(String((await get()).headers['cache-status']), /fwd=uri-miss/, 'purged')
+      }
       await closeClient()
       r.child.kill('SIGTERM')
       assert.equal(await r.exited, 0)

@@ -198,7 +198,7 @@ describe('failures', () => {
     writeFileSync(file, 'admin: { listen: nowhere }\n')
     const run = await purge(['--tag', 'a', '--config', file], { EDGECACHE_ADMIN_TOKEN: TOKEN })
     assert.equal(run.code, 1)
-    assert.match(run.err, /admin\.listen: expected HOST:PORT, got "nowhere"/)
+    assert.match(run.err, /admin\.listen: expected HOST:PORT, :PORT or PORT, got "nowhere"/)
   })
 
   const usage: [string, string[], NodeJS.ProcessEnv, RegExp][] = [

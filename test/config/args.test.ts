@@ -48,10 +48,11 @@ describe('parseArgs', () => {
       }),
     ],
     ['flags before the command', ['--workers', '2', 'serve'], serve({ flags: { workers: '2' } })],
-    ['serve when the first positional is not a command', ['http://x'], serve({ positionals: ['http://x'] })],
     ['--help', ['--help'], serve({ help: true })],
     ['-h', ['-h'], serve({ help: true })],
     ['--version', ['--version'], serve({ version: true })],
+    ['-v', ['-v'], serve({ version: true })],
+    ['-c FILE', ['-c', 'edgecache.yaml'], serve({ flags: { config: 'edgecache.yaml' } })],
     ['the last of a repeated flag', ['--workers', '1', '--workers', '2'], serve({ flags: { workers: '2' } })],
     [
       'check-config FILE',
@@ -148,6 +149,23 @@ describe('parseArgs', () => {
   const bad: [string, string[], string[]][] = [
     ['an unknown flag', ['--upstrem', 'http://x'], ['--upstrem: unknown flag']],
     ['an unknown short flag', ['-x'], ['-x: unknown flag']],
+    [
+      'a mistyped command',
+      ['serv', '--upstream', 'http://x'],
+      ['unknown command "serv"; did you mean serve? (commands: serve, check-config, demo, purge, routes)'],
+    ],
+    [
+      'a command with two letters swapped',
+      ['chekc-config', 'a.yaml'],
+      [
+        'unknown command "chekc-config"; did you mean check-config? (commands: serve, check-config, demo, purge, routes)',
+      ],
+    ],
+    [
+      'a word that is no command',
+      ['http://x'],
+      ['unknown command "http://x" (commands: serve, check-config, demo, purge, routes)'],
+    ],
     ['a flag without its value', ['--upstream'], ['--upstream: expected URL']],
     ['a flag followed by another flag', ['--workers', '--listen', 'x'], ['--workers: expected N']],
     ['a value given to --help', ['--help=yes'], ['--help: takes no value']],
@@ -192,6 +210,17 @@ describe('parseArgs', () => {
     assert.equal(config.upstream.url, 'http://127.0.0.1:1')
     assert.equal(config.workers, 3)
   })
+})
+
+test('formatUsage starts every description in one column', () => {
+  for (const command of ['serve', 'purge', 'routes', 'check-config'] as const) {
+    const flagLines = formatUsage(command)
+      .split('\n')
+      .filter((line) => line.startsWith('  --'))
+    const columns = new Set(flagLines.map((line) => /^ {2}--\S+(?: \S+)* {2,}/.exec(line)?.[0].length))
+    assert.equal(columns.size, 1, `${command}: ${[...columns].join(', ')}`)
+    assert.ok(!columns.has(undefined))
+  }
 })
 
 test('formatUsage lists the flags of the command', () => {

@@ -292,16 +292,16 @@ describe('problems', () => {
       'upstream: { url: "ftp://example.com" }',
       ['upstream.url: expected an http:// or https:// URL, got "ftp://example.com"'],
     ],
-    ['a bad listen address', 'listen: "8000x"', ['listen: expected HOST:PORT, got "8000x"']],
+    ['a bad listen address', 'listen: "8000x"', ['listen: expected HOST:PORT, :PORT or PORT, got "8000x"']],
     [
       'a listen port out of range',
       'listen: "127.0.0.1:65536"',
-      ['listen: expected HOST:PORT, got "127.0.0.1:65536"'],
+      ['listen: expected HOST:PORT, :PORT or PORT, got "127.0.0.1:65536"'],
     ],
     [
       'an unbracketed IPv6 listen address',
       'listen: "::1:8000"',
-      ['listen: expected HOST:PORT, got "::1:8000"'],
+      ['listen: expected HOST:PORT, :PORT or PORT, got "::1:8000"'],
     ],
     [
       'a bad Host header',
@@ -410,7 +410,7 @@ describe('problems', () => {
     assert.deepEqual([...problems].sort(), [
       '--log-level: expected one of fatal, error, warn, info, debug, trace, silent, got "loud"',
       'EDGECACHE_WORKERS: expected an integer >= 1, got "zero"',
-      'listen: expected HOST:PORT, got "8000x"',
+      'listen: expected HOST:PORT, :PORT or PORT, got "8000x"',
       'server.backlog: expected an integer >= 1, got -1',
       'server.maxHeadrBytes: unknown field',
       'storage.local.maxBytes: expected a size like "256MiB", got "lots"',
@@ -789,6 +789,18 @@ describe('flags', () => {
     assert.equal(config.log.level, 'trace')
   })
 
+  test('a port alone, or with a colon, keeps the default host of its listener', () => {
+    for (const port of ['8001', ':8001']) {
+      const config = loadConfig({
+        env: {},
+        flags: { listen: port, 'admin-listen': port.replace('8001', '9092') },
+      })
+      assert.deepEqual(config.listen, { host: '0.0.0.0', port: 8001 })
+      // The admin endpoints stay on loopback unless a host is given.
+      assert.deepEqual(config.admin.listen, { host: '127.0.0.1', port: 9092 })
+    }
+  })
+
   const flagCases: [string, Record<string, string>, string][] = [
     ['an unknown flag', { bogus: '1' }, '--bogus: unknown flag'],
     ['a bad worker count', { workers: 'zero' }, '--workers: expected an integer >= 1, got "zero"'],
@@ -797,7 +809,11 @@ describe('flags', () => {
       { upstream: 'localhost' },
       '--upstream: expected an http:// or https:// URL, got "localhost"',
     ],
-    ['a bad listen address', { 'admin-listen': '8000x' }, '--admin-listen: expected HOST:PORT, got "8000x"'],
+    [
+      'a bad listen address',
+      { 'admin-listen': '8000x' },
+      '--admin-listen: expected HOST:PORT, :PORT or PORT, got "8000x"',
+    ],
     ['an empty cache directory', { 'cache-dir': '' }, '--cache-dir: expected a directory path, got ""'],
   ]
   for (const [name, flags, expected] of flagCases) {
@@ -817,7 +833,7 @@ describe('checkConfigFile', () => {
     assert.deepEqual(result, {
       ok: false,
       problems: [
-        'EDGECACHE_LISTEN: expected HOST:PORT, got "x"',
+        'EDGECACHE_LISTEN: expected HOST:PORT, :PORT or PORT, got "x"',
         'workers: expected an integer >= 1, got 0',
         'nope: unknown field',
       ],
