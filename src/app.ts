@@ -8,7 +8,10 @@ import { createAdminServer, type Readiness } from './admin/admin-server.ts'
 import { createClusterStatus } from './admin/cluster-status.ts'
 import { createStatusTracker } from './admin/status.ts'
 import { type Clock, systemClock } from './clock.ts'
-import type { Config } from './config/schema.ts'
+import type { AdmissionOptions } from './cache/admission.ts'
+import { configChanges } from './config/changes.ts'
+import type { CacheConfig, Config } from './config/schema.ts'
+import { ProblemsError } from './errors.ts'
 import { createClusterMetrics } from './observability/cluster-metrics.ts'
 import { events, publish, type UpstreamFinished } from './observability/events.ts'
 import { createLogger, type Logger } from './observability/logger.ts'
@@ -25,7 +28,9 @@ import { createUpstreamStage } from './pipeline/stages/upstream.ts'
 import { listenError } from './server/listen-error.ts'
 import { createProxyServer } from './server/proxy-server.ts'
 import { routeCacheKey } from './router/cache-key.ts'
-import { createLiveRouter, type ReloadResult } from './router/live-router.ts'
+import { createLiveRouter } from './router/live-router.ts'
+import { type ApplyReload, createReloader } from './reload/cluster-reload.ts'
+import type { ReloadReport, ReloadScope, ReloadTrigger, WorkerReload } from './reload/reload-report.ts'
 import type { CacheStore } from './storage/store.ts'
 import { createWorkerFillLocks } from './storage/worker-fill-locks.ts'
 import { buildStore } from './store-from-config.ts'
@@ -44,6 +49,11 @@ export interface AppDeps {
    * (they share one local store). @default one per process
    */
   readonly instance?: string
+  /**
+   * Loads the config again from where it came from (file, environment, flags), for a
+   * reload of the whole config; without it a reload reloads the route file only.
+   */
+  readonly loadConfig?: () => Config
 }
 
 export interface Listening {
@@ -58,8 +68,11 @@ export interface App {
   close(): Promise<void>
   readonly store: CacheStore
   readonly logger: Logger
-  /** Reloads the route file now (SIGHUP calls this); an invalid file keeps the routes in force. */
-  reloadRoutes(): ReloadResult
+  /**
+   * Reloads in every worker of the instance (SIGHUP and `POST /reload` call this): the
+   * whole config, or the route file only. Whatever is refused keeps what is in force.
+   */
+  reload(scope: ReloadScope, trigger: ReloadTrigger): Promise<ReloadReport>
   /**
    * Requests collapsed behind another's fetch right now, the keys being fetched, and the
    * requests waiting for another instance's fetch (collapsing across instances).
@@ -77,11 +90,20 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
   if (upstreamUrl === undefined) throw new Error('upstream.url is required to serve (pass --upstream URL)')
   const clock = deps.clock ?? systemClock
   const logger = deps.logger ?? createLogger({ level: config.log.level, file: config.log.file })
+  // What a reload may change is read from `live` at each use (see config/changes.ts).
+  let live = config
+  // pino children keep the level they were made with: a reload sets each one's.
+  const children: Logger[] = [logger]
+  const child = (component: string): Logger => {
+    const made = logger.child({ component })
+    children.push(made)
+    return made
+  }
 
   const inWorker = cluster.isWorker && process.send !== undefined
   const built = await buildStore(config.storage, {
     clock,
-    log: logger.child({ component: `storage.${config.storage.driver}` }),
+    log: child(`storage.${config.storage.driver}`),
     onEvict: (reason) => publish(events.cacheEvicted, { reason }),
     onL1Reset: () => publish(events.storageError, { store: config.storage.driver, op: 'subscribe' }),
     // The primary set aside an unusable store before it started the workers.
@@ -119,14 +141,14 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
   })
   const routes = createLiveRouter({
     path: config.routes,
-    log: logger.child({ component: 'routes' }),
+    log: child('routes'),
     onReload: (result, trigger) => publish(events.routesReload, { ok: result.ok, trigger }),
   })
-  const pipelineLog = logger.child({ component: 'pipeline' })
+  const pipelineLog = child('pipeline')
   const collapser = createCollapser()
   const sharedCollapser = createSharedCollapser({
     fills: built.fills,
-    log: logger.child({ component: 'cache.fill-lock' }),
+    log: child('cache.fill-lock'),
   })
   // A URL purge finds what the cache stored under the route's key rules (query normalised).
   const urlKey = (url: string) => {
@@ -140,7 +162,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
     perProcessStore ? createClusterInvalidator(storeInvalidator) : storeInvalidator,
     clock,
   )
-  const surrogateLog = logger.child({ component: 'surrogate' })
+  const surrogateLog = child('surrogate')
   const pipeline = compose(
     [
       createRouteStage({ router: routes.current }),
@@ -157,16 +179,19 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
         sharedCollapser: built.fills === undefined ? undefined : sharedCollapser,
         invalidator,
         storeName: config.storage.driver,
-        log: logger.child({ component: 'cache' }),
-        name: config.cache.name,
+        log: child('cache'),
         maxObjectBytes: built.maxObjectBytes,
-        collapseTimeoutMs: config.cache.collapseTimeout,
-        keepMs: config.cache.keep,
-        admission: {
-          heuristicFraction: config.cache.heuristicFraction,
-          maxHeuristicTtlMs: config.cache.maxHeuristicTtl,
-          targetedFields: [config.cache.targetedField, 'cdn-cache-control'],
-          storeSetCookie: false,
+        get name() {
+          return live.cache.name
+        },
+        get collapseTimeoutMs() {
+          return live.cache.collapseTimeout
+        },
+        get keepMs() {
+          return live.cache.keep
+        },
+        get admission() {
+          return admissionOf(live.cache)
         },
       }),
       createSurrogateStage({
@@ -187,10 +212,10 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
     pipelineLog,
   )
 
-  const accessLog = logger.child({ component: 'access' })
+  const accessLog = child('access')
   const server = createProxyServer({
     pipeline,
-    log: logger.child({ component: 'server' }),
+    log: child('server'),
     clock,
     maxHeaderBytes: config.server.maxHeaderBytes,
     maxHeaderCount: config.server.maxHeaderCount,
@@ -211,8 +236,8 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
         bytes,
         totalMs,
       })
-      if (wantsAccessLine(config.log, status))
-        logAccess(accessLog, ctx, status, bytes, totalMs, config.log.accessQuery)
+      if (wantsAccessLine(live.log, status))
+        logAccess(accessLog, ctx, status, bytes, totalMs, live.log.accessQuery)
     },
   })
 
@@ -281,14 +306,49 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
       },
     }
   }
+  /** This worker's part of a reload: everything checked first, then applied at once. */
+  const reloadHere: ApplyReload = (scope, trigger) => {
+    const refused = (problems: readonly string[]): WorkerReload => {
+      reloadLog.error({ trigger, scope, problems }, 'reload refused, keeping what is in force')
+      return { ok: false, restartNeeded: [], problems, routes: routes.current().size }
+    }
+    let next = live
+    if (scope === 'config' && deps.loadConfig !== undefined) {
+      try {
+        next = deps.loadConfig()
+      } catch (err) {
+        return refused(problemsOf(err))
+      }
+    }
+    // Without a route file a config reload has no routes to reload; a routes reload says so.
+    const routed = scope === 'config' && config.routes === undefined ? undefined : routes.reload(trigger)
+    if (routed?.ok === false) return refused(routed.problems)
+    // Compared with the config as started: a field that needs a restart stays listed until one.
+    const { restartNeeded } = configChanges(config, next)
+    live = next
+    for (const log of children) log.level = next.log.level
+    if (scope === 'config') reloadLog.info({ trigger, restartNeeded }, 'config reloaded')
+    return { ok: true, restartNeeded, problems: [], routes: routes.current().size }
+  }
+  const reloadLog = child('reload')
+  const reloadAll = createReloader(
+    reloadHere,
+    inWorker
+      ? {
+          send: (message) => process.send?.(message),
+          onMessage: (listener) => process.on('message', listener),
+        }
+      : undefined,
+  )
+
   const admin = createAdminServer({
     readiness,
     invalidator,
-    tokens: config.admin.tokens,
-    log: logger.child({ component: 'admin' }),
+    tokens: () => live.admin.tokens,
+    log: child('admin'),
     status: statusSource,
     metrics: scrape,
-    reloadRoutes: () => routes.reload('admin'),
+    reload: (scope, trigger) => reloadAll(scope, trigger),
   })
 
   return {
@@ -299,7 +359,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
       waiting: collapser.waiting,
       waitingOnOthers: sharedCollapser.waiting,
     }),
-    reloadRoutes: () => routes.reload('signal'),
+    reload: (scope, trigger) => reloadAll(scope, trigger),
     async listen() {
       const { host, port } = config.listen
       const proxy = await server.listen(host, port).catch((err: unknown) => {
@@ -363,4 +423,25 @@ function logAccess(
 function wantsAccessLine(log: Config['log'], status: number): boolean {
   if (!log.access) return false
   return status >= 500 || log.accessSample >= 1 || Math.random() < log.accessSample
+}
+
+/** The RFC 9111 engine's admission settings from `cache.*`, made once per config in force. */
+const admissions = new WeakMap<CacheConfig, AdmissionOptions>()
+function admissionOf(cache: CacheConfig): AdmissionOptions {
+  let admission = admissions.get(cache)
+  if (admission === undefined) {
+    admission = {
+      heuristicFraction: cache.heuristicFraction,
+      maxHeuristicTtlMs: cache.maxHeuristicTtl,
+      targetedFields: [cache.targetedField, 'cdn-cache-control'],
+      storeSetCookie: false,
+    }
+    admissions.set(cache, admission)
+  }
+  return admission
+}
+
+function problemsOf(err: unknown): readonly string[] {
+  if (err instanceof ProblemsError) return err.problems
+  return [err instanceof Error ? err.message : String(err)]
 }

@@ -107,7 +107,8 @@ async function serve(args: ParsedArgs): Promise<number> {
     : undefined
   let app: App
   try {
-    app = await createApp(config, { instance })
+    // A reload loads the config again from the same file, environment and flags.
+    app = await createApp(config, { instance, loadConfig: () => loadConfig({ flags: args.flags }) })
   } catch (err) {
     // The schema should have refused it already; if a part refuses it, say so in one line.
     if (hasCode(err, 'EC_ERR_CONFIG_INVALID')) return fail(err, 1)
@@ -275,8 +276,9 @@ function stopOnSignals(app: App, after?: () => Promise<void>): void {
   }
   process.on('SIGTERM', stop)
   process.on('SIGINT', stop)
-  // SIGHUP reloads the route file; an invalid one is logged and the routes in force stay.
-  process.on('SIGHUP', () => app.reloadRoutes())
+  // SIGHUP reloads the config and the route file in every worker; whatever is invalid is
+  // logged and what is in force stays. (With workers the primary takes the signal.)
+  process.on('SIGHUP', () => void app.reload('config', 'signal'))
 }
 
 function warn(message: string): void {

@@ -1,8 +1,9 @@
 /**
  * Worker processes: the primary forks `workers` copies of edgecache that share the listen
  * ports (node:cluster) and the local store, restarts one that crashes with a growing delay,
- * and passes SIGTERM, SIGINT and SIGHUP on. It holds the workers' fill claims, and relays
- * purges (for memory stores, one per worker), metrics and status between them.
+ * passes SIGTERM and SIGINT on, and turns SIGHUP into a reload of every worker. It holds
+ * the workers' fill claims, and relays purges (for memory stores, one per worker), reloads,
+ * metrics and status between them.
  */
 import { randomUUID } from 'node:crypto'
 import cluster, { type Worker } from 'node:cluster'
@@ -11,6 +12,7 @@ import { mergeStatusReports } from './admin/status-merge.ts'
 import { isStatusMessage, type StatusMessage } from './admin/status-messages.ts'
 import type { StatusReport } from './admin/status-snapshot.ts'
 import { isMetricsMessage, type MetricsMessage } from './observability/metrics-messages.ts'
+import { serveReloads } from './reload/cluster-reload.ts'
 import { serveFillLocks } from './storage/worker-fill-locks.ts'
 import { isInvalidationMessage } from './surrogate/cluster-invalidator.ts'
 
@@ -89,6 +91,7 @@ export function superviseWorkers(count: number, log: SupervisorLog): void {
 
   relayInvalidations()
   serveFillLocks(cluster)
+  const reload = serveReloads(cluster)
   relayMetrics()
   relayStatus()
 
@@ -102,7 +105,11 @@ export function superviseWorkers(count: number, log: SupervisorLog): void {
   process.on('SIGTERM', () => stop('SIGTERM'))
   process.on('SIGINT', () => stop('SIGTERM'))
   process.on('SIGHUP', () => {
-    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGHUP')
+    reload('config', 'signal').then((report) => {
+      const { reloaded, workers, of, restartNeeded, problems } = report
+      if (reloaded) log.info({ workers, restartNeeded }, 'config reloaded in every worker')
+      else log.warn({ workers, of, problems }, 'config reload refused or incomplete')
+    })
   })
 }
 

@@ -6,14 +6,15 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import type { ReloadReport, ReloadScope } from '../reload/reload-report.ts'
 import { EdgecacheError } from '../errors.ts'
 import type { MetricsSource } from '../observability/cluster-metrics.ts'
 import type { Invalidator } from '../surrogate/invalidator.ts'
 import { type AdminLog, createInvalidateHandler } from './invalidate.ts'
 import { sendError, sendJson } from './json-reply.ts'
-import type { ReloadResult } from '../router/live-router.ts'
+import type { TokenSource } from './bearer-auth.ts'
 import { createMetricsHandler } from './metrics.ts'
-import { createRoutesReloadHandler } from './routes-reload.ts'
+import { createReloadHandler } from './reload.ts'
 import type { StatusSource } from './cluster-status.ts'
 import { createStatusPageHandlers } from './status-page.ts'
 
@@ -25,7 +26,7 @@ export interface AdminServerDeps {
   /** Carries out `POST /invalidate`. */
   readonly invalidator: Invalidator
   /** Bearer tokens accepted by `POST /invalidate`; none means it answers 403. Secrets. */
-  readonly tokens: readonly string[]
+  readonly tokens: TokenSource
   /** For purges, refused requests and failures; never given a token. */
   readonly log: AdminLog
   /** Renders `GET /metrics` (no token: the admin listener is for a private network); without it that path is 404. */
@@ -35,8 +36,11 @@ export interface AdminServerDeps {
    * there are several; without it those paths are 404.
    */
   readonly status?: StatusSource
-  /** Reloads the route file for `POST /routes/reload`; without it that path is 404. */
-  readonly reloadRoutes?: () => ReloadResult
+  /**
+   * Reloads, in every worker: the whole config for `POST /reload`, the route file for
+   * `POST /routes/reload`. Without it both paths are 404.
+   */
+  readonly reload?: (scope: ReloadScope, trigger: 'admin') => Promise<ReloadReport>
 }
 
 export interface Readiness {
@@ -79,14 +83,26 @@ export function createAdminServer(deps: AdminServerDeps): AdminServer {
         POST: createInvalidateHandler({ invalidator: deps.invalidator, tokens: deps.tokens, log: deps.log }),
       },
     ],
-    ...(deps.reloadRoutes === undefined
+    ...(deps.reload === undefined
       ? []
       : ([
           [
+            '/reload',
+            {
+              POST: createReloadHandler({
+                reload: deps.reload,
+                scope: 'config',
+                tokens: deps.tokens,
+                log: deps.log,
+              }),
+            },
+          ],
+          [
             '/routes/reload',
             {
-              POST: createRoutesReloadHandler({
-                reload: deps.reloadRoutes,
+              POST: createReloadHandler({
+                reload: deps.reload,
+                scope: 'routes',
                 tokens: deps.tokens,
                 log: deps.log,
               }),

@@ -20,17 +20,33 @@ export interface BearerAuth {
 // RFC 9110 §11.1: the scheme is case-insensitive. RFC 6750 §2.1: one b64token after it.
 const bearerPattern = /^bearer +([A-Za-z0-9\-._~+/]+=*) *$/i
 
+/** The tokens, or where to read the ones in force (a reload may replace them). */
+export type TokenSource = readonly string[] | (() => readonly string[])
+
 /**
  * @example
  * const auth = createBearerAuth(config.admin.tokens)
  * if (auth.check(req.headers.authorization) !== 'ok') refuse()
  */
-export function createBearerAuth(tokens: readonly string[]): BearerAuth {
+export function createBearerAuth(source: TokenSource): BearerAuth {
+  const current = typeof source === 'function' ? source : () => source
+  let tokens: readonly string[] | undefined
+  let digests: Buffer[] = []
   // Comparing fixed-length digests makes timingSafeEqual usable (it needs equal lengths) and
-  // keeps the time independent of the configured tokens' lengths.
-  const digests = tokens.map(digest)
+  // keeps the time independent of the configured tokens' lengths. Made again only when a
+  // reload put other tokens in force.
+  const digestsNow = () => {
+    const now = current()
+    if (now !== tokens) {
+      tokens = now
+      digests = now.map(digest)
+    }
+    return digests
+  }
   return {
-    configured: digests.length > 0,
+    get configured() {
+      return digestsNow().length > 0
+    },
     check(authorization) {
       const match = authorization === undefined ? null : bearerPattern.exec(authorization)
       if (match === null) return 'missing'
@@ -38,7 +54,7 @@ export function createBearerAuth(tokens: readonly string[]): BearerAuth {
       let matched = false
       // Every token is compared, whether or not one already matched, so the time taken
       // does not tell which one (or how many) there are before the match.
-      for (const candidate of digests) matched = timingSafeEqual(candidate, presented) || matched
+      for (const candidate of digestsNow()) matched = timingSafeEqual(candidate, presented) || matched
       return matched ? 'ok' : 'invalid'
     },
   }

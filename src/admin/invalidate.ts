@@ -13,7 +13,7 @@ import { z } from 'zod'
 import { EdgecacheError, hasCode } from '../errors.ts'
 import type { Logger } from '../observability/logger.ts'
 import type { InvalidationRequest, Invalidator } from '../surrogate/invalidator.ts'
-import { authorized, createBearerAuth } from './bearer-auth.ts'
+import { authorized, createBearerAuth, type TokenSource } from './bearer-auth.ts'
 import { sendError, sendJson } from './json-reply.ts'
 
 /** The log calls the admin endpoints make; a pino Logger (or a child) fits. */
@@ -22,7 +22,7 @@ export type AdminLog = Pick<Logger, 'info' | 'warn' | 'error'>
 export interface InvalidateHandlerDeps {
   readonly invalidator: Invalidator
   /** Bearer tokens accepted; none means every request is refused with 403. Secrets. */
-  readonly tokens: readonly string[]
+  readonly tokens: TokenSource
   readonly log: AdminLog
   /** Largest request body read; larger ones get 413. @default 1 MiB */
   readonly maxBodyBytes?: number

@@ -4,8 +4,8 @@
  * invalid file leaves the old routes in place and is logged and reported. Requests read the
  * router once, so those in flight finish with the routes they started with.
  */
-import { type FSWatcher, watch } from 'node:fs'
-import { basename, dirname } from 'node:path'
+import { type FSWatcher, readFileSync, watch } from 'node:fs'
+import { dirname } from 'node:path'
 import { compileRoutes } from './compile.ts'
 import { checkRoutesFile, loadRoutes } from './load.ts'
 import { parseRouteFile } from './route-file.ts'
@@ -66,12 +66,18 @@ export function createLiveRouter(options: LiveRouterOptions): LiveRouter {
 
   if (path !== undefined && options.watch !== false) {
     // Watch the directory, not the file: an editor that saves by rename replaces the inode
-    // a file watch would follow.
-    const name = basename(path)
-    watcher = watch(dirname(path), (_event, changed) => {
-      if (changed !== null && changed !== name) return
+    // a file watch would follow, and a Kubernetes ConfigMap changes no file of that name at
+    // all: it swaps the `..data` symlink the file's own symlink goes through. So any change
+    // in the directory leads to a look at the file's text, and a reload when it differs.
+    let text = readText(path)
+    watcher = watch(dirname(path), () => {
       clearTimeout(timer)
-      timer = setTimeout(() => reload('watch'), SETTLE_MS)
+      timer = setTimeout(() => {
+        const now = readText(path)
+        if (now === text) return
+        text = now
+        reload('watch')
+      }, SETTLE_MS)
       timer.unref()
     })
     watcher.unref()
@@ -84,5 +90,14 @@ export function createLiveRouter(options: LiveRouterOptions): LiveRouter {
       clearTimeout(timer)
       watcher?.close()
     },
+  }
+}
+
+/** The file's text through any symlinks; undefined while it cannot be read (mid-swap). */
+function readText(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8')
+  } catch {
+    return undefined
   }
 }

@@ -186,7 +186,14 @@ describe('routes', () => {
     writeRoutes(ROUTES.replace('bypass: true', 'bypass: false, ttl: 5m'))
     const ok = await reload()
     assert.equal(ok.status, 200)
-    assert.deepEqual(JSON.parse(ok.text), { reloaded: true, routes: 8 })
+    assert.deepEqual(JSON.parse(ok.text), {
+      reloaded: true,
+      workers: 1,
+      of: 1,
+      restartNeeded: [],
+      problems: [],
+      routes: 8,
+    })
     assert.match(await cacheStatus('/api/y'), /stored/)
 
     writeRoutes('routes:\n  - name: broken\n    match: { pathRegex: "(a+)+$" }\n')
@@ -198,8 +205,8 @@ describe('routes', () => {
 
   test('SIGHUP reloads the routes', async () => {
     writeRoutes(ROUTES)
-    const result = proxy.app.reloadRoutes()
-    assert.equal(result.ok, true)
+    const result = await proxy.app.reload('config', 'signal')
+    assert.equal(result.reloaded, true)
     assert.match(await cacheStatus('/api/z'), /fwd=bypass/)
   })
 

@@ -97,7 +97,6 @@ export interface FillerDeps {
 /** The fill functions the cache stage uses, over its store entries and hit-for-miss memory. */
 export function createFiller(deps: FillerDeps) {
   const { log, status, entries, passMemory } = deps
-  const targeted = deps.admission.targetedFields
 
   /** The request sent upstream to fill the cache: a full GET whatever the client asked. */
   function fillRequest(ctx: RequestContext, extra?: Record<string, string>): RequestContext {
@@ -110,7 +109,7 @@ export function createFiller(deps: FillerDeps) {
   }
 
   function cleanTargeted(answer: Answer): void {
-    for (const field of targeted) delete answer.headers[field]
+    for (const field of deps.admission.targetedFields) delete answer.headers[field]
   }
 
   /**

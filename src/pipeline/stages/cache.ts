@@ -70,16 +70,21 @@ const PASS_MEMORY_MS = 30_000
  *   name: 'edgecache', maxObjectBytes: 8 << 20, collapseTimeoutMs: 30_000, admission })
  */
 export function createCacheStage(deps: CacheStageDeps): Stage {
-  const { clock, collapser, sharedCollapser, log, name } = deps
+  // name, keepMs, collapseTimeoutMs and admission are read at each use: a reload may change them.
+  const { clock, collapser, sharedCollapser, log } = deps
   const refreshing = new Set<string>()
 
-  const status = (p: CacheStatusParams) => formatCacheStatus(name, p)
+  const status = (p: CacheStatusParams) => formatCacheStatus(deps.name, p)
   const entries = createCacheEntries(deps)
   const passMemory = createPassMemory(PASS_MEMORY_KEYS, PASS_MEMORY_MS, clock)
   const { fillRequest, cleanTargeted, admitAndAnswer } = createFiller({
-    admission: deps.admission,
+    get admission() {
+      return deps.admission
+    },
     maxObjectBytes: deps.maxObjectBytes,
-    keepMs: deps.keepMs,
+    get keepMs() {
+      return deps.keepMs
+    },
     log,
     status,
     entries,
