@@ -279,11 +279,14 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
   subscribe(events.upstreamFinished.name as string, onUpstream)
   const readiness = (): Readiness => {
     const upstreamHealth = health.state()
-    const ready = serving && upstreamHealth.healthy
+    const storeUp = built.state().state === 'up'
+    // Serving stale, or from the store, beats being pulled from the load balancer: a down
+    // backend or store says `degraded` and stays 200 unless told otherwise.
+    const ready = serving && (upstreamHealth.healthy || !live.readiness.requireUpstream)
     return {
       ready,
       report: {
-        status: !serving ? 'starting' : ready ? 'ready' : 'degraded',
+        status: !serving ? 'starting' : upstreamHealth.healthy && storeUp ? 'ready' : 'degraded',
         stores: [{ name: config.storage.driver, ...built.state(), ...store.stats(), ...built.capacity?.() }],
         upstreams: [
           {

@@ -6,8 +6,8 @@ import type { Config } from './schema.ts'
 
 /**
  * Fields (or whole sections, by prefix) that every worker applies while serving. The rest
- * (listeners, store, pools, workers, limits of the listener) are bound to sockets, files or
- * processes made at start.
+ * (listeners, store, pools, workers, limits of the listener, which route file) are bound to
+ * sockets, files or processes made at start. The route file's text reloads with every reload.
  */
 const LIVE = [
   'admin.tokens',
@@ -16,8 +16,8 @@ const LIVE = [
   'log.access',
   'log.accessSample',
   'log.accessQuery',
-  'routes',
   'cache.',
+  'readiness.',
 ]
 
 export interface ConfigChanges {

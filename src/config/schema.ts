@@ -354,6 +354,14 @@ export const configSchema = z.strictObject({
   surrogate: surrogateSchema.prefault({}),
   storage: storageSchema.prefault({ driver: 'local' }),
   workers: computedInteger('worker processes', () => availableParallelism(), 1, 'number of CPUs'),
+  readiness: z
+    .strictObject({
+      requireUpstream: boolean(
+        '/ready answers 503 while the backend fails its checks; off, it stays 200 (degraded): the cache can still serve',
+        false,
+      ),
+    })
+    .prefault({}),
   log: z
     .strictObject({
       level: oneOf('least severe level logged', logLevels, 'info'),
@@ -527,6 +535,10 @@ export interface Config {
   readonly storage: StorageConfig
   /** Worker processes, at least 1. Defaults to `os.availableParallelism()`. */
   readonly workers: number
+  readonly readiness: {
+    /** A backend failing its checks makes /ready 503, not only `degraded`. */
+    readonly requireUpstream: boolean
+  }
   readonly log: {
     /** Least severe level logged. */
     readonly level: (typeof logLevels)[number]

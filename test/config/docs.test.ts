@@ -12,7 +12,7 @@ test('docs/config.md matches the schema (regenerate: node --import tsx src/confi
 test('every leaf field has a doc line, an env name and a row in the docs', () => {
   const docs = renderConfigDocs()
   const fields = listFields()
-  assert.equal(fields.length, 63)
+  assert.equal(fields.length, 64)
   for (const field of fields) {
     assert.ok(field.meta.doc.length > 0, `${field.path.join('.')} has a doc line`)
     assert.match(field.envName, /^EDGECACHE_[A-Z_]+$/)

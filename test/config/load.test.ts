@@ -81,6 +81,7 @@ describe('defaults', () => {
         local: { path: '.edgecache', maxBytes: 1024 ** 3, maxObjectBytes: 8 * 1024 ** 2 },
       },
       workers: availableParallelism(),
+      readiness: { requireUpstream: false },
       log: { level: 'info', access: true, accessSample: 1, accessQuery: false },
     })
   })

@@ -196,8 +196,12 @@ describe('two instances sharing Redis (tiered)', { skip }, () => {
       const reply = await send(`${a.url}/down-${i}`, { headers: host })
       assert.equal(reply.status, 200)
     }
-    const ready = JSON.parse((await send(`${a.adminUrl}/ready`)).text)
+    const readyReply = await send(`${a.adminUrl}/ready`)
+    const ready = JSON.parse(readyReply.text)
     assert.notEqual(ready.stores[0].state, 'up')
+    // Still 200: the local store and the backend serve on; the top-level status says why not all is well.
+    assert.equal(readyReply.status, 200)
+    assert.equal(ready.status, 'degraded')
     assert.match((await send(`${a.adminUrl}/metrics`)).text, /^edgecache_storage_up\{store="tiered"\} 0$/m)
     const purge = await send(`${a.adminUrl}/invalidate`, {
       method: 'POST',

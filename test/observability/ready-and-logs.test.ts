@@ -11,7 +11,7 @@ import { startProxy } from '../support/proxy.ts'
 describe('readiness', () => {
   after(closeClient)
 
-  test('GET /ready answers 200 with stores and upstreams, and 503 once the backend is gone', async () => {
+  test('GET /ready answers 200 with stores and upstreams, and stays 200, degraded, once the backend is gone', async () => {
     const origin = await startOrigin()
     const proxy = await startProxy({
       upstream: origin.url,
@@ -34,12 +34,36 @@ describe('readiness', () => {
 
       await origin.close()
       // the active check (every 50 ms here) notices; the bound is generous
-      await waitFor(async () => (await send(`${proxy.adminUrl}/ready`)).status === 503)
-      const down = JSON.parse((await send(`${proxy.adminUrl}/ready`)).text)
+      await waitFor(
+        async () => JSON.parse((await send(`${proxy.adminUrl}/ready`)).text).status === 'degraded',
+      )
+      const reply = await send(`${proxy.adminUrl}/ready`)
+      // The cache can still serve what it holds: not a reason to be pulled from rotation.
+      assert.equal(reply.status, 200)
+      const down = JSON.parse(reply.text)
       assert.equal(down.status, 'degraded')
       assert.equal(down.upstreams[0].healthy, false)
       assert.match(down.upstreams[0].lastError, /^E[A-Z]+/)
       assert.equal((await send(`${proxy.adminUrl}/health`)).status, 200)
+    } finally {
+      await proxy.close()
+    }
+  })
+
+  test('with readiness.requireUpstream, a backend that is gone makes /ready 503', async () => {
+    const origin = await startOrigin()
+    const proxy = await startProxy({
+      upstream: origin.url,
+      env: {
+        EDGECACHE_UPSTREAM__HEALTH_CHECK_INTERVAL: '50ms',
+        EDGECACHE_READINESS__REQUIRE_UPSTREAM: 'true',
+      },
+    })
+    try {
+      assert.equal((await send(`${proxy.adminUrl}/ready`)).status, 200)
+      await origin.close()
+      await waitFor(async () => (await send(`${proxy.adminUrl}/ready`)).status === 503)
+      assert.equal(JSON.parse((await send(`${proxy.adminUrl}/ready`)).text).status, 'degraded')
     } finally {
       await proxy.close()
     }
