@@ -289,9 +289,10 @@ export function formatUsage(command: Command = 'serve'): string {
   const lines = [
     'usage: edgecache [serve] [flags]',
     '       edgecache check-config FILE',
-    '       edgecache purge (--tag TAG | --url URL | --prefix URL)... | --all [flags]',
+    '       edgecache purge (--tag TAG | --url URL | --prefix URL)... [flags]',
+    '       edgecache purge --all [flags]',
     "       edgecache routes test [--config FILE | --routes FILE] URL [--method M] [--header 'K: V']...",
-    '       edgecache demo',
+    '       edgecache demo [flags]',
     '',
     `flags for ${command}:`,
   ]
