@@ -3,6 +3,7 @@
  * them together. The only module that sees the whole Config.
  */
 import cluster from 'node:cluster'
+import { readFileSync } from 'node:fs'
 import { subscribe, unsubscribe } from 'node:diagnostics_channel'
 import { createAdminServer, type Readiness } from './admin/admin-server.ts'
 import { createClusterStatus } from './admin/cluster-status.ts'
@@ -261,14 +262,21 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
     storeCapacity: built.capacity,
     upstreamName: 'default',
     fillLocks: built.fills !== undefined,
+    traffic: () => server.traffic(),
+    version: packageVersion(),
   })
   // In a cluster worker /metrics answers with the sum over workers, through the primary.
   const scrape = createClusterMetrics(metrics)
+  const upstreamLog = child('upstream')
   const health = createHealthMonitor({
     url: upstreamUrl,
     intervalMs: config.upstream.healthCheckInterval,
     timeoutMs: config.upstream.connectTimeout,
     clock,
+    onChange: ({ healthy, lastError }) => {
+      if (healthy) upstreamLog.info({ upstream: upstreamUrl }, 'backend up')
+      else upstreamLog.warn({ upstream: upstreamUrl, error: lastError }, 'backend down')
+    },
   })
   const onUpstream = (message: unknown) => {
     const m = message as UpstreamFinished
@@ -447,4 +455,10 @@ function admissionOf(cache: CacheConfig): AdmissionOptions {
 function problemsOf(err: unknown): readonly string[] {
   if (err instanceof ProblemsError) return err.problems
   return [err instanceof Error ? err.message : String(err)]
+}
+
+/** edgecache's version, from its package.json (one directory above src/ and dist/). */
+function packageVersion(): string {
+  const text = readFileSync(new URL('../package.json', import.meta.url), 'utf8')
+  return (JSON.parse(text) as { version: string }).version
 }

@@ -3,6 +3,7 @@
  * redacted wherever they appear.
  */
 import { pino, type DestinationStream, type Logger } from 'pino'
+import { createRepeatLimiter, serializeError } from './log-limits.ts'
 
 export type { Logger }
 
@@ -32,6 +33,38 @@ const REDACT = [
   '*.token',
 ]
 
+/** A warning or error repeated within this long is written once, then counted. */
+const REPEAT_WINDOW_MS = 10_000
+
+/** pino's level number for warn: repeats of warnings and errors are held back, not of info. */
+const WARN = 40
+
+/**
+ * A pino logMethod hook that holds back repeats of a warning or error (same level,
+ * message and error code) and adds `suppressed` to the next one written.
+ */
+function limitRepeats(admit: (kind: string) => number | undefined) {
+  return function (
+    this: Logger,
+    args: Parameters<Logger['info']>,
+    method: (...a: unknown[]) => void,
+    level: number,
+  ) {
+    if (level < WARN) return method.apply(this, args)
+    const [first, second] = args as unknown[]
+    const fields =
+      typeof first === 'object' && first !== null ? (first as Record<string, unknown>) : undefined
+    const message = fields === undefined ? first : second
+    const code = (fields?.err as { code?: unknown } | undefined)?.code
+    const held = admit(`${level} ${String(message)} ${String(code ?? '')}`)
+    if (held === undefined) return
+    if (held > 0 && fields !== undefined)
+      return method.apply(this, [{ ...fields, suppressed: held }, ...args.slice(1)])
+    if (held > 0) return method.apply(this, [{ suppressed: held }, ...args])
+    return method.apply(this, args)
+  }
+}
+
 export function createLogger(options: LoggerOptions): Logger {
   return pino(
     {
@@ -40,6 +73,8 @@ export function createLogger(options: LoggerOptions): Logger {
       redact: { paths: REDACT, censor: '[redacted]' },
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
+      serializers: { err: serializeError },
+      hooks: { logMethod: limitRepeats(createRepeatLimiter(REPEAT_WINDOW_MS)) },
     },
     options.destination ??
       pino.destination(

@@ -57,6 +57,10 @@ export interface MetricsOptions {
    * @default true
    */
   readonly processMetrics?: boolean
+  /** Requests being answered and client connections open now, read at each scrape. @default none */
+  traffic?(): { readonly inFlight: number; readonly connections: number }
+  /** edgecache's version, for `edgecache_build_info`. @default none: no such metric */
+  readonly version?: string
 }
 
 export interface Metrics {
@@ -248,6 +252,34 @@ export function createMetrics(options: MetricsOptions): Metrics {
         this.set(capacity().fileBytes)
       },
     })
+  }
+  const traffic = options.traffic
+  if (traffic !== undefined) {
+    new Gauge({
+      name: 'edgecache_requests_in_flight',
+      help: 'Requests received and not yet answered in full (summed over workers).',
+      registers,
+      collect() {
+        this.set(traffic().inFlight)
+      },
+    })
+    new Gauge({
+      name: 'edgecache_open_connections',
+      help: 'Client connections open on the proxy listener (summed over workers).',
+      registers,
+      collect() {
+        this.set(traffic().connections)
+      },
+    })
+  }
+  if (options.version !== undefined) {
+    new Gauge({
+      name: 'edgecache_build_info',
+      help: 'Always 1; its labels say which edgecache and Node.js are running.',
+      labelNames: ['version', 'node'],
+      aggregator: 'max',
+      registers,
+    }).set({ version: options.version, node: process.versions.node }, 1)
   }
   const evictions = new Counter({
     name: 'edgecache_cache_evictions_total',

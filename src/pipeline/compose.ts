@@ -15,6 +15,7 @@ export interface Stage {
 }
 
 export interface ErrorReporter {
+  warn(obj: object, msg: string): void
   error(obj: object, msg: string): void
 }
 
@@ -49,7 +50,11 @@ export function compose(stages: readonly Stage[], log: ErrorReporter): Pipeline 
 export function errorAnswer(ctx: RequestContext, err: unknown, log: ErrorReporter): Answer {
   const status = err instanceof EdgecacheError && err.status !== undefined ? err.status : 500
   if (ctx.signal.aborted) return textAnswer(status, 'client closed request')
-  log.error({ err, reqId: ctx.id }, 'request failed')
+  // A backend that fails, or a request refused on purpose, is a warning; only what
+  // edgecache did not expect is an error.
+  const expected = err instanceof EdgecacheError && err.status !== undefined && err.code !== 'EC_ERR_INTERNAL'
+  if (expected) log.warn({ err, reqId: ctx.id }, 'request failed')
+  else log.error({ err, reqId: ctx.id }, 'request failed')
   const reason = err instanceof EdgecacheError && err.status !== undefined ? err.message : 'internal error'
   const headers: Record<string, string> = { 'x-request-id': ctx.id }
   if (ctx.facts.cacheStatus !== undefined) headers['cache-status'] = ctx.facts.cacheStatus

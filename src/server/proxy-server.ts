@@ -65,6 +65,8 @@ export interface ProxyServer {
    */
   close(timeoutMs: number): Promise<void>
   readonly server: Server
+  /** Requests received and not yet finished, and client connections open, right now. */
+  traffic(): { readonly inFlight: number; readonly connections: number }
 }
 
 /**
@@ -157,10 +159,20 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
     if (server.listening) log.error({ err }, 'proxy listener failed')
   })
 
+  // Counted here rather than with server.getConnections(), which is asynchronous.
+  let connections = 0
+  server.on('connection', (socket: Duplex) => {
+    connections++
+    socket.once('close', () => {
+      connections--
+    })
+  })
+
   let closed: Promise<void> | undefined
 
   return {
     server,
+    traffic: () => ({ inFlight: shared.inFlight, connections }),
     listen(host, port) {
       return new Promise((resolve, reject) => {
         server.once('error', reject)

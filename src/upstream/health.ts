@@ -26,6 +26,8 @@ export interface HealthMonitorOptions {
   readonly intervalMs: number
   readonly timeoutMs: number
   readonly clock: Clock
+  /** Told once each time the backend goes down or comes back, not of every check. */
+  onChange?(health: UpstreamHealth): void
 }
 
 export function createHealthMonitor(options: HealthMonitorOptions): HealthMonitor {
@@ -38,7 +40,9 @@ export function createHealthMonitor(options: HealthMonitorOptions): HealthMonito
   let checking = false
 
   const record = (ok: boolean, error?: string) => {
+    const changed = ok !== health.healthy
     health = { healthy: ok, lastCheck: options.clock.now(), lastError: ok ? undefined : error }
+    if (changed) options.onChange?.(health)
   }
 
   const check = () => {

@@ -4,6 +4,7 @@
  * exact counter values and label sets), and GET /metrics's answers.
  */
 import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
 import { after, before, describe, test } from 'node:test'
 import { createAdminServer } from '../../src/admin/admin-server.ts'
 import { createClusterMetrics } from '../../src/observability/cluster-metrics.ts'
@@ -463,6 +464,11 @@ describe('metrics of the proxy after known traffic', () => {
     assert.equal(s.value('edgecache_cache_objects'), 1)
     assert.equal(s.value('edgecache_cache_bytes'), proxy.app.store.stats().bytes)
     assert.equal(s.value('edgecache_cache_max_bytes'), 1024 ** 3)
+    const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'))
+    assert.equal(s.value('edgecache_build_info', { version, node: process.versions.node }), 1)
+    // The scrape itself is on the admin listener: nothing in flight on the proxy listener.
+    assert.equal(s.value('edgecache_requests_in_flight'), 0)
+    assert.ok(s.value('edgecache_open_connections') >= 0)
     assert.ok(s.value('edgecache_cache_file_bytes') > 0)
     assert.equal(s.value('edgecache_storage_up', { store: 'local' }), 1)
     assert.equal(s.sum('edgecache_storage_errors_total'), 0)
@@ -480,6 +486,43 @@ describe('metrics of the proxy after known traffic', () => {
       for (const value of Object.values(sample.labels)) {
         assert.doesNotMatch(value, /^\/|group-|http/, `${sample.name} ${JSON.stringify(sample.labels)}`)
       }
+    }
+  })
+})
+
+describe('traffic right now', () => {
+  test('a request held at the origin is in flight on an open connection; both gauges drop when it ends', async () => {
+    let release: () => void = () => undefined
+    const held = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    const origin = await startOrigin(async (_req, res) => {
+      await held
+      res.writeHead(200, { 'cache-control': 'no-store' })
+      res.end('late')
+    })
+    const proxy = await startProxy({ upstream: origin.url })
+    try {
+      const gauges = async () => {
+        const s = parsePrometheusText((await send(`${proxy.adminUrl}/metrics`)).text)
+        return {
+          inFlight: s.value('edgecache_requests_in_flight'),
+          open: s.value('edgecache_open_connections'),
+        }
+      }
+      const pending = send(`${proxy.url}/slow`, { headers: { connection: 'close' } })
+      await waitFor(async () => origin.count('/slow') === 1)
+      assert.deepEqual(await gauges(), { inFlight: 1, open: 1 })
+      release()
+      assert.equal((await pending).text, 'late')
+      await waitFor(async () => {
+        const now = await gauges()
+        return now.inFlight === 0 && now.open === 0
+      })
+    } finally {
+      release()
+      await proxy.close()
+      await origin.close()
     }
   })
 })

@@ -22,7 +22,8 @@ function context(): RequestContext {
 }
 
 const errors: object[] = []
-const log = { error: (obj: object) => void errors.push(obj) }
+const warnings: object[] = []
+const log = { error: (obj: object) => void errors.push(obj), warn: (obj: object) => void warnings.push(obj) }
 
 describe('compose', () => {
   test('runs stages in order until one answers', async () => {
@@ -61,12 +62,16 @@ describe('compose', () => {
         throw new EdgecacheError('EC_ERR_UPSTREAM_TIMEOUT', [], { cause: new Error('connect 10.0.0.1:8080') })
       },
     }
+    const before = errors.length
     const result = await compose([failing], log)(context())
     assert.equal(result.status, 504)
     const body = String(result.body)
     assert.match(body, /req-1/)
     assert.doesNotMatch(body, /10\.0\.0\.1/)
     assert.equal(result.headers['cache-control'], 'no-store')
+    // A backend that times out is expected: a warning, not an error.
+    assert.equal(errors.length, before)
+    assert.equal(warnings.at(-1) !== undefined, true)
   })
 
   test('an unexpected error is a 500 that says only "internal error"', async () => {
@@ -76,8 +81,10 @@ describe('compose', () => {
         throw new TypeError('secret detail')
       },
     }
+    const before = errors.length
     const result = await compose([failing], log)(context())
     assert.equal(result.status, 500)
     assert.doesNotMatch(String(result.body), /secret/)
+    assert.equal(errors.length, before + 1)
   })
 })
