@@ -6,6 +6,7 @@ import { type Directives, deltaSeconds, type FieldValue, qualifiedFields } from 
 import { parseHttpDate } from './http-date.ts'
 import type { RequestDirectives } from './request-directives.ts'
 import type { Freshness, StoredResponse } from './stored-response.ts'
+import { hasValidatorFields } from './validators.ts'
 
 /** RFC 9110 §15.1: status codes that are heuristically cacheable; 451 by RFC 7725 §3. */
 const HEURISTICALLY_CACHEABLE = new Set([200, 203, 204, 206, 300, 301, 308, 404, 405, 410, 414, 451, 501])
@@ -114,8 +115,7 @@ export function ttlMs(stored: StoredResponse, now: number): number {
 export function retainUntil(stored: StoredResponse, keepMs: number): number {
   const staleAt = stored.responseTime - stored.initialAgeMs + stored.lifetimeMs
   const window = stored.mustRevalidate ? 0 : Math.max(stored.staleWhileRevalidateMs, stored.staleIfErrorMs)
-  const hasValidator = stored.headers.etag !== undefined || stored.headers['last-modified'] !== undefined
-  return staleAt + Math.max(window, hasValidator ? keepMs : 0)
+  return staleAt + Math.max(window, hasValidatorFields(stored.headers) ? keepMs : 0)
 }
 
 /** Why a stored response cannot be used without asking the origin, as Cache-Status `fwd` says it. */

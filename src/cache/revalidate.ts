@@ -10,13 +10,13 @@ import {
   type HeuristicOptions,
   hasExplicitLifetime,
 } from './freshness.ts'
-import { formatHttpDate } from './http-date.ts'
+import { formatHttpDate, parseHttpDate } from './http-date.ts'
 import type { StoredHeaders, StoredResponse } from './stored-response.ts'
-import { firstValue, weakTag } from './validators.ts'
+import { firstValue, hasValidatorFields, weakTag } from './validators.ts'
 
 /** True when the stored response carries a validator the origin can check. */
 export function hasValidator(stored: StoredResponse): boolean {
-  return stored.headers.etag !== undefined || stored.headers['last-modified'] !== undefined
+  return hasValidatorFields(stored.headers)
 }
 
 /** RFC 9111 §4.3.1: If-None-Match from the ETag, If-Modified-Since from Last-Modified. */
@@ -24,8 +24,10 @@ export function conditionalFields(stored: StoredResponse): Record<string, string
   const fields: Record<string, string> = {}
   const etag = firstValue(stored.headers.etag)
   if (etag !== undefined) fields['if-none-match'] = etag
+  // An invalid Last-Modified is no validator: sending it back would ask nothing.
   const lastModified = firstValue(stored.headers['last-modified'])
-  if (lastModified !== undefined) fields['if-modified-since'] = lastModified
+  if (lastModified !== undefined && parseHttpDate(lastModified) !== undefined)
+    fields['if-modified-since'] = lastModified
   return fields
 }
 

@@ -70,16 +70,20 @@ export function createLiveRouter(options: LiveRouterOptions): LiveRouter {
     // all: it swaps the `..data` symlink the file's own symlink goes through. So any change
     // in the directory leads to a look at the file's text, and a reload when it differs.
     let text = readText(path)
-    watcher = watch(dirname(path), () => {
+    const check = (recheck: boolean) => {
+      const now = readText(path)
+      if (now === text) return
+      text = now
+      // A file written in place may be read half-written; look once more a little later,
+      // in case the last write brought no event of its own.
+      if (!reload('watch').ok && recheck) schedule(SETTLE_MS * 5, false)
+    }
+    const schedule = (ms: number, recheck: boolean) => {
       clearTimeout(timer)
-      timer = setTimeout(() => {
-        const now = readText(path)
-        if (now === text) return
-        text = now
-        reload('watch')
-      }, SETTLE_MS)
+      timer = setTimeout(() => check(recheck), ms)
       timer.unref()
-    })
+    }
+    watcher = watch(dirname(path), () => schedule(SETTLE_MS, true))
     watcher.unref()
   }
 

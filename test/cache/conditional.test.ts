@@ -68,6 +68,18 @@ describe('isNotModified', () => {
       notModified: false,
     },
     {
+      name: 'RFC 9110 §13.1.3: an invalid If-Modified-Since is ignored: the full response',
+      request: { 'if-modified-since': `${httpDate(lastModified + HOUR).slice(0, -3)}UTC` },
+      stored: { 'last-modified': httpDate(lastModified), date: httpDate(T0) },
+      notModified: false,
+    },
+    {
+      name: 'RFC 9110 §13.1.3: an If-Modified-Since sent on two lines is ignored',
+      request: { 'if-modified-since': [httpDate(lastModified + HOUR), httpDate(lastModified + HOUR)] },
+      stored: { 'last-modified': httpDate(lastModified), date: httpDate(T0) },
+      notModified: false,
+    },
+    {
       name: 'RFC 9110 §13.1.3: If-Modified-Since at Last-Modified is answered 304',
       request: { 'if-modified-since': httpDate(lastModified) },
       stored: { 'last-modified': httpDate(lastModified), date: httpDate(T0) },

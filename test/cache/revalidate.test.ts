@@ -42,6 +42,12 @@ describe('hasValidator and conditionalFields', () => {
       fields: { 'if-none-match': '"v1"', 'if-modified-since': httpDate(T0 - DAY) },
     },
     {
+      name: 'RFC 9110 §8.8.2: an invalid Last-Modified is no validator and is not sent back',
+      stored: { 'cache-control': 'max-age=60', 'last-modified': 'Sun, 06 Nov 1994 08:49:37 PST' },
+      validator: false,
+      fields: {},
+    },
+    {
       name: 'RFC 9111 §4.3.1: without a validator no conditional field is sent',
       stored: { 'cache-control': 'max-age=60' },
       validator: false,
