@@ -4,7 +4,6 @@
  */
 import cluster from 'node:cluster'
 import { readFileSync } from 'node:fs'
-import { subscribe, unsubscribe } from 'node:diagnostics_channel'
 import { createAdminServer, type Readiness } from './admin/admin-server.ts'
 import { createClusterStatus } from './admin/cluster-status.ts'
 import { createStatusTracker } from './admin/status.ts'
@@ -14,7 +13,7 @@ import { configChanges } from './config/changes.ts'
 import type { CacheConfig, Config } from './config/schema.ts'
 import { ProblemsError } from './errors.ts'
 import { createClusterMetrics } from './observability/cluster-metrics.ts'
-import { events, publish, type UpstreamFinished } from './observability/events.ts'
+import { events, publish } from './observability/events.ts'
 import { createLogger, type Logger } from './observability/logger.ts'
 import { createMetrics } from './observability/metrics.ts'
 import { createCollapser } from './pipeline/collapser.ts'
@@ -39,8 +38,8 @@ import { createClusterInvalidator } from './surrogate/cluster-invalidator.ts'
 import { observeInvalidations } from './surrogate/observed-invalidator.ts'
 import { createStoreInvalidator } from './surrogate/store-invalidator.ts'
 import { createForwarding } from './upstream/forwarding.ts'
-import { createHealthMonitor } from './upstream/health.ts'
-import { createUpstream } from './upstream/upstream.ts'
+import { createPools, poolNamesOf } from './upstream/pools.ts'
+import { createClientAddress } from './limits/client-address.ts'
 
 export interface AppDeps {
   readonly logger?: Logger
@@ -88,7 +87,9 @@ export interface App {
  */
 export async function createApp(config: Config, deps: AppDeps = {}): Promise<App> {
   const upstreamUrl = config.upstream.url
-  if (upstreamUrl === undefined) throw new Error('upstream.url is required to serve (pass --upstream URL)')
+  if (upstreamUrl === undefined && Object.keys(config.upstreams).length === 0) {
+    throw new Error('upstream.url or upstreams is required to serve (pass --upstream URL)')
+  }
   const clock = deps.clock ?? systemClock
   const logger = deps.logger ?? createLogger({ level: config.log.level, file: config.log.file })
   // What a reload may change is read from `live` at each use (see config/changes.ts).
@@ -101,6 +102,13 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
     return made
   }
 
+  // First: a route file naming an unknown pool stops the start before anything is opened.
+  const routes = createLiveRouter({
+    path: config.routes,
+    pools: poolNamesOf(config),
+    log: child('routes'),
+    onReload: (result, trigger) => publish(events.routesReload, { ok: result.ok, trigger }),
+  })
   const inWorker = cluster.isWorker && process.send !== undefined
   const built = await buildStore(config.storage, {
     clock,
@@ -126,24 +134,33 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
   // One store for every worker: no purge needs relaying to the others (memory: one each).
   const perProcessStore = config.storage.driver === 'memory'
   const store = built.store
-  const forwarding = createForwarding({
-    trustedProxies: config.server.trustedProxies,
-    stripRequestHeaders: config.server.stripRequestHeaders,
-    hostOverride: config.upstream.host,
-  })
-  const upstream = createUpstream({
-    url: upstreamUrl,
-    connections: config.upstream.connections,
-    connectTimeoutMs: config.upstream.connectTimeout,
-    headersTimeoutMs: config.upstream.headersTimeout,
-    bodyTimeoutMs: config.upstream.bodyTimeout,
-    keepAliveTimeoutMs: config.upstream.keepAliveTimeout,
-    forwarding,
-  })
-  const routes = createLiveRouter({
-    path: config.routes,
-    log: child('routes'),
-    onReload: (result, trigger) => publish(events.routesReload, { ok: result.ok, trigger }),
+  const upstreamLog = child('upstream')
+  const clientAddress = createClientAddress(config.server.trustedProxies)
+  const pools = createPools({
+    upstream: config.upstream,
+    upstreams: config.upstreams,
+    forwarding: (hostOverride) =>
+      createForwarding({
+        trustedProxies: config.server.trustedProxies,
+        stripRequestHeaders: config.server.stripRequestHeaders,
+        hostOverride,
+      }),
+    // The URL part of the cache key, under the route's query rules: what `hash: key` spreads.
+    cacheKey: (ctx) =>
+      routeCacheKey(
+        ctx.scheme,
+        ctx.host,
+        ctx.target,
+        {},
+        { ...ctx.facts.policy.key, headers: [], cookies: [] },
+      ),
+    clientAddress,
+    clock,
+    // Each server going down or coming back is logged once, not at every check.
+    onChange: (pool, server, available, error) => {
+      if (available) upstreamLog.info({ upstream: pool, server }, 'backend up')
+      else upstreamLog.warn({ upstream: pool, server, error }, 'backend down')
+    },
   })
   const pipelineLog = child('pipeline')
   const collapser = createCollapser()
@@ -208,7 +225,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
           surrogateLog.warn({ count, reqId }, 'tags dropped over the limits')
         },
       }),
-      createUpstreamStage({ upstream }),
+      createUpstreamStage({ pool: (name) => pools.get(name) }),
     ],
     pipelineLog,
   )
@@ -243,11 +260,12 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
   })
 
   let serving = false
-  // The upstream publishes under its default name ('default') until it is given one.
+  // Listed on the status page and in metrics before any request has reached it.
+  const firstPool = pools.names.values().next().value ?? 'default'
   const status = createStatusTracker({
     clock,
     storeStats: () => store.stats(),
-    upstreamName: 'default',
+    upstreamName: firstPool,
     storeName: config.storage.driver,
     storeShared: !perProcessStore,
     storePerHost: config.storage.driver === 'local',
@@ -260,55 +278,46 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
     storeName: config.storage.driver,
     storePerHost: config.storage.driver === 'local',
     storeCapacity: built.capacity,
-    upstreamName: 'default',
+    upstreamName: firstPool,
+    pools: {
+      pools: [...pools.names],
+      servers: () =>
+        pools.report().flatMap((pool) =>
+          pool.servers.map((s) => ({
+            upstream: pool.name,
+            server: s.url,
+            available: s.available,
+            active: s.active,
+          })),
+        ),
+    },
     fillLocks: built.fills !== undefined,
     traffic: () => server.traffic(),
     version: packageVersion(),
   })
   // In a cluster worker /metrics answers with the sum over workers, through the primary.
   const scrape = createClusterMetrics(metrics)
-  const upstreamLog = child('upstream')
-  const health = createHealthMonitor({
-    url: upstreamUrl,
-    intervalMs: config.upstream.healthCheckInterval,
-    timeoutMs: config.upstream.connectTimeout,
-    clock,
-    onChange: ({ healthy, lastError }) => {
-      if (healthy) upstreamLog.info({ upstream: upstreamUrl }, 'backend up')
-      else upstreamLog.warn({ upstream: upstreamUrl, error: lastError }, 'backend down')
-    },
-  })
-  const onUpstream = (message: unknown) => {
-    const m = message as UpstreamFinished
-    // A refused connection says the backend is down; any answer says it is up.
-    if (m.error === 'refused' || m.error === 'timeout') health.record(false, m.error)
-    else if (m.status !== undefined) health.record(true)
-  }
-  subscribe(events.upstreamFinished.name as string, onUpstream)
   const readiness = (): Readiness => {
-    const upstreamHealth = health.state()
+    const upstreamsUp = pools.isReady()
     const storeUp = built.state().state === 'up'
     // Serving stale, or from the store, beats being pulled from the load balancer: a down
     // backend or store says `degraded` and stays 200 unless told otherwise.
-    const ready = serving && (upstreamHealth.healthy || !live.readiness.requireUpstream)
+    const ready = serving && (upstreamsUp || !live.readiness.requireUpstream)
     return {
       ready,
       report: {
-        status: !serving ? 'starting' : upstreamHealth.healthy && storeUp ? 'ready' : 'degraded',
+        status: !serving ? 'starting' : upstreamsUp && storeUp ? 'ready' : 'degraded',
         stores: [{ name: config.storage.driver, ...built.state(), ...store.stats(), ...built.capacity?.() }],
-        upstreams: [
-          {
-            name: 'default',
-            url: upstreamUrl,
-            healthy: upstreamHealth.healthy,
-            lastCheck:
-              upstreamHealth.lastCheck === undefined
-                ? null
-                : new Date(upstreamHealth.lastCheck).toISOString(),
-            lastError: upstreamHealth.lastError ?? null,
-            inFlight: upstream.inFlight(),
-          },
-        ],
+        upstreams: pools.report().map((pool) => ({
+          ...pool,
+          servers: pool.servers.map((server) => ({
+            ...server,
+            lastCheck: server.lastCheck === undefined ? null : new Date(server.lastCheck).toISOString(),
+            lastError: server.lastError ?? null,
+            ejectedUntil:
+              server.ejectedUntil === undefined ? null : new Date(server.ejectedUntil).toISOString(),
+          })),
+        })),
         worker: {
           pid: process.pid,
           id: cluster.isWorker ? (cluster.worker?.id ?? null) : null,
@@ -381,20 +390,21 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
         throw listenError('admin', adminAt.host, adminAt.port, err)
       })
       serving = true
-      logger.info({ proxy, admin: adminAddress, upstream: upstreamUrl }, 'edgecache listening')
+      logger.info(
+        { proxy, admin: adminAddress, upstream: upstreamUrl, upstreams: [...pools.names] },
+        'edgecache listening',
+      )
       return { proxy, admin: adminAddress }
     },
     async close() {
       serving = false
       routes.close()
-      health.close()
-      unsubscribe(events.upstreamFinished.name as string, onUpstream)
       await Promise.all([server.close(config.server.shutdownTimeout), admin.close()])
       statusSource.close()
       status.close()
       scrape.close()
       metrics.close()
-      await upstream.close()
+      await pools.close()
       await store.close()
     },
   }

@@ -24,6 +24,8 @@ export const errorCatalogue = {
   EC_ERR_UPSTREAM_RESET: { message: 'backend closed the connection', status: 502 },
   EC_ERR_UPSTREAM_BAD_RESPONSE: { message: 'backend sent an invalid response', status: 502 },
   EC_ERR_UPSTREAM_TIMEOUT: { message: 'backend did not answer in time', status: 504 },
+  EC_ERR_UPSTREAM_UNAVAILABLE: { message: 'no backend available', status: 503 },
+  EC_ERR_UPSTREAM_BUSY: { message: 'backend busy', status: 503 },
   EC_ERR_CACHE_ONLY_IF_CACHED: { message: 'not in cache and the request said only-if-cached', status: 504 },
   EC_ERR_STORAGE_UNAVAILABLE: { message: 'storage unavailable: %s', status: 503 },
   EC_ERR_STORAGE_DIRECTORY_IN_USE: {

@@ -62,9 +62,15 @@ async function checkConfig(positionals: readonly string[]): Promise<number> {
     return 2
   }
   const result = checkConfigFile(file)
-  const { routeFileProblems } = await import('./router/load.ts')
-  // The route file the config names is checked too: serving would refuse it just the same.
-  const problems = result.ok ? routeFileProblems(result.config.routes) : result.problems
+  const [{ routeFileProblems }, { poolNamesOf }] = await Promise.all([
+    import('./router/load.ts'),
+    import('./upstream/pools.ts'),
+  ])
+  // The route file the config names is checked too, with the pools its routes name:
+  // serving would refuse it just the same.
+  const problems = result.ok
+    ? routeFileProblems(result.config.routes, poolNamesOf(result.config))
+    : result.problems
   if (result.ok) for (const warning of result.warnings) warn(warning)
   if (problems.length === 0) {
     process.stdout.write(`${file}: ok\n`)
@@ -86,7 +92,7 @@ function load(args: ParsedArgs): Config | number {
 async function serve(args: ParsedArgs): Promise<number> {
   const config = load(args)
   if (typeof config === 'number') return config
-  if (config.upstream.url === undefined) {
+  if (config.upstream.url === undefined && Object.keys(config.upstreams).length === 0) {
     process.stderr.write(NO_UPSTREAM)
     return 2
   }

@@ -112,7 +112,7 @@ function row(field: FieldInfo): string {
     `\`${field.path.join('.')}\``,
     meta.type,
     defaultCell,
-    `\`${field.envName}\``,
+    field.envName === '' ? '(file only)' : `\`${field.envName}\``,
     field.flag === undefined ? '' : `\`--${field.flag}\``,
     doc,
   ]

@@ -462,3 +462,57 @@ function kindOf(input: unknown): string {
 function wholeOrUndefined(value: number): number | undefined {
   return Number.isSafeInteger(value) && value >= 0 ? value : undefined
 }
+
+/** An optional integer with a lower bound, whose absence means another field's value (the docs say which). */
+export function optionalInteger(doc: string, min: number) {
+  return withoutDefault(integerCheck(min), { kind: 'integer', doc, type: `integer >= ${min}` })
+}
+
+/** An optional duration, whose absence means another field's value (the docs say which). */
+export function optionalDuration(doc: string) {
+  const check = (input: unknown): Checked<number> => {
+    const ms = typeof input === 'string' ? parseDuration(input) : undefined
+    return ms === undefined ? { expected: 'a duration like "30s"' } : { value: ms }
+  }
+  return withoutDefault(check, { kind: 'duration', doc, type: 'duration' })
+}
+
+/** An optional path such as `/healthz`: starts with `/`, no whitespace or `#`. */
+export function requestPath(doc: string) {
+  const check = (input: unknown): Checked<string> =>
+    typeof input === 'string' && input.startsWith('/') && !/[\s#]/.test(input)
+      ? { value: input }
+      : { expected: 'a path starting with "/"' }
+  return withoutDefault(check, { kind: 'text', doc, type: 'path' })
+}
+
+/** A list of HTTP status codes (100..599); comma-separated in env. */
+export function statusList(doc: string, defaultValue: readonly number[]) {
+  const check = (input: unknown): Checked<number> =>
+    Number.isSafeInteger(input) && (input as number) >= 100 && (input as number) <= 599
+      ? { value: input as number }
+      : { expected: 'a status code from 100 to 599' }
+  const meta: FieldMeta = {
+    kind: 'list',
+    doc,
+    type: 'list of status codes',
+    defaultText: `[${defaultValue.join(', ')}]`,
+  }
+  return z
+    .array(leaf(check))
+    .prefault([...defaultValue])
+    .register(fieldMeta, meta)
+}
+
+/** A number greater than or equal to 0, with a default. */
+export function nonNegativeNumber(doc: string, defaultValue: number) {
+  const check = (input: unknown): Checked<number> =>
+    typeof input === 'number' && Number.isFinite(input) && input >= 0
+      ? { value: input }
+      : { expected: 'a number >= 0' }
+  return withDefault(
+    check,
+    { kind: 'number', doc, type: 'number >= 0', defaultText: String(defaultValue) },
+    defaultValue,
+  )
+}

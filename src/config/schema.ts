@@ -34,7 +34,10 @@ import {
   tokenList,
 } from './fields.ts'
 
+import { defaultPoolName, type PoolConfig, upstreamsSchema } from './upstreams.ts'
+
 export type { ListenAddress } from './fields.ts'
+export type { PoolConfig } from './upstreams.ts'
 
 /** Log levels, quietest last. */
 export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
@@ -51,6 +54,11 @@ const upstreamSchema = z.strictObject({
   bodyTimeout: duration('give up when the upstream body pauses for this long; 0s waits without limit', '30s'),
   keepAliveTimeout: duration('close idle upstream connections after this long', '4s', 'positive'),
   healthCheckInterval: duration('time between TCP checks of the backend for /ready; 0s turns them off', '5s'),
+  queue: integer(
+    'most requests waiting for a connection to the upstream; past it, 503 at once (stale if allowed)',
+    1000,
+    0,
+  ),
 })
 
 const purgeMethodSchema = z
@@ -336,42 +344,54 @@ const storageSchema = z.discriminatedUnion('driver', [
 ])
 
 /** The whole config file's schema. Parse with load.ts, which also merges env and flags. */
-export const configSchema = z.strictObject({
-  listen: listen('where the proxy listens', '0.0.0.0:8000'),
-  routes: filePath(
-    'route file (.json, .yaml or .yml) naming URL classes and their cache policy; see docs/routes.md',
-  ),
-  admin: z
-    .strictObject({
-      listen: listen('where the admin endpoints listen', '127.0.0.1:9091'),
-      tokens: tokenList('bearer tokens accepted by POST /invalidate; with none, it answers 403'),
-      tokenFile: filePath('file of more admin tokens, one a line; blank lines and # comments skipped'),
-    })
-    .prefault({}),
-  upstream: upstreamSchema.prefault({}),
-  server: serverSchema.prefault({}),
-  cache: cacheSchema.prefault({}),
-  surrogate: surrogateSchema.prefault({}),
-  storage: storageSchema.prefault({ driver: 'local' }),
-  workers: computedInteger('worker processes', () => availableParallelism(), 1, 'number of CPUs'),
-  readiness: z
-    .strictObject({
-      requireUpstream: boolean(
-        '/ready answers 503 while the backend fails its checks; off, it stays 200 (degraded): the cache can still serve',
-        false,
-      ),
-    })
-    .prefault({}),
-  log: z
-    .strictObject({
-      level: oneOf('least severe level logged', logLevels, 'info'),
-      access: boolean('write one access line per request (at info level)', true),
-      accessSample: fraction('share of requests that get an access line, 0..1 (errors always do)', 1),
-      accessQuery: boolean('include the query string in the access line path', false),
-      file: filePath('write logs to this file instead of standard output'),
-    })
-    .prefault({}),
-})
+export const configSchema = z
+  .strictObject({
+    listen: listen('where the proxy listens', '0.0.0.0:8000'),
+    routes: filePath(
+      'route file (.json, .yaml or .yml) naming URL classes and their cache policy; see docs/routes.md',
+    ),
+    admin: z
+      .strictObject({
+        listen: listen('where the admin endpoints listen', '127.0.0.1:9091'),
+        tokens: tokenList('bearer tokens accepted by POST /invalidate; with none, it answers 403'),
+        tokenFile: filePath('file of more admin tokens, one a line; blank lines and # comments skipped'),
+      })
+      .prefault({}),
+    upstream: upstreamSchema.prefault({}),
+    upstreams: upstreamsSchema,
+    server: serverSchema.prefault({}),
+    cache: cacheSchema.prefault({}),
+    surrogate: surrogateSchema.prefault({}),
+    storage: storageSchema.prefault({ driver: 'local' }),
+    workers: computedInteger('worker processes', () => availableParallelism(), 1, 'number of CPUs'),
+    readiness: z
+      .strictObject({
+        requireUpstream: boolean(
+          '/ready answers 503 while the backend fails its checks; off, it stays 200 (degraded): the cache can still serve',
+          false,
+        ),
+      })
+      .prefault({}),
+    log: z
+      .strictObject({
+        level: oneOf('least severe level logged', logLevels, 'info'),
+        access: boolean('write one access line per request (at info level)', true),
+        accessSample: fraction('share of requests that get an access line, 0..1 (errors always do)', 1),
+        accessQuery: boolean('include the query string in the access line path', false),
+        file: filePath('write logs to this file instead of standard output'),
+      })
+      .prefault({}),
+  })
+  .superRefine((config, ctx) => {
+    // upstream.url is the pool named "default": one name, one pool.
+    if (config.upstream.url !== undefined && Object.hasOwn(config.upstreams, defaultPoolName)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['upstreams', defaultPoolName],
+        message: `"${defaultPoolName}" is the pool upstream.url makes; give this pool another name, or drop upstream.url`,
+      })
+    }
+  })
 
 /** The command-line flags that set a config field, and the field each sets (dotted path). */
 export const fieldFlags = {
@@ -407,7 +427,10 @@ export interface FieldInfo {
   readonly path: readonly string[]
   /** The first option's meta, for a field several options of a union have. */
   readonly meta: FieldMeta
-  /** `EDGECACHE_` and the path in SCREAMING_SNAKE, `__` between levels. */
+  /**
+   * `EDGECACHE_` and the path in SCREAMING_SNAKE, `__` between levels; empty for a field under
+   * a user-chosen name (`upstreams.<name>.…`), which only a config file sets.
+   */
   readonly envName: string
   readonly flag: keyof typeof fieldFlags | undefined
   /**
@@ -441,6 +464,9 @@ export function listFields(): readonly FieldInfo[] {
       found(path, meta)
     } else if (schema instanceof z.ZodPrefault || schema instanceof z.ZodOptional) {
       visit(schema.def.innerType as z.ZodType, path, found)
+    } else if (schema instanceof z.ZodRecord) {
+      // A mapping of names chosen by the user (upstreams): its fields are documented once, under <name>.
+      visit(schema.def.valueType as z.ZodType, [...path, '<name>'], found)
     } else if (schema instanceof z.ZodDiscriminatedUnion) {
       visitUnion(schema, path, found)
     } else if (schema instanceof z.ZodObject) {
@@ -515,6 +541,8 @@ export function listFields(): readonly FieldInfo[] {
 }
 
 function envNameOf(path: readonly string[]): string {
+  // Fields under a name the user chooses (upstreams.<name>) are set in the file only.
+  if (path.includes('<name>')) return ''
   return `EDGECACHE_${path.map((key) => key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase()).join('__')}`
 }
 
@@ -529,6 +557,8 @@ export interface Config {
   readonly routes?: string | undefined
   readonly admin: AdminConfig
   readonly upstream: UpstreamConfig
+  /** Named pools of backend servers; routes pick one by name. */
+  readonly upstreams: Readonly<Record<string, PoolConfig>>
   readonly server: ServerConfig
   readonly cache: CacheConfig
   readonly surrogate: SurrogateConfig
@@ -585,6 +615,8 @@ export interface UpstreamConfig {
   readonly keepAliveTimeout: number
   /** Milliseconds between active health checks; 0 = none. */
   readonly healthCheckInterval: number
+  /** Requests waiting for a connection before 503s; 0 = none wait. */
+  readonly queue: number
 }
 
 /** Client-facing listener limits and timeouts. */

@@ -20,12 +20,34 @@ export interface RequestFinished {
 
 /** The upstream answered with headers, or failed. */
 export interface UpstreamFinished {
+  /** The pool. */
   readonly upstream: string
+  /** The server of the pool (its URL); undefined from publishers that do not know it. */
+  readonly server?: string | undefined
   /** Undefined when it failed before answering. */
   readonly status: number | undefined
   readonly durationMs: number
   /** Set when it failed: refused, reset, timeout or bad-response. */
   readonly error: 'refused' | 'reset' | 'timeout' | 'bad-response' | undefined
+}
+
+/** A pool tried a request again on another server, or wanted to and the budget said no. */
+export interface UpstreamRetry {
+  readonly upstream: string
+  readonly result: 'retried' | 'over-budget'
+}
+
+/** A pool answered 503 without trying a server: none available, or its limits reached. */
+export interface UpstreamRejected {
+  readonly upstream: string
+  readonly reason: 'unavailable' | 'busy'
+}
+
+/** A server was ejected by passive checks, or its active checks changed its state. */
+export interface UpstreamServerChange {
+  readonly upstream: string
+  readonly server: string
+  readonly change: 'ejected' | 'down' | 'up'
 }
 
 export interface CacheStored {
@@ -102,6 +124,9 @@ export const events = {
   tagsDropped: channel('edgecache:surrogate:tags-dropped'),
   requestFinished: channel('edgecache:request:finished'),
   upstreamFinished: channel('edgecache:upstream:finished'),
+  upstreamRetry: channel('edgecache:upstream:retry'),
+  upstreamRejected: channel('edgecache:upstream:rejected'),
+  upstreamServerChange: channel('edgecache:upstream:server-change'),
   cacheStored: channel('edgecache:cache:stored'),
   cacheNotStored: channel('edgecache:cache:not-stored'),
   cacheEvicted: channel('edgecache:cache:evicted'),

@@ -32,6 +32,7 @@ import {
   type StorageError,
   type UpstreamFinished,
 } from './events.ts'
+import { type PoolMetricsOptions, registerPoolMetrics } from './pool-metrics.ts'
 
 export interface MetricsOptions {
   /** Figures of the cache store, read at each scrape for the object and byte gauges. */
@@ -49,6 +50,8 @@ export interface MetricsOptions {
   readonly storePerHost?: boolean
   /** The local store's bound and data file, for their gauges. @default none */
   storeCapacity?(): { readonly maxBytes: number; readonly fileBytes: number }
+  /** Upstream pools: every server for the per-server gauges, and the pool names. @default none */
+  readonly pools?: PoolMetricsOptions
   /** Whether the store has fill locks (collapsing across instances): their series start at 0. @default false */
   readonly fillLocks?: boolean
   /**
@@ -201,7 +204,9 @@ export function createMetrics(options: MetricsOptions): Metrics {
     labelNames: ['upstream', 'kind'],
     registers,
   })
-  for (const kind of upstreamErrorKinds) upstreamErrors.inc({ upstream: upstreamName, kind }, 0)
+  for (const upstream of new Set([upstreamName, ...(options.pools?.pools ?? [])])) {
+    for (const kind of upstreamErrorKinds) upstreamErrors.inc({ upstream, kind }, 0)
+  }
 
   const readStats = (): StoreStats | undefined => {
     try {
@@ -463,6 +468,8 @@ export function createMetrics(options: MetricsOptions): Metrics {
     ],
   ]
   for (const [name, onMessage] of subscriptions) subscribe(name, onMessage)
+  const stopPoolMetrics =
+    options.pools === undefined ? undefined : registerPoolMetrics(registry, options.pools)
 
   let closed = false
   return {
@@ -473,6 +480,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
       if (closed) return
       closed = true
       for (const [name, onMessage] of subscriptions) unsubscribe(name, onMessage)
+      stopPoolMetrics?.()
     },
   }
 }

@@ -19,6 +19,8 @@ export interface RequestFacts {
   tags: readonly string[]
   /** The cache policy of the request's route. */
   policy: CachePolicy
+  /** The pool the request's route names; undefined: the default pool. */
+  upstream: string | undefined
   cache: CacheOutcome | undefined
   upstreamStatus: number | undefined
   upstreamMs: number | undefined
@@ -55,6 +57,7 @@ export function createFacts(): RequestFacts {
     route: 'default',
     tags: [],
     policy: defaultPolicy,
+    upstream: undefined,
     cache: undefined,
     upstreamStatus: undefined,
     upstreamMs: undefined,

@@ -90,7 +90,7 @@ export function compileRoutes(file: RouteFile): Router {
     name: file.default.name,
     policy: file.default.policy,
     tags: Object.freeze([...file.default.tags]),
-    upstream: undefined,
+    upstream: file.default.upstream,
   })
   const fallback: RouteMatch = Object.freeze({
     route: fallbackRoute,

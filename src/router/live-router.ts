@@ -6,10 +6,10 @@
  */
 import { type FSWatcher, readFileSync, watch } from 'node:fs'
 import { dirname } from 'node:path'
-import { compileRoutes } from './compile.ts'
-import { checkRoutesFile, loadRoutes } from './load.ts'
+import { checkRoutesFile, compileChecked, loadRoutes } from './load.ts'
 import { parseRouteFile } from './route-file.ts'
 import type { Router } from './route.ts'
+import type { KnownPools } from './route-upstreams.ts'
 
 export type ReloadResult =
   | { readonly ok: true; readonly routes: number }
@@ -25,6 +25,8 @@ export interface LiveRouter {
 export interface LiveRouterOptions {
   /** The route file; undefined runs with the default route only. */
   readonly path: string | undefined
+  /** The config's pools: a route naming another is refused, at start and on reload. */
+  readonly pools?: KnownPools
   /** Watch the file and reload when it changes. @default true */
   readonly watch?: boolean
   readonly log: { info(obj: object, msg: string): void; error(obj: object, msg: string): void }
@@ -44,13 +46,15 @@ const SETTLE_MS = 100
  */
 export function createLiveRouter(options: LiveRouterOptions): LiveRouter {
   const { path, log } = options
-  let router: Router = path === undefined ? compileRoutes(parseRouteFile({ routes: [] })) : loadRoutes(path)
+  const { pools } = options
+  let router: Router =
+    path === undefined ? compileChecked(parseRouteFile({ routes: [] }), pools) : loadRoutes(path, pools)
   let watcher: FSWatcher | undefined
   let timer: NodeJS.Timeout | undefined
 
   const reload = (trigger: 'watch' | 'signal' | 'admin'): ReloadResult => {
     if (path === undefined) return { ok: false, problems: ['no route file is configured (routes)'] }
-    const checked = checkRoutesFile(path)
+    const checked = checkRoutesFile(path, pools)
     const result: ReloadResult = checked.ok
       ? { ok: true, routes: checked.router.size }
       : { ok: false, problems: checked.problems }

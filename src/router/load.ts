@@ -5,10 +5,11 @@
  */
 import { readFileSync } from 'node:fs'
 import { extname } from 'node:path'
-import { EdgecacheError, hasCode } from '../errors.ts'
+import { EdgecacheError, hasCode, ProblemsError } from '../errors.ts'
 import { compileRoutes } from './compile.ts'
 import type { Router } from './route.ts'
-import { parseRouteFile, validateRouteFile } from './route-file.ts'
+import { parseRouteFile, type RouteFile, validateRouteFile } from './route-file.ts'
+import { type KnownPools, upstreamProblems } from './route-upstreams.ts'
 import { lazyRequire } from '../lazy-require.ts'
 
 /** Loaded for the first YAML file only. */
@@ -22,8 +23,24 @@ const yaml = lazyRequire<typeof import('yaml')>('yaml')
  *   listing every problem in `problems`, when its content is invalid.
  * @example const router = loadRoutes('/etc/edgecache/routes.yaml')
  */
-export function loadRoutes(path: string): Router {
-  return compileRoutes(parseRouteFile(readRouteFile(path)))
+export function loadRoutes(path: string, pools?: KnownPools): Router {
+  return compileChecked(parseRouteFile(readRouteFile(path)), pools)
+}
+
+/**
+ * Compiles a valid route file once its pools are known to exist; without config pools
+ * (`pools` undefined or naming none) there is nothing to check them against.
+ *
+ * @throws ProblemsError `EC_ERR_ROUTES_INVALID` naming each route and unknown pool.
+ */
+export function compileChecked(file: RouteFile, pools: KnownPools | undefined): Router {
+  const problems = poolProblems(file, pools)
+  if (problems.length > 0) throw new ProblemsError('EC_ERR_ROUTES_INVALID', problems)
+  return compileRoutes(file)
+}
+
+function poolProblems(file: RouteFile, pools: KnownPools | undefined): string[] {
+  return pools === undefined || pools.names.size === 0 ? [] : upstreamProblems(file, pools)
 }
 
 /**
@@ -36,6 +53,7 @@ export function loadRoutes(path: string): Router {
  */
 export function checkRoutesFile(
   path: string,
+  pools?: KnownPools,
 ): { readonly ok: true; readonly router: Router } | { readonly ok: false; readonly problems: string[] } {
   let content: unknown
   try {
@@ -46,6 +64,8 @@ export function checkRoutesFile(
   }
   const result = validateRouteFile(content)
   if (!result.ok) return result
+  const problems = poolProblems(result.file, pools)
+  if (problems.length > 0) return { ok: false, problems }
   return { ok: true, router: compileRoutes(result.file) }
 }
 
@@ -54,10 +74,12 @@ export function checkRoutesFile(
  * `routes` is unset or the file is valid; otherwise each problem prefixed with the file's
  * path (a file that cannot be read is named by its one message already).
  *
- * @example const problems = routeFileProblems(config.routes)
+ * With `pools`, every pool a route names must be one of them (see route-upstreams.ts).
+ *
+ * @example const problems = routeFileProblems(config.routes, poolNamesOf(config))
  */
-export function routeFileProblems(routes: string | undefined): string[] {
-  if (routes === undefined) return []
+export function routeFileProblems(routes: string | undefined, pools?: KnownPools): string[] {
+  if (routes === undefined) return poolProblems(parseRouteFile({ routes: [] }), pools)
   let content: unknown
   try {
     content = readRouteFile(routes)
@@ -66,7 +88,8 @@ export function routeFileProblems(routes: string | undefined): string[] {
     throw err
   }
   const result = validateRouteFile(content)
-  return result.ok ? [] : result.problems.map((problem) => `${routes}: ${problem}`)
+  const problems = result.ok ? poolProblems(result.file, pools) : result.problems
+  return problems.map((problem) => `${routes}: ${problem}`)
 }
 
 /** The parsed content of a route file: what JSON.parse or YAML gave, not yet validated. */

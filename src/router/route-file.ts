@@ -51,6 +51,8 @@ export interface DefaultRouteSpec {
   readonly name: string
   readonly policy: CachePolicy
   readonly tags: readonly string[]
+  /** The pool for requests no route matches; undefined: the default pool. */
+  readonly upstream: string | undefined
 }
 
 /** A validated route file, ready for `compileRoutes`. */
@@ -182,6 +184,7 @@ const defaultSchema = z.strictObject({
   name: routeName.optional(),
   cache: z.unknown().optional(),
   tags: z.unknown().optional(),
+  upstream: token('an upstream name').optional(),
 })
 
 const topKeys = new Set(['routes', 'default'])
@@ -428,7 +431,7 @@ function checkDefault(
   const policy = checkCache(input.cache, 'default.cache', problems)
   const tags = parsePart(tagList, input.tags ?? [], 'default.tags', problems) ?? []
   checkTags(tags, [], 'default.tags', problems, () => 'the default route has no parameters')
-  return problems.length > before ? undefined : { name, policy, tags }
+  return problems.length > before ? undefined : { name, policy, tags, upstream: input.upstream }
 }
 
 /** Renders one zod issue as `where.path: problem` lines. */

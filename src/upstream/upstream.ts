@@ -12,6 +12,7 @@
  * full buffer pauses it.
  */
 import { Readable } from 'node:stream'
+import { rootCertificates } from 'node:tls'
 import type { Dispatcher } from 'undici'
 import { Pool } from 'undici'
 import { EdgecacheError, type ErrorCode, errorCatalogue } from '../errors.ts'
@@ -35,8 +36,21 @@ export interface UpstreamOptions {
   readonly keepAliveTimeoutMs?: number
   /** The header rules for both directions (see createForwarding). */
   readonly forwarding: Forwarding
-  /** The backend's name in metrics. @default 'default' */
+  /** The backend's name in metrics: its pool's name. @default 'default' */
   readonly name?: string
+  /** The server within the pool, in events (its URL). @default the url */
+  readonly server?: string
+  /** For an https:// url: trusted CAs besides the system ones, SNI name, and whether to verify. */
+  readonly tls?: UpstreamTls
+}
+
+export interface UpstreamTls {
+  /** PEM text of CA certificates trusted besides the system ones. */
+  readonly ca?: string | undefined
+  /** The TLS server name (SNI) and the name the certificate must carry. @default the url's host */
+  readonly servername?: string | undefined
+  /** Check the server's certificate. @default true */
+  readonly verify?: boolean
 }
 
 export interface Upstream {
@@ -50,6 +64,12 @@ export interface Upstream {
   send(ctx: RequestContext): Promise<Answer>
   /** Requests sent that have not had their response header section yet. */
   inFlight(): number
+  /**
+   * An active health check: GETs `path` with `host` as Host and resolves with the status,
+   * or rejects (refused, reset, or no whole answer within `timeoutMs`). The body is read
+   * and dropped, so the connection stays in the pool.
+   */
+  probe(path: string, host: string, timeoutMs: number): Promise<number>
   /** Stops taking requests and resolves when those in flight have finished. */
   close(): Promise<void>
   /** Closes every connection now; requests in flight fail. */
@@ -82,6 +102,7 @@ export function createUpstream(options: UpstreamOptions): Upstream {
   const origin = validateUrl(options.url)
   const forwarding = options.forwarding
   const name = options.name ?? 'default'
+  const server = options.server ?? origin
   // Requests sent and not yet answered with headers, for /ready.
   let inFlight = 0
   if (typeof forwarding?.requestHeaders !== 'function' || typeof forwarding.responseHeaders !== 'function') {
@@ -105,6 +126,7 @@ export function createUpstream(options: UpstreamOptions): Upstream {
     ),
     // pipelining stays at undici's 1: a slow response would hold up every request queued
     // behind it on the same connection.
+    ...(options.tls === undefined ? {} : { connect: tlsConnectOptions(options.tls) }),
   })
 
   return {
@@ -132,6 +154,7 @@ export function createUpstream(options: UpstreamOptions): Upstream {
         (result) => {
           publish(events.upstreamFinished, {
             upstream: name,
+            server,
             status: result.status,
             durationMs: performance.now() - sentAt,
             error: undefined,
@@ -143,6 +166,7 @@ export function createUpstream(options: UpstreamOptions): Upstream {
           if (error !== undefined) {
             publish(events.upstreamFinished, {
               upstream: name,
+              server,
               status: undefined,
               durationMs: performance.now() - sentAt,
               error,
@@ -153,6 +177,19 @@ export function createUpstream(options: UpstreamOptions): Upstream {
       )
     },
     inFlight: () => inFlight,
+    async probe(path, host, timeoutMs) {
+      const signal = AbortSignal.timeout(timeoutMs)
+      const response = await pool.request({
+        method: 'GET',
+        path,
+        headers: { host, 'user-agent': 'edgecache-health-check' },
+        signal,
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
+      })
+      await response.body.dump()
+      return response.statusCode
+    },
     async close() {
       if (pool.destroyed) return
       await pool.close()
@@ -322,6 +359,19 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   }
 }
 
+/** undici's connect options for TLS; a CA given is added to Node's own roots, not put in their place. */
+function tlsConnectOptions(tls: UpstreamTls): {
+  ca?: string[]
+  servername?: string
+  rejectUnauthorized: boolean
+} {
+  return {
+    ...(tls.ca === undefined ? {} : { ca: [...rootCertificates, tls.ca] }),
+    ...(tls.servername === undefined ? {} : { servername: tls.servername }),
+    rejectUnauthorized: tls.verify !== false,
+  }
+}
+
 function abortReason(signal: AbortSignal): Error {
   const reason: unknown = signal.reason
   return reason instanceof Error ? reason : new DOMException('the request was aborted', 'AbortError')
@@ -431,7 +481,7 @@ function nonNegativeInteger(field: string, value: unknown): number {
 }
 
 /** The metrics kind of an upstream failure; undefined for a client that went away. */
-function errorKind(err: unknown): 'refused' | 'reset' | 'timeout' | 'bad-response' | undefined {
+export function errorKind(err: unknown): 'refused' | 'reset' | 'timeout' | 'bad-response' | undefined {
   switch ((err as { code?: unknown })?.code) {
     case 'EC_ERR_UPSTREAM_CONNECT':
       return 'refused'

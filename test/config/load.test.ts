@@ -45,7 +45,9 @@ describe('defaults', () => {
         bodyTimeout: 30_000,
         keepAliveTimeout: 4000,
         healthCheckInterval: 5000,
+        queue: 1000,
       },
+      upstreams: {},
       server: {
         maxHeaderBytes: 16 * 1024,
         maxHeaderCount: 100,

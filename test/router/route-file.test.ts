@@ -74,7 +74,7 @@ describe('a valid file', () => {
           upstream: undefined,
         },
       ],
-      default: { name: 'other', policy: defaultPolicy, tags: [] },
+      default: { name: 'other', policy: defaultPolicy, tags: [], upstream: undefined },
     })
   })
 
@@ -123,13 +123,13 @@ describe('a valid file', () => {
         cookies: ['currency'],
       },
     })
-    assert.deepEqual(file.default, { name: 'default', policy: defaultPolicy, tags: [] })
+    assert.deepEqual(file.default, { name: 'default', policy: defaultPolicy, tags: [], upstream: undefined })
   })
 
   test('an empty file, an empty list and match: {} are valid', () => {
     assert.deepEqual(parseRouteFile(null), {
       routes: [],
-      default: { name: 'default', policy: defaultPolicy, tags: [] },
+      default: { name: 'default', policy: defaultPolicy, tags: [], upstream: undefined },
     })
     assert.deepEqual(parseRouteFile({ routes: [] }).routes, [])
     assert.deepEqual(parseRouteFile({ routes: [{ name: 'all', match: {} }] }).routes[0]?.match.path, {

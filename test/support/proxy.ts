@@ -2,9 +2,9 @@
  * Starts edgecache in-process on ephemeral loopback ports, configured the way a user
  * configures it (env-style settings through loadConfig), for integration tests.
  */
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { Writable } from 'node:stream'
 import { type App, createApp } from '../../src/app.ts'
 import type { Clock } from '../../src/clock.ts'
@@ -23,7 +23,10 @@ export interface TestProxy {
 }
 
 export interface TestProxyOptions {
-  readonly upstream: string
+  /** `--upstream`: the default pool; may be left out when `config` has `upstreams`. */
+  readonly upstream?: string
+  /** A config file's content (written as JSON), for what env cannot say (`upstreams:`). */
+  readonly config?: Record<string, unknown>
   /** Extra settings as EDGECACHE_* variables, e.g. `{ EDGECACHE_CACHE__COLLAPSE_TIMEOUT: '5s' }`. */
   readonly env?: Record<string, string>
   readonly clock?: Clock
@@ -41,10 +44,22 @@ export async function startProxy(options: TestProxyOptions): Promise<TestProxy> 
     hasDirectory && env.EDGECACHE_STORAGE__LOCAL__PATH === undefined
       ? mkdtempSync(join(tmpdir(), 'edgecache-proxy-'))
       : undefined
+  let configFile: string | undefined
+  if (options.config !== undefined) {
+    configFile = join(mkdtempSync(join(tmpdir(), 'edgecache-config-')), 'edgecache.json')
+    writeFileSync(configFile, JSON.stringify(options.config))
+  }
   const config = loadConfig({
     env: cacheDir === undefined ? env : { EDGECACHE_STORAGE__LOCAL__PATH: cacheDir, ...env },
-    flags: { upstream: options.upstream, listen: '127.0.0.1:0', 'admin-listen': '127.0.0.1:0', workers: '1' },
+    flags: {
+      ...(options.upstream === undefined ? {} : { upstream: options.upstream }),
+      ...(configFile === undefined ? {} : { config: configFile }),
+      listen: '127.0.0.1:0',
+      'admin-listen': '127.0.0.1:0',
+      workers: '1',
+    },
   })
+  if (configFile !== undefined) rmSync(dirname(configFile), { recursive: true, force: true })
   const logs: Record<string, unknown>[] = []
   const destination = new Writable({
     write(chunk: Buffer, _encoding, callback) {
@@ -53,7 +68,13 @@ export async function startProxy(options: TestProxyOptions): Promise<TestProxy> 
     },
   })
   const logger = createLogger({ level: 'info', destination })
-  const app = await createApp(config, { logger, clock: options.clock })
+  let app: App
+  try {
+    app = await createApp(config, { logger, clock: options.clock })
+  } catch (err) {
+    if (cacheDir !== undefined) rmSync(cacheDir, { recursive: true, force: true })
+    throw err
+  }
   const { proxy, admin } = await app.listen()
   return {
     app,

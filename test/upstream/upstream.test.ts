@@ -489,14 +489,23 @@ describe('upstream: client abort', () => {
 })
 
 describe('upstream stage', () => {
-  it('answers with the backend response and never calls next', async () => {
+  it('answers with the response of the pool the route names and never calls next', async () => {
     origin.handle((_req, res) => {
       res.end('from origin')
     })
-    const stage = createUpstreamStage({ upstream })
+    const asked: (string | undefined)[] = []
+    const stage = createUpstreamStage({
+      pool: (name) => {
+        asked.push(name)
+        return upstream
+      },
+    })
     assert.equal(stage.name, 'upstream')
-    const answer = await stage.handle(makeContext(), () => Promise.reject(new Error('next called')))
+    const ctx = makeContext()
+    ctx.facts.upstream = 'app'
+    const answer = await stage.handle(ctx, () => Promise.reject(new Error('next called')))
     assert.equal((await readAll(answer.body)).toString(), 'from origin')
+    assert.deepEqual(asked, ['app'])
   })
 })
 

@@ -22,6 +22,7 @@ export function createRouteStage(deps: RouteStageDeps): Stage {
       facts.route = match.route.name
       facts.tags = match.tags
       facts.policy = match.route.policy
+      facts.upstream = match.route.upstream
       return next(ctx)
     },
   }
