@@ -40,6 +40,10 @@ import { createStoreInvalidator } from './surrogate/store-invalidator.ts'
 import { createForwarding } from './upstream/forwarding.ts'
 import { createPools, poolNamesOf } from './upstream/pools.ts'
 import { createClientAddress } from './limits/client-address.ts'
+import { createClusterRateLimiter } from './limits/cluster-rate-limiter.ts'
+import { createLocalRateLimiter } from './limits/rate-limiter.ts'
+import { createRateLimitStage } from './pipeline/stages/rate-limit.ts'
+import { createRulesStage } from './pipeline/stages/rules.ts'
 
 export interface AppDeps {
   readonly logger?: Logger
@@ -181,9 +185,33 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
     clock,
   )
   const surrogateLog = child('surrogate')
+  const rulesLog = child('rules')
   const pipeline = compose(
     [
+      createRulesStage({
+        name: 'rules',
+        rules: () => routes.current().rules,
+        clientAddress,
+        log: rulesLog,
+      }),
       createRouteStage({ router: routes.current }),
+      createRulesStage({
+        name: 'route-rules',
+        rules: (ctx) => ctx.facts.match?.route.rules,
+        clientAddress,
+        log: rulesLog,
+      }),
+      createRateLimitStage({
+        // Workers share their buckets through the primary, so a limit holds across the host.
+        limiter: inWorker
+          ? createClusterRateLimiter(
+              (message) => process.send?.(message),
+              (listener) => process.on('message', listener),
+              clock,
+            )
+          : createLocalRateLimiter(clock),
+        clientAddress,
+      }),
       createPurgeMethodStage({
         enabled: config.server.purgeMethod.enabled,
         allow: config.server.purgeMethod.allow,
@@ -435,6 +463,7 @@ function logAccess(
       totalMs,
       bytes,
       client: ctx.clientAddress,
+      ...(ctx.facts.ruleTags.length === 0 ? {} : { rules: ctx.facts.ruleTags }),
     },
     'request',
   )

@@ -13,6 +13,8 @@ import { isStatusMessage, type StatusMessage } from './admin/status-messages.ts'
 import type { StatusReport } from './admin/status-snapshot.ts'
 import { isMetricsMessage, type MetricsMessage } from './observability/metrics-messages.ts'
 import { serveReloads } from './reload/cluster-reload.ts'
+import { systemClock } from './clock.ts'
+import { serveRateLimits } from './limits/cluster-rate-limiter.ts'
 import { serveFillLocks } from './storage/worker-fill-locks.ts'
 import { isInvalidationMessage } from './surrogate/cluster-invalidator.ts'
 
@@ -92,6 +94,7 @@ export function superviseWorkers(count: number, log: SupervisorLog): void {
   relayInvalidations()
   serveFillLocks(cluster)
   const reload = serveReloads(cluster)
+  serveRateLimits(cluster, systemClock)
   relayMetrics()
   relayStatus()
 

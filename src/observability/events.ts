@@ -50,6 +50,18 @@ export interface UpstreamServerChange {
   readonly change: 'ejected' | 'down' | 'up'
 }
 
+/** A request of a rate-limited route took a token, was refused one, or is on the allowlist. */
+export interface RateLimitEvent {
+  readonly route: string
+  readonly result: 'allowed' | 'limited' | 'allowlisted'
+}
+
+/** A request rule matched: its action, and the rule's name. */
+export interface RuleMatched {
+  readonly rule: string
+  readonly action: 'deny' | 'allow' | 'log' | 'tag'
+}
+
 export interface CacheStored {
   /** Freshness lifetime of the stored response, ms. */
   readonly ttlMs: number
@@ -127,6 +139,8 @@ export const events = {
   upstreamRetry: channel('edgecache:upstream:retry'),
   upstreamRejected: channel('edgecache:upstream:rejected'),
   upstreamServerChange: channel('edgecache:upstream:server-change'),
+  rateLimit: channel('edgecache:limits:rate-limit'),
+  ruleMatched: channel('edgecache:limits:rule'),
   cacheStored: channel('edgecache:cache:stored'),
   cacheNotStored: channel('edgecache:cache:not-stored'),
   cacheEvicted: channel('edgecache:cache:evicted'),

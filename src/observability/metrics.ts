@@ -32,6 +32,7 @@ import {
   type StorageError,
   type UpstreamFinished,
 } from './events.ts'
+import { registerLimitMetrics } from './limit-metrics.ts'
 import { type PoolMetricsOptions, registerPoolMetrics } from './pool-metrics.ts'
 
 export interface MetricsOptions {
@@ -470,6 +471,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
   for (const [name, onMessage] of subscriptions) subscribe(name, onMessage)
   const stopPoolMetrics =
     options.pools === undefined ? undefined : registerPoolMetrics(registry, options.pools)
+  const stopLimitMetrics = registerLimitMetrics(registry)
 
   let closed = false
   return {
@@ -481,6 +483,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
       closed = true
       for (const [name, onMessage] of subscriptions) unsubscribe(name, onMessage)
       stopPoolMetrics?.()
+      stopLimitMetrics()
     },
   }
 }

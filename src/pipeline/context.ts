@@ -4,7 +4,7 @@
  * `facts`, which logs and metrics read when the request ends. Knows nothing of sockets.
  */
 import type { Readable } from 'node:stream'
-import { type CachePolicy, defaultPolicy } from '../router/route.ts'
+import { type CachePolicy, defaultPolicy, type RouteMatch } from '../router/route.ts'
 
 /** Request header fields, names lowercased, as node:http and undici give them. */
 export type HeaderMap = Readonly<Record<string, string | string[] | undefined>>
@@ -21,6 +21,12 @@ export interface RequestFacts {
   policy: CachePolicy
   /** The pool the request's route names; undefined: the default pool. */
   upstream: string | undefined
+  /** The matched route, for the stages that need more than its policy (rate limits, rules). */
+  match: RouteMatch | undefined
+  /** A request rule with action allow matched: no further rules run. */
+  rulesAllowed: boolean
+  /** Tags request rules gave the request (and `deny:<rule>` for a denial), for its access line. */
+  ruleTags: readonly string[]
   cache: CacheOutcome | undefined
   upstreamStatus: number | undefined
   upstreamMs: number | undefined
@@ -58,6 +64,9 @@ export function createFacts(): RequestFacts {
     tags: [],
     policy: defaultPolicy,
     upstream: undefined,
+    match: undefined,
+    rulesAllowed: false,
+    ruleTags: [],
     cache: undefined,
     upstreamStatus: undefined,
     upstreamMs: undefined,

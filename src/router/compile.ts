@@ -150,6 +150,7 @@ export function compileRoutes(file: RouteFile): Router {
   }
 
   return {
+    rules: file.rules,
     size: file.routes.length,
     match(method: string, host: string, target: string): RouteMatch {
       const query = target.indexOf('?')
@@ -240,6 +241,8 @@ function toRoute(spec: RouteSpec): Route {
     policy: spec.policy,
     tags: Object.freeze([...spec.tags]),
     upstream: spec.upstream,
+    rateLimit: spec.rateLimit,
+    rules: spec.rules,
   })
 }
 

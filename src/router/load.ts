@@ -24,7 +24,7 @@ const yaml = lazyRequire<typeof import('yaml')>('yaml')
  * @example const router = loadRoutes('/etc/edgecache/routes.yaml')
  */
 export function loadRoutes(path: string, pools?: KnownPools): Router {
-  return compileChecked(parseRouteFile(readRouteFile(path)), pools)
+  return compileChecked(parseRouteFile(readRouteFile(path), path), pools)
 }
 
 /**
@@ -62,7 +62,7 @@ export function checkRoutesFile(
     if (hasCode(err, 'EC_ERR_ROUTES_FILE')) return { ok: false, problems: [err.message] }
     throw err
   }
-  const result = validateRouteFile(content)
+  const result = validateRouteFile(content, path)
   if (!result.ok) return result
   const problems = poolProblems(result.file, pools)
   if (problems.length > 0) return { ok: false, problems }
@@ -87,7 +87,7 @@ export function routeFileProblems(routes: string | undefined, pools?: KnownPools
     if (hasCode(err, 'EC_ERR_ROUTES_FILE')) return [err.message]
     throw err
   }
-  const result = validateRouteFile(content)
+  const result = validateRouteFile(content, routes)
   const problems = result.ok ? poolProblems(result.file, pools) : result.problems
   return problems.map((problem) => `${routes}: ${problem}`)
 }

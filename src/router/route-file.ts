@@ -10,6 +10,8 @@ import { formatDuration, parseDuration } from '../config/units.ts'
 import { ProblemsError } from '../errors.ts'
 import { parsePathTemplate } from './path-pattern.ts'
 import { checkPathRegex } from './regex-safety.ts'
+import { checkRateLimit, type RateLimitSpec } from './route-limits.ts'
+import { checkRules, type Rule } from './rules.ts'
 import { type CachePolicy, defaultPolicy, type KeyPolicy } from './route.ts'
 import { parseTagTemplate } from './tag-template.ts'
 
@@ -44,6 +46,10 @@ export interface RouteSpec {
   /** Tag templates as written; each `{param}` names a parameter of the path. */
   readonly tags: readonly string[]
   readonly upstream: string | undefined
+  /** Token buckets for the route's requests; undefined: not limited. */
+  readonly rateLimit: RateLimitSpec | undefined
+  /** Request rules of its own, run after the top-level ones. */
+  readonly rules: readonly Rule[]
 }
 
 /** The route that answers when no other matches: no match conditions, no parameters. */
@@ -57,6 +63,8 @@ export interface DefaultRouteSpec {
 
 /** A validated route file, ready for `compileRoutes`. */
 export interface RouteFile {
+  /** Request rules run before routing. */
+  readonly rules: readonly Rule[]
   readonly routes: readonly RouteSpec[]
   readonly default: DefaultRouteSpec
 }
@@ -178,6 +186,8 @@ const routeSchema = z.strictObject({
   cache: z.unknown().optional(),
   tags: z.unknown().optional(),
   upstream: token('an upstream name').optional(),
+  rateLimit: z.unknown().optional(),
+  rules: z.unknown().optional(),
 })
 
 const defaultSchema = z.strictObject({
@@ -187,7 +197,7 @@ const defaultSchema = z.strictObject({
   upstream: token('an upstream name').optional(),
 })
 
-const topKeys = new Set(['routes', 'default'])
+const topKeys = new Set(['rules', 'routes', 'default'])
 
 /**
  * Validates a parsed route file (what YAML or JSON gave) and normalises it: durations to
@@ -197,6 +207,7 @@ const topKeys = new Set(['routes', 'default'])
  */
 export function validateRouteFile(
   content: unknown,
+  file?: string,
 ): { readonly ok: true; readonly file: RouteFile } | { readonly ok: false; readonly problems: string[] } {
   const problems: string[] = []
   const top = content === null || content === undefined ? {} : content
@@ -207,7 +218,7 @@ export function validateRouteFile(
     }
   }
   for (const key of Object.keys(top)) {
-    if (!topKeys.has(key)) problems.push(`${key}: unknown field (a route file has routes and default)`)
+    if (!topKeys.has(key)) problems.push(`${key}: unknown field (a route file has rules, routes and default)`)
   }
   const list = top.routes ?? []
   if (!Array.isArray(list)) problems.push(`routes: expected a list of routes, got ${show(list)}`)
@@ -216,7 +227,7 @@ export function validateRouteFile(
   for (const [index, raw] of (Array.isArray(list) ? list : []).entries()) {
     const rawName = isTree(raw) && typeof raw.name === 'string' ? raw.name : undefined
     const where = rawName === undefined ? `routes[${index}]` : `routes[${index}] (${rawName})`
-    const { name, route } = checkRoute(raw, where, problems)
+    const { name, route } = checkRoute(raw, where, file, problems)
     if (name !== undefined) {
       const earlier = names.get(name)
       if (earlier !== undefined) problems.push(`${where}.name: "${name}" is already the name of ${earlier}`)
@@ -225,9 +236,10 @@ export function validateRouteFile(
     if (route !== undefined) routes.push(route)
   }
   const fallback = checkDefault(top.default, names, problems)
+  const rules = checkRules(top.rules, 'rules', file, problems)
   if (problems.length > 0 || fallback === undefined) return { ok: false, problems }
   // Frozen like Config: policies are shared by every request, and routeCacheKey caches by KeyPolicy.
-  return { ok: true, file: deepFreeze({ routes, default: fallback }) }
+  return { ok: true, file: deepFreeze({ rules, routes, default: fallback }) }
 }
 
 /** Parses `value` with `schema`, adding each issue to `problems` under `where`; undefined when invalid. */
@@ -249,8 +261,8 @@ function parsePart<T extends z.ZodType>(
  * @throws ProblemsError `EC_ERR_ROUTES_INVALID` listing every problem.
  * @example parseRouteFile({ routes: [{ name: 'api', match: { pathPrefix: '/api/' } }] })
  */
-export function parseRouteFile(content: unknown): RouteFile {
-  const result = validateRouteFile(content)
+export function parseRouteFile(content: unknown, file?: string): RouteFile {
+  const result = validateRouteFile(content, file)
   if (!result.ok) throw new ProblemsError('EC_ERR_ROUTES_INVALID', result.problems)
   return result.file
 }
@@ -263,6 +275,7 @@ export function parseRouteFile(content: unknown): RouteFile {
 function checkRoute(
   raw: unknown,
   where: string,
+  file: string | undefined,
   problems: string[],
 ): { readonly name?: string; readonly route?: RouteSpec } {
   const before = problems.length
@@ -285,6 +298,16 @@ function checkRoute(
   checkTags(tags, path === undefined ? undefined : paramsOf(path), `${where}.tags`, problems, (names) =>
     names.length === 0 ? 'path has none' : `path has: ${names.join(', ')}`,
   )
+  const rateLimit =
+    input.rateLimit === undefined
+      ? undefined
+      : checkRateLimit(
+          input.rateLimit,
+          `${where}.rateLimit`,
+          path === undefined ? undefined : paramsOf(path),
+          problems,
+        )
+  const rules = checkRules(input.rules, `${where}.rules`, file, problems)
   if (match === undefined || path === undefined || problems.length > before) return { name: input.name }
   const route: RouteSpec = {
     name: input.name,
@@ -292,6 +315,8 @@ function checkRoute(
     policy,
     tags,
     upstream: input.upstream,
+    rateLimit,
+    rules,
   }
   return { name: input.name, route }
 }

@@ -4,6 +4,8 @@
  * loader builds these; the route stage attaches the match to each request.
  */
 import type { FreshnessPolicy } from '../cache/freshness.ts'
+import type { RateLimitSpec } from './route-limits.ts'
+import type { Rule } from './rules.ts'
 
 /** Cache-key rules: which parts of a request make two requests one cache entry. */
 export interface KeyPolicy {
@@ -39,6 +41,10 @@ export interface Route {
   readonly tags: readonly string[]
   /** Named upstream; undefined means the default one. */
   readonly upstream: string | undefined
+  /** Token buckets for its requests; undefined: not limited. */
+  readonly rateLimit?: RateLimitSpec | undefined
+  /** Request rules of its own, run after the route file's top-level ones. */
+  readonly rules?: readonly Rule[]
 }
 
 export interface RouteMatch {
@@ -50,6 +56,8 @@ export interface RouteMatch {
 }
 
 export interface Router {
+  /** The route file's top-level request rules, run before routing. */
+  readonly rules?: readonly Rule[]
   /** The first route in file order that matches, else the default route. Never throws. */
   match(method: string, host: string, path: string): RouteMatch
   /** Number of routes, the default excluded. */

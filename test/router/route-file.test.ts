@@ -30,6 +30,7 @@ describe('a valid file', () => {
   test('the issue example parses into routes with policies in ms', () => {
     const file = parseRouteFile(parseYaml(issueExample))
     assert.deepEqual(file, {
+      rules: [],
       routes: [
         {
           name: 'product',
@@ -54,6 +55,8 @@ describe('a valid file', () => {
           },
           tags: ['product', 'product:{id}'],
           upstream: undefined,
+          rateLimit: undefined,
+          rules: [],
         },
         {
           name: 'api',
@@ -61,6 +64,8 @@ describe('a valid file', () => {
           policy: { ...defaultPolicy, bypass: true },
           tags: [],
           upstream: 'api',
+          rateLimit: undefined,
+          rules: [],
         },
         {
           name: 'assets',
@@ -72,6 +77,8 @@ describe('a valid file', () => {
           policy: { ...defaultPolicy, ttlMs: 7 * 86_400_000 },
           tags: [],
           upstream: undefined,
+          rateLimit: undefined,
+          rules: [],
         },
       ],
       default: { name: 'other', policy: defaultPolicy, tags: [], upstream: undefined },
@@ -128,6 +135,7 @@ describe('a valid file', () => {
 
   test('an empty file, an empty list and match: {} are valid', () => {
     assert.deepEqual(parseRouteFile(null), {
+      rules: [],
       routes: [],
       default: { name: 'default', policy: defaultPolicy, tags: [], upstream: undefined },
     })
@@ -163,7 +171,7 @@ describe('problems', () => {
     [
       'an unknown top-level field',
       { rutes: [] },
-      ['rutes: unknown field (a route file has routes and default)'],
+      ['rutes: unknown field (a route file has rules, routes and default)'],
     ],
     ['routes not a list', { routes: { a: 1 } }, ['routes: expected a list of routes, got {"a":1}']],
     ['a route that is not a mapping', { routes: ['api'] }, ['routes[0]: expected a mapping, got "api"']],
@@ -387,6 +395,26 @@ describe('problems', () => {
       'an upstream that is not a token',
       { routes: [route({ upstream: 'my api' })] },
       ['routes[0] (r).upstream: expected an upstream name, got "my api"'],
+    ],
+    [
+      'a rate that is not requests per time',
+      { routes: [route({ rateLimit: { rate: 10 } })] },
+      [
+        'routes[0] (r).rateLimit.rate: expected requests per time such as "10/s", "600/m" or "1000/h", got 10',
+      ],
+    ],
+    [
+      'a rate limit keyed by a parameter the path lacks',
+      { routes: [route({ match: { path: '/p/:id' }, rateLimit: { rate: '5/s', key: 'param:sku' } })] },
+      ['routes[0] (r).rateLimit.key: unknown parameter "sku" (path has: id)'],
+    ],
+    [
+      'a rate limit allowlist entry that is no CIDR',
+      { routes: [route({ rateLimit: { rate: '5/s', burst: 0, allow: ['10.0.0.0/33'] } })] },
+      [
+        'routes[0] (r).rateLimit.burst: expected an integer >= 1, got 0',
+        'routes[0] (r).rateLimit.allow[0]: expected an IP address or CIDR like "10.0.0.0/8", got "10.0.0.0/33"',
+      ],
     ],
     ['an unknown default field', { default: { name: 'x', match: {} } }, ['default.match: unknown field']],
     [

@@ -23,6 +23,7 @@ export function createRouteStage(deps: RouteStageDeps): Stage {
       facts.tags = match.tags
       facts.policy = match.route.policy
       facts.upstream = match.route.upstream
+      facts.match = match
       return next(ctx)
     },
   }
