@@ -80,6 +80,12 @@ TLS: a \`rediss://\` scheme turns it on, for every node of the topology; all URL
 one scheme. \`storage.redis.tls.ca\` adds a private CA to the trusted ones, and \`storage.redis.tls.cert\` with
 \`storage.redis.tls.key\` give a client certificate. The files are checked when config is loaded.
 
+## Upstream pools
+
+\`upstreams\` maps pool names to pools of backend servers that routes pick by name; the fields below are written
+under each name (\`upstreams.app.servers\`) and are set in a config file only. \`upstream.url\` makes the pool named
+\`default\`. See [backends.md](backends.md).
+
 ## Secrets
 
 Fields marked *secret* below are never repeated in a message: \`check-config\` and load errors name the

@@ -87,7 +87,7 @@ const serversMeta: FieldMeta = {
 const healthSchema = z
   .strictObject({
     path: requestPath(
-      'active check: GET this path, healthy on a 2xx or 3xx; unset checks that a TCP (and TLS) connection opens',
+      'active check: GET this path, healthy on a 2xx or 3xx; unset checks that a TCP connection opens',
     ),
     interval: duration('time between active checks of each server; 0s turns them off', '5s'),
     timeout: duration('an active check not answered within this long fails', '2s'),
