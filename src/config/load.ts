@@ -176,7 +176,10 @@ function applyEnv(
   problems: string[],
   warnings: string[],
 ): Tree {
-  const byEnvName = new Map(fields.map((field) => [field.envName, field]))
+  // Fields under user-chosen names (upstreams.<name>.…) have no variable.
+  const byEnvName = new Map(
+    fields.filter((field) => field.envName !== '').map((field) => [field.envName, field]),
+  )
   let merged = tree
   for (const [name, raw] of Object.entries(env)) {
     if (!name.startsWith('EDGECACHE_') || raw === undefined) continue
