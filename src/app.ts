@@ -484,6 +484,10 @@ function admissionOf(cache: CacheConfig): AdmissionOptions {
       heuristicFraction: cache.heuristicFraction,
       maxHeuristicTtlMs: cache.maxHeuristicTtl,
       targetedFields: [cache.targetedField, 'cdn-cache-control'],
+      // edgecache's own field is for edgecache alone; CDN-Cache-Control may be for a CDN in front.
+      consumedFields: cache.stripCdnCacheControl
+        ? [cache.targetedField, 'cdn-cache-control']
+        : [cache.targetedField],
       storeSetCookie: false,
     }
     admissions.set(cache, admission)

@@ -15,11 +15,18 @@ import type { RequestDirectives } from './request-directives.ts'
 import type { NotStorableReason } from './storable.ts'
 import { notStorableReason } from './storable.ts'
 import type { StoredResponse } from './stored-response.ts'
+import { targetedDirectives } from './targeted.ts'
 import { parseVary } from './vary.ts'
 
 export interface AdmissionOptions extends HeuristicOptions {
   /** RFC 9213 target list, most specific first, lowercased. */
   readonly targetedFields: readonly string[]
+  /**
+   * The targeted fields this cache consumes: neither stored nor passed on to the client.
+   * The others (`cdn-cache-control` by default) go on, for a CDN in front to act on.
+   * @default targetedFields
+   */
+  readonly consumedFields?: readonly string[]
   readonly storeSetCookie: boolean
 }
 
@@ -81,7 +88,7 @@ export function admit(
   )
   // RFC 9111 §5.2.2.7: the fields a qualified private names are not stored.
   const privateFields = qualifiedFields(directives, 'private')
-  const omit = new Set<string>([...NEVER_STORED, ...options.targetedFields])
+  const omit = new Set<string>([...NEVER_STORED, ...(options.consumedFields ?? options.targetedFields)])
   if (Array.isArray(privateFields)) for (const f of privateFields) omit.add(f)
   // A route that ignores Set-Cookie stores the response without it, so no client is handed
   // another's cookie (edgecache policy, as Varnish's `unset beresp.http.Set-Cookie`).
@@ -92,7 +99,7 @@ export function admit(
   if (targeted) {
     for (const field of options.targetedFields) {
       const v = origin.headers[field]
-      if (parseCacheControl(v).size > 0) {
+      if (targetedDirectives(v) !== undefined) {
         targetedValue = typeof v === 'string' ? v : v?.join(', ')
         break
       }

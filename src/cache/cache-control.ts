@@ -2,6 +2,7 @@
  * Parses Cache-Control style fields (RFC 9111 §5.2) into directives. Pure: no I/O, no clock.
  * Also picks the field that governs a response when RFC 9213 targeted fields are present.
  */
+import { targetedDirectives } from './targeted.ts'
 
 /** A field's value as node:http and undici give it: one line, several, or none. */
 export type FieldValue = string | readonly string[] | undefined
@@ -91,8 +92,8 @@ export function governingDirectives(
   targets: readonly string[],
 ): { directives: Directives; targeted: boolean } {
   for (const field of targets) {
-    const directives = parseCacheControl(headers[field])
-    if (directives.size > 0) return { directives, targeted: true }
+    const directives = targetedDirectives(headers[field])
+    if (directives !== undefined) return { directives, targeted: true }
   }
   return { directives: parseCacheControl(headers['cache-control']), targeted: false }
 }

@@ -39,6 +39,8 @@ const KEPT_FROM_STORED = new Set(['content-length', 'content-encoding', 'content
 
 export interface UpdateOptions extends HeuristicOptions {
   readonly targetedFields: readonly string[]
+  /** As AdmissionOptions.consumedFields. @default targetedFields */
+  readonly consumedFields?: readonly string[]
 }
 
 /**
@@ -61,7 +63,8 @@ export function updateFromNotModified(
   const merged: Record<string, string | readonly string[]> = { ...stored.headers }
   for (const name in notModified) {
     const value = notModified[name]
-    if (value === undefined || KEPT_FROM_STORED.has(name) || options.targetedFields.includes(name)) continue
+    const consumed = options.consumedFields ?? options.targetedFields
+    if (value === undefined || KEPT_FROM_STORED.has(name) || consumed.includes(name)) continue
     merged[name] = value
   }
   // RFC 9110 §6.6.1: a 304 without Date is dated on arrival; keeping the stored Date would

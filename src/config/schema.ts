@@ -113,8 +113,12 @@ const cacheSchema = z.strictObject({
   heuristicFraction: fraction('heuristic freshness as a fraction of the time since Last-Modified', 0.1),
   maxHeuristicTtl: duration('cap on heuristic freshness', '1d'),
   targetedField: fieldName(
-    'RFC 9213 targeted Cache-Control field this cache obeys',
+    'RFC 9213 targeted Cache-Control field this cache obeys, before CDN-Cache-Control; consumed (not passed on)',
     'edgecache-cache-control',
+  ),
+  stripCdnCacheControl: boolean(
+    'remove CDN-Cache-Control from answers; by default it is passed on for a CDN in front to act on',
+    false,
   ),
   collapseTimeout: duration('how long requests for the same key wait for one upstream fetch', '30s'),
   keep: duration(
@@ -677,6 +681,8 @@ export interface CacheConfig {
   readonly maxHeuristicTtl: number
   /** Lowercase field name (RFC 9213). */
   readonly targetedField: string
+  /** Consume CDN-Cache-Control too, rather than passing it on. */
+  readonly stripCdnCacheControl: boolean
   /** Milliseconds. */
   readonly collapseTimeout: number
   /** Milliseconds a stale response with ETag or Last-Modified stays stored for conditional revalidation. */

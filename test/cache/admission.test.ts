@@ -216,3 +216,30 @@ describe('storedHeaders', () => {
     )
   })
 })
+
+describe('consumed targeted fields (RFC 9213 §2.1)', () => {
+  const origin = {
+    status: 200,
+    headers: { 'cdn-cache-control': 'max-age=30', 'edgecache-cache-control': 'max-age=90' },
+    requestTime: T0,
+    responseTime: T0,
+  }
+  const request = { directives: requestWith(undefined), hasAuthorization: false }
+  const storedFields = (consumedFields: readonly string[] | undefined) => {
+    const admission = admit(origin, request, 0, { ...OPTIONS, ...(consumedFields && { consumedFields }) })
+    assert.ok(admission.storable)
+    return Object.keys(admission.response.headers).sort()
+  }
+
+  it("edgecache's own field is consumed and CDN-Cache-Control kept for the client", () => {
+    assert.deepEqual(storedFields(['edgecache-cache-control']), ['cdn-cache-control', 'date'])
+  })
+
+  it('consuming CDN-Cache-Control too keeps neither', () => {
+    assert.deepEqual(storedFields(['edgecache-cache-control', 'cdn-cache-control']), ['date'])
+  })
+
+  it('without a list every targeted field is consumed', () => {
+    assert.deepEqual(storedFields(undefined), ['date'])
+  })
+})

@@ -7,6 +7,7 @@ import {
   parseCacheControl,
   qualifiedFields,
 } from '../../src/cache/cache-control.ts'
+import { targetedDirectives } from '../../src/cache/targeted.ts'
 import type { Headers } from './fixtures.ts'
 
 describe('parseCacheControl', () => {
@@ -139,6 +140,65 @@ describe('qualifiedFields', () => {
   for (const c of cases) {
     it(c.name, () => {
       assert.deepEqual(qualifiedFields(parseCacheControl(c.field), c.directive), c.expected)
+    })
+  }
+})
+
+describe('targetedDirectives (RFC 9213 §2.1, RFC 9651 Dictionaries)', () => {
+  const cases: { name: string; value: string | string[]; expected: [string, string | true][] | undefined }[] =
+    [
+      {
+        name: 'integers and bare keys',
+        value: 'max-age=60, no-store',
+        expected: [
+          ['max-age', '60'],
+          ['no-store', true],
+        ],
+      },
+      {
+        name: 'a member set to ?0 is off',
+        value: 'max-age=60, must-revalidate=?0',
+        expected: [['max-age', '60']],
+      },
+      {
+        name: 'several lines make one Dictionary',
+        value: ['max-age=60', 'public'],
+        expected: [
+          ['max-age', '60'],
+          ['public', true],
+        ],
+      },
+      {
+        name: 'private with a String of field names',
+        value: 'private="set-cookie"',
+        expected: [['private', 'set-cookie']],
+      },
+      {
+        name: 'an unknown member is kept',
+        value: 'max-age=5, x-ext=token',
+        expected: [
+          ['max-age', '5'],
+          ['x-ext', 'token'],
+        ],
+      },
+      {
+        name: 'max-age as a String is the wrong type: the field is ignored',
+        value: 'max-age="60", public',
+        expected: undefined,
+      },
+      { name: 'max-age as a Token is the wrong type', value: 'max-age=sixty', expected: undefined },
+      { name: 'max-age as a Decimal is the wrong type', value: 'max-age=1.5', expected: undefined },
+      { name: 'a negative max-age is invalid', value: 'max-age=-1', expected: undefined },
+      { name: 'no-store with a value other than a Boolean', value: 'no-store=1', expected: undefined },
+      { name: 'an upper-case key is no Dictionary', value: 'Max-Age=60', expected: undefined },
+      { name: 'a trailing comma is no Dictionary', value: 'max-age=60,', expected: undefined },
+      { name: 'Cache-Control syntax with a space before =', value: 'max-age =60', expected: undefined },
+      { name: 'an empty value has nothing in force', value: '', expected: undefined },
+    ]
+  for (const c of cases) {
+    it(c.name, () => {
+      const directives = targetedDirectives(c.value)
+      assert.deepEqual(directives === undefined ? undefined : [...directives], c.expected)
     })
   }
 })

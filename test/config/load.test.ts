@@ -68,6 +68,7 @@ describe('defaults', () => {
         heuristicFraction: 0.1,
         maxHeuristicTtl: 86_400_000,
         targetedField: 'edgecache-cache-control',
+        stripCdnCacheControl: false,
         collapseTimeout: 30_000,
         keep: 600_000,
       },

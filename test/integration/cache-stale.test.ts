@@ -187,7 +187,7 @@ describe('stale responses', () => {
     assert.equal(origin.count('/ms'), 1)
   })
 
-  test('RFC 9213: the targeted field governs and is not sent to the client', async () => {
+  test("RFC 9213: edgecache's own targeted field governs and is consumed; CDN-Cache-Control goes on to a CDN in front", async () => {
     behave = (_req, res) => {
       res.writeHead(200, {
         'cache-control': 'no-store',
@@ -199,10 +199,22 @@ describe('stale responses', () => {
     const first = await send(`${proxy.url}/tg`)
     assert.match(first.header('cache-status') ?? '', /stored; ttl=90|ttl=90; stored/)
     assert.equal(first.header('edgecache-cache-control'), undefined)
-    assert.equal(first.header('cdn-cache-control'), undefined)
+    assert.equal(first.header('cdn-cache-control'), 'max-age=30')
     assert.equal(first.header('cache-control'), 'no-store')
     const hit = await send(`${proxy.url}/tg`)
     assert.match(hit.header('cache-status') ?? '', /; hit/)
     assert.equal(hit.header('edgecache-cache-control'), undefined)
+    assert.equal(hit.header('cdn-cache-control'), 'max-age=30')
+  })
+
+  test('RFC 9213 §2.1, RFC 9651: a targeted field that is no valid Dictionary is ignored whole; Cache-Control applies', async () => {
+    behave = (_req, res) => {
+      res.writeHead(200, { 'cache-control': 'no-store', 'edgecache-cache-control': 'max-age="90"' })
+      res.end('t')
+    }
+    const first = await send(`${proxy.url}/tg-bad`)
+    assert.doesNotMatch(first.header('cache-status') ?? '', /stored/)
+    await send(`${proxy.url}/tg-bad`)
+    assert.equal(origin.count('/tg-bad'), 2)
   })
 })

@@ -109,7 +109,8 @@ export function createFiller(deps: FillerDeps) {
   }
 
   function cleanTargeted(answer: Answer): void {
-    for (const field of deps.admission.targetedFields) delete answer.headers[field]
+    const { consumedFields, targetedFields } = deps.admission
+    for (const field of consumedFields ?? targetedFields) delete answer.headers[field]
   }
 
   /**
