@@ -21,6 +21,7 @@ import { compose } from './pipeline/compose.ts'
 import { createSharedCollapser } from './pipeline/shared-collapser.ts'
 import type { RequestContext } from './pipeline/context.ts'
 import { createCacheStage } from './pipeline/stages/cache.ts'
+import { createMethodsStage } from './pipeline/stages/methods.ts'
 import { createPurgeMethodStage } from './pipeline/stages/purge-method.ts'
 import { createRouteStage } from './pipeline/stages/route.ts'
 import { createSurrogateStage } from './pipeline/stages/surrogate.ts'
@@ -147,6 +148,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
       createForwarding({
         trustedProxies: config.server.trustedProxies,
         stripRequestHeaders: config.server.stripRequestHeaders,
+        proxyOnlyFields: config.server.proxyOnlyHeaders,
         hostOverride,
       }),
     // The URL part of the cache key, under the route's query rules: what `hash: key` spreads.
@@ -212,11 +214,13 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
           : createLocalRateLimiter(clock),
         clientAddress,
       }),
+      // PURGE is answered here when the PURGE method is on; the methods stage refuses it otherwise.
       createPurgeMethodStage({
         enabled: config.server.purgeMethod.enabled,
         allow: config.server.purgeMethod.allow,
         invalidator,
       }),
+      createMethodsStage({ methods: () => live.server.methods }),
       createCacheStage({
         store,
         clock,

@@ -7,11 +7,16 @@ import { isHeuristicallyCacheable } from './freshness.ts'
 import type { RequestDirectives } from './request-directives.ts'
 
 /**
- * Final status codes whose meaning edgecache understands well enough to store
- * (RFC 9111 §3 "the response status code is final and understood"). 206 is left out:
- * edgecache stores whole representations and answers ranges from them.
+ * Final status codes whose meaning edgecache knows (RFC 9110 §15, RFC 6585, RFC 7725): what
+ * `must-understand` asks about (RFC 9111 §5.2.2.3). 206 and 304 are left out: edgecache
+ * stores whole representations (and answers ranges from them), and a 304 is no
+ * representation at all.
  */
-const UNDERSTOOD = new Set([200, 203, 204, 300, 301, 302, 303, 307, 308, 404, 405, 410, 414, 451, 501])
+const UNDERSTOOD = new Set([
+  200, 201, 202, 203, 204, 205, 300, 301, 302, 303, 305, 307, 308, 400, 401, 402, 403, 404, 405, 406, 407,
+  408, 409, 410, 411, 412, 413, 414, 415, 416, 417, 421, 422, 426, 428, 429, 431, 451, 500, 501, 502, 503,
+  504, 505, 511,
+])
 
 export function isUnderstoodStatus(status: number): boolean {
   return UNDERSTOOD.has(status)
@@ -48,12 +53,15 @@ export function notStorableReason(input: StorableInput): NotStorableReason | und
   const { status, directives: d } = input
   // RFC 9111 §5.2.1.5
   if (input.request.noStore) return 'request-no-store'
-  const understood = isUnderstoodStatus(status)
+  // RFC 9111 §3: the status must be final; understanding it is asked only of a 206 or a
+  // 304, or by must-understand. Any other final status, known or not (299, 500, 599), may
+  // be stored when it says how long it is fresh (below).
+  if (status < 200 || status > 999) return 'status'
   if (d.has('must-understand')) {
     // RFC 9111 §5.2.2.3: must-understand overrides no-store when the status is understood.
-    if (!understood) return 'must-understand'
+    if (!isUnderstoodStatus(status)) return 'must-understand'
   } else {
-    if (!understood) return 'status'
+    if (status === 206 || status === 304) return 'status'
     // RFC 9111 §5.2.2.5
     if (d.has('no-store')) return 'no-store'
   }

@@ -18,6 +18,7 @@ const LIVE = [
   'log.accessQuery',
   'cache.',
   'readiness.',
+  'server.methods',
 ]
 
 export interface ConfigChanges {

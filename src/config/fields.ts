@@ -413,6 +413,24 @@ export function headerList(doc: string, defaultValue: readonly string[]) {
 }
 
 /**
+ * A list of request methods (RFC 9110 §9.1: tokens, case-sensitive; kept as written, so
+ * `get` is not GET), or `*`. Comma-separated in env.
+ */
+export function methodList(doc: string, defaultValue: readonly string[]) {
+  const check = (input: unknown): Checked<string> =>
+    typeof input === 'string' && (input === '*' || tokenPattern.test(input.toLowerCase()))
+      ? { value: input }
+      : { expected: 'a method name such as GET, or *' }
+  const meta: FieldMeta = {
+    kind: 'list',
+    doc,
+    type: 'list of methods',
+    defaultText: `[${defaultValue.join(', ')}]`,
+  }
+  return list(check, meta, defaultValue)
+}
+
+/**
  * Characters of an RFC 6750 §2.1 `b64token`, the form a bearer token takes in an
  * Authorization field: a token outside it could not be sent at all.
  */

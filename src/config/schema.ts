@@ -17,6 +17,7 @@ import {
   filePath,
   fraction,
   headerList,
+  methodList,
   keyPrefix,
   hostHeader,
   originUrl,
@@ -95,6 +96,23 @@ const serverSchema = z
       'x-original-url',
       'x-rewrite-url',
     ]),
+    proxyOnlyHeaders: headerList(
+      'request headers an origin may read as host, scheme, port or prefix: kept from trustedProxies, removed from other clients',
+      [
+        'x-host',
+        'x-forwarded-server',
+        'x-forwarded-scheme',
+        'x-forwarded-port',
+        'x-forwarded-prefix',
+        'x-forwarded-ssl',
+        'x-original-host',
+        'x-http-host-override',
+      ],
+    ),
+    methods: methodList(
+      'request methods forwarded, or * for any but TRACE and CONNECT (PURGE and BAN never are); others get 405',
+      ['*'],
+    ),
     purgeMethod: purgeMethodSchema.prefault({}),
   })
   .superRefine((server, ctx) => {
@@ -647,6 +665,10 @@ export interface ServerConfig {
   readonly trustedProxies: readonly string[]
   /** Lowercase header field names. */
   readonly stripRequestHeaders: readonly string[]
+  /** Lowercase header field names kept only from trusted proxies. */
+  readonly proxyOnlyHeaders: readonly string[]
+  /** Upper-case method names forwarded, or `*`. */
+  readonly methods: readonly string[]
   readonly purgeMethod: PurgeMethodConfig
 }
 

@@ -52,8 +52,12 @@ export function createLiveRouter(options: LiveRouterOptions): LiveRouter {
   let watcher: FSWatcher | undefined
   let timer: NodeJS.Timeout | undefined
 
+  // The file's text as last read by a reload of any kind: the watcher reloads only when the
+  // file now says something else.
+  let text = path === undefined ? undefined : readText(path)
   const reload = (trigger: 'watch' | 'signal' | 'admin'): ReloadResult => {
     if (path === undefined) return { ok: false, problems: ['no route file is configured (routes)'] }
+    text = readText(path)
     const checked = checkRoutesFile(path, pools)
     const result: ReloadResult = checked.ok
       ? { ok: true, routes: checked.router.size }
@@ -73,11 +77,8 @@ export function createLiveRouter(options: LiveRouterOptions): LiveRouter {
     // a file watch would follow, and a Kubernetes ConfigMap changes no file of that name at
     // all: it swaps the `..data` symlink the file's own symlink goes through. So any change
     // in the directory leads to a look at the file's text, and a reload when it differs.
-    let text = readText(path)
     const check = (recheck: boolean) => {
-      const now = readText(path)
-      if (now === text) return
-      text = now
+      if (readText(path) === text) return
       // A file written in place may be read half-written; look once more a little later,
       // in case the last write brought no event of its own.
       if (!reload('watch').ok && recheck) schedule(SETTLE_MS * 5, false)

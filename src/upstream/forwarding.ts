@@ -30,6 +30,14 @@ export interface ForwardingOptions {
    * @default ['x-http-method-override', 'x-original-url', 'x-rewrite-url']
    */
   readonly stripRequestHeaders?: readonly string[]
+  /**
+   * Request fields a backend may read as the client's host, scheme, port or path prefix,
+   * and which are not part of the cache key: believed from trusted proxies, removed from
+   * anyone else, as X-Forwarded-Host is. Otherwise one client could make an origin that
+   * reflects them store a poisoned page for everyone.
+   * @default defaultProxyOnlyFields
+   */
+  readonly proxyOnlyFields?: readonly string[]
   /** Host sent to the backend instead of the client's. @default undefined (the client's Host) */
   readonly hostOverride?: string | undefined
 }
@@ -46,6 +54,18 @@ export const defaultStripRequestHeaders: readonly string[] = [
   'x-http-method-override',
   'x-original-url',
   'x-rewrite-url',
+]
+
+/** Fields believed only from trusted proxies, beside the X-Forwarded-* edgecache sets itself. */
+export const defaultProxyOnlyFields: readonly string[] = [
+  'x-host',
+  'x-forwarded-server',
+  'x-forwarded-scheme',
+  'x-forwarded-port',
+  'x-forwarded-prefix',
+  'x-forwarded-ssl',
+  'x-original-host',
+  'x-http-host-override',
 ]
 
 /** The Via entry edgecache adds, RFC 9110 §7.6.3: received-protocol and a pseudonym. */
@@ -74,6 +94,7 @@ const hostPattern = /^[\w.\-~%!$&'()*+,;=:[\]]+$/
 export function createForwarding(options: ForwardingOptions = {}): Forwarding {
   const trusted = buildTrustedList(options.trustedProxies ?? [])
   const strip = validateStripList(options.stripRequestHeaders ?? defaultStripRequestHeaders)
+  const proxyOnly = validateStripList(options.proxyOnlyFields ?? defaultProxyOnlyFields, 'proxyOnlyFields')
   const hostOverride = validateHostOverride(options.hostOverride)
 
   const treatments = new Map<string, Treatment>()
@@ -83,6 +104,7 @@ export function createForwarding(options: ForwardingOptions = {}): Forwarding {
   // refuses to send Expect, so it stops here.
   treatments.set('expect', 'drop')
   for (const name of forwardingFields) treatments.set(name, 'forwarding')
+  for (const name of proxyOnly) treatments.set(name, 'forwarding')
   for (const name of ownFields) treatments.set(name, 'own')
 
   return {
@@ -153,15 +175,15 @@ function buildTrustedList(entries: readonly unknown[]): AddressList | undefined 
   )
 }
 
-function validateStripList(names: readonly unknown[]): readonly string[] {
-  if (!Array.isArray(names)) throw invalid(`stripRequestHeaders must be an array, got ${typeof names}`)
+function validateStripList(names: readonly unknown[], field = 'stripRequestHeaders'): readonly string[] {
+  if (!Array.isArray(names)) throw invalid(`${field} must be an array, got ${typeof names}`)
   return names.map((name, i) => {
     const lower = typeof name === 'string' ? name.toLowerCase() : ''
     if (!tokenPattern.test(lower)) {
-      throw invalid(`stripRequestHeaders[${i}] must be a header field name, got ${JSON.stringify(name)}`)
+      throw invalid(`${field}[${i}] must be a header field name, got ${JSON.stringify(name)}`)
     }
     if (ownFields.has(lower) || lower === 'via') {
-      throw invalid(`stripRequestHeaders[${i}]: ${lower} is set by edgecache and cannot be stripped`)
+      throw invalid(`${field}[${i}]: ${lower} is set by edgecache and cannot be stripped`)
     }
     return lower
   })

@@ -39,9 +39,14 @@ describe('isUnderstoodStatus', () => {
   it('RFC 9111 §3: 206 is not understood: edgecache stores whole representations only', () => {
     assert.equal(isUnderstoodStatus(206), false)
   })
-  it('RFC 9111 §3: interim, unknown and server-error codes are not stored', () => {
-    for (const status of [100, 103, 201, 299, 304, 418, 500, 502, 503, 504, 599]) {
+  it('RFC 9111 §5.2.2.3: interim, unregistered codes and 304 are not understood', () => {
+    for (const status of [100, 103, 299, 304, 418, 499, 599]) {
       assert.equal(isUnderstoodStatus(status), false, String(status))
+    }
+  })
+  it('RFC 9110 §15: registered final codes, server errors among them, are understood', () => {
+    for (const status of [200, 201, 404, 429, 500, 502, 503, 504]) {
+      assert.equal(isUnderstoodStatus(status), true, String(status))
     }
   })
 })
@@ -101,15 +106,32 @@ describe('notStorableReason', () => {
       cacheControl: 'max-age=60',
       expected: 'status',
     },
+    ...[299, 400, 499, 500, 502, 503, 504, 599].map((status) => ({
+      name: `RFC 9111 §3: a final ${status} with explicit freshness is storable, known or not`,
+      status,
+      cacheControl: 'max-age=60',
+      expected: undefined,
+    })),
+    ...[299, 500, 599].map((status) => ({
+      name: `RFC 9111 §4.2.2: a ${status} without explicit freshness is not (heuristics are for listed codes)`,
+      status,
+      expected: 'no-freshness' as const,
+    })),
     {
-      name: 'RFC 9111 §3: a status edgecache does not understand is not stored',
+      name: 'RFC 9111 §4.2.2: public allows heuristic freshness, so even an unknown status is storable',
       status: 299,
+      cacheControl: 'public',
+      expected: undefined,
+    },
+    {
+      name: 'RFC 9111 §3: a 304 is never stored',
+      status: 304,
       cacheControl: 'max-age=60',
       expected: 'status',
     },
     {
-      name: 'RFC 9111 §3: a 500 is not stored even with max-age',
-      status: 500,
+      name: 'RFC 9110 §15.2: an interim status is not final',
+      status: 103,
       cacheControl: 'max-age=60',
       expected: 'status',
     },

@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { type ConfigSources, checkConfigFile, loadConfig } from '../../src/config/load.ts'
 import { hasCode } from '../../src/errors.ts'
+import { defaultProxyOnlyFields } from '../../src/upstream/forwarding.ts'
 
 let dir = ''
 before(() => {
@@ -61,6 +62,8 @@ describe('defaults', () => {
         backlog: 4096,
         trustedProxies: [],
         stripRequestHeaders: ['x-http-method-override', 'x-original-url', 'x-rewrite-url'],
+        proxyOnlyHeaders: [...defaultProxyOnlyFields],
+        methods: ['*'],
         purgeMethod: { enabled: false, allow: [] },
       },
       cache: {

@@ -43,6 +43,38 @@ describe('createForwarding: request fields', () => {
     })
   }
 
+  const reflected = {
+    'x-host': 'evil.example',
+    'x-forwarded-server': 'evil.example',
+    'x-forwarded-scheme': 'http',
+    'x-forwarded-port': '8443',
+    'x-forwarded-prefix': '/evil',
+    'x-forwarded-ssl': 'off',
+    'x-original-host': 'evil.example',
+    'x-http-host-override': 'evil.example',
+  }
+
+  it('removes the unkeyed host, scheme, port and prefix fields of an untrusted client (cache poisoning)', () => {
+    const headers = forwarding.requestHeaders(
+      makeContext({ clientAddress: '192.0.2.10', headers: reflected }),
+    )
+    for (const name of Object.keys(reflected)) assert.equal(headers[name], undefined, name)
+  })
+
+  it('keeps them from a trusted proxy', () => {
+    const headers = forwarding.requestHeaders(makeContext({ clientAddress: '10.0.0.1', headers: reflected }))
+    for (const [name, value] of Object.entries(reflected)) assert.equal(headers[name], value, name)
+  })
+
+  it('takes its list of such fields from the options', () => {
+    const narrow = createForwarding({ proxyOnlyFields: ['x-tenant-host'] })
+    const headers = narrow.requestHeaders(
+      makeContext({ clientAddress: '192.0.2.10', headers: { 'x-tenant-host': 'evil', 'x-host': 'kept' } }),
+    )
+    assert.equal(headers['x-tenant-host'], undefined)
+    assert.equal(headers['x-host'], 'kept')
+  })
+
   it('fills in what a trusted proxy left out', () => {
     const headers = forwarding.requestHeaders(makeContext({ clientAddress: '10.0.0.1', scheme: 'https' }))
     assert.equal(headers['x-forwarded-for'], '10.0.0.1')

@@ -1,7 +1,7 @@
 /**
  * The optional PURGE method on the public listener: `PURGE /path` from an allowed client
- * address hard-purges that URL (every variant). Off by default; when off, PURGE passes on
- * like any other method. A client outside the allowed ranges gets 403.
+ * address hard-purges that URL (every variant). Off by default; when off, the methods stage
+ * answers PURGE with 405 (it is never forwarded). A client outside the allowed ranges gets 403.
  */
 import { createAddressList } from '../../address-list.ts'
 import type { Invalidator } from '../../surrogate/invalidator.ts'
