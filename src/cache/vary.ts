@@ -31,10 +31,31 @@ export function variantOf(fields: readonly string[], headers: Readonly<Record<st
       continue
     }
     const text = typeof value === 'string' ? value : value.join(', ')
-    out += `=${text
+    const folded = text
       .trim()
-      .replace(/\s*,\s*/g, ',')
-      .replace(/\s+/g, ' ')}\n`
+      .replace(/\s*([,;=])\s*/g, '$1')
+      .replace(/\s+/g, ' ')
+    out += `=${normalisers[field]?.(folded) ?? folded}\n`
   }
   return out
+}
+
+/**
+ * What a field's grammar allows besides whitespace and line folding (RFC 9111 §4.1): its
+ * tokens, language tags, charsets and media types are case-insensitive (RFC 9110 §8.3.1,
+ * §12.5; RFC 5646 §2.1.1), and Accept-Encoding's members are a set weighted by q, in no
+ * order (RFC 9110 §12.5.3). Accept-Language and Accept keep their order: with equal
+ * weights, some servers read it as a preference.
+ */
+const normalisers: Readonly<Record<string, (value: string) => string>> = {
+  'accept-encoding': (value) =>
+    value
+      .toLowerCase()
+      .split(',')
+      .filter((member) => member !== '')
+      .sort()
+      .join(','),
+  'accept-language': (value) => value.toLowerCase(),
+  'accept-charset': (value) => value.toLowerCase(),
+  accept: (value) => value.toLowerCase(),
 }
