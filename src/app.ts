@@ -4,6 +4,7 @@
  */
 import cluster from 'node:cluster'
 import { readFileSync } from 'node:fs'
+import { type AddressList, createAddressList } from './address-list.ts'
 import { createAdminServer, type Readiness } from './admin/admin-server.ts'
 import { createClusterStatus } from './admin/cluster-status.ts'
 import { createStatusTracker } from './admin/status.ts'
@@ -143,6 +144,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
   const clientAddress = createClientAddress(config.server.trustedProxies)
   const pools = createPools({
     upstream: config.upstream,
+    liveTimeouts: () => ({ headersMs: live.upstream.headersTimeout, bodyMs: live.upstream.bodyTimeout }),
     upstreams: config.upstreams,
     forwarding: (hostOverride) =>
       createForwarding({
@@ -231,6 +233,11 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
         storeName: config.storage.driver,
         log: child('cache'),
         maxObjectBytes: built.maxObjectBytes,
+        // A browser reload must not send every request to the origin: clients' refresh
+        // directives count where the route or cache.requestDirectives says, or from refreshFrom.
+        honoursRequestDirectives: (ctx) =>
+          (ctx.facts.policy.requestDirectives ?? live.cache.requestDirectives) === 'honour' ||
+          refreshersOf(live.cache).has(clientAddress(ctx)),
         get name() {
           return live.cache.name
         },
@@ -508,4 +515,18 @@ function problemsOf(err: unknown): readonly string[] {
 function packageVersion(): string {
   const text = readFileSync(new URL('../package.json', import.meta.url), 'utf8')
   return (JSON.parse(text) as { version: string }).version
+}
+
+/** The clients whose refresh directives always count, made once per config in force. */
+const refreshers = new WeakMap<CacheConfig, AddressList>()
+function refreshersOf(cache: CacheConfig): AddressList {
+  let list = refreshers.get(cache)
+  if (list === undefined) {
+    list = createAddressList(
+      cache.refreshFrom,
+      (i, entry) => new Error(`cache.refreshFrom[${i}]: ${String(entry)}`),
+    )
+    refreshers.set(cache, list)
+  }
+  return list
 }

@@ -2,7 +2,7 @@
  * Turns a response from the origin into a StoredResponse, or says why it is not stored.
  * Pure: the caller passes the request and response times it measured.
  */
-import { type FieldValue, governingDirectives, parseCacheControl, qualifiedFields } from './cache-control.ts'
+import { type FieldValue, governingDirectives, qualifiedFields } from './cache-control.ts'
 import {
   applyPolicy,
   computeFreshness,

@@ -20,6 +20,17 @@ const NONE: RequestDirectives = {
   minFreshMs: undefined,
 }
 
+/**
+ * The directives a cache that ignores clients' refresh requests acts on: only-if-cached
+ * and no-store (neither makes the origin do more work). A browser reload (no-cache,
+ * max-age=0, Pragma: no-cache) then gets what is stored, as nginx, Varnish and CDNs do by
+ * default, so no client can bypass the cache and load the origin at will.
+ */
+export function withoutRefresh(directives: RequestDirectives): RequestDirectives {
+  if (directives === NONE) return NONE
+  return { ...NONE, noStore: directives.noStore, onlyIfCached: directives.onlyIfCached }
+}
+
 export function parseRequestDirectives(cacheControl: FieldValue, pragma: FieldValue): RequestDirectives {
   if (cacheControl === undefined) {
     // RFC 9111 §5.4: Pragma: no-cache counts only when Cache-Control is absent.

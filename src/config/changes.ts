@@ -19,6 +19,8 @@ const LIVE = [
   'cache.',
   'readiness.',
   'server.methods',
+  'upstream.headersTimeout',
+  'upstream.bodyTimeout',
 ]
 
 export interface ConfigChanges {

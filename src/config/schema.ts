@@ -134,6 +134,15 @@ const cacheSchema = z.strictObject({
     'RFC 9213 targeted Cache-Control field this cache obeys, before CDN-Cache-Control; consumed (not passed on)',
     'edgecache-cache-control',
   ),
+  requestDirectives: oneOf(
+    "a client's Cache-Control and Pragma (no-cache, max-age, min-fresh, max-stale): honour, or ignore all but only-if-cached and no-store; per route too",
+    ['honour', 'ignore'],
+    'ignore',
+  ),
+  refreshFrom: ipList(
+    'clients (IPs or CIDRs) whose no-cache and max-age count even when requestDirectives is ignore',
+    [],
+  ),
   stripCdnCacheControl: boolean(
     'remove CDN-Cache-Control from answers; by default it is passed on for a CDN in front to act on',
     false,
@@ -703,6 +712,10 @@ export interface CacheConfig {
   readonly maxHeuristicTtl: number
   /** Lowercase field name (RFC 9213). */
   readonly targetedField: string
+  /** Whether clients' own cache directives count (per route too). */
+  readonly requestDirectives: 'honour' | 'ignore'
+  /** IPs or CIDRs, as written, whose directives always count. */
+  readonly refreshFrom: readonly string[]
   /** Consume CDN-Cache-Control too, rather than passing it on. */
   readonly stripCdnCacheControl: boolean
   /** Milliseconds. */

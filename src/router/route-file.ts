@@ -162,6 +162,7 @@ const cacheSchema = z.strictObject({
   staleWhileRevalidate: duration.optional(),
   staleIfError: duration.optional(),
   ignoreSetCookie: flag.optional(),
+  requestDirectives: z.enum(['honour', 'ignore']).optional(),
   query: z
     .strictObject({
       ignore: z.array(queryName).optional(),
@@ -428,6 +429,7 @@ function checkCache(raw: unknown, where: string, problems: string[]): CachePolic
     bypass,
     ignoreSetCookie: rest.ignoreSetCookie ?? false,
     key,
+    ...(rest.requestDirectives === undefined ? {} : { requestDirectives: rest.requestDirectives }),
     ...(rest.ttl === undefined ? {} : { ttlMs: rest.ttl }),
     ...(rest.ttlOverride === undefined ? {} : { ttlOverrideMs: rest.ttlOverride }),
     ...(rest.minTtl === undefined ? {} : { minTtlMs: rest.minTtl }),

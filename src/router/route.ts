@@ -31,6 +31,11 @@ export interface CachePolicy extends FreshnessPolicy {
   readonly bypass: boolean
   /** Store responses that carry Set-Cookie, with Set-Cookie removed from the stored copy. @default false */
   readonly ignoreSetCookie: boolean
+  /**
+   * Whether a client's own Cache-Control and Pragma (no-cache, max-age, min-fresh,
+   * max-stale) count on this route; unset: `cache.requestDirectives`.
+   */
+  readonly requestDirectives?: 'honour' | 'ignore' | undefined
   readonly key: KeyPolicy
 }
 

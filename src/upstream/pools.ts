@@ -26,6 +26,11 @@ export interface PoolsOptions {
   /** The client's address (through trusted proxies), for `hash: client`. */
   clientAddress(ctx: RequestContext): string
   readonly clock: Clock
+  /**
+   * The default pool's header and body timeouts in force now (`upstream.headersTimeout`,
+   * `upstream.bodyTimeout`), so a reload changes them. Named pools keep theirs until a restart.
+   */
+  liveTimeouts?(): { readonly headersMs: number; readonly bodyMs: number }
   /** Told once each time a server of a pool becomes unavailable or available again. */
   onChange?(pool: string, server: string, available: boolean, error: string | undefined): void
 }
@@ -86,6 +91,7 @@ export function createPools(options: PoolsOptions): Pools {
       headersTimeoutMs: upstream.headersTimeout,
       bodyTimeoutMs: upstream.bodyTimeout,
       keepAliveTimeoutMs: upstream.keepAliveTimeout,
+      ...(options.liveTimeouts && { timeouts: options.liveTimeouts }),
       forwarding: options.forwarding(upstream.host),
       name: defaultPoolName,
     })

@@ -32,6 +32,11 @@ export interface UpstreamOptions {
   readonly headersTimeoutMs?: number
   /** Longest gap between two chunks of the response body; 0 disables. @default 60000 */
   readonly bodyTimeoutMs?: number
+  /**
+   * The header and body timeouts in force now, read per request, so a config reload
+   * changes them; without it, headersTimeoutMs and bodyTimeoutMs hold.
+   */
+  readonly timeouts?: () => { readonly headersMs: number; readonly bodyMs: number }
   /** How long an idle connection is kept when the backend sends no Keep-Alive hint. @default 4000 */
   readonly keepAliveTimeoutMs?: number
   /** The header rules for both directions (see createForwarding). */
@@ -142,7 +147,17 @@ export function createUpstream(options: UpstreamOptions): Upstream {
       const answer = new Promise<Answer>((resolve, reject) => {
         const handler = new ForwardHandler(ctx, forwarding, resolve, reject)
         // undici reports its own synchronous failures to handler.onResponseError.
-        pool.dispatch({ method: ctx.method, path: ctx.target, headers, body: ctx.body ?? null }, handler)
+        const timeouts = options.timeouts?.()
+        pool.dispatch(
+          {
+            method: ctx.method,
+            path: ctx.target,
+            headers,
+            body: ctx.body ?? null,
+            ...(timeouts && { headersTimeout: timeouts.headersMs, bodyTimeout: timeouts.bodyMs }),
+          },
+          handler,
+        )
       })
       inFlight++
       const settled = () => {

@@ -71,6 +71,8 @@ describe('defaults', () => {
         heuristicFraction: 0.1,
         maxHeuristicTtl: 86_400_000,
         targetedField: 'edgecache-cache-control',
+        requestDirectives: 'ignore',
+        refreshFrom: [],
         stripCdnCacheControl: false,
         collapseTimeout: 30_000,
         keep: 600_000,

@@ -19,7 +19,12 @@ describe('stale responses', () => {
 
   before(async () => {
     origin = await startOrigin((req, res) => behave(req, res))
-    proxy = await startProxy({ upstream: origin.url, clock })
+    // These tests are of RFC 9111's request directives, which edgecache ignores by default.
+    proxy = await startProxy({
+      upstream: origin.url,
+      clock,
+      env: { EDGECACHE_CACHE__REQUEST_DIRECTIVES: 'honour' },
+    })
   })
 
   beforeEach(() => {

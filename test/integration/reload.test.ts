@@ -13,6 +13,7 @@ import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { closeClient, send, waitFor } from '../support/client.ts'
 import { type Origin, startOrigin } from '../support/origin.ts'
+import { startProxy } from '../support/proxy.ts'
 import { startTwoWorkers, type TwoWorkers } from '../support/workers.ts'
 
 const first = 'reload-test-token-first-01'
@@ -166,5 +167,28 @@ describe('reload with two workers', () => {
       const { answers, workers: seen } = await sample('/page', 4)
       return seen === 2 && answers.every((a) => /fwd=bypass/.test(String(a.headers['cache-status'])))
     }, 10_000)
+  })
+})
+
+describe('reload of the backend timeouts', () => {
+  test('upstream.headersTimeout changes on reload, with no restart', async () => {
+    const origin = await startOrigin(async (_req, res) => {
+      await new Promise((resolve) => setTimeout(resolve, 1_500))
+      res.writeHead(200, { 'cache-control': 'no-store' })
+      res.end('late')
+    })
+    const env: Record<string, string> = { EDGECACHE_UPSTREAM__HEADERS_TIMEOUT: '30s' }
+    const proxy = await startProxy({ upstream: origin.url, env })
+    try {
+      assert.equal((await send(`${proxy.url}/slow`)).status, 200)
+      env.EDGECACHE_UPSTREAM__HEADERS_TIMEOUT = '200ms'
+      const report = await proxy.app.reload('config', 'admin')
+      assert.equal(report.reloaded, true)
+      assert.deepEqual(report.restartNeeded, [])
+      assert.equal((await send(`${proxy.url}/slow`)).status, 504)
+    } finally {
+      await proxy.close()
+      await origin.close()
+    }
   })
 })

@@ -49,17 +49,24 @@ export async function startProxy(options: TestProxyOptions): Promise<TestProxy> 
     configFile = join(mkdtempSync(join(tmpdir(), 'edgecache-config-')), 'edgecache.json')
     writeFileSync(configFile, JSON.stringify(options.config))
   }
-  const config = loadConfig({
-    env: cacheDir === undefined ? env : { EDGECACHE_STORAGE__LOCAL__PATH: cacheDir, ...env },
-    flags: {
-      ...(options.upstream === undefined ? {} : { upstream: options.upstream }),
-      ...(configFile === undefined ? {} : { config: configFile }),
-      listen: '127.0.0.1:0',
-      'admin-listen': '127.0.0.1:0',
-      workers: '1',
-    },
-  })
-  if (configFile !== undefined) rmSync(dirname(configFile), { recursive: true, force: true })
+  // Read again at each reload: a test changes `env` (the same object) and reloads.
+  const load = () =>
+    loadConfig({
+      env: cacheDir === undefined ? env : { EDGECACHE_STORAGE__LOCAL__PATH: cacheDir, ...env },
+      flags,
+    })
+  const flags = {
+    ...(options.upstream === undefined ? {} : { upstream: options.upstream }),
+    ...(configFile === undefined ? {} : { config: configFile }),
+    listen: '127.0.0.1:0',
+    'admin-listen': '127.0.0.1:0',
+    workers: '1',
+  }
+  const config = load()
+  const removeFiles = () => {
+    if (cacheDir !== undefined) rmSync(cacheDir, { recursive: true, force: true })
+    if (configFile !== undefined) rmSync(dirname(configFile), { recursive: true, force: true })
+  }
   const logs: Record<string, unknown>[] = []
   const destination = new Writable({
     write(chunk: Buffer, _encoding, callback) {
@@ -70,9 +77,9 @@ export async function startProxy(options: TestProxyOptions): Promise<TestProxy> 
   const logger = createLogger({ level: 'info', destination })
   let app: App
   try {
-    app = await createApp(config, { logger, clock: options.clock })
+    app = await createApp(config, { logger, clock: options.clock, loadConfig: load })
   } catch (err) {
-    if (cacheDir !== undefined) rmSync(cacheDir, { recursive: true, force: true })
+    removeFiles()
     throw err
   }
   const { proxy, admin } = await app.listen()
@@ -83,7 +90,7 @@ export async function startProxy(options: TestProxyOptions): Promise<TestProxy> 
     logs,
     async close() {
       await app.close()
-      if (cacheDir !== undefined) rmSync(cacheDir, { recursive: true, force: true })
+      removeFiles()
     },
   }
 }

@@ -8,7 +8,11 @@ import type { AdmissionOptions } from '../../cache/admission.ts'
 import { type CacheStatusParams, type ForwardReason, formatCacheStatus } from '../../cache/cache-status.ts'
 import { decide, ttlMs, type Verdict } from '../../cache/freshness.ts'
 import { invalidatedKeys, isUnsafeMethod } from '../../cache/invalidation.ts'
-import { parseRequestDirectives, type RequestDirectives } from '../../cache/request-directives.ts'
+import {
+  parseRequestDirectives,
+  type RequestDirectives,
+  withoutRefresh,
+} from '../../cache/request-directives.ts'
 import { conditionalFields, hasValidator, updateFromNotModified } from '../../cache/revalidate.ts'
 import type { Clock } from '../../clock.ts'
 import { EdgecacheError } from '../../errors.ts'
@@ -58,6 +62,11 @@ export interface CacheStageDeps {
   readonly invalidator: Invalidator
   /** The store's name in metrics: its driver. */
   readonly storeName: string
+  /**
+   * Whether this request's own Cache-Control and Pragma count; when not, only
+   * only-if-cached and no-store do (withoutRefresh). @default always
+   */
+  readonly honoursRequestDirectives?: (ctx: RequestContext) => boolean
 }
 
 /** Uncacheable keys remembered at most, and for how long (Varnish keeps hit-for-miss 120 s). */
@@ -301,6 +310,7 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
       try {
         keys = requestKeys(ctx)
         directives = parseRequestDirectives(ctx.headers['cache-control'], ctx.headers.pragma)
+        if (deps.honoursRequestDirectives?.(ctx) === false) directives = withoutRefresh(directives)
         // A hit this process holds is answered without a single await: most requests to a
         // cache are hits, and each promise and microtask on their path costs.
         here = entries.lookupHere(keys.key, ctx.headers)
