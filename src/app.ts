@@ -308,6 +308,9 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
     storeName: config.storage.driver,
     storeShared: !perProcessStore,
     storePerHost: config.storage.driver === 'local',
+    // The local store's file (also tiered's first tier); a memory store's bound is its config.
+    storeCapacity: built.capacity ?? memoryCapacity(config.storage),
+    version: packageVersion(),
   })
   // In a cluster worker /status answers with the sum over workers, through the primary.
   const statusSource = createClusterStatus(status)
@@ -509,6 +512,13 @@ function admissionOf(cache: CacheConfig): AdmissionOptions {
 function problemsOf(err: unknown): readonly string[] {
   if (err instanceof ProblemsError) return err.problems
   return [err instanceof Error ? err.message : String(err)]
+}
+
+/** A memory store's bound, per worker, for the status page; other stores report their own or have none. */
+function memoryCapacity(storage: Config['storage']): (() => { maxBytes: number }) | undefined {
+  if (storage.driver !== 'memory') return undefined
+  const { maxBytes } = storage.memory
+  return () => ({ maxBytes })
 }
 
 /** edgecache's version, from its package.json (one directory above src/ and dist/). */

@@ -12,7 +12,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { z } from 'zod'
 import { EdgecacheError, hasCode } from '../errors.ts'
 import type { Logger } from '../observability/logger.ts'
-import type { InvalidationRequest, Invalidator } from '../surrogate/invalidator.ts'
+import {
+  cliUserAgent,
+  type InvalidationRequest,
+  type InvalidationSource,
+  type Invalidator,
+} from '../surrogate/invalidator.ts'
 import { authorized, createBearerAuth, type TokenSource } from './bearer-auth.ts'
 import { sendError, sendJson } from './json-reply.ts'
 
@@ -52,7 +57,6 @@ export function createInvalidateHandler(deps: InvalidateHandlerDeps): Invalidate
   const { invalidator, log } = deps
 
   return async (req, res) => {
-    const _client = req.socket.remoteAddress
     if (!authorized(auth, req, res, log, 'invalidation')) return
     const mediaType = req.headers['content-type']?.split(';', 1)[0]?.trim().toLowerCase()
     // No Content-Type is read as JSON; any other type is refused, so a form post fails loudly.
@@ -73,7 +77,7 @@ export function createInvalidateHandler(deps: InvalidateHandlerDeps): Invalidate
       return sendError(res, new EdgecacheError('EC_ERR_ADMIN_BAD_REQUEST', [parsed.problem]))
     }
 
-    const request = parsed.request
+    const request: InvalidationRequest = { ...parsed.request, source: sourceOf(req) }
     try {
       const result = await invalidator.invalidate(request)
       log.info(
@@ -159,7 +163,7 @@ const bodySchema = z.strictObject({
  */
 export function parseInvalidation(
   body: Buffer | string,
-): { request: InvalidationRequest } | { problem: string } {
+): { request: Omit<InvalidationRequest, 'source'> } | { problem: string } {
   const textBody = typeof body === 'string' ? body : body.toString('utf8')
   if (textBody.trim() === '') {
     return { problem: 'body: empty; expected a JSON object such as {"tags":["product:42"]}' }
@@ -185,7 +189,7 @@ export function parseInvalidation(
     const given = all === false ? 'all: false selects nothing' : 'nothing to purge'
     return { problem: `${given}; give tags, urls or prefixes, or "all": true` }
   }
-  const request: InvalidationRequest = {
+  const request: Omit<InvalidationRequest, 'source'> = {
     ...(tags.length > 0 ? { tags: [...new Set(tags)] } : {}),
     ...(urls.length > 0 ? { urls: [...new Set(urls)] } : {}),
     ...(prefixes.length > 0 ? { prefixes: [...new Set(prefixes)] } : {}),
@@ -194,6 +198,12 @@ export function parseInvalidation(
     dryRun,
   }
   return { request }
+}
+
+/** `edgecache purge` names itself in its User-Agent; any other caller is the admin API's. */
+function sourceOf(req: IncomingMessage): InvalidationSource {
+  const agent = req.headers['user-agent'] ?? ''
+  return agent === cliUserAgent || agent.startsWith(`${cliUserAgent}/`) ? 'cli' : 'admin'
 }
 
 function describeIssue(issue: z.core.$ZodIssue): string[] {

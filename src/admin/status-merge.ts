@@ -3,9 +3,12 @@
  * no I/O, no clock, and only type imports, so the primary can load it without the app.
  *
  * How each figure adds up:
- * - requests, hits, lookups, bytes, rates, errors: summed. Ratios and percentiles are not
- *   merged at all: toSnapshot reads them from the summed counts and the summed latency
- *   bins (an average of p99s is no p99).
+ * - requests, hits, lookups, bytes, rates, errors, evictions: summed (an eviction happens
+ *   in the one process whose write made room). Ratios and percentiles are not merged at
+ *   all: toSnapshot reads them from the summed counts and the summed latency bins (an
+ *   average of p99s is no p99).
+ * - the charts' history: samples of the same interval summed the same way
+ *   (status-history.ts), since every worker samples on the same wall-clock boundaries.
  * - a memory store: one per worker, so entries, bytes and tags are summed.
  * - a shared store (redis, tiered): entries and bytes are summed too, because they are not
  *   the shared store's size as each worker sees it: each worker counts what its own writes
@@ -16,20 +19,26 @@
  *   not seen).
  * - the local store (`perHost`): every worker reads the same exact figures from the shared
  *   file, so the sum keeps the largest (the latest read), not the total.
+ * - a store's bound and file size: summed for a store per worker (memory: each worker has
+ *   its own `maxBytes`), the largest otherwise (one file, one bound, seen by every worker).
+ * - uptime and version: the earliest worker's start; the version every worker runs.
  * - upstream state and last answer: the worker that heard from it last.
  * - purges: one list, newest first, each id once (a purge is recorded in the worker that
- *   received it; the id keeps it single should it be recorded elsewhere too).
+ *   received it; the id keeps it single should it be recorded elsewhere too), with at most
+ *   `maxPurges` asked for and `maxPurges` after unsafe methods, as each worker keeps them.
  */
-import type {
-  PurgeStatus,
-  StatusCounts,
-  StatusReport,
-  StoreReport,
-  UpstreamStatus,
+import { type HistoryReport, mergeHistories } from './status-history.ts'
+import {
+  newestFirst,
+  type PurgeStatus,
+  type StatusCounts,
+  type StatusReport,
+  type StoreReport,
+  type UpstreamStatus,
 } from './status-snapshot.ts'
 
 export interface MergeOptions {
-  /** Recent purges kept in the sum. @default 20 (the tracker's default) */
+  /** Recent purges of each kind kept in the sum. @default 20 (the tracker's default) */
   readonly maxPurges?: number
 }
 
@@ -55,7 +64,9 @@ export function mergeStatusReports(
   let recentRequests = 0
   let windowBytes = 0
   const totals = { requests: 0, hits: 0, bytesFromCache: 0 }
+  const histories: HistoryReport[] = []
   for (const r of reports) {
+    histories.push(r.history)
     totals.requests += r.totals.requests
     totals.hits += r.totals.hits
     totals.bytesFromCache += r.totals.bytesFromCache
@@ -79,6 +90,8 @@ export function mergeStatusReports(
     pids: reports.flatMap((r) => r.pids),
     at: Math.max(...reports.map((r) => r.at)),
     startedAt: Math.min(...reports.map((r) => r.startedAt)),
+    version: first.version,
+    node: first.node,
     // Every worker runs the same config, so one worker's window is every worker's.
     windowSeconds: first.windowSeconds,
     rateSeconds: first.rateSeconds,
@@ -87,15 +100,23 @@ export function mergeStatusReports(
     routes: [...routes].map(([name, c]) => ({ name, counts: c })),
     stores: [...stores.values()],
     upstreams: [...upstreams.values()],
-    purges: [...purges.values()]
-      .sort((a, b) => b.at - a.at || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
-      .slice(0, maxPurges)
-      .map((p) => ({ ...p, kinds: [...p.kinds] })),
+    purges: newestOfEach([...purges.values()], maxPurges),
+    history: mergeHistories(histories),
   }
 }
 
+/** Newest first, at most `max` asked for and `max` after unsafe methods (RFC 9111 §4.4). */
+function newestOfEach(purges: PurgeStatus[], max: number): PurgeStatus[] {
+  let asked = 0
+  let afterUnsafe = 0
+  return purges
+    .sort(newestFirst)
+    .filter((p) => (p.source === 'unsafe-method' ? ++afterUnsafe : ++asked) <= max)
+    .map((p) => ({ ...p, kinds: [...p.kinds] }))
+}
+
 function emptyCounts(): StatusCounts {
-  return { requests: 0, lookups: 0, hits: 0, latency: [] }
+  return { requests: 0, lookups: 0, hits: 0, errors5xx: 0, errors4xx: 0, bytes: 0, latency: [] }
 }
 
 /** Bin by bin: the histograms share their bounds (latency-histogram.ts). */
@@ -105,12 +126,26 @@ function addCounts(a: StatusCounts, b: StatusCounts): StatusCounts {
     requests: a.requests + b.requests,
     lookups: a.lookups + b.lookups,
     hits: a.hits + b.hits,
+    errors5xx: a.errors5xx + b.errors5xx,
+    errors4xx: a.errors4xx + b.errors4xx,
+    bytes: a.bytes + b.bytes,
     latency: Array.from({ length }, (_, i) => (a.latency[i] ?? 0) + (b.latency[i] ?? 0)),
   }
 }
 
 function addStore(a: StoreReport, b: StoreReport): StoreReport {
   const shared = a.shared || b.shared
+  // One bound and one file for every worker of a shared store; one bound each for the memory store.
+  const add = shared ? Math.max : (x: number, y: number) => x + y
+  const capacity = {
+    ...both(a.maxBytes, b.maxBytes, (x, y) => ({ maxBytes: add(x, y) })),
+    ...both(a.fileBytes, b.fileBytes, (x, y) => ({ fileBytes: Math.max(x, y) })),
+  }
+  const events = {
+    evictions: a.evictions + b.evictions,
+    evictionsTotal: a.evictionsTotal + b.evictionsTotal,
+    errors: a.errors + b.errors,
+  }
   if (a.perHost === true || b.perHost === true) {
     return {
       name: a.name,
@@ -118,8 +153,9 @@ function addStore(a: StoreReport, b: StoreReport): StoreReport {
       perHost: true,
       entries: Math.max(a.entries, b.entries),
       bytes: Math.max(a.bytes, b.bytes),
+      ...capacity,
       tags: Math.max(a.tags, b.tags),
-      errors: a.errors + b.errors,
+      ...events,
     }
   }
   return {
@@ -127,9 +163,19 @@ function addStore(a: StoreReport, b: StoreReport): StoreReport {
     shared,
     entries: a.entries + b.entries,
     bytes: a.bytes + b.bytes,
+    ...capacity,
     tags: shared ? Math.max(a.tags, b.tags) : a.tags + b.tags,
-    errors: a.errors + b.errors,
+    ...events,
   }
+}
+
+/** `make(x, y)` when both workers have the figure, else nothing (one alone is not the sum). */
+function both<T>(
+  x: number | undefined,
+  y: number | undefined,
+  make: (x: number, y: number) => T,
+): T | undefined {
+  return x === undefined || y === undefined ? undefined : make(x, y)
 }
 
 function addUpstream(a: UpstreamStatus, b: UpstreamStatus): UpstreamStatus {

@@ -4,7 +4,8 @@
  * answers 503 rather than one worker's figures. The page is one self-contained
  * HTML document: inline CSS and JS allowed by a per-response CSP nonce, no other origin,
  * no external asset. It shows the tracker's snapshot (embedded at render, then polled from
- * /status.json) and carries a purge form that POSTs JSON to /invalidate with the token the
+ * /status.json), the last hour as inline SVG charts drawn by the page's own script
+ * (status-page-script.ts), and carries a purge form that POSTs JSON to /invalidate with the token the
  * operator types; the token stays in that field and is never stored or shown.
  *
  * Escaping: the server puts data in the page only as JSON inside a non-executing script
@@ -17,6 +18,7 @@ import { EdgecacheError } from '../errors.ts'
 import type { StatusSource } from './cluster-status.ts'
 import type { AdminLog } from './invalidate.ts'
 import { sendError, sendJson } from './json-reply.ts'
+import { statusPageScript } from './status-page-script.ts'
 import type { StatusSnapshot } from './status-snapshot.ts'
 
 export interface StatusPageDeps {
@@ -127,8 +129,10 @@ export function renderStatusPage(snapshot: StatusSnapshot, nonce: string, pollMs
 <body>
 <header>
   <h1>edgecache status</h1>
+  <p class="meta">edgecache <span id="version">${escapeHtml(snapshot.version)}</span> on Node.js <span id="node">${escapeHtml(snapshot.node)}</span> ·
+    up <span id="uptime">${snapshot.uptimeSeconds} s</span> since <span id="started">${escapeHtml(isoSeconds(snapshot.startedAt))}</span></p>
   <p class="meta">worker pid <span id="pid">${pid}</span> · <span id="scope">${escapeHtml(scopeOf(snapshot))}</span> ·
-    updated <span id="updated">now</span> <span id="poll-error" class="bad"></span></p>
+    updated <span id="updated">${escapeHtml(isoSeconds(snapshot.at))}</span> <span id="poll-error" class="bad"></span></p>
 </header>
 <main>
 <section class="cards" aria-label="summary">
@@ -136,25 +140,40 @@ export function renderStatusPage(snapshot: StatusSnapshot, nonce: string, pollMs
   <div class="card"><div class="label">hit ratio</div><div class="value" id="hit-ratio">–</div><div class="sub">hit + stale, last <span class="window">60</span> s</div></div>
   <div class="card"><div class="label">bytes saved</div><div class="value" id="bytes-saved">–</div><div class="sub">served from cache, last <span class="window">60</span> s · <span id="bytes-saved-total"></span> in all</div></div>
   <div class="card"><div class="label">latency p50 / p99</div><div class="value"><span id="p50">–</span> / <span id="p99">–</span></div><div class="sub">last <span class="window">60</span> s</div></div>
+  <div class="card"><div class="label">errors 5xx / 4xx</div><div class="value"><span id="errors-5xx">0</span> / <span id="errors-4xx">0</span></div><div class="sub">answers, last <span class="window">60</span> s</div></div>
   <div class="card"><div class="label">requests</div><div class="value" id="requests-total">0</div><div class="sub"><span id="requests-window">0</span> in the last <span class="window">60</span> s</div></div>
+</section>
+<section aria-labelledby="history-title">
+  <h2 id="history-title">last hour</h2>
+  <p class="sub" id="history-range"></p>
+  <div class="charts">
+    <figure><figcaption>requests / s · now <span id="chart-rps-now">–</span></figcaption>
+      <svg id="chart-rps" class="plot" role="img" aria-label="requests per second over the last hour"></svg></figure>
+    <figure><figcaption>hit ratio · now <span id="chart-hit-now">–</span></figcaption>
+      <svg id="chart-hit" class="plot" role="img" aria-label="hit ratio over the last hour"></svg></figure>
+    <figure><figcaption>latency <span class="key s1">p50</span> <span id="chart-p50-now">–</span> · <span class="key s2">p99</span> <span id="chart-p99-now">–</span></figcaption>
+      <svg id="chart-latency" class="plot" role="img" aria-label="latency p50 and p99 over the last hour"></svg></figure>
+  </div>
 </section>
 <section>
   <h2>routes</h2>
-  <table><thead><tr><th>route</th><th class="num">requests</th><th class="num">hit ratio</th><th class="num">p99</th></tr></thead>
-  <tbody id="routes"></tbody></table>
+  <div class="scroll"><table><thead><tr><th>route</th><th class="num">requests</th><th class="num">hit ratio</th><th class="num">p99</th><th class="num">5xx</th><th class="num">4xx</th><th class="num">bytes</th></tr></thead>
+  <tbody id="routes"></tbody></table></div>
 </section>
-<section class="pair">
-  <div><h2>stores</h2>
-  <table><thead><tr><th>store</th><th>state</th><th class="num">entries</th><th class="num">bytes</th><th class="num">tags</th><th class="num">errors</th></tr></thead>
+<section>
+  <h2>stores</h2>
+  <div class="scroll"><table><thead><tr><th>store</th><th>state</th><th class="num">entries</th><th class="num">bytes</th><th class="num">capacity</th><th class="num">fill</th><th class="num">file</th><th class="num">evicted <span class="window">60</span> s</th><th class="num">evicted in all</th><th class="num">tags</th><th class="num">errors</th></tr></thead>
   <tbody id="stores"></tbody></table></div>
-  <div><h2>upstreams</h2>
-  <table><thead><tr><th>upstream</th><th>state</th><th class="num">requests</th><th class="num">errors</th><th>last</th></tr></thead>
+</section>
+<section>
+  <h2>upstreams</h2>
+  <div class="scroll"><table><thead><tr><th>upstream</th><th>state</th><th class="num">requests</th><th class="num">errors</th><th>last</th></tr></thead>
   <tbody id="upstreams"></tbody></table></div>
 </section>
 <section>
   <h2>recent purges</h2>
-  <table><thead><tr><th>when</th><th>what</th><th class="num">purged</th><th>soft</th></tr></thead>
-  <tbody id="purges"></tbody></table>
+  <div class="scroll"><table><thead><tr><th>when (UTC)</th><th>source</th><th>what</th><th class="num">purged</th><th>soft</th></tr></thead>
+  <tbody id="purges"></tbody></table></div>
 </section>
 <section>
   <h2>purge</h2>
@@ -169,10 +188,15 @@ export function renderStatusPage(snapshot: StatusSnapshot, nonce: string, pollMs
 </section>
 </main>
 <script type="application/json" id="initial">${jsonForScript(snapshot)}</script>
-<script nonce="${n}">${script.replace('POLL_MS', String(pollMs))}</script>
+<script nonce="${n}">${statusPageScript.replace('POLL_MS', String(pollMs))}</script>
 </body>
 </html>
 `
+}
+
+/** UTC, ISO 8601, to the second (2026-12-03T22:10:00Z), as the page's script writes times too. */
+function isoSeconds(epochMs: number): string {
+  return new Date(epochMs).toISOString().replace(/\.\d{3}Z$/, 'Z')
 }
 
 /** Whose figures the page shows: this process's, or the sum over workers. The script has its twin. */
@@ -181,143 +205,36 @@ function scopeOf(snapshot: StatusSnapshot): string {
   return `summed over ${snapshot.workers} workers (pids ${(snapshot.pids ?? []).join(', ')})`
 }
 
+// Narrow screens first: one column, tables that scroll sideways inside their own box (the
+// page itself never does), charts drawn to the width they get.
 const css = `
-:root { color-scheme: light dark; --muted: #777; --line: #8884; --good: #2a7d2a; --bad: #c0392b; --warn: #b7791f; }
-body { font: 14px/1.4 system-ui, sans-serif; margin: 0 auto; padding: 1rem 1.5rem; max-width: 72rem; }
+:root { color-scheme: light dark; --muted: #777; --line: #8884; --good: #2a7d2a; --bad: #c0392b; --warn: #b7791f;
+  --s1: #2b6cb0; --s2: #c05621; }
+* { box-sizing: border-box; }
+body { font: 14px/1.4 system-ui, sans-serif; margin: 0 auto; padding: .75rem; max-width: 72rem; overflow-wrap: anywhere; }
+@media (min-width: 40rem) { body { padding: 1rem 1.5rem; } }
 h1 { font-size: 1.4rem; margin: 0; } h2 { font-size: 1.05rem; margin: 1.5rem 0 .5rem; }
-.meta, .sub, .label { color: var(--muted); } .meta { margin: .25rem 0 1rem; }
-.cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(11rem, 1fr)); gap: .75rem; }
-.card { border: 1px solid var(--line); border-radius: 6px; padding: .6rem .8rem; }
-.value { font-size: 1.5rem; font-variant-numeric: tabular-nums; white-space: nowrap; }
-.pair { display: grid; grid-template-columns: repeat(auto-fit, minmax(22rem, 1fr)); gap: 1.5rem; }
+.meta, .sub, .label { color: var(--muted); } .meta { margin: .25rem 0; } header { margin-bottom: 1rem; }
+.cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(10rem, 100%), 1fr)); gap: .75rem; }
+.card { border: 1px solid var(--line); border-radius: 6px; padding: .6rem .8rem; min-width: 0; }
+.value { font-size: 1.5rem; font-variant-numeric: tabular-nums; } .value span { white-space: nowrap; }
+.charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(20rem, 100%), 1fr)); gap: 1rem; }
+figure { margin: 0; min-width: 0; } figcaption { color: var(--muted); margin-bottom: .25rem; }
+.plot { display: block; width: 100%; height: 150px; }
+.plot .grid { stroke: var(--line); stroke-width: 1; }
+.plot text { fill: var(--muted); font-size: 11px; }
+.plot .series { fill: none; stroke-width: 2; stroke-linejoin: round; stroke-linecap: round; }
+.s1 { stroke: var(--s1); } .s2 { stroke: var(--s2); stroke-dasharray: 5 3; }
+.key.s1 { color: var(--s1); } .key.s2 { color: var(--s2); } .key { font-weight: 600; }
+.scroll { overflow-x: auto; max-width: 100%; }
 table { border-collapse: collapse; width: 100%; }
-th, td { text-align: left; padding: .25rem .5rem; border-bottom: 1px solid var(--line); overflow-wrap: anywhere; }
+th, td { text-align: left; padding: .25rem .5rem; border-bottom: 1px solid var(--line); white-space: nowrap; }
+td.wrap { white-space: normal; overflow-wrap: anywhere; min-width: 10rem; }
 .num { text-align: right; font-variant-numeric: tabular-nums; }
 .good { color: var(--good); } .bad { color: var(--bad); } .warn { color: var(--warn); }
 form { display: flex; flex-wrap: wrap; gap: .5rem 1rem; align-items: end; }
-label { display: flex; flex-direction: column; gap: .2rem; } label.grow { flex: 1 1 16rem; }
+label { display: flex; flex-direction: column; gap: .2rem; min-width: 0; } label.grow { flex: 1 1 14rem; }
+input[type=text], input[type=password] { max-width: 100%; }
 input[type=checkbox] { align-self: start; }
 .empty { color: var(--muted); font-style: italic; }
-`
-
-// The browser side. Plain ES2017 with no template literals, so it sits inside this one.
-const script = `
-'use strict';
-(function () {
-  var POLL = POLL_MS;
-  function $(id) { return document.getElementById(id); }
-  function el(tag, text, cls) {
-    var node = document.createElement(tag);
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    if (cls) node.className = cls;
-    return node;
-  }
-  function row(cells) {
-    var tr = document.createElement('tr');
-    cells.forEach(function (c) { tr.appendChild(c); });
-    return tr;
-  }
-  function fill(id, rows, columns, emptyText) {
-    if (rows.length === 0) {
-      var td = el('td', emptyText, 'empty');
-      td.colSpan = columns;
-      rows = [row([td])];
-    }
-    $(id).replaceChildren.apply($(id), rows);
-  }
-  function percent(r) { return r === null ? '–' : (r * 100).toFixed(1) + ' %'; }
-  function ms(v) {
-    if (v === null) return '–';
-    if (v < 1) return v.toFixed(2) + ' ms';
-    if (v < 1000) return v.toFixed(v < 10 ? 1 : 0) + ' ms';
-    return (v / 1000).toFixed(2) + ' s';
-  }
-  function bytes(n) {
-    var units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-    var i = 0;
-    while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
-    return (i === 0 ? String(n) : n.toFixed(1)) + ' ' + units[i];
-  }
-  function time(epochMs) { return epochMs === null ? '–' : new Date(epochMs).toLocaleTimeString(); }
-  function stateCell(state) {
-    var cls = state === 'up' ? 'good' : state === 'unknown' ? 'warn' : 'bad';
-    return el('td', state, cls);
-  }
-
-  function render(s) {
-    $('pid').textContent = String(s.pid);
-    $('scope').textContent = s.workers === undefined ? 'figures of this process'
-      : 'summed over ' + s.workers + ' workers (pids ' + (s.pids || []).join(', ') + ')';
-    $('updated').textContent = time(s.at);
-    document.querySelectorAll('.window').forEach(function (n) { n.textContent = String(s.windowSeconds); });
-    $('rps').textContent = s.window.requestsPerSecond.toFixed(1);
-    $('rps-window').textContent = 'average over ' + s.rateSeconds + ' s';
-    $('hit-ratio').textContent = percent(s.window.hitRatio);
-    $('bytes-saved').textContent = bytes(s.window.bytesFromCache);
-    $('bytes-saved-total').textContent = bytes(s.totals.bytesFromCache);
-    $('p50').textContent = ms(s.window.p50Ms);
-    $('p99').textContent = ms(s.window.p99Ms);
-    $('requests-total').textContent = String(s.totals.requests);
-    $('requests-window').textContent = String(s.window.requests);
-    fill('routes', s.routes.map(function (r) {
-      return row([el('td', r.name), el('td', r.requests, 'num'), el('td', percent(r.hitRatio), 'num'), el('td', ms(r.p99Ms), 'num')]);
-    }), 4, 'no requests in the window');
-    fill('stores', s.stores.map(function (st) {
-      return row([el('td', st.name), stateCell(st.state), el('td', st.entries, 'num'), el('td', bytes(st.bytes), 'num'),
-        el('td', st.tags, 'num'), el('td', st.errors, 'num')]);
-    }), 6, 'no store');
-    fill('upstreams', s.upstreams.map(function (u) {
-      var last = u.lastAt === null ? '–' : (u.lastError !== null ? u.lastError : 'HTTP ' + u.lastStatus) + ' at ' + time(u.lastAt);
-      return row([el('td', u.name), stateCell(u.state), el('td', u.requests, 'num'), el('td', u.errors, 'num'), el('td', last)]);
-    }), 5, 'no upstream');
-    fill('purges', s.purges.map(function (p) {
-      return row([el('td', time(p.at)), el('td', p.summary), el('td', p.purged, 'num'), el('td', p.soft ? 'yes' : 'no')]);
-    }), 4, 'no purge since start');
-  }
-
-  var timer = null;
-  function poll() {
-    clearTimeout(timer);
-    fetch('status.json', { cache: 'no-store', credentials: 'omit' })
-      .then(function (res) {
-        if (!res.ok) throw new Error('HTTP ' + res.status);
-        return res.json();
-      })
-      .then(function (s) { render(s); $('poll-error').textContent = ''; })
-      .catch(function (err) { $('poll-error').textContent = 'cannot reach status.json: ' + err.message; })
-      .then(function () { timer = setTimeout(poll, POLL); });
-  }
-
-  $('purge-form').addEventListener('submit', function (event) {
-    event.preventDefault();
-    var result = $('purge-result');
-    var values = $('purge-value').value.split(/[\\s,]+/).filter(function (v) { return v !== ''; });
-    if (values.length === 0) { result.textContent = 'give at least one value'; result.className = 'bad'; return; }
-    var body = { soft: $('purge-soft').checked };
-    body[$('purge-kind').value === 'urls' ? 'urls' : 'tags'] = values;
-    var button = $('purge-submit');
-    button.disabled = true;
-    result.textContent = 'purging…';
-    result.className = '';
-    fetch('invalidate', {
-      method: 'POST',
-      cache: 'no-store',
-      credentials: 'omit',
-      headers: { 'content-type': 'application/json', authorization: 'Bearer ' + $('purge-token').value },
-      body: JSON.stringify(body)
-    })
-      .then(function (res) {
-        return res.json().then(function (answer) {
-          if (!res.ok) throw new Error(answer && answer.error ? answer.error : 'HTTP ' + res.status);
-          result.textContent = 'purged ' + answer.purged + (answer.purged === 1 ? ' entry' : ' entries') + (answer.soft ? ' (soft)' : '');
-          result.className = 'good';
-        }, function () { throw new Error('HTTP ' + res.status); });
-      })
-      .catch(function (err) { result.textContent = 'purge failed: ' + err.message; result.className = 'bad'; })
-      .then(function () { button.disabled = false; poll(); });
-  });
-
-  try { render(JSON.parse($('initial').textContent)); } catch (err) { $('poll-error').textContent = String(err); }
-  timer = setTimeout(poll, POLL);
-})();
 `

@@ -4,7 +4,9 @@
  * from (status-merge.ts); a `StatusSnapshot` is what /status.json answers, with ratios and
  * percentiles read from those counts by `toSnapshot`. Pure: no I/O, no clock.
  */
+import type { InvalidationSource } from '../surrogate/invalidator.ts'
 import { quantile } from './latency-histogram.ts'
+import { type HistoryReport, type HistorySnapshot, historySnapshot } from './status-history.ts'
 
 export interface RouteStatus {
   readonly name: string
@@ -12,6 +14,12 @@ export interface RouteStatus {
   /** Hits (fresh or stale) over requests that went through the cache; null with none. */
   readonly hitRatio: number | null
   readonly p99Ms: number | null
+  /** Answers with a 5xx status. */
+  readonly errors5xx: number
+  /** Answers with a 4xx status (499: the client went away first). */
+  readonly errors4xx: number
+  /** Body bytes sent to clients. */
+  readonly bytes: number
 }
 
 export interface StoreStatus {
@@ -19,8 +27,19 @@ export interface StoreStatus {
   /** `degraded` after a storage error inside the window. */
   readonly state: 'up' | 'degraded'
   readonly entries: number
+  /** Bytes stored, as the store counts them against `maxBytes`. */
   readonly bytes: number
+  /** The store's bound (local: `storage.local.maxBytes`; memory: the sum over workers); null when it has none of its own (redis). */
+  readonly maxBytes: number | null
+  /** `bytes` over `maxBytes`; null without a bound. */
+  readonly fill: number | null
+  /** Size of the local store's file on disk; null for other stores. */
+  readonly fileBytes: number | null
   readonly tags: number
+  /** Entries evicted to make room inside the window. */
+  readonly evictions: number
+  /** Entries evicted to make room since the tracker started. */
+  readonly evictionsTotal: number
   /** Storage errors inside the window. */
   readonly errors: number
 }
@@ -48,6 +67,11 @@ export interface PurgeStatus {
   readonly summary: string
   readonly purged: number
   readonly soft: boolean
+  /**
+   * Who asked: the admin API, the CLI (`edgecache purge`), the PURGE method, or the cache
+   * itself after an unsafe method succeeded (RFC 9111 §4.4).
+   */
+  readonly source: InvalidationSource
 }
 
 export interface StatusSnapshot {
@@ -59,7 +83,14 @@ export interface StatusSnapshot {
   readonly pids?: readonly number[]
   /** Epoch ms of the snapshot. */
   readonly at: number
+  /** Epoch ms the tracker started; with workers, the earliest worker's start. */
   readonly startedAt: number
+  /** Seconds from `startedAt` to `at`. */
+  readonly uptimeSeconds: number
+  /** edgecache's version (its package.json). */
+  readonly version: string
+  /** The Node.js version, as `process.version` says it. */
+  readonly node: string
   readonly windowSeconds: number
   readonly rateSeconds: number
   /** Since the tracker started. */
@@ -72,7 +103,13 @@ export interface StatusSnapshot {
     readonly bytesFromCache: number
     readonly p50Ms: number | null
     readonly p99Ms: number | null
+    readonly errors5xx: number
+    readonly errors4xx: number
+    /** Body bytes sent to clients. */
+    readonly bytes: number
   }
+  /** Per interval over the last hour, for the charts. */
+  readonly history: HistorySnapshot
   /** Busiest first. */
   readonly routes: readonly RouteStatus[]
   readonly stores: readonly StoreStatus[]
@@ -96,6 +133,9 @@ export interface StatusCounts {
   readonly hits: number
   /** Latency histogram bins, as latency-histogram.ts defines them. */
   readonly latency: readonly number[]
+  readonly errors5xx: number
+  readonly errors4xx: number
+  readonly bytes: number
 }
 
 export interface StoreReport {
@@ -112,7 +152,13 @@ export interface StoreReport {
   readonly perHost?: boolean
   readonly entries: number
   readonly bytes: number
+  /** The bound this process sees; absent when the store has none of its own (redis). */
+  readonly maxBytes?: number
+  /** The local store's file size; absent for other stores. */
+  readonly fileBytes?: number
   readonly tags: number
+  readonly evictions: number
+  readonly evictionsTotal: number
   readonly errors: number
 }
 
@@ -122,6 +168,8 @@ export interface StatusReport {
   readonly pids: readonly number[]
   readonly at: number
   readonly startedAt: number
+  readonly version: string
+  readonly node: string
   readonly windowSeconds: number
   readonly rateSeconds: number
   readonly totals: StatusTotals
@@ -137,6 +185,7 @@ export interface StatusReport {
   readonly upstreams: readonly UpstreamStatus[]
   /** Newest first. */
   readonly purges: readonly PurgeStatus[]
+  readonly history: HistoryReport
 }
 
 /**
@@ -153,6 +202,9 @@ export function toSnapshot(report: StatusReport, pid: number, summed: boolean): 
     ...(summed ? { workers: report.pids.length, pids: [...report.pids] } : {}),
     at: report.at,
     startedAt: report.startedAt,
+    uptimeSeconds: Math.max(0, Math.floor((report.at - report.startedAt) / 1000)),
+    version: report.version,
+    node: report.node,
     windowSeconds: report.windowSeconds,
     rateSeconds: report.rateSeconds,
     totals: { ...report.totals },
@@ -163,13 +215,20 @@ export function toSnapshot(report: StatusReport, pid: number, summed: boolean): 
       bytesFromCache: report.window.bytesFromCache,
       p50Ms: quantile(counts.latency, 0.5),
       p99Ms: quantile(counts.latency, 0.99),
+      errors5xx: counts.errors5xx,
+      errors4xx: counts.errors4xx,
+      bytes: counts.bytes,
     },
+    history: historySnapshot(report.history),
     routes: report.routes
       .map(({ name, counts }) => ({
         name,
         requests: counts.requests,
         hitRatio: ratio(counts),
         p99Ms: quantile(counts.latency, 0.99),
+        errors5xx: counts.errors5xx,
+        errors4xx: counts.errors4xx,
+        bytes: counts.bytes,
       }))
       .sort((a, b) => b.requests - a.requests || (a.name < b.name ? -1 : 1)),
     stores: report.stores.map((s) => ({
@@ -177,7 +236,12 @@ export function toSnapshot(report: StatusReport, pid: number, summed: boolean): 
       state: s.errors > 0 ? 'degraded' : 'up',
       entries: s.entries,
       bytes: s.bytes,
+      maxBytes: s.maxBytes ?? null,
+      fill: s.maxBytes === undefined || s.maxBytes <= 0 ? null : s.bytes / s.maxBytes,
+      fileBytes: s.fileBytes ?? null,
       tags: s.tags,
+      evictions: s.evictions,
+      evictionsTotal: s.evictionsTotal,
       errors: s.errors,
     })),
     upstreams: report.upstreams.map((u) => ({ ...u })),
@@ -187,4 +251,9 @@ export function toSnapshot(report: StatusReport, pid: number, summed: boolean): 
 
 function ratio(counts: StatusCounts): number | null {
   return counts.lookups === 0 ? null : counts.hits / counts.lookups
+}
+
+/** Newest first; ties (one millisecond) by id, so every worker and the sum agree on the order. */
+export function newestFirst(a: PurgeStatus, b: PurgeStatus): number {
+  return b.at - a.at || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
 }

@@ -1,9 +1,11 @@
 /**
  * The numbers behind the status page: a rolling window of per-second buckets fed by the
- * diagnostics channels (requests, upstream answers, storage errors, purges). Memory stays
+ * diagnostics channels (requests, upstream answers, evictions, storage errors, purges), and
+ * an hour of per-interval samples for the charts (status-history.ts). Memory stays
  * bounded whatever the traffic: a fixed number of buckets, a fixed-size latency histogram
  * per bucket and per route, at most `maxRoutes` route names (the rest share one row), at
- * most `maxPurges` recent purges. Route names only: never a URL or a tag, except the short
+ * most `maxPurges` recent purges of each kind (asked for, and RFC 9111 §4.4's after unsafe
+ * methods), 360 history samples. Route names only: never a URL or a tag, except the short
  * purge summary the invalidation event carries. With the defaults the worst case is about
  * 2 MB (60 buckets × 101 routes × a 192-byte histogram). It only observes; it never changes
  * a response.
@@ -13,6 +15,7 @@
  */
 import type { Clock } from '../clock.ts'
 import {
+  type CacheEvicted,
   events,
   type Invalidation,
   type RequestFinished,
@@ -20,10 +23,20 @@ import {
   type UpstreamFinished,
 } from '../observability/events.ts'
 import type { StoreStats } from '../storage/store.ts'
-import { binCount, binOf } from './latency-histogram.ts'
+import { binOf } from './latency-histogram.ts'
 import {
+  addCounts,
+  type Counts,
+  count,
+  newCounts,
+  rawCounts,
+  resetCounts,
+  type Seen,
+} from './status-counts.ts'
+import { createHistory } from './status-history.ts'
+import {
+  newestFirst,
   type PurgeStatus,
-  type StatusCounts,
   type StatusReport,
   type StatusSnapshot,
   toSnapshot,
@@ -43,6 +56,13 @@ export interface StatusTrackerOptions {
   readonly clock: Clock
   /** Figures of the cache store, read when a snapshot is taken. */
   storeStats(): StoreStats
+  /**
+   * The store's bound and, for the local store, its file size, read when a snapshot is
+   * taken; absent for a store without a bound of its own (redis).
+   */
+  storeCapacity?(): { readonly maxBytes: number; readonly fileBytes?: number }
+  /** edgecache's version, shown on the page. */
+  readonly version: string
   /** The upstream listed before any request has reached it (the name it publishes under). */
   readonly upstreamName: string
   /** The store's name, as storage errors are published under. @default 'memory' */
@@ -57,8 +77,16 @@ export interface StatusTrackerOptions {
   readonly rateSeconds?: number
   /** Distinct route names tracked; later ones are counted under `(other routes)`. @default 100 */
   readonly maxRoutes?: number
-  /** Recent purges kept. @default 20 */
+  /**
+   * Recent purges kept of each kind: those asked for (admin API, CLI, PURGE method), and
+   * those after unsafe methods, so a busy form does not push the operators' purges out.
+   * @default 20
+   */
   readonly maxPurges?: number
+  /** Seconds each history sample (a point on the charts) covers. @default 10 */
+  readonly historyIntervalSeconds?: number
+  /** Seconds of history the charts show; a multiple of the interval. @default 3600 */
+  readonly historySeconds?: number
 }
 
 export interface StatusTracker {
@@ -79,40 +107,15 @@ const maxSummary = 500
 /** Most upstream names tracked: names come from config, this only guards against surprises. */
 const maxUpstreams = 32
 
-interface Counts {
-  requests: number
-  /** Requests that went through the cache (a cache outcome was recorded). */
-  lookups: number
-  hits: number
-  readonly latency: Uint32Array
-}
-
 interface Bucket {
   /** Epoch second this bucket counts; a bucket from an older second is reset before use. */
   second: number
   readonly all: Counts
   bytesFromCache: number
+  evictions: number
   readonly routes: Map<string, Counts>
   readonly upstreams: Map<string, { requests: number; errors: number }>
   readonly storageErrors: Map<string, number>
-}
-
-function newCounts(): Counts {
-  return { requests: 0, lookups: 0, hits: 0, latency: new Uint32Array(binCount) }
-}
-
-function count(counts: Counts, lookup: boolean, hit: boolean, bin: number): void {
-  counts.requests++
-  if (lookup) counts.lookups++
-  if (hit) counts.hits++
-  counts.latency[bin] = (counts.latency[bin] ?? 0) + 1
-}
-
-function addCounts(into: Counts, from: Counts): void {
-  into.requests += from.requests
-  into.lookups += from.lookups
-  into.hits += from.hits
-  for (let i = 0; i < binCount; i++) into.latency[i] = (into.latency[i] ?? 0) + (from.latency[i] ?? 0)
 }
 
 function checkPositiveInteger(field: string, value: number): void {
@@ -135,10 +138,19 @@ export function createStatusTracker(options: StatusTrackerOptions): StatusTracke
   const rateSeconds = options.rateSeconds ?? 10
   const maxRoutes = options.maxRoutes ?? 100
   const maxPurges = options.maxPurges ?? 20
+  const historyIntervalSeconds = options.historyIntervalSeconds ?? 10
+  const historySeconds = options.historySeconds ?? 3600
   checkPositiveInteger('windowSeconds', windowSeconds)
   checkPositiveInteger('rateSeconds', rateSeconds)
   checkPositiveInteger('maxRoutes', maxRoutes)
   checkPositiveInteger('maxPurges', maxPurges)
+  checkPositiveInteger('historyIntervalSeconds', historyIntervalSeconds)
+  checkPositiveInteger('historySeconds', historySeconds)
+  if (historySeconds % historyIntervalSeconds !== 0) {
+    throw new Error(
+      `status tracker: historySeconds must be a multiple of historyIntervalSeconds (${historyIntervalSeconds}), got ${historySeconds}`,
+    )
+  }
   if (rateSeconds > windowSeconds) {
     throw new Error(
       `status tracker: rateSeconds must be at most windowSeconds (${windowSeconds}), got ${rateSeconds}`,
@@ -147,29 +159,37 @@ export function createStatusTracker(options: StatusTrackerOptions): StatusTracke
   const { clock, storeStats } = options
   const storeName = options.storeName ?? 'memory'
   const startedAt = clock.now()
+  const history = createHistory({
+    intervalSeconds: historyIntervalSeconds,
+    intervals: historySeconds / historyIntervalSeconds,
+    startedAt,
+  })
 
   const buckets: Bucket[] = Array.from({ length: windowSeconds }, () => ({
     second: Number.NEGATIVE_INFINITY,
     all: newCounts(),
     bytesFromCache: 0,
+    evictions: 0,
     routes: new Map(),
     upstreams: new Map(),
     storageErrors: new Map(),
   }))
   const knownRoutes = new Set<string>()
   const totals = { requests: 0, hits: 0, bytesFromCache: 0 }
+  let evictionsTotal = 0
   const upstreamLast = new Map<string, { status: number | null; error: string | null; at: number }>()
-  const purges: PurgeStatus[] = []
+  // Newest first, each list bounded: the operators' purges, and RFC 9111 §4.4's.
+  const asked: PurgeStatus[] = []
+  const afterUnsafe: PurgeStatus[] = []
 
   function current(): Bucket {
     const second = Math.floor(clock.now() / 1000)
     const bucket = buckets[((second % windowSeconds) + windowSeconds) % windowSeconds] as Bucket
     if (bucket.second !== second) {
       bucket.second = second
-      const all = bucket.all
-      all.requests = all.lookups = all.hits = 0
-      all.latency.fill(0)
+      resetCounts(bucket.all)
       bucket.bytesFromCache = 0
+      bucket.evictions = 0
       bucket.routes.clear()
       bucket.upstreams.clear()
       bucket.storageErrors.clear()
@@ -194,11 +214,14 @@ export function createStatusTracker(options: StatusTrackerOptions): StatusTracke
     const hit = m.cache === 'hit' || m.cache === 'stale'
     // Bytes whose body came from the cache: a revalidated answer's body did too (the backend sent a 304).
     const fromCache = hit || m.cache === 'revalidated'
-    count(bucket.all, lookup, hit, bin)
-    count(route, lookup, hit, bin)
+    // A subscriber must not throw (it would surface as an uncaught exception) nor store NaN.
+    const bytes = Number.isFinite(m.bytes) ? m.bytes : 0
+    const seen: Seen = { lookup, hit, bin, status: m.status, bytes }
+    count(bucket.all, seen)
+    count(route, seen)
+    history.record(clock.now(), lookup, hit, bin)
     totals.requests++
     if (hit) totals.hits++
-    // A subscriber must not throw (it would surface as an uncaught exception) nor store NaN.
     if (fromCache && Number.isFinite(m.bytes)) {
       bucket.bytesFromCache += m.bytes
       totals.bytesFromCache += m.bytes
@@ -222,16 +245,33 @@ export function createStatusTracker(options: StatusTrackerOptions): StatusTracke
     bucket.storageErrors.set(m.store, (bucket.storageErrors.get(m.store) ?? 0) + 1)
   }
 
+  const onEvicted = (message: unknown) => {
+    // Only entries evicted to make room: expiry, purges and replacement are not the store being full.
+    if ((message as CacheEvicted).reason !== 'evict') return
+    current().evictions++
+    evictionsTotal++
+  }
+
   const onInvalidation = (message: unknown) => {
     const m = message as Invalidation
     const summary = m.summary.length > maxSummary ? `${m.summary.slice(0, maxSummary - 1)}…` : m.summary
-    purges.unshift({ id: m.id, at: m.at, kinds: [...m.kinds], summary, purged: m.purged, soft: m.soft })
-    if (purges.length > maxPurges) purges.length = maxPurges
+    const list = m.source === 'unsafe-method' ? afterUnsafe : asked
+    list.unshift({
+      id: m.id,
+      at: m.at,
+      kinds: [...m.kinds],
+      summary,
+      purged: m.purged,
+      soft: m.soft,
+      source: m.source,
+    })
+    if (list.length > maxPurges) list.length = maxPurges
   }
 
   events.requestFinished.subscribe(onRequest)
   events.upstreamFinished.subscribe(onUpstream)
   events.storageError.subscribe(onStorageError)
+  events.cacheEvicted.subscribe(onEvicted)
   events.invalidation.subscribe(onInvalidation)
 
   const tracker: StatusTracker = {
@@ -241,6 +281,7 @@ export function createStatusTracker(options: StatusTrackerOptions): StatusTracke
       const second = Math.floor(now / 1000)
       const all = newCounts()
       let windowBytes = 0
+      let windowEvictions = 0
       let recent = 0
       const routes = new Map<string, Counts>()
       const upstreams = new Map<string, { requests: number; errors: number }>()
@@ -250,6 +291,7 @@ export function createStatusTracker(options: StatusTrackerOptions): StatusTracke
         if (!(age >= 0 && age < windowSeconds)) continue
         addCounts(all, bucket.all)
         windowBytes += bucket.bytesFromCache
+        windowEvictions += bucket.evictions
         if (age < rateSeconds) recent += bucket.all.requests
         for (const [name, counts] of bucket.routes) {
           addCounts(entry(routes, name, newCounts), counts)
@@ -267,10 +309,13 @@ export function createStatusTracker(options: StatusTrackerOptions): StatusTracke
 
       const upstreamNames = new Set([options.upstreamName, ...upstreamLast.keys()])
       const stats = storeStats()
+      const capacity = options.storeCapacity?.()
       return {
         pids: [process.pid],
         at: now,
         startedAt,
+        version: options.version,
+        node: process.version,
         windowSeconds,
         rateSeconds,
         totals: { ...totals },
@@ -283,7 +328,11 @@ export function createStatusTracker(options: StatusTrackerOptions): StatusTracke
             ...(options.storePerHost === true && { perHost: true }),
             entries: stats.entries,
             bytes: stats.bytes,
+            ...(capacity !== undefined && { maxBytes: capacity.maxBytes }),
+            ...(capacity?.fileBytes !== undefined && { fileBytes: capacity.fileBytes }),
             tags: stats.tags,
+            evictions: windowEvictions,
+            evictionsTotal,
             errors: storageErrors.get(storeName) ?? 0,
           },
         ],
@@ -300,13 +349,15 @@ export function createStatusTracker(options: StatusTrackerOptions): StatusTracke
             lastAt: last?.at ?? null,
           }
         }),
-        purges: purges.map((p) => ({ ...p })),
+        purges: [...asked, ...afterUnsafe].sort(newestFirst).map((p) => ({ ...p, kinds: [...p.kinds] })),
+        history: history.report(now),
       }
     },
     close() {
       events.requestFinished.unsubscribe(onRequest)
       events.upstreamFinished.unsubscribe(onUpstream)
       events.storageError.unsubscribe(onStorageError)
+      events.cacheEvicted.unsubscribe(onEvicted)
       events.invalidation.unsubscribe(onInvalidation)
     },
   }
@@ -321,14 +372,4 @@ function entry<V>(map: Map<string, V>, key: string, make: () => V): V {
     map.set(key, value)
   }
   return value
-}
-
-/** Plain arrays, so the counts survive JSON on their way through IPC. */
-function rawCounts(counts: Counts): StatusCounts {
-  return {
-    requests: counts.requests,
-    lookups: counts.lookups,
-    hits: counts.hits,
-    latency: [...counts.latency],
-  }
 }

@@ -8,6 +8,7 @@ import { Agent, request } from 'undici'
 import { loadConfig } from '../config/load.ts'
 import type { ListenAddress } from '../config/schema.ts'
 import { EdgecacheError } from '../errors.ts'
+import { cliUserAgent } from '../surrogate/invalidator.ts'
 import type { ParsedArgs, PurgeFlags } from './args.ts'
 
 /** Where runPurge writes: process.stdout and process.stderr, or a test's buffer. */
@@ -98,7 +99,12 @@ async function send(admin: string, token: string, body: object, out: Output, err
     try {
       const res = await request(url, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        headers: {
+          'content-type': 'application/json',
+          authorization: `Bearer ${token}`,
+          // So the status page lists this purge as the CLI's.
+          'user-agent': cliUserAgent,
+        },
         body: JSON.stringify(body),
         dispatcher: agent,
       })

@@ -6,6 +6,7 @@
  */
 import { channel } from 'node:diagnostics_channel'
 import type { CacheOutcome } from '../pipeline/context.ts'
+import type { InvalidationSource } from '../surrogate/invalidator.ts'
 
 /** A request finished (or its client went away). */
 export interface RequestFinished {
@@ -97,6 +98,8 @@ export interface Invalidation {
   readonly at: number
   /** What was purged, for the status page: at most the first 20 values of each kind. */
   readonly summary: string
+  /** Who asked; `unsafe-method` is the RFC 9111 §4.4 invalidation after an unsafe method. */
+  readonly source: InvalidationSource
 }
 
 export interface StorageError {

@@ -3,6 +3,20 @@
  * translated into store purges. The admin API, the PURGE method and the CLI all end here.
  */
 
+/**
+ * Who asked for an invalidation, for the status page: the admin API (`POST /invalidate`,
+ * the status page's form included), the CLI (`edgecache purge`, which calls the admin API
+ * and says so in its User-Agent), the PURGE method on the proxy listener, or the cache
+ * itself after an unsafe method succeeded (RFC 9111 §4.4).
+ */
+export type InvalidationSource = 'admin' | 'cli' | 'purge-method' | 'unsafe-method'
+
+/**
+ * The User-Agent `edgecache purge` sends, by which the admin API tells the CLI's calls
+ * from others'. Informational only: the token decides who may purge.
+ */
+export const cliUserAgent = 'edgecache-cli'
+
 export interface InvalidationRequest {
   readonly tags?: readonly string[]
   /** Absolute URLs: every stored variant of each is purged. */
@@ -14,6 +28,7 @@ export interface InvalidationRequest {
   readonly soft: boolean
   /** Count only. */
   readonly dryRun: boolean
+  readonly source: InvalidationSource
 }
 
 export interface InvalidationResult {

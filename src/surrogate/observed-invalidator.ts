@@ -23,6 +23,7 @@ export function observeInvalidations(inner: Invalidator, clock: Clock): Invalida
           purged: result.purged,
           at: clock.now(),
           summary: summarise(request),
+          source: request.source,
         })
       }
       return result
@@ -51,8 +52,13 @@ function summarise(request: InvalidationRequest): string {
       `${label}: ${shown.join(' ')}${values.length > SHOWN ? ` (+${values.length - SHOWN} more)` : ''}`,
     )
   }
-  list('tags', request.tags)
-  list('urls', request.urls)
+  // RFC 9111 §4.4 invalidation names URLs by their internal tags: listed as the URLs they are.
+  const tags = request.tags ?? []
+  list(
+    'tags',
+    tags.filter((t) => !t.startsWith(URL_TAG)),
+  )
+  list('urls', [...tags.filter((t) => t.startsWith(URL_TAG)), ...(request.urls ?? [])])
   list('prefixes', request.prefixes)
   if (request.all === true) parts.push('everything')
   return parts.join('; ')

@@ -7,6 +7,7 @@ import { request as httpRequest } from 'node:http'
 import { after, before, beforeEach, describe, test } from 'node:test'
 import { parseInvalidation } from '../../src/admin/invalidate.ts'
 import { EdgecacheError } from '../../src/errors.ts'
+import { cliUserAgent } from '../../src/surrogate/invalidator.ts'
 import { closeClient, type Reply, send } from '../support/client.ts'
 import { startAdmin, type TestAdmin } from './admin-harness.ts'
 
@@ -61,7 +62,20 @@ describe('a valid request', () => {
     assert.equal(reply.status, 200)
     assert.equal(reply.header('cache-control'), 'no-store')
     assert.deepEqual(json(reply), { purged: 12, soft: false, dryRun: false, tookMs: 3 })
-    assert.deepEqual(admin.invalidator.calls, [{ tags: ['product:42', 'home'], soft: false, dryRun: false }])
+    assert.deepEqual(admin.invalidator.calls, [
+      { tags: ['product:42', 'home'], soft: false, dryRun: false, source: 'admin' },
+    ])
+  })
+
+  test('names the CLI as the source when edgecache purge calls, the admin API otherwise', async () => {
+    await invalidate({ tags: ['a'] }, { headers: { 'user-agent': cliUserAgent } })
+    await invalidate({ tags: ['a'] }, { headers: { 'user-agent': `${cliUserAgent}/1.0` } })
+    await invalidate({ tags: ['a'] }, { headers: { 'user-agent': 'curl/8.5.0' } })
+    await invalidate({ tags: ['a'] }, { headers: { 'user-agent': `not-${cliUserAgent}` } })
+    assert.deepEqual(
+      admin.invalidator.calls.map((c) => c.source),
+      ['cli', 'cli', 'admin', 'admin'],
+    )
   })
 
   const passes: [string, unknown, object][] = [
@@ -88,7 +102,7 @@ describe('a valid request', () => {
     test(`passes ${name} through to the invalidator`, async () => {
       const reply = await invalidate(body)
       assert.equal(reply.status, 200, reply.text)
-      assert.deepEqual(admin.invalidator.calls, [expected])
+      assert.deepEqual(admin.invalidator.calls, [{ ...expected, source: 'admin' }])
       const answer = json(reply)
       assert.equal(answer.soft, (expected as { soft: boolean }).soft)
       assert.equal(answer.dryRun, (expected as { dryRun: boolean }).dryRun)

@@ -8,10 +8,16 @@ import assert from 'node:assert/strict'
 import { Writable } from 'node:stream'
 import { after, afterEach, before, describe, test } from 'node:test'
 import { type AdminServer, createAdminServer } from '../../src/admin/admin-server.ts'
-import { createStatusTracker, otherRoutes, type StatusTracker } from '../../src/admin/status.ts'
+import {
+  createStatusTracker,
+  otherRoutes,
+  type StatusTracker,
+  type StatusTrackerOptions,
+} from '../../src/admin/status.ts'
 import { escapeHtml, jsonForScript, renderStatusPage } from '../../src/admin/status-page.ts'
 import type { StatusSnapshot } from '../../src/admin/status-snapshot.ts'
 import {
+  type CacheEvicted,
   events,
   type Invalidation,
   publish,
@@ -28,11 +34,17 @@ import { createLogger } from '../../src/observability/logger.ts'
 
 const stats: StoreStats = { entries: 3, bytes: 4096, tags: 2, taggedKeys: 4 }
 
-function request(route: string, cache: CacheOutcome | undefined, totalMs = 1, bytes = 100): void {
+function request(
+  route: string,
+  cache: CacheOutcome | undefined,
+  totalMs = 1,
+  bytes = 100,
+  status = 200,
+): void {
   publish<RequestFinished>(events.requestFinished, {
     route,
     method: 'GET',
-    status: 200,
+    status,
     cache,
     collapsed: false,
     bytes,
@@ -40,14 +52,37 @@ function request(route: string, cache: CacheOutcome | undefined, totalMs = 1, by
   })
 }
 
-function purge(summary: string, purged = 1, at = 0, soft = false): void {
-  publish<Invalidation>(events.invalidation, { id: `p${at}`, kinds: ['tag'], soft, purged, at, summary })
+function purge(
+  summary: string,
+  purged = 1,
+  at = 0,
+  soft = false,
+  source: Invalidation['source'] = 'admin',
+): void {
+  publish<Invalidation>(events.invalidation, {
+    id: `p${at}`,
+    kinds: ['tag'],
+    soft,
+    purged,
+    at,
+    summary,
+    source,
+  })
 }
 
 /** Trackers made by a test, closed after it so none of them hears the next test's events. */
 const open: StatusTracker[] = []
-function tracker(clock: FakeClock, options: { maxRoutes?: number } = {}): StatusTracker {
-  const status = createStatusTracker({ clock, storeStats: () => stats, upstreamName: 'origin', ...options })
+function tracker(
+  clock: FakeClock,
+  options: Partial<Pick<StatusTrackerOptions, 'maxRoutes' | 'maxPurges' | 'storeCapacity'>> = {},
+): StatusTracker {
+  const status = createStatusTracker({
+    clock,
+    storeStats: () => stats,
+    upstreamName: 'origin',
+    version: '9.8.7',
+    ...options,
+  })
   open.push(status)
   return status
 }
@@ -166,6 +201,7 @@ describe('status tracker', () => {
       summary: 'tags: t24',
       purged: 24,
       soft: false,
+      source: 'admin',
     })
     assert.deepEqual(purges[19], {
       id: 'p1005',
@@ -174,6 +210,7 @@ describe('status tracker', () => {
       summary: 'tags: t5',
       purged: 5,
       soft: true,
+      source: 'admin',
     })
   })
 
@@ -223,7 +260,19 @@ describe('status tracker', () => {
     const clock = createFakeClock()
     const status = tracker(clock)
     assert.deepEqual(status.snapshot().stores, [
-      { name: 'memory', state: 'up', entries: 3, bytes: 4096, tags: 2, errors: 0 },
+      {
+        name: 'memory',
+        state: 'up',
+        entries: 3,
+        bytes: 4096,
+        maxBytes: null,
+        fill: null,
+        fileBytes: null,
+        tags: 2,
+        evictions: 0,
+        evictionsTotal: 0,
+        errors: 0,
+      },
     ])
     publish<StorageError>(events.storageError, { store: 'memory', op: 'get' })
     assert.equal(status.snapshot().stores[0]?.state, 'degraded')
@@ -246,7 +295,7 @@ describe('status tracker', () => {
   test('refuses bad options with the field named', () => {
     const clock = createFakeClock()
     const make = (options: object) => () =>
-      createStatusTracker({ clock, storeStats: () => stats, upstreamName: 'x', ...options })
+      createStatusTracker({ clock, storeStats: () => stats, upstreamName: 'x', version: '1', ...options })
     assert.throws(
       make({ windowSeconds: 0 }),
       /status tracker: windowSeconds must be a positive integer, got 0/,
@@ -255,6 +304,112 @@ describe('status tracker', () => {
     assert.throws(
       make({ windowSeconds: 5, rateSeconds: 10 }),
       /rateSeconds must be at most windowSeconds \(5\), got 10/,
+    )
+    assert.throws(
+      make({ historyIntervalSeconds: 7 }),
+      /historySeconds must be a multiple of historyIntervalSeconds \(7\), got 3600/,
+    )
+    assert.throws(make({ historySeconds: 0 }), /historySeconds must be a positive integer, got 0/)
+  })
+
+  test('counts 5xx and 4xx answers and bytes sent, per route and in the window', () => {
+    const clock = createFakeClock()
+    const status = tracker(clock)
+    request('api', 'miss', 1, 1000, 200)
+    request('api', 'pass', 1, 20, 502)
+    request('api', 'pass', 1, 30, 503)
+    request('api', undefined, 1, 0, 499) // the client went away first
+    request('img', 'hit', 1, 5000, 404)
+    const s = status.snapshot()
+    assert.deepEqual(
+      s.routes.map((r) => [r.name, r.errors5xx, r.errors4xx, r.bytes]),
+      [
+        ['api', 2, 1, 1050],
+        ['img', 0, 1, 5000],
+      ],
+    )
+    assert.deepEqual([s.window.errors5xx, s.window.errors4xx, s.window.bytes], [2, 2, 6050])
+    clock.advance(61_000)
+    const later = status.snapshot()
+    assert.deepEqual([later.window.errors5xx, later.window.errors4xx, later.window.bytes], [0, 0, 0])
+  })
+
+  test('the store row has its bound, fill and file size, and the entries evicted to make room', () => {
+    const clock = createFakeClock()
+    const status = tracker(clock, { storeCapacity: () => ({ maxBytes: 16384, fileBytes: 65536 }) })
+    const evicted = (reason: CacheEvicted['reason']) => publish<CacheEvicted>(events.cacheEvicted, { reason })
+    evicted('evict')
+    evicted('evict')
+    // Expiry, purges and replacement are not the store being full.
+    evicted('expire')
+    evicted('delete')
+    evicted('replace')
+    clock.advance(61_000)
+    evicted('evict')
+    const [store] = status.snapshot().stores
+    assert.deepEqual(
+      [store?.maxBytes, store?.fill, store?.fileBytes, store?.evictions, store?.evictionsTotal],
+      [16384, 4096 / 16384, 65536, 1, 3],
+    )
+  })
+
+  test('version, Node.js version and uptime are in the snapshot', () => {
+    const clock = createFakeClock()
+    const status = tracker(clock)
+    clock.advance(90_500)
+    const s = status.snapshot()
+    assert.equal(s.version, '9.8.7')
+    assert.equal(s.node, process.version)
+    assert.equal(s.startedAt, s.at - 90_500)
+    assert.equal(s.uptimeSeconds, 90)
+  })
+
+  test('the history keeps a sample per 10 s for an hour, read like the window', () => {
+    const clock = createFakeClock()
+    const status = tracker(clock)
+    const start = clock.now()
+    for (let i = 0; i < 4; i++) request('a', 'hit', 2)
+    request('a', 'miss', 400)
+    clock.advance(30_000)
+    request('a', 'miss', 2)
+    const { history } = status.snapshot()
+    assert.equal(history.intervalSeconds, 10)
+    assert.equal(history.seconds, 3600)
+    assert.deepEqual(
+      history.samples.map((x) => [x.requests, x.hitRatio]),
+      [
+        [5, 0.8],
+        [1, 0],
+      ],
+    )
+    const [first, second] = history.samples
+    assert.equal(first?.at, Math.floor(start / 10_000) * 10_000)
+    assert.equal(second?.at, Math.floor((start + 30_000) / 10_000) * 10_000)
+    assert.ok(first?.p99Ms !== null && first!.p99Ms! > 200)
+    // The window forgets after a minute; the history keeps the hour.
+    clock.advance(600_000)
+    const later = status.snapshot()
+    assert.equal(later.window.requests, 0)
+    assert.equal(later.history.samples.length, 2)
+    clock.advance(3_600_000)
+    assert.equal(status.snapshot().history.samples.length, 0)
+  })
+
+  test('each purge carries its source; those after unsafe methods do not push the others out', () => {
+    const clock = createFakeClock()
+    const status = tracker(clock, { maxPurges: 2 })
+    purge('tags: a', 1, 1, false, 'admin')
+    purge('tags: b', 1, 2, false, 'cli')
+    purge('urls: http://x/c', 1, 3, false, 'purge-method')
+    for (let i = 0; i < 5; i++) purge(`urls: http://x/post${i}`, 0, 10 + i, false, 'unsafe-method')
+    assert.deepEqual(
+      status.snapshot().purges.map((p) => [p.summary, p.source]),
+      [
+        ['urls: http://x/post4', 'unsafe-method'],
+        ['urls: http://x/post3', 'unsafe-method'],
+        ['urls: http://x/c', 'purge-method'],
+        ['tags: b', 'cli'],
+      ],
     )
   })
 })
@@ -284,7 +439,7 @@ describe('GET /status and /status.json on the admin listener', () => {
   let url: string
 
   before(async () => {
-    status = createStatusTracker({ clock, storeStats: () => stats, upstreamName: 'origin' })
+    status = createStatusTracker({ clock, storeStats: () => stats, upstreamName: 'origin', version: '9.8.7' })
     const log = createLogger({ level: 'silent', destination: new Writable({ write: (_c, _e, cb) => cb() }) })
     server = createAdminServer({
       readiness: () => ({ ready: true, report: {} }),
@@ -372,6 +527,7 @@ describe('GET /status and /status.json on the admin listener', () => {
       summary: evilSummary,
       purged: 3,
       soft: true,
+      source: 'admin',
     })
   })
 

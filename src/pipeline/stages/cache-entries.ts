@@ -99,12 +99,20 @@ export function createCacheEntries(deps: CacheEntriesDeps) {
     }
   }
 
-  /** Hard purge of every stored response (all Vary variants) of these primary keys. */
+  /**
+   * Hard purge of every stored response (all Vary variants) of these primary keys, after an
+   * unsafe method succeeded (RFC 9111 §4.4): the status page lists it under that source.
+   */
   async function purgeUrls(keys: readonly string[]) {
     if (keys.length === 0) return
     try {
       // Through the invalidator, so every worker's store drops them, not only this one's.
-      await deps.invalidator.invalidate({ tags: keys.map(urlTag), soft: false, dryRun: false })
+      await deps.invalidator.invalidate({
+        tags: keys.map(urlTag),
+        soft: false,
+        dryRun: false,
+        source: 'unsafe-method',
+      })
     } catch (err) {
       storageFailed('purge')
       log.warn({ err }, 'cache store purge failed')

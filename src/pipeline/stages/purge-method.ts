@@ -38,6 +38,7 @@ export function createPurgeMethodStage(deps: PurgeMethodDeps): Stage {
       urls: [`${ctx.scheme}://${ctx.host}${ctx.target}`],
       soft: false,
       dryRun: false,
+      source: 'purge-method',
     })
     const body = Buffer.from(`${JSON.stringify({ purged: result.purged })}\n`)
     return {
