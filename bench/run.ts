@@ -44,7 +44,7 @@ import {
 } from './http/report.ts'
 import { C10K_CONNECTIONS, readSettings, type Settings } from './http/settings.ts'
 import {
-  LOG_LEVEL,
+  logsInFile,
   pidsOf,
   type RunningTarget,
   startTargets,
@@ -154,7 +154,8 @@ async function main(): Promise<void> {
     `# edgecache HTTP benchmark\n\n` +
       `${machine.nproc} CPUs (${machine.cpuModel}), ${machine.memoryGiB} GiB, Linux ${machine.kernel}, node ${machine.node}; ` +
       `load: ${tool.name} ${tool.version}${tool.name === 'wrk' ? `, ${settings.threads} thread(s)` : ', in-process'}; ` +
-      `edgecache ${revision ?? ''} (dist/), local store in a fresh cache directory unless named, --log-level ${LOG_LEVEL}; ` +
+      `edgecache ${revision ?? ''} (dist/), local store in a fresh cache directory unless named, --log-level ${settings.logLevel}` +
+      `${logsInFile(settings.logLevel) ? ' (logs to a file)' : ''}; ` +
       `open files per process: ${openFiles}.\n` +
       (dist.newerSource === undefined
         ? ''
@@ -171,7 +172,13 @@ async function main(): Promise<void> {
       openFiles,
     })
     const originUrl = `http://127.0.0.1:${await readPortLine(origin)}`
-    const started = await startTargets(settings.targets, { root: ROOT, originUrl, origin, openFiles })
+    const started = await startTargets(settings.targets, {
+      root: ROOT,
+      originUrl,
+      origin,
+      openFiles,
+      logLevel: settings.logLevel,
+    })
     for (const { id, reason } of started.skipped) process.stderr.write(`skipping ${id}: ${reason}\n`)
     const report = settings.c10k
       ? await c10kMode(settings, started.running, { tool, openFiles })
@@ -192,7 +199,7 @@ async function main(): Promise<void> {
           cpuBusyBeforeStart: busyBefore,
           tool: { ...tool, threads: tool.name === 'wrk' ? settings.threads : 1 },
           settings: { ...settings, cases: settings.cases.map((c) => c.id) },
-          edgecache: { revision, dist, logLevel: LOG_LEVEL },
+          edgecache: { revision, dist, logLevel: settings.logLevel },
           targets,
           skipped: started.skipped,
           ...report,

@@ -5,7 +5,7 @@
 import { parseArgs } from 'node:util'
 import { CASE_IDS, CASES, type CaseDef, type CaseId } from './cases.ts'
 import type { LoadTool } from './load.ts'
-import { TARGET_IDS, type TargetId } from './targets.ts'
+import { LOG_LEVEL, LOG_LEVELS, type LogLevel, TARGET_IDS, type TargetId } from './targets.ts'
 
 export interface Settings {
   readonly cases: readonly CaseDef[]
@@ -21,6 +21,8 @@ export interface Settings {
   readonly quick: boolean
   /** `--c10k`: 10,000 connections on the 1 KiB hit instead of the comparison. */
   readonly c10k: boolean
+  /** edgecache's `--log-level`: below warn (info, debug, trace), logs go to a file. */
+  readonly logLevel: LogLevel
 }
 
 /** Targets of `--c10k` when `--targets` is not given: every core, edgecache and the rivals. */
@@ -47,6 +49,8 @@ export const USAGE = `usage: npm run bench -- [flags]
   --threads N         wrk threads (1)
   --tool wrk|autocannon   load tool (default: wrk when installed)
   --retry-budget S    seconds for re-running runs that other processes disturbed (30)
+  --log-level LEVEL   edgecache's log level (${LOG_LEVEL}); info writes an access line per request,
+                      to a log file (log.file) in a temp directory, as the defaults do
 `
 
 export function readSettings(argv: readonly string[]): Settings {
@@ -64,6 +68,7 @@ export function readSettings(argv: readonly string[]): Settings {
       threads: { type: 'string' },
       tool: { type: 'string' },
       'retry-budget': { type: 'string', default: '30' },
+      'log-level': { type: 'string', default: LOG_LEVEL },
       help: { type: 'boolean', default: false },
     },
   })
@@ -92,6 +97,10 @@ export function readSettings(argv: readonly string[]): Settings {
   if (values.tool !== undefined && values.tool !== 'wrk' && values.tool !== 'autocannon') {
     throw new Error(`--tool: expected wrk or autocannon, got "${values.tool}"`)
   }
+  const logLevel = values['log-level']
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
+    throw new Error(`--log-level: expected one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`)
+  }
   const caseIds = list<CaseId>('cases', values.cases, CASE_IDS)
   const targets = list<TargetId>('targets', values.targets, TARGET_IDS)
   const connections = values.connections?.split(',').map((raw) => integer('connections', raw, 0, 1))
@@ -118,5 +127,6 @@ export function readSettings(argv: readonly string[]): Settings {
     tool: values.tool,
     quick: values.quick,
     c10k: values.c10k,
+    logLevel: logLevel as LogLevel,
   }
 }

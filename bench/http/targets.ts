@@ -37,8 +37,13 @@ export const TARGET_IDS: readonly TargetId[] = [
   'varnish',
 ]
 
-/** edgecache logs at warn: at info every request writes an access line, which is not what is measured. */
+/**
+ * edgecache logs at warn unless `--log-level` says otherwise: at info every request writes
+ * an access line, which the comparison does not measure unless asked to.
+ */
 export const LOG_LEVEL = 'warn'
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+export type LogLevel = (typeof LOG_LEVELS)[number]
 
 /** A started target. */
 export interface RunningTarget {
@@ -85,6 +90,8 @@ export interface StartContext {
   readonly origin: Child
   /** Open-file limit for each server (SpawnOptions.openFiles). */
   readonly openFiles: number
+  /** edgecache's `--log-level`. */
+  readonly logLevel: LogLevel
 }
 
 export interface Started {
@@ -214,13 +221,18 @@ interface EdgecacheOptions {
 
 const LOCAL: EdgecacheOptions = { cacheDir: true }
 
+/** Whether edgecache at `level` writes a line per request (so to a file, see startEdgecache). */
+export function logsInFile(level: LogLevel): boolean {
+  return level === 'info' || level === 'debug' || level === 'trace'
+}
+
 /**
- * A fresh temp directory for a target's cache: no two targets share one, and each run starts
- * empty. Removed by `remove` (once the target has exited) or when this process exits; by then
- * stopChildrenOnExit's handler, added before this one, has killed the target.
+ * A fresh temp directory for a target's cache or logs: no two targets share one, and each
+ * run starts empty. Removed by `remove` (once the target has exited) or when this process
+ * exits; by then stopChildrenOnExit's handler, added before this one, has killed the target.
  */
-function freshCacheDir(id: TargetId): { readonly dir: string; remove(): void } {
-  const dir = mkdtempSync(join(tmpdir(), `edgecache-bench-${id}-`))
+function freshTempDir(name: string): { readonly dir: string; remove(): void } {
+  const dir = mkdtempSync(join(tmpdir(), `edgecache-bench-${name}-`))
   const remove = () => rmSync(dir, { recursive: true, force: true })
   process.once('exit', remove)
   return { dir, remove }
@@ -235,7 +247,10 @@ async function startEdgecache(
   options: EdgecacheOptions,
 ): Promise<RunningTarget> {
   const [port, adminPort] = await Promise.all([freePort(), freePort()])
-  const cache = options.cacheDir ? freshCacheDir(id) : undefined
+  const cache = options.cacheDir ? freshTempDir(id) : undefined
+  // Below warn, logs go to a file as with the defaults in production (`log.file`), not to a
+  // pipe nobody reads; in a directory of its own, removed as a cache directory is.
+  const logs = logsInFile(ctx.logLevel) ? freshTempDir(`${id}-logs`) : undefined
   const args = [
     'dist/main.js',
     '--upstream',
@@ -245,16 +260,20 @@ async function startEdgecache(
     '--admin-listen',
     `127.0.0.1:${adminPort}`,
     '--log-level',
-    LOG_LEVEL,
+    ctx.logLevel,
     ...(cache === undefined ? [] : ['--cache-dir', cache.dir]),
     ...extra,
   ]
-  const { env } = options
+  const env = {
+    ...options.env,
+    ...(logs === undefined ? {} : { EDGECACHE_LOG__FILE: join(logs.dir, 'edgecache.log') }),
+  }
   const main = spawnTracked(id, node, args, ctx.root, {
     openFiles: ctx.openFiles,
-    ...(env === undefined ? {} : { env }),
+    ...(Object.keys(env).length === 0 ? {} : { env }),
   })
   if (cache !== undefined) void main.exited.then(cache.remove)
+  if (logs !== undefined) void main.exited.then(logs.remove)
   // With workers, /ready answers once the first is up: wait for all of them to be forked too.
   const deadline = Date.now() + 20_000
   while (workers > 1 && processTree(main.pid).length < workers + 1 && Date.now() < deadline) {
