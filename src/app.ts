@@ -14,13 +14,13 @@ import { configChanges } from './config/changes.ts'
 import type { CacheConfig, Config } from './config/schema.ts'
 import { ProblemsError } from './errors.ts'
 import { createClusterMetrics } from './observability/cluster-metrics.ts'
+import { createAccessLog } from './observability/access-log.ts'
 import { events, publish } from './observability/events.ts'
-import { createLogger, type Logger } from './observability/logger.ts'
+import { createLogging, type Logger, type Logging } from './observability/logger.ts'
 import { createMetrics } from './observability/metrics.ts'
 import { createCollapser } from './pipeline/collapser.ts'
 import { compose } from './pipeline/compose.ts'
 import { createSharedCollapser } from './pipeline/shared-collapser.ts'
-import type { RequestContext } from './pipeline/context.ts'
 import { createCacheStage } from './pipeline/stages/cache.ts'
 import { createMethodsStage } from './pipeline/stages/methods.ts'
 import { createPurgeMethodStage } from './pipeline/stages/purge-method.ts'
@@ -48,7 +48,8 @@ import { createRateLimitStage } from './pipeline/stages/rate-limit.ts'
 import { createRulesStage } from './pipeline/stages/rules.ts'
 
 export interface AppDeps {
-  readonly logger?: Logger
+  /** The logger and the output access lines share. @default to `log.file` or standard output */
+  readonly logging?: Logging
   readonly clock?: Clock
   /**
    * This instance's name on the Redis invalidation bus, the same in each of its workers
@@ -79,6 +80,8 @@ export interface App {
    * whole config, or the route file only. Whatever is refused keeps what is in force.
    */
   reload(scope: ReloadScope, trigger: ReloadTrigger): Promise<ReloadReport>
+  /** Opens `log.file` again at its path (SIGUSR2 calls this, after logrotate moved the file). */
+  reopenLogs(): void
   /**
    * Requests collapsed behind another's fetch right now, the keys being fetched, and the
    * requests waiting for another instance's fetch (collapsing across instances).
@@ -97,7 +100,8 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
     throw new Error('upstream.url or upstreams is required to serve (pass --upstream URL)')
   }
   const clock = deps.clock ?? systemClock
-  const logger = deps.logger ?? createLogger({ level: config.log.level, file: config.log.file })
+  const logging = deps.logging ?? createLogging({ level: config.log.level, file: config.log.file })
+  const logger = logging.logger
   // What a reload may change is read from `live` at each use (see config/changes.ts).
   let live = config
   // pino children keep the level they were made with: a reload sets each one's.
@@ -269,7 +273,10 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
     pipelineLog,
   )
 
-  const accessLog = child('access')
+  // Made again by a reload: its format and query rule are live.
+  const accessLogOf = (log: Config['log']) =>
+    createAccessLog({ format: log.accessFormat, withQuery: log.accessQuery, output: logging.output })
+  let accessLog = accessLogOf(config.log)
   const server = createProxyServer({
     pipeline,
     log: child('server'),
@@ -293,8 +300,9 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
         bytes,
         totalMs,
       })
-      if (wantsAccessLine(live.log, status))
-        logAccess(accessLog, ctx, status, bytes, totalMs, live.log.accessQuery)
+      // Access lines are info lines: a quieter level leaves them out.
+      if (wantsAccessLine(live.log, status) && logger.isLevelEnabled('info'))
+        accessLog.write(ctx, status, bytes, totalMs)
     },
   })
 
@@ -389,6 +397,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
     const { restartNeeded } = configChanges(config, next)
     live = next
     for (const log of children) log.level = next.log.level
+    accessLog = accessLogOf(next.log)
     if (scope === 'config') reloadLog.info({ trigger, restartNeeded }, 'config reloaded')
     return { ok: true, restartNeeded, problems: [], routes: routes.current().size }
   }
@@ -422,6 +431,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
       waitingOnOthers: sharedCollapser.waiting,
     }),
     reload: (scope, trigger) => reloadAll(scope, trigger),
+    reopenLogs: () => logging.output.reopen(),
     async listen() {
       const { host, port } = config.listen
       const proxy = await server.listen(host, port).catch((err: unknown) => {
@@ -448,39 +458,10 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
       metrics.close()
       await pools.close()
       await store.close()
+      // Last: the access lines of the requests just finished are written before the exit.
+      await logging.output.flush()
     },
   }
-}
-
-function logAccess(
-  log: Logger,
-  ctx: RequestContext,
-  status: number,
-  bytes: number,
-  totalMs: number,
-  withQuery: boolean,
-): void {
-  if (!log.isLevelEnabled('info')) return
-  // The query string is left out by default: it often carries tokens and personal data.
-  const query = withQuery ? -1 : ctx.target.indexOf('?')
-  log.info(
-    {
-      reqId: ctx.id,
-      method: ctx.method,
-      host: ctx.host,
-      path: query === -1 ? ctx.target : ctx.target.slice(0, query),
-      route: ctx.facts.route,
-      status,
-      cacheStatus: ctx.facts.cache,
-      upstreamStatus: ctx.facts.upstreamStatus,
-      upstreamMs: ctx.facts.upstreamMs,
-      totalMs,
-      bytes,
-      client: ctx.clientAddress,
-      ...(ctx.facts.ruleTags.length === 0 ? {} : { rules: ctx.facts.ruleTags }),
-    },
-    'request',
-  )
 }
 
 /** Access lines are sampled; a 5xx answer is always logged, since those are what get looked for. */

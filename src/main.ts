@@ -13,7 +13,7 @@ import { formatUsage, parseArgs, type ParsedArgs } from './cli/args.ts'
 import { checkConfigFile, loadConfig } from './config/load.ts'
 import type { Config } from './config/schema.ts'
 import { hasCode } from './errors.ts'
-import { createLogger } from './observability/logger.ts'
+import { createLogger, createLogging } from './observability/logger.ts'
 
 // Each command imports what it runs when it runs: a worker supervisor that loaded the
 // proxy's modules would hold their code in memory for nothing.
@@ -101,9 +101,11 @@ async function serve(args: ParsedArgs): Promise<number> {
     if (claimed !== 0) return claimed
   }
   if (config.workers > 1 && cluster.isPrimary) {
-    const log = createLogger({ level: config.log.level }).child({ component: 'primary' })
+    // The primary's lines go where the workers' go; SIGUSR2 reopens its file too.
+    const { logger, output } = createLogging({ level: config.log.level, file: config.log.file })
+    process.on('SIGUSR2', () => output.reopen())
     const { superviseWorkers } = await import('./workers.ts')
-    superviseWorkers(config.workers, log)
+    superviseWorkers(config.workers, logger.child({ component: 'primary' }))
     return -1
   }
   const { createApp } = await import('./app.ts')
@@ -285,6 +287,8 @@ function stopOnSignals(app: App, after?: () => Promise<void>): void {
   // SIGHUP reloads the config and the route file in every worker; whatever is invalid is
   // logged and what is in force stays. (With workers the primary takes the signal.)
   process.on('SIGHUP', () => void app.reload('config', 'signal'))
+  // SIGUSR2 reopens the log file, for logrotate (Node keeps SIGUSR1 for its inspector).
+  process.on('SIGUSR2', () => app.reopenLogs())
 }
 
 function warn(message: string): void {

@@ -1,9 +1,9 @@
 /**
  * Worker processes: the primary forks `workers` copies of edgecache that share the listen
  * ports (node:cluster) and the local store, restarts one that crashes with a growing delay,
- * passes SIGTERM and SIGINT on, and turns SIGHUP into a reload of every worker. It holds
- * the workers' fill claims, and relays purges (for memory stores, one per worker), reloads,
- * metrics and status between them.
+ * passes SIGTERM, SIGINT and SIGUSR2 on, and turns SIGHUP into a reload of every worker. It
+ * holds the workers' fill claims, and relays purges (for memory stores, one per worker),
+ * reloads, metrics and status between them.
  */
 import { randomUUID } from 'node:crypto'
 import cluster, { type Worker } from 'node:cluster'
@@ -113,6 +113,10 @@ export function superviseWorkers(count: number, log: SupervisorLog): void {
       if (reloaded) log.info({ workers, restartNeeded }, 'config reloaded in every worker')
       else log.warn({ workers, of, problems }, 'config reload refused or incomplete')
     })
+  })
+  // SIGUSR2 reopens the log file, in every worker too.
+  process.on('SIGUSR2', () => {
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGUSR2')
   })
 }
 

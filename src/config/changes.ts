@@ -16,6 +16,7 @@ const LIVE = [
   'log.access',
   'log.accessSample',
   'log.accessQuery',
+  'log.accessFormat',
   'cache.',
   'readiness.',
   'server.methods',

@@ -93,6 +93,36 @@ field, the entry and the problem, not the value. Prefer the environment or \`adm
 writing tokens or \`storage.redis.password\` (\`EDGECACHE_STORAGE__REDIS__PASSWORD\`) into a config file that is
 checked in; a password inside a Redis URL is shown as \`***\` in messages. The tokens of \`admin.tokenFile\` are added to
 \`admin.tokens\` each time config is loaded.
+
+## Logs
+
+Lines go to standard output, or are appended to \`log.file\`. Each finished request gets an access line at
+\`info\` (\`log.access\`; \`log.accessSample\` of them, and every 5xx answer). By default it is JSON like the other
+lines: \`reqId\`, \`method\`, \`host\`, \`path\`, \`route\`, \`status\`, \`cacheStatus\`, \`upstreamStatus\`, \`upstreamMs\`,
+\`totalMs\` (milliseconds, to the microsecond), \`bytes\` and \`client\`, with \`level\`, \`time\`, \`pid\`, \`component\`
+and \`msg\`. \`log.accessFormat: combined\` writes the NCSA combined line of Apache and nginx instead
+(\`client - - [time] "request line" status bytes "Referer" "User-Agent"\`, times in UTC, \`"\`, \`\\\` and bytes
+outside printable ASCII as \`\\xHH\`); the other lines stay JSON. The query string, of the path and of the Referer,
+is left out unless \`log.accessQuery\`; no other request header field is written.
+
+Access lines are written in batches, 32 KiB or 100 ms at most, and a stop on SIGTERM or SIGINT writes them all
+before the process exits. To rotate the file, move it and send SIGUSR2 to edgecache's main process: the primary
+passes it on to every worker, and each process goes on in a new file at the path. With logrotate:
+
+\`\`\`text
+/var/log/edgecache/edgecache.log {
+  daily
+  rotate 14
+  compress
+  # a worker may write to the moved file until it has reopened: compress it next time
+  delaycompress
+  missingok
+  notifempty
+  postrotate
+    kill -USR2 "$(systemctl show --property MainPID --value edgecache.service)"
+  endscript
+}
+\`\`\`
 `
 
 /** Section titles, by the first key of a field's path; fields at the top level share one section. */

@@ -43,6 +43,9 @@ export type { PoolConfig } from './upstreams.ts'
 /** Log levels, quietest last. */
 export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
+/** Access line formats: JSON, or the NCSA combined log format. */
+export const accessFormats = ['json', 'combined'] as const
+
 const upstreamSchema = z.strictObject({
   url: originUrl('the origin to proxy to, without a path; required to serve'),
   host: hostHeader('Host header sent upstream in place of the one the client sent'),
@@ -408,7 +411,15 @@ export const configSchema = z
         level: oneOf('least severe level logged', logLevels, 'info'),
         access: boolean('write one access line per request (at info level)', true),
         accessSample: fraction('share of requests that get an access line, 0..1 (errors always do)', 1),
-        accessQuery: boolean('include the query string in the access line path', false),
+        accessQuery: boolean(
+          'include the query string in the access line path (and the combined Referer)',
+          false,
+        ),
+        accessFormat: oneOf(
+          'access line format: json (one object, as the other lines) or combined (NCSA, as Apache and nginx)',
+          accessFormats,
+          'json',
+        ),
         file: filePath('write logs to this file instead of standard output'),
       })
       .prefault({}),
@@ -609,6 +620,8 @@ export interface Config {
     readonly accessSample: number
     /** Keep the query string in the access line's path. */
     readonly accessQuery: boolean
+    /** `json` (one object a line, like the other log lines) or `combined` (NCSA). */
+    readonly accessFormat: (typeof accessFormats)[number]
     /** Log file; standard output when unset. */
     readonly file?: string | undefined
   }

@@ -1,9 +1,10 @@
 /**
  * The one pino logger of a process. Parts get `logger.child({ component })`; secrets are
- * redacted wherever they appear.
+ * redacted wherever they appear. Its lines go to a LogOutput, which access lines share.
  */
 import { pino, type DestinationStream, type Logger } from 'pino'
 import { createRepeatLimiter, serializeError } from './log-limits.ts'
+import { createLogOutput, type LogOutput } from './log-output.ts'
 
 export type { Logger }
 
@@ -65,8 +66,15 @@ function limitRepeats(admit: (kind: string) => number | undefined) {
   }
 }
 
-export function createLogger(options: LoggerOptions): Logger {
-  return pino(
+/** A process's logger and the output its lines go to (access lines are written there too). */
+export interface Logging {
+  readonly logger: Logger
+  readonly output: LogOutput
+}
+
+export function createLogging(options: LoggerOptions): Logging {
+  const output = createLogOutput({ file: options.file, destination: options.destination })
+  const logger = pino(
     {
       level: options.level,
       base: { pid: process.pid },
@@ -76,9 +84,11 @@ export function createLogger(options: LoggerOptions): Logger {
       serializers: { err: serializeError },
       hooks: { logMethod: limitRepeats(createRepeatLimiter(REPEAT_WINDOW_MS)) },
     },
-    options.destination ??
-      pino.destination(
-        options.file === undefined ? { sync: false } : { dest: options.file, sync: false, mkdir: true },
-      ),
+    output,
   )
+  return { logger, output }
+}
+
+export function createLogger(options: LoggerOptions): Logger {
+  return createLogging(options).logger
 }

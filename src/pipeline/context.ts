@@ -45,6 +45,8 @@ export interface RequestContext {
   readonly host: string
   /** Origin-form target: path and query as received. */
   readonly target: string
+  /** The request's HTTP version: `1.1`, `1.0`. */
+  readonly httpVersion: string
   /** The client's header fields; the upstream strips hop-by-hop fields when forwarding. */
   readonly headers: HeaderMap
   /** Address of the connected peer. */

@@ -100,6 +100,7 @@ export class Exchange {
       scheme: 'http' as const,
       host: headers.host === undefined ? '' : headers.host.toLowerCase(),
       target: req.url ?? '/',
+      httpVersion: req.httpVersion,
       headers,
       clientAddress: req.socket.remoteAddress ?? '',
       body: refusal === undefined && hasBody(req) ? this.#bodyOf(req, shared.maxBodyBytes) : undefined,

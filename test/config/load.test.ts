@@ -90,7 +90,7 @@ describe('defaults', () => {
       },
       workers: availableParallelism(),
       readiness: { requireUpstream: false },
-      log: { level: 'info', access: true, accessSample: 1, accessQuery: false },
+      log: { level: 'info', access: true, accessSample: 1, accessQuery: false, accessFormat: 'json' },
     })
   })
 

@@ -129,4 +129,34 @@ describe('access lines', () => {
       await origin.close()
     }
   })
+
+  test('log.accessFormat combined writes NCSA combined lines, without queries or credentials', async () => {
+    const origin = await startOrigin()
+    const proxy = await startProxy({
+      upstream: origin.url,
+      env: { EDGECACHE_LOG__ACCESS_FORMAT: 'combined' },
+    })
+    try {
+      await send(`${proxy.url}/c/1?token=secret`, {
+        headers: {
+          'user-agent': 'probe "quoted"',
+          referer: 'http://shop.example/from?session=secret',
+          authorization: 'Bearer nope',
+          cookie: 'sid=nope',
+        },
+      })
+      await waitFor(() => proxy.lines.some((l) => l.includes('/c/1')))
+      const line = proxy.lines.find((l) => l.includes('/c/1'))!
+      assert.match(
+        line,
+        /^127\.0\.0\.1 - - \[\d{2}\/[A-Z][a-z]{2}\/\d{4}:\d{2}:\d{2}:\d{2} \+0000\] "GET \/c\/1 HTTP\/1\.1" 200 \d+ "http:\/\/shop\.example\/from" "probe \\x22quoted\\x22"$/,
+      )
+      assert.doesNotMatch(proxy.lines.join('\n'), /secret|nope/)
+      // The other lines stay JSON.
+      assert.ok(proxy.logs.some((l) => l.msg === 'edgecache listening'))
+    } finally {
+      await proxy.close()
+      await origin.close()
+    }
+  })
 })

@@ -12,6 +12,7 @@ function context(): RequestContext {
     scheme: 'http',
     host: 'example.test',
     target: '/',
+    httpVersion: '1.1',
     headers: {},
     clientAddress: '127.0.0.1',
     body: undefined,

@@ -9,7 +9,7 @@ import { Writable } from 'node:stream'
 import { type App, createApp } from '../../src/app.ts'
 import type { Clock } from '../../src/clock.ts'
 import { loadConfig } from '../../src/config/load.ts'
-import { createLogger } from '../../src/observability/logger.ts'
+import { createLogging } from '../../src/observability/logger.ts'
 
 export interface TestProxy {
   readonly app: App
@@ -19,6 +19,8 @@ export interface TestProxy {
   readonly adminUrl: string
   /** JSON log lines written so far. */
   readonly logs: Record<string, unknown>[]
+  /** Every log line written so far, as text (combined access lines are not JSON). */
+  readonly lines: string[]
   close(): Promise<void>
 }
 
@@ -68,16 +70,21 @@ export async function startProxy(options: TestProxyOptions): Promise<TestProxy> 
     if (configFile !== undefined) rmSync(dirname(configFile), { recursive: true, force: true })
   }
   const logs: Record<string, unknown>[] = []
+  const lines: string[] = []
   const destination = new Writable({
     write(chunk: Buffer, _encoding, callback) {
-      for (const line of chunk.toString().split('\n')) if (line.length > 0) logs.push(JSON.parse(line))
+      for (const line of chunk.toString().split('\n')) {
+        if (line.length === 0) continue
+        lines.push(line)
+        if (line.startsWith('{')) logs.push(JSON.parse(line))
+      }
       callback()
     },
   })
-  const logger = createLogger({ level: 'info', destination })
+  const logging = createLogging({ level: 'info', destination })
   let app: App
   try {
-    app = await createApp(config, { logger, clock: options.clock, loadConfig: load })
+    app = await createApp(config, { logging, clock: options.clock, loadConfig: load })
   } catch (err) {
     removeFiles()
     throw err
@@ -88,6 +95,7 @@ export async function startProxy(options: TestProxyOptions): Promise<TestProxy> 
     url: `http://127.0.0.1:${proxy.port}`,
     adminUrl: `http://127.0.0.1:${admin.port}`,
     logs,
+    lines,
     async close() {
       await app.close()
       removeFiles()

@@ -11,6 +11,7 @@ export function makeContext(overrides: Partial<RequestContext> = {}): RequestCon
     scheme: 'http',
     host: 'shop.example',
     target: '/',
+    httpVersion: '1.1',
     headers: {},
     clientAddress: '192.0.2.10',
     body: undefined,

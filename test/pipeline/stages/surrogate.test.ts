@@ -20,6 +20,7 @@ function context(routeTags: string[]): RequestContext {
     scheme: 'http',
     host: 'h',
     target: '/',
+    httpVersion: '1.1',
     headers: {},
     clientAddress: '127.0.0.1',
     body: undefined,
