@@ -102,7 +102,13 @@ async function serve(args: ParsedArgs): Promise<number> {
   }
   if (config.workers > 1 && cluster.isPrimary) {
     // The primary's lines go where the workers' go; SIGUSR2 reopens its file too.
-    const { logger, output } = createLogging({ level: config.log.level, file: config.log.file })
+    let logging: ReturnType<typeof createLogging>
+    try {
+      logging = createLogging({ level: config.log.level, file: config.log.file })
+    } catch (err) {
+      return fail(err, 1)
+    }
+    const { logger, output } = logging
     process.on('SIGUSR2', () => output.reopen())
     const { superviseWorkers } = await import('./workers.ts')
     superviseWorkers(config.workers, logger.child({ component: 'primary' }))

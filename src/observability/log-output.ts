@@ -20,6 +20,8 @@ const BATCH_BYTES = 32 * 1024
 const FLUSH_MS = 100
 /** Room for a batch and the line that fills it (a UTF-16 unit is at most 3 UTF-8 bytes). */
 const BATCH_CAPACITY = 2 * BATCH_BYTES
+/** Up to this many bytes (a line of pino's, say) are copied out and the batch kept for more. */
+const COPY_UP_TO = 4 * 1024
 /** A clean stop waits at most this long for the file to take the last lines. */
 const FLUSH_BOUND_MS = 5_000
 /** The same output error is reported on standard error at most once in this long. */
@@ -171,9 +173,11 @@ class Output implements LogOutput {
 
   #handOnKept(): void {
     if (this.#used === 0 || !this.#opened) return
-    const kept = this.#batch.subarray(0, this.#used)
-    // sonic-boom holds the bytes until written: the next lines go to a new batch.
-    this.#batch = Buffer.allocUnsafe(BATCH_CAPACITY)
+    let kept = this.#batch.subarray(0, this.#used)
+    // sonic-boom holds the bytes until written: a few are copied (from Node's pool), and a
+    // full batch is handed on as it is and the next lines go to a new one.
+    if (this.#used <= COPY_UP_TO) kept = Buffer.from(kept)
+    else this.#batch = Buffer.allocUnsafe(BATCH_CAPACITY)
     this.#used = 0
     this.#handOn(kept)
   }
