@@ -38,7 +38,7 @@ const hit: AccessRequest = {
   httpVersion: '1.1',
   headers: { host: '127.0.0.1:41234', 'user-agent': 'wrk' },
   clientAddress: '127.0.0.1',
-  facts: { route: 'default', cache: 'hit', upstreamStatus: undefined, upstreamMs: undefined },
+  facts: { route: 'default', cache: 'hit', upstreamStatus: undefined, upstreamMs: undefined, ruleTags: [] },
 }
 
 /** The line as app.ts wrote it through pino before the access line had a writer of its own. */

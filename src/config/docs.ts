@@ -99,8 +99,8 @@ checked in; a password inside a Redis URL is shown as \`***\` in messages. The t
 Lines go to standard output, or are appended to \`log.file\`. Each finished request gets an access line at
 \`info\` (\`log.access\`; \`log.accessSample\` of them, and every 5xx answer). By default it is JSON like the other
 lines: \`reqId\`, \`method\`, \`host\`, \`path\`, \`route\`, \`status\`, \`cacheStatus\`, \`upstreamStatus\`, \`upstreamMs\`,
-\`totalMs\` (milliseconds, to the microsecond), \`bytes\` and \`client\`, with \`level\`, \`time\`, \`pid\`, \`component\`
-and \`msg\`. \`log.accessFormat: combined\` writes the NCSA combined line of Apache and nginx instead
+\`totalMs\` (milliseconds, to the microsecond), \`bytes\`, \`client\` and \`rules\` (the request rules that marked
+it, if any), with \`level\`, \`time\`, \`pid\`, \`component\` and \`msg\`. \`log.accessFormat: combined\` writes the NCSA combined line of Apache and nginx instead
 (\`client - - [time] "request line" status bytes "Referer" "User-Agent"\`, times in UTC, \`"\`, \`\\\` and bytes
 outside printable ASCII as \`\\xHH\`); the other lines stay JSON. The query string, of the path and of the Referer,
 is left out unless \`log.accessQuery\`; no other request header field is written.

@@ -28,6 +28,8 @@ export interface AccessRequest {
     readonly cache: string | undefined
     readonly upstreamStatus: number | undefined
     readonly upstreamMs: number | undefined
+    /** The names (or tags) of the route file's request rules that marked the request. */
+    readonly ruleTags: readonly string[]
   }
 }
 
@@ -89,7 +91,9 @@ export function createAccessLog(options: AccessLogOptions): AccessLog {
             : `,"upstreamStatus":${jsonNumber(facts.upstreamStatus)}`) +
           (facts.upstreamMs === undefined ? '' : `,"upstreamMs":${jsonNumber(roundMs(facts.upstreamMs))}`) +
           `,"totalMs":${jsonNumber(roundMs(totalMs))},"bytes":${jsonNumber(bytes)}` +
-          `,"client":${jsonString(req.clientAddress)},"msg":"request"}\n`,
+          `,"client":${jsonString(req.clientAddress)}` +
+          (facts.ruleTags.length === 0 ? '' : `,"rules":${jsonStrings(facts.ruleTags)}`) +
+          ',"msg":"request"}\n',
       )
     },
   }
@@ -121,6 +125,12 @@ const NEEDS_JSON_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/
  */
 export function jsonString(s: string): string {
   return NEEDS_JSON_ESCAPE.test(s) ? JSON.stringify(s) : `"${s}"`
+}
+
+function jsonStrings(list: readonly string[]): string {
+  let out = '['
+  for (let i = 0; i < list.length; i++) out += `${i === 0 ? '' : ','}${jsonString(list[i]!)}`
+  return `${out}]`
 }
 
 /** A number as JSON writes it (JSON has no NaN or Infinity: null, as JSON.stringify does). */

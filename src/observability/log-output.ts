@@ -11,6 +11,7 @@
 import { appendFileSync, closeSync, mkdirSync, openSync } from 'node:fs'
 import { dirname } from 'node:path'
 import type { DestinationStream } from 'pino'
+import { EdgecacheError } from '../errors.ts'
 // sonic-boom is CommonJS: its class is a property of what it exports (it exports the class).
 import sonicBoom, { type SonicBoom } from 'sonic-boom'
 
@@ -240,7 +241,11 @@ function checkWritable(file: string): void {
     mkdirSync(dirname(file), { recursive: true })
     closeSync(openSync(file, 'a'))
   } catch (err) {
-    throw new Error(`log.file: cannot write ${JSON.stringify(file)}: ${(err as Error).message}`)
+    throw new EdgecacheError(
+      'EC_ERR_CONFIG_INVALID',
+      [`log.file: cannot write ${JSON.stringify(file)}: ${(err as Error).message}`],
+      { cause: err },
+    )
   }
 }
 

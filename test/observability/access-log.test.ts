@@ -32,7 +32,14 @@ function request(changes: Partial<AccessRequest> = {}, facts: Partial<AccessRequ
     },
     clientAddress: '127.0.0.1',
     ...changes,
-    facts: { route: 'products', cache: 'miss', upstreamStatus: 200, upstreamMs: 12.3456789, ...facts },
+    facts: {
+      route: 'products',
+      cache: 'miss',
+      upstreamStatus: 200,
+      upstreamMs: 12.3456789,
+      ruleTags: ['scripted', 'q"uote'],
+      ...facts,
+    },
   } satisfies AccessRequest
 }
 
@@ -73,6 +80,7 @@ describe('JSON access lines', () => {
         totalMs: 15,
         bytes: 1024,
         client: req.clientAddress,
+        rules: req.facts.ruleTags,
       },
       'request',
     )
@@ -89,10 +97,11 @@ describe('JSON access lines', () => {
 
   test('leave out what a request did not have, as JSON.stringify leaves out undefined', () => {
     const { access, written } = lines({ format: 'json' })
-    access.write(request({}, { cache: 'hit', upstreamStatus: undefined, upstreamMs: undefined }), 200, 10, 0)
+    const hit = { cache: 'hit', upstreamStatus: undefined, upstreamMs: undefined, ruleTags: [] }
+    access.write(request({}, hit), 200, 10, 0)
     const line = JSON.parse(written[0]!)
     assert.equal(line.cacheStatus, 'hit')
-    assert.ok(!('upstreamStatus' in line) && !('upstreamMs' in line))
+    assert.ok(!('upstreamStatus' in line) && !('upstreamMs' in line) && !('rules' in line))
     access.write(request({}, { cache: undefined }), 431, 0, 0)
     assert.ok(!('cacheStatus' in JSON.parse(written[1]!)))
   })

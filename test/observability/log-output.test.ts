@@ -123,7 +123,7 @@ describe('log output', () => {
     const file = join(dir, 'a-file', 'edgecache.log')
     assert.throws(
       () => createLogOutput({ file }),
-      /^Error: log\.file: cannot write ".*a-file\/edgecache\.log": E[A-Z]+/,
+      /^EdgecacheError: invalid configuration: log\.file: cannot write ".*a-file\/edgecache\.log": E[A-Z]+/,
     )
   })
 })
