@@ -18,6 +18,7 @@ test('the dashboard queries only metrics edgecache exports', async () => {
     storeCapacity: () => ({ maxBytes: 1, fileBytes: 1 }),
     fillLocks: true,
     traffic: () => ({ inFlight: 0, connections: 0 }),
+    pools: { pools: ['default'], servers: () => [] },
     version: '0.0.0',
     processMetrics: false,
   })
