@@ -35,6 +35,7 @@ import {
   tokenList,
 } from './fields.ts'
 
+import { defaultProxyOnlyFields } from '../upstream/forwarding.ts'
 import { defaultPoolName, type PoolConfig, upstreamsSchema } from './upstreams.ts'
 
 export type { ListenAddress } from './fields.ts'
@@ -101,16 +102,7 @@ const serverSchema = z
     ]),
     proxyOnlyHeaders: headerList(
       'request headers an origin may read as host, scheme, port or prefix: kept from trustedProxies, removed from other clients',
-      [
-        'x-host',
-        'x-forwarded-server',
-        'x-forwarded-scheme',
-        'x-forwarded-port',
-        'x-forwarded-prefix',
-        'x-forwarded-ssl',
-        'x-original-host',
-        'x-http-host-override',
-      ],
+      defaultProxyOnlyFields,
     ),
     methods: methodList(
       'request methods forwarded, or * for any but TRACE and CONNECT (PURGE and BAN never are); others get 405',
