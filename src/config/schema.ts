@@ -688,7 +688,7 @@ export interface ServerConfig {
 
 /** The optional `PURGE` method on the proxy listener. */
 export interface PurgeMethodConfig {
-  /** Off by default: PURGE then passes through like any other method. */
+  /** Off by default: PURGE is then answered 405 and never forwarded (pipeline/stages/methods.ts). */
   readonly enabled: boolean
   /** IP addresses and CIDR ranges, IPv4 or IPv6, as written; not empty when `enabled`. */
   readonly allow: readonly string[]

@@ -40,43 +40,28 @@ describe('a listener that cannot bind', () => {
   after(() => holder.close())
 
   for (const workers of ['2', '1']) {
-    test(`a busy proxy port ends the process (--workers ${workers})`, async () => {
-      const run = runEdgecache([
-        'serve',
-        '--upstream',
-        'http://127.0.0.1:9',
-        '--workers',
-        workers,
-        '--listen',
-        `127.0.0.1:${busyPort}`,
-        '--admin-listen',
-        `127.0.0.1:${await freePort()}`,
-      ])
-      assert.equal(await exitCodeOf(run), EXIT_CANNOT_LISTEN, run.err())
-      assertOneLine(
-        run.err(),
-        new RegExp(`^edgecache: cannot listen on proxy 127\\.0\\.0\\.1:${busyPort}: address in use$`),
-      )
-    })
-
-    test(`a busy admin port ends the process (--workers ${workers})`, async () => {
-      const run = runEdgecache([
-        'serve',
-        '--upstream',
-        'http://127.0.0.1:9',
-        '--workers',
-        workers,
-        '--listen',
-        `127.0.0.1:${await freePort()}`,
-        '--admin-listen',
-        `127.0.0.1:${busyPort}`,
-      ])
-      assert.equal(await exitCodeOf(run), EXIT_CANNOT_LISTEN, run.err())
-      assertOneLine(
-        run.err(),
-        new RegExp(`^edgecache: cannot listen on admin 127\\.0\\.0\\.1:${busyPort}: address in use$`),
-      )
-    })
+    for (const listener of ['proxy', 'admin'] as const) {
+      test(`a busy ${listener} port ends the process (--workers ${workers})`, async () => {
+        const busy = `127.0.0.1:${busyPort}`
+        const free = `127.0.0.1:${await freePort()}`
+        const run = runEdgecache([
+          'serve',
+          '--upstream',
+          'http://127.0.0.1:9',
+          '--workers',
+          workers,
+          '--listen',
+          listener === 'proxy' ? busy : free,
+          '--admin-listen',
+          listener === 'admin' ? busy : free,
+        ])
+        assert.equal(await exitCodeOf(run), EXIT_CANNOT_LISTEN, run.err())
+        assertOneLine(
+          run.err(),
+          new RegExp(`^edgecache: cannot listen on ${listener} 127\\.0\\.0\\.1:${busyPort}: address in use$`),
+        )
+      })
+    }
   }
 
   test('an address this host does not have ends the process', async () => {

@@ -309,8 +309,11 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
       let here: Found | undefined
       try {
         keys = requestKeys(ctx)
-        directives = parseRequestDirectives(ctx.headers['cache-control'], ctx.headers.pragma)
-        if (deps.honoursRequestDirectives?.(ctx) === false) directives = withoutRefresh(directives)
+        const cacheControl = ctx.headers['cache-control']
+        directives = parseRequestDirectives(cacheControl, ctx.headers.pragma)
+        // Asked only of a request that carries directives: most carry none.
+        const carries = cacheControl !== undefined || ctx.headers.pragma !== undefined
+        if (carries && deps.honoursRequestDirectives?.(ctx) === false) directives = withoutRefresh(directives)
         // A hit this process holds is answered without a single await: most requests to a
         // cache are hits, and each promise and microtask on their path costs.
         here = entries.lookupHere(keys.key, ctx.headers)
