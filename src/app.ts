@@ -29,7 +29,7 @@ import { createSurrogateStage } from './pipeline/stages/surrogate.ts'
 import { createUpstreamStage } from './pipeline/stages/upstream.ts'
 import { listenError } from './server/listen-error.ts'
 import { createProxyServer } from './server/proxy-server.ts'
-import { routeCacheKey } from './router/cache-key.ts'
+import { urlKey } from './router/cache-key.ts'
 import { createLiveRouter } from './router/live-router.ts'
 import { type ApplyReload, createReloader } from './reload/cluster-reload.ts'
 import type { ReloadReport, ReloadScope, ReloadTrigger, WorkerReload } from './reload/reload-report.ts'
@@ -158,14 +158,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
         hostOverride,
       }),
     // The URL part of the cache key, under the route's query rules: what `hash: key` spreads.
-    cacheKey: (ctx) =>
-      routeCacheKey(
-        ctx.scheme,
-        ctx.host,
-        ctx.target,
-        {},
-        { ...ctx.facts.policy.key, headers: [], cookies: [] },
-      ),
+    cacheKey: (ctx) => urlKey(ctx.scheme, ctx.host, ctx.target, ctx.facts.policy.key),
     clientAddress,
     clock,
     // Each server going down or coming back is logged once, not at every check.
@@ -180,14 +173,21 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
     fills: built.fills,
     log: child('cache.fill-lock'),
   })
-  // A URL purge finds what the cache stored under the route's key rules (query normalised).
-  const urlKey = (url: string) => {
-    const u = new URL(url)
-    const rules = routes.current().match('GET', u.hostname, u.pathname).route.policy.key
-    const target = u.pathname + u.search
-    return routeCacheKey(u.protocol.slice(0, -1), u.host, target, {}, { ...rules, headers: [], cookies: [] })
+  // A URL, purged or invalidated after an unsafe method (RFC 9111 §4.4), is found under the
+  // key its GET was stored by: the GET route's key rules (a normalised query).
+  const storedUrlKey = (scheme: string, host: string, target: string) => {
+    const path = target.split('?', 1)[0]!
+    const policy = routes.current().match('GET', host.replace(/:\d+$/, ''), path).route.policy.key
+    return urlKey(scheme, host, target, policy)
   }
-  const storeInvalidator = createStoreInvalidator({ store, clock, urlKey })
+  const storeInvalidator = createStoreInvalidator({
+    store,
+    clock,
+    urlKey: (url) => {
+      const u = new URL(url)
+      return storedUrlKey(u.protocol.slice(0, -1), u.host, u.pathname + u.search)
+    },
+  })
   const invalidator = observeInvalidations(
     perProcessStore ? createClusterInvalidator(storeInvalidator) : storeInvalidator,
     clock,
@@ -234,6 +234,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
         // Without fill locks (the memory store, one process) a miss goes upstream as it always did.
         sharedCollapser: built.fills === undefined ? undefined : sharedCollapser,
         invalidator,
+        urlKeyOf: storedUrlKey,
         storeName: config.storage.driver,
         log: child('cache'),
         maxObjectBytes: built.maxObjectBytes,

@@ -16,6 +16,8 @@ export function isUnsafeMethod(method: string): boolean {
  * Keys to invalidate after `method` got `status`: the target URI, and the Location and
  * Content-Location URIs when they share its origin (a cache must not let one origin
  * invalidate another's entries). Only non-error responses invalidate.
+ * `keyOf` turns a target on this origin into the key its responses are stored under
+ * (a route may normalise the query); by default the primary key as received.
  */
 export function invalidatedKeys(
   method: string,
@@ -24,10 +26,11 @@ export function invalidatedKeys(
   host: string,
   target: string,
   headers: Readonly<Record<string, FieldValue>>,
+  keyOf: (target: string) => string = (t) => primaryKey(scheme, host, t),
 ): string[] {
   if (!isUnsafeMethod(method) || status < 200 || status >= 400) return []
   const self = primaryKey(scheme, host, target)
-  const keys = [self]
+  const keys = [keyOf(target)]
   let base: URL
   try {
     base = new URL(self)
@@ -46,7 +49,7 @@ export function invalidatedKeys(
       continue
     }
     if (url.origin !== base.origin) continue
-    const key = primaryKey(scheme, host, url.pathname + url.search)
+    const key = keyOf(url.pathname + url.search)
     if (!keys.includes(key)) keys.push(key)
   }
   return keys

@@ -322,6 +322,18 @@ export function createMetrics(options: MetricsOptions): Metrics {
     help: 'Entries purged (hard) or marked stale (soft) by invalidation calls.',
     registers,
   })
+  // RFC 9111 §4.4 invalidations follow client traffic, not operators: counted apart, so
+  // a busy POST endpoint does not drown the purges operators asked for.
+  const unsafeInvalidations = new Counter({
+    name: 'edgecache_unsafe_invalidations_total',
+    help: 'Invalidations after a successful unsafe method (RFC 9111 §4.4), not operator purges.',
+    registers,
+  })
+  const unsafeInvalidated = new Counter({
+    name: 'edgecache_unsafe_invalidated_objects_total',
+    help: 'Entries removed by invalidations after a successful unsafe method (RFC 9111 §4.4).',
+    registers,
+  })
   const storageErrors = new Counter({
     name: 'edgecache_storage_errors_total',
     help: 'Failed store operations, served as a miss, by store and operation.',
@@ -443,6 +455,11 @@ export function createMetrics(options: MetricsOptions): Metrics {
     [
       events.invalidation.name as string,
       dropInvalid((m: Invalidation) => {
+        if (m.source === 'unsafe-method') {
+          unsafeInvalidations.inc()
+          unsafeInvalidated.inc(Math.max(0, m.purged))
+          return
+        }
         const soft = m.soft ? 'true' : 'false'
         // One call selecting by tags and by URLs counts once under each kind.
         for (const kind of new Set(m.kinds)) invalidations.inc({ kind, soft })

@@ -108,6 +108,43 @@ export function routeCacheKey(
   return key
 }
 
+/** The cache key of a request, and its URL part (the same unless the route keys on fields). */
+export interface RequestKeys {
+  readonly key: string
+  readonly urlKey: string
+}
+
+const NO_HEADERS: KeyHeaders = {}
+
+/**
+ * The one key function: lookups, fills, URL purges, RFC 9111 §4.4 invalidation and
+ * hashing on the key all go through it (or through `urlKey`, its URL part), so an entry
+ * is always found under the key it was stored by. Header and cookie values come after a
+ * space (which a request target cannot hold), so the URL part is what comes before it.
+ */
+export function requestKeys(
+  scheme: string,
+  host: string,
+  pathAndQuery: string,
+  headers: KeyHeaders,
+  policy: KeyPolicy,
+): RequestKeys {
+  const key = routeCacheKey(scheme, host, pathAndQuery, headers, policy)
+  if (policy.headers.length === 0 && policy.cookies.length === 0) return { key, urlKey: key }
+  return { key, urlKey: beforeSpace(key) }
+}
+
+/** The URL part of the cache key: what a URL purge, §4.4 and `hash: key` go by. */
+export function urlKey(scheme: string, host: string, pathAndQuery: string, policy: KeyPolicy): string {
+  const key = routeCacheKey(scheme, host, pathAndQuery, NO_HEADERS, policy)
+  return policy.headers.length === 0 && policy.cookies.length === 0 ? key : beforeSpace(key)
+}
+
+function beforeSpace(key: string): string {
+  const space = key.indexOf(' ')
+  return space === -1 ? key : key.slice(0, space)
+}
+
 /**
  * Applies the query rules to a target. Works on offsets into `target`, so a parameter is
  * copied only when the query changes, and names are compared in place; every step is

@@ -197,6 +197,19 @@ describe('createMetrics', () => {
     assert.equal(s.value('edgecache_invalidated_objects_total'), 5)
   })
 
+  test('counts RFC 9111 §4.4 invalidations apart from operator purges', async () => {
+    const urlCalls = async () =>
+      (await scrape(metrics)).value('edgecache_invalidations_total', { kind: 'url', soft: 'false' }) ?? 0
+    const before = await urlCalls()
+    const base = { at: 0, summary: '', source: 'unsafe-method' as const }
+    events.invalidation.publish({ ...base, kinds: ['url'], soft: false, purged: 2 })
+    events.invalidation.publish({ ...base, kinds: ['url'], soft: false, purged: 0 })
+    const s = await scrape(metrics)
+    assert.equal(s.value('edgecache_unsafe_invalidations_total'), 2)
+    assert.equal(s.value('edgecache_unsafe_invalidated_objects_total'), 2)
+    assert.equal(await urlCalls(), before, 'not counted among operator purges')
+  })
+
   test('counts storage errors by store and operation; the memory store is up', async () => {
     events.storageError.publish({ store: 'memory', op: 'set' })
     const s = await scrape(metrics)

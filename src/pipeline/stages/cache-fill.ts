@@ -12,7 +12,7 @@ import { retainUntil, ttlMs } from '../../cache/freshness.ts'
 import type { RequestDirectives } from '../../cache/request-directives.ts'
 import type { StoredResponse, VaryMarker } from '../../cache/stored-response.ts'
 import { events, publish } from '../../observability/events.ts'
-import { routeCacheKey } from '../../router/cache-key.ts'
+import { type RequestKeys, requestKeys } from '../../router/cache-key.ts'
 import type { FillResult } from '../../storage/store.ts'
 import type { Answer } from '../answer.ts'
 import { forwardOf, type RequestContext } from '../context.ts'
@@ -53,22 +53,11 @@ export function releasedBy(fill: Fill, release: (result: FillResult) => void): F
   return makeFill(fill.ctx, fill, fill.directives, fill.fwd, fill.marker, release, fill.replacing)
 }
 
-/** The cache key of a request, and its URL part (the same unless the route keys on fields). */
-export interface RequestKeys {
-  readonly key: string
-  readonly urlKey: string
-}
+export type { RequestKeys }
 
-/**
- * Keys under the route's key rules. Header and cookie values are appended after a space
- * (which a request target cannot hold), so the URL part is what comes before it.
- */
-export function requestKeys(ctx: RequestContext): RequestKeys {
-  const rules = ctx.facts.policy.key
-  const key = routeCacheKey(ctx.scheme, ctx.host, ctx.target, ctx.headers, rules)
-  if (rules.headers.length === 0 && rules.cookies.length === 0) return { key, urlKey: key }
-  const space = key.indexOf(' ')
-  return { key, urlKey: space === -1 ? key : key.slice(0, space) }
+/** The request's keys under its route's key rules (router/cache-key.ts, the one key function). */
+export function requestKeysOf(ctx: RequestContext): RequestKeys {
+  return requestKeys(ctx.scheme, ctx.host, ctx.target, ctx.headers, ctx.facts.policy.key)
 }
 
 /** Request fields that would turn the fill request into something other than a full GET. */

@@ -34,7 +34,7 @@ import {
   makeFill,
   type RequestKeys,
   releasedBy,
-  requestKeys,
+  requestKeysOf,
 } from './cache-fill.ts'
 
 export interface CacheStageLog {
@@ -60,6 +60,11 @@ export interface CacheStageDeps {
   readonly admission: AdmissionOptions
   /** Carries out RFC 9111 §4.4 invalidations. */
   readonly invalidator: Invalidator
+  /**
+   * The URL part of the key a GET for this URL is stored under (router/cache-key.ts),
+   * for §4.4 invalidation. @default the target as received
+   */
+  readonly urlKeyOf?: (scheme: string, host: string, target: string) => string
   /** The store's name in metrics: its driver. */
   readonly storeName: string
   /**
@@ -290,7 +295,19 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
   async function unsafe(ctx: RequestContext, next: Next): Promise<Answer> {
     const answer = await next(ctx)
     ctx.facts.cache = 'pass'
-    const keys = invalidatedKeys(ctx.method, answer.status, ctx.scheme, ctx.host, ctx.target, answer.headers)
+    const keyOf =
+      deps.urlKeyOf === undefined
+        ? undefined
+        : (target: string) => deps.urlKeyOf!(ctx.scheme, ctx.host, target)
+    const keys = invalidatedKeys(
+      ctx.method,
+      answer.status,
+      ctx.scheme,
+      ctx.host,
+      ctx.target,
+      answer.headers,
+      keyOf,
+    )
     // RFC 9111 §4.4; purging the URL's tag reaches every Vary variant, and a fill that
     // started before this write cannot store its older response afterwards.
     await entries.purgeUrls(keys)
@@ -308,7 +325,7 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
       let directives: RequestDirectives
       let here: Found | undefined
       try {
-        keys = requestKeys(ctx)
+        keys = requestKeysOf(ctx)
         const cacheControl = ctx.headers['cache-control']
         directives = parseRequestDirectives(cacheControl, ctx.headers.pragma)
         // Asked only of a request that carries directives: most carry none.
