@@ -26,6 +26,10 @@ export const errorCatalogue = {
   EC_ERR_UPSTREAM_TIMEOUT: { message: 'backend did not answer in time', status: 504 },
   EC_ERR_UPSTREAM_UNAVAILABLE: { message: 'no backend available', status: 503 },
   EC_ERR_UPSTREAM_BUSY: { message: 'backend busy', status: 503 },
+  EC_ERR_UPSTREAM_FAILED_COLLAPSED: {
+    message: 'backend failed the request this one waited for',
+    status: 502,
+  },
   EC_ERR_CACHE_ONLY_IF_CACHED: { message: 'not in cache and the request said only-if-cached', status: 504 },
   EC_ERR_STORAGE_UNAVAILABLE: { message: 'storage unavailable: %s', status: 503 },
   EC_ERR_STORAGE_DIRECTORY_IN_USE: {

@@ -12,7 +12,7 @@
  */
 import type { RequestDirectives } from '../cache/request-directives.ts'
 import { events, publish } from '../observability/events.ts'
-import type { FillLocks, FillResult } from '../storage/store.ts'
+import type { FillLocks, FillOutcome, FillResult } from '../storage/store.ts'
 import type { RequestContext } from './context.ts'
 
 /** What the leading request of this process does next. */
@@ -22,9 +22,10 @@ export type SharedClaim =
   /**
    * Another instance's fill ended (or the wait gave up): look the key up again, and go to
    * the origin if nothing usable is there. `uncacheable`: its answer may not be stored, so
-   * remember the key as hit-for-miss and skip the look-up.
+   * remember the key as hit-for-miss and skip the look-up; `failed` and `timed-out`: the
+   * origin failed it, so answer with that failure rather than try again.
    */
-  | { readonly kind: 'followed'; readonly uncacheable: boolean }
+  | { readonly kind: 'followed'; readonly outcome: FillOutcome }
 
 export interface SharedCollapser {
   /** Claims the fill of `key` across instances, or waits for the instance that holds it. Never rejects. */
@@ -72,7 +73,7 @@ export function createSharedCollapser(deps: SharedCollapserDeps): SharedCollapse
       waiting++
       const outcome = await locks.waitForFill(key, waitMs).finally(() => waiting--)
       publish(events.fillLock, { result: outcome })
-      return { kind: 'followed', uncacheable: outcome === 'uncacheable' }
+      return { kind: 'followed', outcome }
     },
   }
 }

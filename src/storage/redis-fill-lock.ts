@@ -25,7 +25,13 @@ export interface RedisFillLock {
 
 /** How long a released lock keeps its result: longer than a waiter's longest poll interval. */
 const RESULT_TTL_MS = 2_000
-const RESULTS: readonly string[] = ['stored', 'uncacheable', 'abandoned'] satisfies FillResult[]
+const RESULTS: readonly string[] = [
+  'stored',
+  'uncacheable',
+  'abandoned',
+  'failed',
+  'timed-out',
+] satisfies FillResult[]
 
 export function createRedisFillLock(
   redis: RedisConnection,

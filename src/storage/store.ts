@@ -82,9 +82,11 @@ export interface CacheStore {
 /**
  * How a fill of one key ended, as its holder reports it: an entry was stored, the answer
  * may not be stored (waiters should go to the origin and not wait on this key for a
- * while), or the fill gave up (failed or refused; waiters go to the origin this once).
+ * while), the fill gave up for its own reasons (its client went away, the store refused;
+ * one waiter takes it over), or the origin failed it (`failed`: refused, reset or a 5xx;
+ * `timed-out`), so waiters answer with that failure at once instead of trying again.
  */
-export type FillResult = 'stored' | 'uncacheable' | 'abandoned'
+export type FillResult = 'stored' | 'uncacheable' | 'abandoned' | 'failed' | 'timed-out'
 
 /**
  * What a waiter learnt: the holder's own report, `released` (the claim ended without a

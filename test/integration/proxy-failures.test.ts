@@ -5,9 +5,11 @@
 import assert from 'node:assert/strict'
 import { request as httpRequest } from 'node:http'
 import { after, before, describe, test } from 'node:test'
+import { createFakeClock } from '../support/clock.ts'
 import { closeClient, send, waitFor } from '../support/client.ts'
 import { type Origin, startOrigin } from '../support/origin.ts'
 import { startProxy, type TestProxy } from '../support/proxy.ts'
+import { startTwoWorkers } from '../support/workers.ts'
 
 describe('request collapsing', () => {
   let origin: Origin
@@ -64,6 +66,72 @@ describe('request collapsing', () => {
     assert.equal(origin.count('/uncacheable'), 5)
     for (const r of all) assert.equal(r.status, 200)
   })
+
+  test('a fill the origin answers with 503 answers every waiter with 503 at once, one origin request', async () => {
+    const gate = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    origin.handle(async (_req, res) => {
+      await gate
+      res.writeHead(503, { 'content-type': 'text/plain' })
+      res.end('down for the leader only')
+    })
+    const replies = Promise.all(Array.from({ length: 5 }, () => send(`${proxy.url}/failing`)))
+    await waitFor(() => origin.count('/failing') === 1 && proxy.app.collapsing().waiting === 4)
+    release()
+    const all = await replies
+    assert.equal(origin.count('/failing'), 1)
+    for (const r of all) assert.equal(r.status, 503)
+    const collapsed = all.filter((r) => /collapsed/.test(r.header('cache-status') ?? ''))
+    assert.equal(collapsed.length, 4)
+    for (const r of collapsed) {
+      assert.match(r.header('cache-status') ?? '', /fwd-status=503/)
+      assert.doesNotMatch(r.text, /leader only/, "another request's body is not handed out")
+    }
+    // Not remembered as uncacheable: the next burst is collapsed again.
+    assert.equal(await isCollapsedAgain('/failing'), true)
+  })
+
+  test('when the leading client goes away before the origin answers, one waiter takes the fill over', async () => {
+    const gate = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    origin.handle(async (_req, res) => {
+      await gate
+      res.writeHead(200, { 'cache-control': 'max-age=60' })
+      res.end('taken over')
+    })
+    const leaving = new AbortController()
+    const leader = send(`${proxy.url}/takeover`, { signal: leaving.signal }).catch(() => undefined)
+    await waitFor(() => origin.count('/takeover') === 1)
+    const replies = Promise.all(Array.from({ length: 3 }, () => send(`${proxy.url}/takeover`)))
+    await waitFor(() => proxy.app.collapsing().waiting === 3)
+    leaving.abort()
+    await leader
+    // One waiter goes to the origin in the leader's place; the other two wait for it.
+    await waitFor(() => origin.count('/takeover') === 2 && proxy.app.collapsing().waiting === 2)
+    release()
+    for (const r of await replies) assert.equal(r.text, 'taken over')
+    assert.equal(origin.count('/takeover'), 2)
+  })
+
+  /** Whether a second burst of requests for `path` is collapsed into one origin request. */
+  async function isCollapsedAgain(path: string): Promise<boolean> {
+    const before = origin.count(path)
+    const gate = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    origin.handle(async (_req, res) => {
+      await gate
+      res.writeHead(503).end()
+    })
+    const replies = Promise.all(Array.from({ length: 3 }, () => send(`${proxy.url}${path}`)))
+    await waitFor(() => origin.count(path) > before && proxy.app.collapsing().waiting >= 1)
+    const waiting = proxy.app.collapsing().waiting
+    release()
+    await replies
+    return waiting === 2 && origin.count(path) === before + 1
+  }
 })
 
 describe('hit-for-miss', () => {
@@ -207,5 +275,71 @@ describe('failures and large bodies', () => {
     await originClosed
     const entries = proxy.app.store.stats().entries
     assert.equal(entries, 0)
+  })
+})
+
+describe('a collapsed fill that times out, with the default workers', () => {
+  test('the origin sees at most 2 requests and every waiter answers within one timeout and a margin', async () => {
+    const origin = await startOrigin((req, res) => {
+      // /never never answers: the headers timeout is what every client must get, once
+      if (req.url !== '/never') res.writeHead(200, { 'cache-control': 'max-age=60' }).end('ok')
+    })
+    const workers = await startTwoWorkers(origin, { EDGECACHE_UPSTREAM__HEADERS_TIMEOUT: '3s' })
+    try {
+      await workers.warm(origin, '/warm-up')
+      const started = performance.now()
+      const replies = await Promise.all(
+        Array.from({ length: 5 }, async () => {
+          const reply = await workers.get('/never')
+          return { status: reply.status, ms: performance.now() - started }
+        }),
+      )
+      for (const r of replies) assert.equal(r.status, 504)
+      assert.ok(origin.count('/never') <= 2, `the origin saw ${origin.count('/never')} requests`)
+      // Waiters used to go upstream one after another once the first timed out: 2 timeouts.
+      const slowest = Math.max(...replies.map((r) => r.ms))
+      assert.ok(slowest < 5_500, `the slowest answer took ${Math.round(slowest)} ms`)
+    } finally {
+      workers.child.kill('SIGTERM')
+      await workers.exited
+      await origin.close()
+      await closeClient()
+    }
+  })
+})
+
+describe('revalidation collapsing', () => {
+  test('RFC 9111 §4.3: concurrent requests for one stale entry send one conditional request', async () => {
+    const clock = createFakeClock()
+    let release: () => void = () => {}
+    let gate: Promise<void> | undefined
+    const origin = await startOrigin(async (req, res) => {
+      if (gate !== undefined) await gate
+      if (req.headers['if-none-match'] === '"v1"') {
+        res.writeHead(304, { 'cache-control': 'max-age=10', etag: '"v1"' }).end()
+        return
+      }
+      res.writeHead(200, { 'cache-control': 'max-age=10', etag: '"v1"' }).end('version 1')
+    })
+    const proxy = await startProxy({ upstream: origin.url, clock })
+    try {
+      await send(`${proxy.url}/stale`)
+      clock.advance(20_000)
+      gate = new Promise<void>((resolve) => {
+        release = resolve
+      })
+      const replies = Promise.all(Array.from({ length: 5 }, () => send(`${proxy.url}/stale`)))
+      await waitFor(() => origin.count('/stale') === 2 && proxy.app.collapsing().waiting === 4)
+      release()
+      const all = await replies
+      assert.equal(origin.count('/stale'), 2, 'one full GET, then one conditional request')
+      for (const r of all) assert.equal(r.text, 'version 1')
+      assert.equal(all.filter((r) => /collapsed/.test(r.header('cache-status') ?? '')).length, 4)
+    } finally {
+      release()
+      await proxy.close()
+      await origin.close()
+      await closeClient()
+    }
   })
 })

@@ -13,8 +13,8 @@ import type { RequestDirectives } from '../../cache/request-directives.ts'
 import type { StoredResponse, VaryMarker } from '../../cache/stored-response.ts'
 import { events, publish } from '../../observability/events.ts'
 import { type RequestKeys, requestKeys } from '../../router/cache-key.ts'
-import type { FillResult } from '../../storage/store.ts'
 import type { Answer } from '../answer.ts'
+import type { FillEnd } from '../collapser.ts'
 import { forwardOf, type RequestContext } from '../context.ts'
 import type { PassMemory } from '../pass-memory.ts'
 import { captureBody } from './body-capture.ts'
@@ -25,8 +25,8 @@ export interface Fill extends CommitTarget {
   readonly ctx: RequestContext
   readonly directives: RequestDirectives
   readonly fwd: ForwardReason
-  /** Called once the response is stored or will not be (ends request collapsing), saying which. */
-  readonly release: (result: FillResult) => void
+  /** Called once the response is stored or will not be (ends request collapsing), saying how. */
+  readonly release: (end: FillEnd) => void
   /** Key of the stored response being refreshed, which a non-storable answer deletes. */
   readonly replacing: string | undefined
 }
@@ -42,14 +42,14 @@ export function makeFill(
   directives: RequestDirectives,
   fwd: ForwardReason,
   marker: VaryMarker | undefined,
-  release: (result: FillResult) => void,
+  release: (end: FillEnd) => void,
   replacing: string | undefined,
 ): Fill {
   return { ctx, key: keys.key, urlKey: keys.urlKey, directives, fwd, marker, release, replacing }
 }
 
 /** The same fill with another release. */
-export function releasedBy(fill: Fill, release: (result: FillResult) => void): Fill {
+export function releasedBy(fill: Fill, release: (end: FillEnd) => void): Fill {
   return makeFill(fill.ctx, fill, fill.directives, fill.fwd, fill.marker, release, fill.replacing)
 }
 
@@ -126,10 +126,17 @@ export function createFiller(deps: FillerDeps) {
       const detail = !admission.storable ? admission.reason : useless ? 'no-lifetime' : 'too-large'
       answer.headers['cache-status'] = status({ fwd, fwdStatus: answer.status, detail })
       publish(events.cacheNotStored, { reason: detail })
-      // Hit-for-miss: the next requests for this key go upstream at once, not one by one.
-      const hitForMiss = detail !== 'request-no-store' && detail !== 'authorization'
-      if (hitForMiss) passMemory.remember(fill.key)
-      release(hitForMiss ? 'uncacheable' : 'abandoned')
+      if (answer.status >= 500) {
+        // The origin failed: those waiting for this fill answer with the same status at
+        // once. Not remembered as uncacheable, so the next requests still collapse and a
+        // failing origin never sees the herd.
+        release({ result: 'failed', status: answer.status })
+      } else {
+        // Hit-for-miss: the next requests for this key go upstream at once, not one by one.
+        const hitForMiss = detail !== 'request-no-store' && detail !== 'authorization'
+        if (hitForMiss) passMemory.remember(fill.key)
+        release({ result: hitForMiss ? 'uncacheable' : 'abandoned' })
+      }
       // A response that may not be stored must not leave an older one to be served (RFC 9111 §4).
       if (!admission.storable && fill.replacing !== undefined) void entries.delete(fill.replacing)
       return ctx.method === 'HEAD' ? withoutBody(answer) : answer
@@ -160,7 +167,7 @@ export function createFiller(deps: FillerDeps) {
           log.error({ err, reqId: ctx.id }, 'cache commit failed')
           return false
         })
-        .then((committed) => release(committed ? 'stored' : 'abandoned'))
+        .then((committed) => release({ result: committed ? 'stored' : 'abandoned' }))
     }
     if (answer.body === undefined || Buffer.isBuffer(answer.body)) {
       // The whole body is here already (upstream.ts answers small responses as one Buffer).
@@ -169,7 +176,7 @@ export function createFiller(deps: FillerDeps) {
         declaredLength !== undefined &&
         declaredLength !== answer.body.length
       ) {
-        release('abandoned')
+        release({ result: 'abandoned' })
         publish(events.cacheNotStored, { reason: 'incomplete' })
       } else {
         complete(answer.body ?? Buffer.alloc(0))
@@ -182,7 +189,7 @@ export function createFiller(deps: FillerDeps) {
       onComplete: complete,
       onAbandon: (reason) => {
         publish(events.cacheNotStored, { reason })
-        release('abandoned')
+        release({ result: 'abandoned' })
       },
     })
     const headersOnly = headersOnlyFor(ctx, response, answer)

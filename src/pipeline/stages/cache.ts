@@ -16,11 +16,11 @@ import {
 import { conditionalFields, hasValidator, updateFromNotModified } from '../../cache/revalidate.ts'
 import type { Clock } from '../../clock.ts'
 import { EdgecacheError } from '../../errors.ts'
-import type { CacheStore, FillResult } from '../../storage/store.ts'
+import type { CacheStore } from '../../storage/store.ts'
 import { events, publish } from '../../observability/events.ts'
 import type { Invalidator } from '../../surrogate/invalidator.ts'
 import { type Answer, textAnswer } from '../answer.ts'
-import type { Collapser } from '../collapser.ts'
+import type { Collapser, FillEnd } from '../collapser.ts'
 import { createPassMemory } from '../pass-memory.ts'
 import { isWorthSharing, type SharedCollapser } from '../shared-collapser.ts'
 import type { Next, Stage } from '../compose.ts'
@@ -112,7 +112,7 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
     try {
       answer = await next(fillRequest(fill.ctx))
     } catch (err) {
-      fill.release('abandoned')
+      fill.release(failureOf(fill.ctx, err))
       throw err
     }
     return admitAndAnswer(fill, answer, requestTime, clock.now())
@@ -127,13 +127,22 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
     const { ctx, key, release } = fill
     const claim = await shared.claim(key)
     if (claim.kind === 'lead') {
-      const releaseBoth = (result: FillResult) => {
-        claim.release(result)
-        release(result)
+      const releaseBoth = (end: FillEnd) => {
+        claim.release(end.result)
+        release(end)
       }
       return fetchAndStore(releasedBy(fill, releaseBoth), next)
     }
-    if (claim.uncacheable) {
+    if (claim.outcome === 'failed' || claim.outcome === 'timed-out') {
+      // The origin failed the other instance's fill: answer the same way, and so do this
+      // process's own waiters, rather than send the herd to a failing origin.
+      const error = new EdgecacheError(
+        claim.outcome === 'failed' ? 'EC_ERR_UPSTREAM_FAILED_COLLAPSED' : 'EC_ERR_UPSTREAM_TIMEOUT',
+      )
+      release({ result: claim.outcome, error })
+      throw error
+    }
+    if (claim.outcome === 'uncacheable') {
       // Its answer may not be stored: go upstream at once, and so will the next requests.
       passMemory.remember(key)
       return fetchAndStore(fill, next)
@@ -141,7 +150,7 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
     const again = await entries.lookup(key, ctx.headers)
     const hit = collapsedHit(ctx, again, fill.directives, fill.fwd)
     if (hit !== undefined) {
-      release('stored')
+      release({ result: 'stored' })
       return hit
     }
     // Nothing fresh stored (the bound passed, or the fill failed): fetch it ourselves.
@@ -171,7 +180,10 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
     )
   }
 
-  /** RFC 9111 §4.3: asks the origin whether `found` is still good, using its validators. */
+  /**
+   * RFC 9111 §4.3: asks the origin whether `found` is still good, using its validators;
+   * one conditional request per stored response at a time, the others wait for it.
+   */
   async function revalidate(
     ctx: RequestContext,
     next: Next,
@@ -180,8 +192,31 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
     verdict: Extract<Verdict, { kind: 'revalidate' }>,
     directives: RequestDirectives,
   ): Promise<Answer> {
+    const release = collapser.lead(found.key)
+    if (release !== undefined) return revalidateOnce(ctx, next, keys, found, verdict, directives, release)
+    const end = await collapser.follow(found.key, deps.collapseTimeoutMs)
+    const again = await entries.lookup(keys.key, ctx.headers)
+    const hit = collapsedHit(ctx, again, directives, verdict.reason)
+    if (hit !== undefined) return hit
+    if (end?.result === 'failed' || end?.result === 'timed-out') {
+      // RFC 5861 §4: the origin failed the revalidation this one waited for.
+      if (verdict.staleIfError) return staleOnError(ctx, found, end.status)
+      return collapsedFailure(ctx, end, verdict.reason)
+    }
+    return revalidateOnce(ctx, next, keys, found, verdict, directives, noop)
+  }
+
+  async function revalidateOnce(
+    ctx: RequestContext,
+    next: Next,
+    keys: RequestKeys,
+    found: Found,
+    verdict: Extract<Verdict, { kind: 'revalidate' }>,
+    directives: RequestDirectives,
+    release: (end: FillEnd) => void,
+  ): Promise<Answer> {
     const fwd: ForwardReason = verdict.reason
-    const fill = makeFill(ctx, keys, directives, fwd, found.marker, noop, found.key)
+    const fill = makeFill(ctx, keys, directives, fwd, found.marker, release, found.key)
     const requestTime = clock.now()
     let answer: Answer
     try {
@@ -189,19 +224,21 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
         fillRequest(ctx, hasValidator(found.response) ? conditionalFields(found.response) : undefined),
       )
     } catch (err) {
+      release(failureOf(ctx, err))
       // RFC 5861 §4: stale-if-error lets a stale response stand in for a failed origin.
       if (verdict.staleIfError) return staleOnError(ctx, found, undefined)
       throw err
     }
     const responseTime = clock.now()
     if (answer.status >= 500 && verdict.staleIfError) {
+      release({ result: 'failed', status: answer.status })
       discard(answer)
       return staleOnError(ctx, found, answer.status)
     }
     if (answer.status === 304) {
       const updated = notModified(ctx, found, answer, requestTime, responseTime)
       if (updated === undefined) return fetchAndStore(fill, next)
-      await entries.storeRefreshed(found, updated, requestTime)
+      await entries.storeRefreshed(found, updated, requestTime).finally(() => release({ result: 'stored' }))
       ctx.facts.cache = 'revalidated'
       const ttl = ttlMs(updated, responseTime)
       return answerFromStored({
@@ -406,23 +443,32 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
 
     if (found.kind === 'miss' && !directives.onlyIfCached) {
       const missed = found
-      const fillWith = (release: (result: FillResult) => void) =>
+      const fillWith = (release: (end: FillEnd) => void) =>
         makeFill(ctx, keys, directives, missed.reason, missed.marker, release, undefined)
       // Known not to be storable lately: nothing to wait for, so no collapsing.
       if (passMemory.has(key)) return fetchAndStore(fillWith(noop), next)
-      const release = collapser.lead(key)
-      if (release !== undefined) {
-        if (sharedCollapser !== undefined && isWorthSharing(ctx, directives)) {
-          return fetchOnceAcrossInstances(sharedCollapser, fillWith(release), next)
+      const waitUntil = performance.now() + deps.collapseTimeoutMs
+      for (;;) {
+        const release = collapser.lead(key)
+        if (release !== undefined) {
+          if (sharedCollapser !== undefined && isWorthSharing(ctx, directives)) {
+            return fetchOnceAcrossInstances(sharedCollapser, fillWith(release), next)
+          }
+          return fetchAndStore(fillWith(release), next)
         }
-        return fetchAndStore(fillWith(release), next)
+        // Another request is fetching this key: wait for it, then look again.
+        const end = await collapser.follow(key, waitUntil - performance.now())
+        if (end?.result === 'failed' || end?.result === 'timed-out')
+          return collapsedFailure(ctx, end, missed.reason)
+        const again = await entries.lookup(key, ctx.headers)
+        const hit = collapsedHit(ctx, again, directives, found.reason)
+        if (hit !== undefined) return hit
+        found = again
+        // Its client went away before the origin answered: one waiter takes the fill over,
+        // the others wait for that one, within the time left.
+        if (end?.result === 'abandoned' && found.kind === 'miss' && performance.now() < waitUntil) continue
+        break
       }
-      // Another request is fetching this key: wait for it, then look again.
-      await collapser.follow(key, deps.collapseTimeoutMs)
-      const again = await entries.lookup(key, ctx.headers)
-      const hit = collapsedHit(ctx, again, directives, found.reason)
-      if (hit !== undefined) return hit
-      found = again
       if (found.kind === 'miss') {
         return fetchAndStore(
           makeFill(ctx, keys, directives, found.reason, found.marker, noop, undefined),
@@ -446,6 +492,26 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
       )
     }
     return revalidate(ctx, next, keys, found.found, verdict, directives)
+  }
+
+  /**
+   * The fill this request waited for failed at the origin: the same failure, at once. A
+   * thrown error is thrown again (the error boundary answers 502 or 504); a 5xx the origin
+   * answered is told with its status, not its body, which was another request's.
+   */
+  function collapsedFailure(
+    ctx: RequestContext,
+    end: Extract<FillEnd, { result: 'failed' | 'timed-out' }>,
+    fwd: ForwardReason,
+  ): Answer {
+    ctx.facts.collapsed = true
+    ctx.facts.cacheStatus = status({ fwd, collapsed: true, detail: 'upstream-error' })
+    if (end.status === undefined) throw end.error ?? new EdgecacheError('EC_ERR_UPSTREAM_FAILED_COLLAPSED')
+    ctx.facts.cache = 'pass'
+    const err = new EdgecacheError('EC_ERR_UPSTREAM_FAILED_COLLAPSED')
+    return textAnswer(end.status, `${end.status} ${err.message} (request id ${ctx.id})`, {
+      'cache-status': status({ fwd, fwdStatus: end.status, collapsed: true }),
+    })
   }
 
   /** A fresh response another request's fetch stored while this one waited (RFC 9211 §2.6 collapsed). */
@@ -486,6 +552,17 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
 }
 
 function noop(): void {}
+
+/**
+ * How a fill that threw ended, for the requests waiting on it: its own client going away
+ * is the fill's failure (one waiter takes over); anything else is the origin's, which the
+ * waiters answer with too.
+ */
+function failureOf(ctx: RequestContext, err: unknown): FillEnd {
+  if (ctx.signal.aborted) return { result: 'abandoned' }
+  const timedOut = err instanceof EdgecacheError && err.status === 504
+  return { result: timedOut ? 'timed-out' : 'failed', error: err }
+}
 
 function onlyIfCached(ctx: RequestContext, cacheStatus: string): Answer {
   const err = new EdgecacheError('EC_ERR_CACHE_ONLY_IF_CACHED')
