@@ -19,6 +19,7 @@ import { events, publish } from './observability/events.ts'
 import { createLogging, type Logger, type Logging } from './observability/logger.ts'
 import { createMetrics } from './observability/metrics.ts'
 import { createCollapser } from './pipeline/collapser.ts'
+import { FillMemory } from './pipeline/fill-body.ts'
 import { compose } from './pipeline/compose.ts'
 import { createSharedCollapser } from './pipeline/shared-collapser.ts'
 import { createCacheStage } from './pipeline/stages/cache.ts'
@@ -246,6 +247,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
         get name() {
           return live.cache.name
         },
+        fillMemory: new FillMemory(() => live.cache.fillMemory),
         get collapseTimeoutMs() {
           return live.cache.collapseTimeout
         },

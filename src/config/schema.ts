@@ -143,6 +143,11 @@ const cacheSchema = z.strictObject({
     false,
   ),
   collapseTimeout: duration('how long requests for the same key wait for one upstream fetch', '30s'),
+  fillMemory: size(
+    'bytes the fills in progress of one process may hold; a fill past it stops storing and streams at its slowest reader',
+    '128MiB',
+    1,
+  ),
   keep: duration(
     'how long a stale response with a validator is kept to revalidate it with the origin',
     '10m',
@@ -725,6 +730,8 @@ export interface CacheConfig {
   readonly stripCdnCacheControl: boolean
   /** Milliseconds. */
   readonly collapseTimeout: number
+  /** Bytes held by one process's fills in progress. */
+  readonly fillMemory: number
   /** Milliseconds a stale response with ETag or Last-Modified stays stored for conditional revalidation. */
   readonly keep: number
 }

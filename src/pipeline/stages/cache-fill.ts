@@ -16,8 +16,8 @@ import { type RequestKeys, requestKeys } from '../../router/cache-key.ts'
 import type { Answer } from '../answer.ts'
 import type { FillEnd } from '../collapser.ts'
 import { forwardOf, type RequestContext } from '../context.ts'
+import { FillBody, type FillMemory } from '../fill-body.ts'
 import type { PassMemory } from '../pass-memory.ts'
-import { captureBody } from './body-capture.ts'
 import type { CacheEntries, CommitTarget } from './cache-entries.ts'
 
 /** One attempt to fill the cache for a request. */
@@ -81,6 +81,8 @@ export interface FillerDeps {
   status(params: CacheStatusParams): string
   readonly entries: CacheEntries
   readonly passMemory: PassMemory
+  /** Bytes held by this process's fills in progress, against their budget. */
+  readonly fillMemory: FillMemory
 }
 
 /** The fill functions the cache stage uses, over its store entries and hit-for-miss memory. */
@@ -183,20 +185,20 @@ export function createFiller(deps: FillerDeps) {
       }
       return headersOnlyFor(ctx, response, answer) ?? answer
     }
-    const body = captureBody(answer.body, {
+    // Read at the origin's pace whatever this client does (fill-body.ts): the body is stored
+    // when it arrived whole, and the client streams it as fast as it reads.
+    const body = new FillBody(answer.body, {
       maxBytes: deps.maxObjectBytes,
       expectedLength: declaredLength,
+      memory: deps.fillMemory,
       onComplete: complete,
       onAbandon: (reason) => {
         publish(events.cacheNotStored, { reason })
         release({ result: 'abandoned' })
       },
     })
-    const headersOnly = headersOnlyFor(ctx, response, answer)
-    if (headersOnly === undefined) return { ...answer, body }
-    // The body is still read so it can be stored.
-    body.resume()
-    return headersOnly
+    // The body is still read so it can be stored, with no reader for a HEAD or a 304.
+    return headersOnlyFor(ctx, response, answer) ?? { ...answer, body: body.reader() }
   }
 
   /** The client gets headers only for HEAD, or a 304 for its conditional request. */

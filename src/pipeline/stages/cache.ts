@@ -21,6 +21,7 @@ import { events, publish } from '../../observability/events.ts'
 import type { Invalidator } from '../../surrogate/invalidator.ts'
 import { type Answer, textAnswer } from '../answer.ts'
 import type { Collapser, FillEnd } from '../collapser.ts'
+import { FillMemory } from '../fill-body.ts'
 import { createPassMemory } from '../pass-memory.ts'
 import { isWorthSharing, type SharedCollapser } from '../shared-collapser.ts'
 import type { Next, Stage } from '../compose.ts'
@@ -57,6 +58,8 @@ export interface CacheStageDeps {
   readonly keepMs: number
   /** How long a collapsed request waits for the one that went upstream, ms. */
   readonly collapseTimeoutMs: number
+  /** Bytes held by this process's fills in progress. @default 128 MiB */
+  readonly fillMemory?: FillMemory
   readonly admission: AdmissionOptions
   /** Carries out RFC 9111 §4.4 invalidations. */
   readonly invalidator: Invalidator
@@ -103,17 +106,21 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
     status,
     entries,
     passMemory,
+    fillMemory: deps.fillMemory ?? new FillMemory(() => 128 << 20),
   })
 
   /** Goes upstream for a full response and stores it if allowed (the miss path). */
   async function fetchAndStore(fill: Fill, next: Next): Promise<Answer> {
     const requestTime = clock.now()
     let answer: Answer
+    const [request, unlink] = outlivingItsClient(fillRequest(fill.ctx), passMemory.has(fill.key))
     try {
-      answer = await next(fillRequest(fill.ctx))
+      answer = await next(request)
     } catch (err) {
       fill.release(failureOf(fill.ctx, err))
       throw err
+    } finally {
+      unlink()
     }
     return admitAndAnswer(fill, answer, requestTime, clock.now())
   }
@@ -552,6 +559,23 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
 }
 
 function noop(): void {}
+
+/**
+ * The fill request with a signal of its own, and the function that unlinks it from the
+ * client's: the client going away aborts the fill request only until the origin's header
+ * section arrives. After that the fill reads on at the origin's pace (fill-body.ts) and gives
+ * the request up itself when nobody stores or reads the body. A key known to be
+ * uncacheable keeps the client's signal: its answer will only be passed on, and an
+ * AbortController per request is not worth its cost there.
+ */
+function outlivingItsClient(request: RequestContext, uncacheable: boolean): [RequestContext, () => void] {
+  const client = request.signal
+  if (uncacheable || client.aborted) return [request, noop]
+  const own = new AbortController()
+  const onAbort = () => own.abort(client.reason)
+  client.addEventListener('abort', onAbort, { once: true })
+  return [forwardOf(request, { signal: own.signal }), () => client.removeEventListener('abort', onAbort)]
+}
 
 /**
  * How a fill that threw ended, for the requests waiting on it: its own client going away
