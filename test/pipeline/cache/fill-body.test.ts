@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { Readable } from 'node:stream'
 import { test } from 'node:test'
-import { type FillAbandon, FillBody, FillMemory } from '../../src/pipeline/fill-body.ts'
+import { type FillAbandon, FillBody, FillMemory } from '../../../src/pipeline/cache/fill-body.ts'
 
 /** A source the test pushes into, as undici's body stream is pushed into. */
 function source(): Readable {

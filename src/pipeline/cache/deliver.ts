@@ -1,0 +1,218 @@
+/**
+ * The deliver step for an origin's answer to a fill request (the full GET a miss or a
+ * revalidation sends upstream): stored when RFC 9111 allows it and the body arrives whole
+ * (fill-body.ts), remembered as uncacheable when it may not be stored (hit-for-miss), and
+ * turned into the client's answer either way. A stored response is delivered by
+ * stored-answer.ts. Also what a fill is, and the request it sends.
+ */
+import type { Readable } from 'node:stream'
+import { admit } from '../../cache/admission.ts'
+import type { ForwardReason } from '../../cache/cache-status.ts'
+import { isNotModified, notModifiedHeaders } from '../../cache/conditional.ts'
+import { retainUntil, ttlMs } from '../../cache/freshness.ts'
+import type { RequestDirectives } from '../../cache/request-directives.ts'
+import type { StoredResponse, VaryMarker } from '../../cache/stored-response.ts'
+import { events, publish } from '../../observability/events.ts'
+import type { RequestKeys } from '../../router/cache-key.ts'
+import type { Answer } from '../answer.ts'
+import type { FillEnd } from '../collapser.ts'
+import { forwardOf, type RequestContext } from '../context.ts'
+import type { CommitTarget } from './entries.ts'
+import { FillBody } from './fill-body.ts'
+import type { CacheMachine } from './machine.ts'
+
+/** One attempt to fill the cache for a request. */
+export interface Fill extends CommitTarget {
+  readonly ctx: RequestContext
+  readonly directives: RequestDirectives
+  readonly fwd: ForwardReason
+  /** Called once the response is stored or will not be (ends request collapsing), saying how. */
+  readonly release: (end: FillEnd) => void
+  /** Key of the stored response being refreshed, which a non-storable answer deletes. */
+  readonly replacing: string | undefined
+}
+
+/**
+ * A Fill built field by field, always in this order. Object spreads on the miss path took
+ * V8's slow path (a spread followed by more properties) and left each fill in its own
+ * shape; one constructor keeps every Fill on one hidden class.
+ */
+export function makeFill(
+  ctx: RequestContext,
+  keys: RequestKeys,
+  directives: RequestDirectives,
+  fwd: ForwardReason,
+  marker: VaryMarker | undefined,
+  release: (end: FillEnd) => void,
+  replacing: string | undefined,
+): Fill {
+  return { ctx, key: keys.key, urlKey: keys.urlKey, directives, fwd, marker, release, replacing }
+}
+
+/** The same fill with another release. */
+export function releasedBy(fill: Fill, release: (end: FillEnd) => void): Fill {
+  return makeFill(fill.ctx, fill, fill.directives, fill.fwd, fill.marker, release, fill.replacing)
+}
+
+/** Request fields that would turn the fill request into something other than a full GET. */
+const FILL_STRIPPED = new Set([
+  'range',
+  'if-range',
+  'if-none-match',
+  'if-modified-since',
+  'if-match',
+  'if-unmodified-since',
+])
+
+/** The request sent upstream to fill the cache: a full GET whatever the client asked. */
+export function fillRequest(ctx: RequestContext, extra?: Record<string, string>): RequestContext {
+  // Copied field by field: a spread and then `delete` would leave a dictionary-mode object.
+  const headers: Record<string, string | string[] | undefined> = {}
+  const from = ctx.headers
+  for (const name in from) if (!FILL_STRIPPED.has(name)) headers[name] = from[name]
+  if (extra !== undefined) Object.assign(headers, extra)
+  return forwardOf(ctx, { method: 'GET', headers })
+}
+
+/** Removes the targeted cache fields this cache consumes (RFC 9213) from an answer. */
+export function cleanTargeted(m: CacheMachine, answer: Answer): void {
+  const { consumedFields, targetedFields } = m.deps.admission
+  for (const field of consumedFields ?? targetedFields) delete answer.headers[field]
+}
+
+/**
+ * Handles an origin answer to a fill request: stores it when it may be stored and
+ * returns the client's answer. `release` is called once storing finished or gave up.
+ */
+export function deliverFetched(
+  m: CacheMachine,
+  fill: Fill,
+  answer: Answer,
+  requestTime: number,
+  responseTime: number,
+): Answer {
+  const { ctx, directives, fwd, release } = fill
+  const { deps, status, entries, passMemory, log } = m
+  const admission = admit(
+    { status: answer.status, headers: answer.headers, requestTime, responseTime },
+    { directives, hasAuthorization: ctx.headers.authorization !== undefined },
+    0,
+    deps.admission,
+    ctx.facts.policy,
+  )
+  cleanTargeted(m, answer)
+  const declaredLength = contentLength(answer.headers)
+  const bodyLength = Buffer.isBuffer(answer.body) ? answer.body.length : declaredLength
+  const tooLarge = bodyLength !== undefined && bodyLength > deps.maxObjectBytes
+  // Storable, but stale on arrival with nothing to revalidate it by: no store would keep it.
+  const useless = admission.storable && retainUntil(admission.response, deps.keepMs) <= responseTime
+  if (!admission.storable || tooLarge || useless) {
+    ctx.facts.cache = 'pass'
+    const detail = !admission.storable ? admission.reason : useless ? 'no-lifetime' : 'too-large'
+    answer.headers['cache-status'] = status({ fwd, fwdStatus: answer.status, detail })
+    publish(events.cacheNotStored, { reason: detail })
+    if (answer.status >= 500) {
+      // The origin failed: those waiting for this fill answer with the same status at
+      // once. Not remembered as uncacheable, so the next requests still collapse and a
+      // failing origin never sees the herd.
+      release({ result: 'failed', status: answer.status })
+    } else {
+      // Hit-for-miss: the next requests for this key go upstream at once, not one by one.
+      const hitForMiss = detail !== 'request-no-store' && detail !== 'authorization'
+      if (hitForMiss) passMemory.remember(fill.key)
+      release({ result: hitForMiss ? 'uncacheable' : 'abandoned' })
+    }
+    // A response that may not be stored must not leave an older one to be served (RFC 9111 §4).
+    if (!admission.storable && fill.replacing !== undefined) void entries.delete(fill.replacing)
+    return ctx.method === 'HEAD' ? withoutBody(answer) : answer
+  }
+  ctx.facts.cache = 'miss'
+  passMemory.forget(fill.key)
+  const response = admission.response
+  answer.headers['cache-status'] = status({
+    fwd,
+    fwdStatus: answer.status,
+    stored: true,
+    ttlMs: ttlMs(response, responseTime),
+  })
+  const complete = (body: Buffer) => {
+    const stored: StoredResponse = {
+      ...response,
+      headers: { ...response.headers, 'content-length': String(body.length) },
+      bodyLength: body.length,
+    }
+    entries
+      .commit(fill, stored, body, answer.tags ?? [], requestTime)
+      .then((committed) => {
+        if (committed) publish(events.cacheStored, { ttlMs: stored.lifetimeMs, bytes: body.length })
+        else publish(events.cacheNotStored, { reason: 'store-refused' })
+        return committed
+      })
+      .catch((err: unknown) => {
+        log.error({ err, reqId: ctx.id }, 'cache commit failed')
+        return false
+      })
+      .then((committed) => release({ result: committed ? 'stored' : 'abandoned' }))
+  }
+  if (answer.body === undefined || Buffer.isBuffer(answer.body)) {
+    // The whole body is here already (upstream.ts answers small responses as one Buffer).
+    if (answer.body !== undefined && declaredLength !== undefined && declaredLength !== answer.body.length) {
+      release({ result: 'abandoned' })
+      publish(events.cacheNotStored, { reason: 'incomplete' })
+    } else {
+      complete(answer.body ?? Buffer.alloc(0))
+    }
+    return headersOnlyFor(ctx, response, answer) ?? answer
+  }
+  // Read at the origin's pace whatever this client does (fill-body.ts): the body is stored
+  // when it arrived whole, and the client streams it as fast as it reads.
+  const body = new FillBody(answer.body, {
+    maxBytes: deps.maxObjectBytes,
+    expectedLength: declaredLength,
+    memory: m.fillMemory,
+    onComplete: complete,
+    onAbandon: (reason) => {
+      publish(events.cacheNotStored, { reason })
+      release({ result: 'abandoned' })
+    },
+  })
+  // The body is still read so it can be stored, with no reader for a HEAD or a 304.
+  return headersOnlyFor(ctx, response, answer) ?? { ...answer, body: body.reader() }
+}
+
+/** The client gets headers only for HEAD, or a 304 for its conditional request. */
+function headersOnlyFor(ctx: RequestContext, response: StoredResponse, answer: Answer): Answer | undefined {
+  if (ctx.method === 'HEAD') return { ...answer, body: undefined }
+  if (!clientHasIt(ctx, response)) return undefined
+  const headers = notModifiedHeaders(response.headers)
+  headers['cache-status'] = answer.headers['cache-status']!
+  return { status: 304, headers, body: undefined }
+}
+
+export function isStream(body: Answer['body']): body is Readable {
+  return body !== undefined && !Buffer.isBuffer(body)
+}
+
+/** RFC 9110 §13.1: the client's If-None-Match / If-Modified-Since already match `response`. */
+function clientHasIt(ctx: RequestContext, response: StoredResponse): boolean {
+  if (ctx.headers['if-none-match'] === undefined && ctx.headers['if-modified-since'] === undefined)
+    return false
+  return response.status === 200 && isNotModified(ctx.headers, response.headers, response.responseTime)
+}
+
+function contentLength(headers: Answer['headers']): number | undefined {
+  const value = headers['content-length']
+  const text = typeof value === 'string' ? value : value?.[0]
+  if (text === undefined || !/^\d+$/.test(text)) return undefined
+  return Number(text)
+}
+
+function withoutBody(answer: Answer): Answer {
+  if (isStream(answer.body)) answer.body.destroy()
+  return { ...answer, body: undefined }
+}
+
+/** Drops an answer's body so its upstream connection is released. */
+export function discard(answer: Answer): void {
+  if (isStream(answer.body)) answer.body.resume()
+}

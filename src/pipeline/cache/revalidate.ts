@@ -1,0 +1,169 @@
+/**
+ * The revalidate step (RFC 9111 §4.3): asks the origin whether a stored response is still
+ * good, with its validators; a 304 refreshes it, anything else is delivered as a fresh
+ * fetch. One conditional request per stored response at a time: the others wait for it.
+ * Also the background refresh of stale-while-revalidate (RFC 5861 §3).
+ */
+import type { ForwardReason } from '../../cache/cache-status.ts'
+import { ttlMs, type Verdict } from '../../cache/freshness.ts'
+import { parseRequestDirectives, type RequestDirectives } from '../../cache/request-directives.ts'
+import { conditionalFields, hasValidator, updateFromNotModified } from '../../cache/revalidate.ts'
+import { events, publish } from '../../observability/events.ts'
+import type { RequestKeys } from '../../router/cache-key.ts'
+import type { Answer } from '../answer.ts'
+import type { FillEnd } from '../collapser.ts'
+import type { Next } from '../compose.ts'
+import { createFacts, forwardOf, type RequestContext } from '../context.ts'
+import { deliverFetched, discard, fillRequest, isStream, makeFill } from './deliver.ts'
+import type { Found } from './entries.ts'
+import { collapsedHit, staleOnError } from './hit.ts'
+import { type CacheMachine, noop } from './machine.ts'
+import { failureOf, fetchAndStore } from './miss.ts'
+import { answerFromStored } from './stored-answer.ts'
+import { collapsedFailure } from './synth.ts'
+
+export type RevalidateVerdict = Extract<Verdict, { kind: 'revalidate' }>
+
+export async function revalidate(
+  m: CacheMachine,
+  ctx: RequestContext,
+  next: Next,
+  keys: RequestKeys,
+  found: Found,
+  verdict: RevalidateVerdict,
+  directives: RequestDirectives,
+): Promise<Answer> {
+  const release = m.collapser.lead(found.key)
+  if (release !== undefined) return revalidateOnce(m, ctx, next, keys, found, verdict, directives, release)
+  const end = await m.collapser.follow(found.key, m.deps.collapseTimeoutMs)
+  const again = await m.entries.lookup(keys.key, ctx.headers)
+  const hit = collapsedHit(m, ctx, again, directives, verdict.reason)
+  if (hit !== undefined) return hit
+  if (end?.result === 'failed' || end?.result === 'timed-out') {
+    // RFC 5861 §4: the origin failed the revalidation this one waited for.
+    if (verdict.staleIfError) return staleOnError(m, ctx, found, end.status)
+    return collapsedFailure(m, ctx, end, verdict.reason)
+  }
+  return revalidateOnce(m, ctx, next, keys, found, verdict, directives, noop)
+}
+
+async function revalidateOnce(
+  m: CacheMachine,
+  ctx: RequestContext,
+  next: Next,
+  keys: RequestKeys,
+  found: Found,
+  verdict: RevalidateVerdict,
+  directives: RequestDirectives,
+  release: (end: FillEnd) => void,
+): Promise<Answer> {
+  const { clock } = m
+  const fwd: ForwardReason = verdict.reason
+  const fill = makeFill(ctx, keys, directives, fwd, found.marker, release, found.key)
+  const requestTime = clock.now()
+  let answer: Answer
+  try {
+    answer = await next(
+      fillRequest(ctx, hasValidator(found.response) ? conditionalFields(found.response) : undefined),
+    )
+  } catch (err) {
+    release(failureOf(ctx, err))
+    // RFC 5861 §4: stale-if-error lets a stale response stand in for a failed origin.
+    if (verdict.staleIfError) return staleOnError(m, ctx, found, undefined)
+    throw err
+  }
+  const responseTime = clock.now()
+  if (answer.status >= 500 && verdict.staleIfError) {
+    release({ result: 'failed', status: answer.status })
+    discard(answer)
+    return staleOnError(m, ctx, found, answer.status)
+  }
+  if (answer.status === 304) {
+    const updated = notModified(m, ctx, found, answer, requestTime, responseTime)
+    if (updated === undefined) return fetchAndStore(m, fill, next)
+    await m.entries.storeRefreshed(found, updated, requestTime).finally(() => release({ result: 'stored' }))
+    ctx.facts.cache = 'revalidated'
+    const ttl = ttlMs(updated, responseTime)
+    return answerFromStored({
+      ctx,
+      response: updated,
+      body: found.body,
+      ageMs: updated.initialAgeMs,
+      cacheStatus: m.status({ fwd, fwdStatus: 304, stored: true, ttlMs: ttl }),
+      revalidated: true,
+    })
+  }
+  return deliverFetched(m, fill, answer, requestTime, responseTime)
+}
+
+/** RFC 9111 §4.3.4: the stored response a 304 refreshes, or undefined when it does not select it. */
+function notModified(
+  m: CacheMachine,
+  ctx: RequestContext,
+  found: Found,
+  answer: Answer,
+  requestTime: number,
+  responseTime: number,
+) {
+  discard(answer)
+  return updateFromNotModified(
+    found.response,
+    answer.headers,
+    requestTime,
+    responseTime,
+    m.deps.admission,
+    ctx.facts.policy,
+  )
+}
+
+/** RFC 5861 §3: refreshes `found` in the background, at most one refresh per key at a time. */
+export function refreshInBackground(
+  m: CacheMachine,
+  ctx: RequestContext,
+  next: Next,
+  keys: RequestKeys,
+  found: Found,
+): void {
+  const { refreshing, clock, entries } = m
+  if (refreshing.has(found.key)) return
+  refreshing.add(found.key)
+  const headers = hasValidator(found.response) ? conditionalFields(found.response) : undefined
+  const background = forwardOf(fillRequest(ctx, headers), {
+    body: undefined,
+    signal: new AbortController().signal,
+  })
+  const bgCtx: RequestContext = { ...background, facts: createFacts() }
+  bgCtx.facts.route = ctx.facts.route
+  bgCtx.facts.tags = ctx.facts.tags
+  bgCtx.facts.policy = ctx.facts.policy
+  const requestTime = clock.now()
+  const done = () => refreshing.delete(found.key)
+  next(bgCtx)
+    .then((answer) => {
+      const responseTime = clock.now()
+      if (answer.status === 304) {
+        const updated = notModified(m, bgCtx, found, answer, requestTime, responseTime)
+        if (updated === undefined) return done()
+        publish(events.backgroundRevalidation, { result: 'not-modified' })
+        return entries.storeRefreshed(found, updated, requestTime).then(done)
+      }
+      if (answer.status >= 500) {
+        // Keep serving what we have; the next stale hit tries again.
+        publish(events.backgroundRevalidation, { result: 'failed' })
+        discard(answer)
+        return done()
+      }
+      const directives = parseRequestDirectives(undefined, undefined)
+      const fill = makeFill(bgCtx, keys, directives, 'stale', found.marker, done, found.key)
+      const out = deliverFetched(m, fill, answer, requestTime, responseTime)
+      publish(events.backgroundRevalidation, {
+        result: bgCtx.facts.cache === 'miss' ? 'updated' : 'not-storable',
+      })
+      if (out.body !== undefined && isStream(out.body)) out.body.resume()
+    })
+    .catch((err: unknown) => {
+      publish(events.backgroundRevalidation, { result: 'failed' })
+      done()
+      m.log.warn({ err, reqId: ctx.id }, 'background revalidation failed')
+    })
+}

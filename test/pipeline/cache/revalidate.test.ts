@@ -1,0 +1,78 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { decide } from '../../../src/cache/freshness.ts'
+import { parseRequestDirectives } from '../../../src/cache/request-directives.ts'
+import type { Answer } from '../../../src/pipeline/answer.ts'
+import { cacheRequestOf, lookup } from '../../../src/pipeline/cache/lookup.ts'
+import { type RevalidateVerdict, revalidate } from '../../../src/pipeline/cache/revalidate.ts'
+import { makeContext } from '../../upstream/make-context.ts'
+import { cacheable, settled, testMachine, testOrigin } from './machine.ts'
+
+const none = parseRequestDirectives(undefined, undefined)
+
+/** A machine holding a stale response for /r with an ETag, and an origin that answers `answer`. */
+async function staleEntry(answer: () => Answer | Promise<Answer>, cacheControl = 'max-age=60') {
+  const t = testMachine()
+  const first = testOrigin(() => cacheable('v1', { etag: '"v1"', 'cache-control': cacheControl }))
+  const ctx = makeContext({ target: '/r' })
+  const request = cacheRequestOf(t.m, ctx)
+  await lookup(t.m, ctx, first.next, request, undefined)
+  await settled(() => t.store.stats().entries > 0)
+  t.clock.advance(120_000)
+  const found = await t.m.entries.lookup(request.keys.key, {})
+  assert.equal(found.kind, 'found')
+  const stored = found.kind === 'found' ? found.found : undefined!
+  const verdict = decide(stored.response, none, t.clock.now()) as RevalidateVerdict
+  assert.equal(verdict.kind, 'revalidate')
+  const origin = testOrigin(answer)
+  const run = () =>
+    revalidate(t.m, makeContext({ target: '/r' }), origin.next, request.keys, stored, verdict, none)
+  return { ...t, origin, run }
+}
+
+describe('revalidate step', () => {
+  it('RFC 9111 §4.3.4: a 304 refreshes the stored response and answers from it', async () => {
+    const { origin, run } = await staleEntry(() => ({
+      status: 304,
+      headers: { 'cache-control': 'max-age=60', etag: '"v1"' },
+      body: undefined,
+    }))
+    const answer = await run()
+    assert.equal(origin.seen[0]!.headers['if-none-match'], '"v1"', 'sent as a conditional request')
+    assert.match(String(answer.headers['cache-status']), /fwd=stale; fwd-status=304; ttl=60; stored/)
+    assert.equal(String(answer.body), 'v1')
+  })
+
+  it('a 200 replaces the stored response', async () => {
+    const { run } = await staleEntry(() => cacheable('v2', { etag: '"v2"' }))
+    const answer = await run()
+    assert.equal(String(answer.body), 'v2')
+    assert.match(String(answer.headers['cache-status']), /fwd=stale; fwd-status=200; ttl=60; stored/)
+  })
+
+  it('RFC 5861 §4: with stale-if-error, a failed revalidation answers the stale response', async () => {
+    const { run } = await staleEntry(
+      () => ({ status: 502, headers: {}, body: undefined }),
+      'max-age=60, stale-if-error=600',
+    )
+    const answer = await run()
+    assert.equal(String(answer.body), 'v1')
+    assert.match(String(answer.headers['cache-status']), /fwd=stale; fwd-status=502; .*detail=stale-if-error/)
+  })
+
+  it('concurrent revalidations of one stored response send one conditional request', async () => {
+    let open!: () => void
+    const gate = new Promise<void>((resolve) => {
+      open = resolve
+    })
+    const { m, origin, run } = await staleEntry(async () => {
+      await gate
+      return { status: 304, headers: { 'cache-control': 'max-age=60', etag: '"v1"' }, body: undefined }
+    })
+    const answers = Promise.all([run(), run(), run()])
+    await settled(() => m.collapser.waiting === 2)
+    open()
+    for (const answer of await answers) assert.equal(String(answer.body), 'v1')
+    assert.equal(origin.seen.length, 1)
+  })
+})
