@@ -6,6 +6,8 @@
  * takes over). Waiting is bounded; after it, the waiter goes upstream itself.
  */
 import type { FillResult } from '../storage/store.ts'
+import type { Answer } from './answer.ts'
+import type { RequestContext } from './context.ts'
 
 /**
  * How the leading request's fill ended. `failed` carries what the waiters answer with:
@@ -19,17 +21,33 @@ export type FillEnd =
       readonly status?: number
     }
 
+/**
+ * A fill in progress that waiters may stream from before it is stored: `join` gives a
+ * waiter its own answer reading the fill's body from the first byte, or undefined when
+ * it cannot (the fill stopped storing, or its response does not fit the waiter's request).
+ */
+export interface SharedFill {
+  readonly result: 'streaming'
+  join(waiter: RequestContext): Answer | undefined
+}
+
+/** Ends the lead on a key, saying how; `share` lets the waiters stream the fill meanwhile. */
+export interface Lead {
+  (end: FillEnd): void
+  share(fill: SharedFill): void
+}
+
 export interface Collapser {
   /**
    * Marks `key` as being fetched and returns the function to call when that fetch has
    * stored its response or given up; undefined when a fetch for `key` is already running.
    */
-  lead(key: string): ((end: FillEnd) => void) | undefined
+  lead(key: string): Lead | undefined
   /**
-   * Resolves with how the running fetch for `key` ended, or with undefined after
-   * `timeoutMs` or at once when none runs.
+   * Resolves with how the running fetch for `key` ended, with the fill it shares (unless
+   * `untilEnd`), or with undefined after `timeoutMs` or at once when none runs.
    */
-  follow(key: string, timeoutMs: number): Promise<FillEnd | undefined>
+  follow(key: string, timeoutMs: number, untilEnd?: boolean): Promise<FillEnd | SharedFill | undefined>
   /** Keys being fetched now. */
   readonly size: number
   /** Requests waiting for another's fetch now. */
@@ -37,8 +55,10 @@ export interface Collapser {
 }
 
 interface Inflight {
-  readonly promise: Promise<FillEnd>
-  readonly resolve: (end: FillEnd) => void
+  /** Resolves when the fill ends. */
+  readonly ended: Promise<FillEnd>
+  /** Resolves when the fill is shared or ends, whichever comes first. */
+  readonly first: Promise<FillEnd | SharedFill>
 }
 
 export function createCollapser(): Collapser {
@@ -47,18 +67,26 @@ export function createCollapser(): Collapser {
   return {
     lead(key) {
       if (inflight.has(key)) return undefined
-      let resolve!: (end: FillEnd) => void
-      const promise = new Promise<FillEnd>((r) => {
-        resolve = r
-      })
-      const entry = { promise, resolve }
-      inflight.set(key, entry)
-      return (end) => {
-        if (inflight.get(key) === entry) inflight.delete(key)
-        entry.resolve(end)
+      let end!: (end: FillEnd) => void
+      let first!: (value: FillEnd | SharedFill) => void
+      const entry: Inflight = {
+        ended: new Promise<FillEnd>((r) => {
+          end = r
+        }),
+        first: new Promise<FillEnd | SharedFill>((r) => {
+          first = r
+        }),
       }
+      inflight.set(key, entry)
+      const release = (result: FillEnd) => {
+        if (inflight.get(key) === entry) inflight.delete(key)
+        end(result)
+        first(result)
+      }
+      release.share = (fill: SharedFill) => first(fill)
+      return release
     },
-    follow(key, timeoutMs) {
+    follow(key, timeoutMs, untilEnd = false) {
       const entry = inflight.get(key)
       if (entry === undefined) return Promise.resolve(undefined)
       let timer: NodeJS.Timeout | undefined
@@ -67,7 +95,7 @@ export function createCollapser(): Collapser {
         timer.unref()
       })
       waiting++
-      return Promise.race([entry.promise, timeout]).finally(() => {
+      return Promise.race([untilEnd ? entry.ended : entry.first, timeout]).finally(() => {
         waiting--
         clearTimeout(timer)
       })

@@ -115,6 +115,52 @@ describe('request collapsing', () => {
     assert.equal(origin.count('/takeover'), 2)
   })
 
+  test('waiters stream a collapsed fill as it arrives, before the origin has finished', async () => {
+    const gate = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    const first = Buffer.alloc(200_000, 'a')
+    const rest = Buffer.alloc(200_000, 'b')
+    origin.handle(async (_req, res) => {
+      res.writeHead(200, {
+        'cache-control': 'max-age=60',
+        'content-length': String(first.length + rest.length),
+      })
+      res.write(first)
+      await gate
+      res.end(rest)
+    })
+    // Each waiter resolves once its first body bytes arrived, and keeps reading to the end.
+    const waiter = () =>
+      new Promise<{ firstBytes: Promise<void>; done: Promise<{ status: string; length: number }> }>(
+        (resolve, reject) => {
+          httpRequest(`${proxy.url}/streamed`, (res) => {
+            let length = 0
+            const firstBytes = new Promise<void>((got) => res.once('data', () => got()))
+            const done = new Promise<{ status: string; length: number }>((end) => {
+              res.on('data', (chunk: Buffer) => {
+                length += chunk.length
+              })
+              res.on('end', () => end({ status: String(res.headers['cache-status']), length }))
+            })
+            resolve({ firstBytes, done })
+          })
+            .on('error', reject)
+            .end()
+        },
+      )
+    const leader = await waiter()
+    await leader.firstBytes
+    const others = await Promise.all([waiter(), waiter()])
+    // The origin is still held: these bytes can only come from the fill in progress.
+    await Promise.all(others.map((o) => o.firstBytes))
+    release()
+    const all = await Promise.all([leader, ...others].map((w) => w.done))
+    for (const r of all) assert.equal(r.length, first.length + rest.length)
+    assert.equal(all.filter((r) => /collapsed/.test(r.status)).length, 2)
+    assert.equal(origin.count('/streamed'), 1)
+  })
+
   /** Whether a second burst of requests for `path` is collapsed into one origin request. */
   async function isCollapsedAgain(path: string): Promise<boolean> {
     const before = origin.count(path)

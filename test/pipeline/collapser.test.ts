@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { createCollapser, type FillEnd } from '../../src/pipeline/collapser.ts'
+import { createCollapser, type FillEnd, type SharedFill } from '../../src/pipeline/collapser.ts'
 
 test('the first caller leads; later callers wait until it releases and learn how it ended', async () => {
   const collapser = createCollapser()
   const release = collapser.lead('k')
   assert.ok(release)
   assert.equal(collapser.lead('k'), undefined)
-  let followed: FillEnd | undefined
+  let followed: FillEnd | SharedFill | undefined
   const waiting = collapser.follow('k', 60_000).then((end) => {
     followed = end
   })
@@ -43,7 +43,7 @@ test('a follower stops waiting after its timeout, with nothing', async (t) => {
   const collapser = createCollapser()
   collapser.lead('slow')
   let done = false
-  let end: FillEnd | undefined = { result: 'stored' }
+  let end: FillEnd | SharedFill | undefined = { result: 'stored' }
   const waiting = collapser.follow('slow', 1_000).then((e) => {
     done = true
     end = e
@@ -55,4 +55,17 @@ test('a follower stops waiting after its timeout, with nothing', async (t) => {
   await waiting
   assert.equal(done, true)
   assert.equal(end, undefined)
+})
+
+test('a shared fill wakes the waiters before it ends; those that cannot join wait for the end', async () => {
+  const collapser = createCollapser()
+  const release = collapser.lead('k')!
+  const waiting = collapser.follow('k', 60_000)
+  const shared: SharedFill = { result: 'streaming', join: () => undefined }
+  release.share(shared)
+  assert.equal(await waiting, shared)
+  assert.equal(await collapser.follow('k', 60_000), shared, 'a later waiter gets the shared fill at once')
+  const untilEnd = collapser.follow('k', 60_000, true)
+  release({ result: 'stored' })
+  assert.deepEqual(await untilEnd, { result: 'stored' })
 })

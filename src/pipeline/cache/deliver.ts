@@ -12,10 +12,11 @@ import { isNotModified, notModifiedHeaders } from '../../cache/conditional.ts'
 import { retainUntil, ttlMs } from '../../cache/freshness.ts'
 import type { RequestDirectives } from '../../cache/request-directives.ts'
 import type { StoredResponse, VaryMarker } from '../../cache/stored-response.ts'
+import { variantOf } from '../../cache/vary.ts'
 import { events, publish } from '../../observability/events.ts'
 import type { RequestKeys } from '../../router/cache-key.ts'
-import type { Answer } from '../answer.ts'
-import type { FillEnd } from '../collapser.ts'
+import type { Answer, ResponseHeaders } from '../answer.ts'
+import type { FillEnd, Lead, SharedFill } from '../collapser.ts'
 import { forwardOf, type RequestContext } from '../context.ts'
 import type { CommitTarget } from './entries.ts'
 import { FillBody } from './fill-body.ts'
@@ -30,6 +31,8 @@ export interface Fill extends CommitTarget {
   readonly release: (end: FillEnd) => void
   /** Key of the stored response being refreshed, which a non-storable answer deletes. */
   readonly replacing: string | undefined
+  /** Lets the requests collapsed into this fill stream it before it is stored; only a leading fill has it. */
+  readonly share: ((fill: SharedFill) => void) | undefined
 }
 
 /**
@@ -43,15 +46,16 @@ export function makeFill(
   directives: RequestDirectives,
   fwd: ForwardReason,
   marker: VaryMarker | undefined,
-  release: (end: FillEnd) => void,
+  release: ((end: FillEnd) => void) | Lead,
   replacing: string | undefined,
+  share: ((fill: SharedFill) => void) | undefined = (release as Partial<Lead>).share,
 ): Fill {
-  return { ctx, key: keys.key, urlKey: keys.urlKey, directives, fwd, marker, release, replacing }
+  return { ctx, key: keys.key, urlKey: keys.urlKey, directives, fwd, marker, release, replacing, share }
 }
 
-/** The same fill with another release. */
+/** The same fill with another release (and the same waiters to share it with). */
 export function releasedBy(fill: Fill, release: (end: FillEnd) => void): Fill {
-  return makeFill(fill.ctx, fill, fill.directives, fill.fwd, fill.marker, release, fill.replacing)
+  return makeFill(fill.ctx, fill, fill.directives, fill.fwd, fill.marker, release, fill.replacing, fill.share)
 }
 
 /** Request fields that would turn the fill request into something other than a full GET. */
@@ -176,8 +180,48 @@ export function deliverFetched(
       release({ result: 'abandoned' })
     },
   })
+  fill.share?.({ result: 'streaming', join: (waiter) => joinFill(m, fill, response, body, waiter) })
   // The body is still read so it can be stored, with no reader for a HEAD or a 304.
   return headersOnlyFor(ctx, response, answer) ?? { ...answer, body: body.reader() }
+}
+
+/**
+ * A request collapsed into `fill` streams its body as it arrives, as a hit would answer
+ * the stored response, or undefined when it must wait for the entry instead: the fill
+ * stopped storing, the response varies on a field the two requests differ in (RFC 9111
+ * §4.1), the waiter carries Authorization (§3.5), or asks for a range.
+ */
+function joinFill(
+  m: CacheMachine,
+  fill: Fill,
+  response: StoredResponse,
+  body: FillBody,
+  waiter: RequestContext,
+): Answer | undefined {
+  if (!body.storing || waiter.headers.authorization !== undefined || waiter.headers.range !== undefined)
+    return undefined
+  const vary = response.vary
+  if (vary !== undefined && variantOf(vary, waiter.headers) !== variantOf(vary, fill.ctx.headers))
+    return undefined
+  const headers: ResponseHeaders = {}
+  for (const name in response.headers) {
+    const value = response.headers[name]!
+    headers[name] = typeof value === 'string' ? value : [...value]
+  }
+  headers.age = '0'
+  headers['cache-status'] = m.status({
+    fwd: fill.fwd,
+    fwdStatus: response.status,
+    ttlMs: ttlMs(response, m.clock.now()),
+    collapsed: true,
+  })
+  const own: Answer = { status: response.status, headers, body: undefined }
+  const headersOnly = headersOnlyFor(waiter, response, own)
+  const reader = headersOnly === undefined ? body.reader() : undefined
+  if (headersOnly === undefined && reader === undefined) return undefined
+  waiter.facts.cache = 'hit'
+  waiter.facts.collapsed = true
+  return headersOnly ?? { ...own, body: reader }
 }
 
 /** The client gets headers only for HEAD, or a 304 for its conditional request. */

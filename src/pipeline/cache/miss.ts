@@ -46,8 +46,15 @@ export async function miss(
       }
       return fetchAndStore(m, fillWith(release), next)
     }
-    // Another request is fetching this key: wait for it, then look again.
-    const end = await collapser.follow(key, waitUntil - performance.now())
+    // Another request is fetching this key: stream its fill when it shares one, or wait
+    // for it to end and look again.
+    let end = await collapser.follow(key, waitUntil - performance.now())
+    if (end?.result === 'streaming') {
+      const joined = end.join(ctx)
+      if (joined !== undefined) return joined
+      end = await collapser.follow(key, waitUntil - performance.now(), true)
+    }
+    if (end?.result === 'streaming') continue
     if (end?.result === 'failed' || end?.result === 'timed-out')
       return collapsedFailure(m, ctx, end, missed.reason)
     found = await m.entries.lookup(key, ctx.headers)

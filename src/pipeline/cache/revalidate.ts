@@ -35,7 +35,14 @@ export async function revalidate(
 ): Promise<Answer> {
   const release = m.collapser.lead(found.key)
   if (release !== undefined) return revalidateOnce(m, ctx, next, keys, found, verdict, directives, release)
-  const end = await m.collapser.follow(found.key, m.deps.collapseTimeoutMs)
+  const waitUntil = performance.now() + m.deps.collapseTimeoutMs
+  let end = await m.collapser.follow(found.key, m.deps.collapseTimeoutMs)
+  if (end?.result === 'streaming') {
+    // The origin sent a new response, which the fill is storing: stream it.
+    const joined = end.join(ctx)
+    if (joined !== undefined) return joined
+    end = await m.collapser.follow(found.key, waitUntil - performance.now(), true)
+  }
   const again = await m.entries.lookup(keys.key, ctx.headers)
   const hit = collapsedHit(m, ctx, again, directives, verdict.reason)
   if (hit !== undefined) return hit
