@@ -254,6 +254,9 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
         get keepMs() {
           return live.cache.keep
         },
+        get staleIfDisconnectedMs() {
+          return live.cache.staleIfDisconnected
+        },
         get admission() {
           return admissionOf(live.cache)
         },

@@ -110,12 +110,17 @@ export function ttlMs(stored: StoredResponse, now: number): number {
  * Epoch ms after which a store may drop the response: stale and past every stale window.
  * A response with a validator is kept `keepMs` longer still, so that once stale it can be
  * revalidated with a conditional request (a 304 costs the origin less than a full answer),
- * as Varnish's `keep` and nginx's `proxy_cache_revalidate` do.
+ * as Varnish's `keep` and nginx's `proxy_cache_revalidate` do; and one that may be served
+ * stale is kept `graceMs` longer, to stand in while the origin cannot be reached (Varnish's
+ * grace).
  */
-export function retainUntil(stored: StoredResponse, keepMs: number): number {
+export function retainUntil(stored: StoredResponse, keepMs: number, graceMs = 0): number {
   const staleAt = stored.responseTime - stored.initialAgeMs + stored.lifetimeMs
+  const mayServeStale = !stored.mustRevalidate && stored.noCache !== true
   const window = stored.mustRevalidate ? 0 : Math.max(stored.staleWhileRevalidateMs, stored.staleIfErrorMs)
-  return staleAt + Math.max(window, hasValidatorFields(stored.headers) ? keepMs : 0)
+  return (
+    staleAt + Math.max(window, hasValidatorFields(stored.headers) ? keepMs : 0, mayServeStale ? graceMs : 0)
+  )
 }
 
 /** Why a stored response cannot be used without asking the origin, as Cache-Status `fwd` says it. */
@@ -128,13 +133,19 @@ export type Verdict =
   | { readonly kind: 'stale-allowed'; readonly ageMs: number; readonly ttlMs: number }
   /** Stale inside stale-while-revalidate: answer at once, refresh in the background. */
   | { readonly kind: 'stale-while-revalidate'; readonly ageMs: number; readonly ttlMs: number }
-  /** Ask the origin first; `staleIfError` says whether a failure may be answered from cache. */
+  /**
+   * Ask the origin first; `staleIfError` says whether a failure may be answered from cache,
+   * `mayServeStale` whether nothing in the response forbids serving it stale when the
+   * origin cannot be reached (RFC 9111 §4.2.4: must-revalidate, proxy-revalidate,
+   * s-maxage, an unqualified no-cache).
+   */
   | {
       readonly kind: 'revalidate'
       readonly reason: RevalidateReason
       readonly ageMs: number
       readonly ttlMs: number
       readonly staleIfError: boolean
+      readonly mayServeStale: boolean
     }
 
 /** Decides how `stored` may serve a request with `request` directives at `now` (RFC 9111 §4, §5.2.1; RFC 5861). */
@@ -155,6 +166,7 @@ export function decide(stored: StoredResponse, request: RequestDirectives, now: 
     ageMs,
     ttlMs: ttl,
     staleIfError,
+    mayServeStale: !stored.mustRevalidate && stored.noCache !== true,
   })
   // RFC 9111 §5.2.1.4 and §5.4: the client asks for a response validated with the origin.
   if (request.noCache) return revalidate('request')

@@ -143,6 +143,10 @@ const cacheSchema = z.strictObject({
     false,
   ),
   collapseTimeout: duration('how long requests for the same key wait for one upstream fetch', '30s'),
+  staleIfDisconnected: duration(
+    'how long past its freshness a stored response may stand in when the origin cannot be reached (refused, reset, timed out), unless it forbids stale use; per route too; 0 turns it off',
+    '1h',
+  ),
   fillMemory: size(
     'bytes the fills in progress of one process may hold; a fill past it stops storing and streams at its slowest reader',
     '128MiB',
@@ -732,6 +736,8 @@ export interface CacheConfig {
   readonly collapseTimeout: number
   /** Bytes held by one process's fills in progress. */
   readonly fillMemory: number
+  /** Milliseconds a stale response may stand in for an unreachable origin; 0 off. */
+  readonly staleIfDisconnected: number
   /** Milliseconds a stale response with ETag or Last-Modified stays stored for conditional revalidation. */
   readonly keep: number
 }

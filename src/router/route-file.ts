@@ -161,6 +161,7 @@ const cacheSchema = z.strictObject({
   maxTtl: duration.optional(),
   staleWhileRevalidate: duration.optional(),
   staleIfError: duration.optional(),
+  staleIfDisconnected: duration.optional(),
   ignoreSetCookie: flag.optional(),
   requestDirectives: z.enum(['honour', 'ignore']).optional(),
   query: z
@@ -436,6 +437,7 @@ function checkCache(raw: unknown, where: string, problems: string[]): CachePolic
     ...(rest.maxTtl === undefined ? {} : { maxTtlMs: rest.maxTtl }),
     ...(rest.staleWhileRevalidate === undefined ? {} : { staleWhileRevalidateMs: rest.staleWhileRevalidate }),
     ...(rest.staleIfError === undefined ? {} : { staleIfErrorMs: rest.staleIfError }),
+    ...(rest.staleIfDisconnected === undefined ? {} : { staleIfDisconnectedMs: rest.staleIfDisconnected }),
   }
   return policy
 }

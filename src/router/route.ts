@@ -36,6 +36,11 @@ export interface CachePolicy extends FreshnessPolicy {
    * max-stale) count on this route; unset: `cache.requestDirectives`.
    */
   readonly requestDirectives?: 'honour' | 'ignore' | undefined
+  /**
+   * How long past its freshness a stored response may stand in when the origin cannot be
+   * reached (RFC 9111 §4.2.4); unset: `cache.staleIfDisconnected`; 0 turns it off.
+   */
+  readonly staleIfDisconnectedMs?: number | undefined
   readonly key: KeyPolicy
 }
 

@@ -75,6 +75,7 @@ describe('defaults', () => {
         refreshFrom: [],
         stripCdnCacheControl: false,
         collapseTimeout: 30_000,
+        staleIfDisconnected: 3_600_000,
         fillMemory: 128 * 1024 * 1024,
         keep: 600_000,
       },

@@ -223,3 +223,78 @@ describe('stale responses', () => {
     assert.equal(origin.count('/tg-bad'), 2)
   })
 })
+
+describe('stale when the origin cannot be reached (RFC 9111 §4.2.4)', () => {
+  let origin: Origin
+  let proxy: TestProxy
+  let strict: TestProxy
+  const clock = createFakeClock()
+  /** How the origin answers a request whose path is in it: reset the connection, or a 503. */
+  const failing = new Map<string, 'reset' | '503'>()
+
+  before(async () => {
+    origin = await startOrigin((req, res) => {
+      const failure = failing.get(req.url ?? '')
+      if (failure === 'reset') {
+        res.socket?.destroy()
+        return
+      }
+      if (failure === '503') {
+        res.writeHead(503).end('down')
+        return
+      }
+      const mustRevalidate = req.url?.startsWith('/mr') === true
+      res.writeHead(200, { 'cache-control': mustRevalidate ? 'max-age=10, must-revalidate' : 'max-age=10' })
+      res.end(`good ${req.url}`)
+    })
+    proxy = await startProxy({ upstream: origin.url, clock })
+    // The grace turned off: a disconnected origin is an error, as before.
+    strict = await startProxy({
+      upstream: origin.url,
+      clock,
+      env: { EDGECACHE_CACHE__STALE_IF_DISCONNECTED: '0s' },
+    })
+  })
+
+  after(async () => {
+    await proxy.close()
+    await strict.close()
+    await origin.close()
+    await closeClient()
+  })
+
+  async function storedThenFailing(path: string, failure: 'reset' | '503', on = proxy) {
+    await send(`${on.url}${path}`)
+    failing.set(path, failure)
+    clock.advance(20_000)
+    return send(`${on.url}${path}`)
+  }
+
+  test('RFC 9111 §4.2.4: an origin that resets the connection is answered from the stale response, saying so', async () => {
+    const reply = await storedThenFailing('/gone', 'reset')
+    assert.equal(reply.status, 200)
+    assert.equal(reply.text, 'good /gone')
+    assert.equal(reply.header('cache-status'), 'edgecache; fwd=stale; ttl=-10; detail=disconnected')
+  })
+
+  test('RFC 9111 §4.2.4: must-revalidate forbids it', async () => {
+    const reply = await storedThenFailing('/mr-gone', 'reset')
+    assert.equal(reply.status, 502)
+  })
+
+  test('a 5xx answer is not a disconnection: passed on without stale-if-error', async () => {
+    const reply = await storedThenFailing('/answered', '503')
+    assert.equal(reply.status, 503)
+  })
+
+  test('past the grace (cache.staleIfDisconnected, 1h by default) the failure is answered', async () => {
+    await storedThenFailing('/long-gone', 'reset')
+    clock.advance(3_600_000)
+    assert.equal((await send(`${proxy.url}/long-gone`)).status, 502)
+  })
+
+  test('cache.staleIfDisconnected 0 turns it off', async () => {
+    const reply = await storedThenFailing('/strict-gone', 'reset', strict)
+    assert.equal(reply.status, 502)
+  })
+})

@@ -97,6 +97,7 @@ describe('a valid file', () => {
             maxTtl: '1d',
             staleWhileRevalidate: '0s',
             staleIfError: '500ms',
+            staleIfDisconnected: '0s',
             ignoreSetCookie: true,
             query: { keep: ['page', 'f_*'] },
             key: { headers: ['Accept-Language'], cookies: ['currency'] },
@@ -122,6 +123,7 @@ describe('a valid file', () => {
       maxTtlMs: 86_400_000,
       staleWhileRevalidateMs: 0,
       staleIfErrorMs: 500,
+      staleIfDisconnectedMs: 0,
       key: {
         ignoreQuery: [],
         keepQuery: ['page', 'f_*'],

@@ -18,13 +18,15 @@ import { events, publish } from '../../observability/events.ts'
 import type { CacheStore, StoredEntry } from '../../storage/store.ts'
 import type { Invalidator } from '../../surrogate/invalidator.ts'
 import { urlTag } from '../../surrogate/tags.ts'
-import type { HeaderMap } from '../context.ts'
+import type { HeaderMap, RequestContext } from '../context.ts'
 
 export interface CacheEntriesDeps {
   readonly store: CacheStore
   readonly invalidator: Invalidator
   /** How long a stale response with a validator is kept for revalidation, ms. */
   readonly keepMs: number
+  /** How long a stale response is kept to stand in for an unreachable origin, ms. @default 0 */
+  readonly staleIfDisconnectedMs?: number
   /** The store's name in metrics. */
   readonly storeName: string
   readonly log: { warn(obj: object, msg: string): void }
@@ -56,7 +58,7 @@ export interface CommitTarget {
   readonly urlKey: string
   /** The Vary marker seen at lookup, reused when the new response varies on the same fields. */
   readonly marker: VaryMarker | undefined
-  readonly ctx: { readonly headers: HeaderMap }
+  readonly ctx: Pick<RequestContext, 'headers' | 'facts'>
 }
 
 const EMPTY = Buffer.alloc(0)
@@ -189,7 +191,7 @@ export function createCacheEntries(deps: CacheEntriesDeps) {
     fetchedAt: number,
   ) {
     const { ctx, key, marker } = target
-    const expiresAt = retainUntil(response, deps.keepMs)
+    const expiresAt = retainUntil(response, deps.keepMs, graceOf(ctx))
     const meta = responseToMeta(response)
     const own = urlTag(target.urlKey)
     const allTags = tags.includes(own) ? tags : [own, ...tags]
@@ -212,15 +214,25 @@ export function createCacheEntries(deps: CacheEntriesDeps) {
   }
 
   /** Stores a response a 304 refreshed, under the key and tags it had. */
-  function storeRefreshed(found: Found, updated: StoredResponse, fetchedAt: number) {
+  function storeRefreshed(
+    found: Found,
+    updated: StoredResponse,
+    fetchedAt: number,
+    ctx: Pick<RequestContext, 'facts'>,
+  ) {
     return set(found.key, {
       meta: responseToMeta(updated),
       body: found.body,
-      expiresAt: retainUntil(updated, deps.keepMs),
+      expiresAt: retainUntil(updated, deps.keepMs, graceOf(ctx)),
       tags: found.tags,
       fetchedAt,
     })
   }
 
-  return { lookup, lookupHere, commit, storeRefreshed, delete: remove, purgeUrls }
+  /** How long a stale response may stand in for an unreachable origin: the route's say, else the global one. */
+  function graceOf(ctx: Pick<RequestContext, 'facts'>): number {
+    return ctx.facts.policy.staleIfDisconnectedMs ?? deps.staleIfDisconnectedMs ?? 0
+  }
+
+  return { lookup, lookupHere, commit, storeRefreshed, delete: remove, purgeUrls, graceOf }
 }

@@ -53,12 +53,17 @@ export function collapsedHit(
   return fromCache(m, ctx, again.found, verdict, { collapsed: true, fwd })
 }
 
-/** RFC 5861 §4: a stale response standing in for an origin that failed. */
+/**
+ * A stale response standing in for an origin that failed: within stale-if-error (RFC 5861
+ * §4), or, when the origin could not be reached at all, within the disconnected grace
+ * (RFC 9111 §4.2.4). Cache-Status says which.
+ */
 export function staleOnError(
   m: CacheMachine,
   ctx: RequestContext,
   found: Found,
   fwdStatus: number | undefined,
+  detail: 'stale-if-error' | 'disconnected' = 'stale-if-error',
 ): Answer {
   const now = m.clock.now()
   ctx.facts.cache = 'stale'
@@ -71,7 +76,7 @@ export function staleOnError(
       fwd: 'stale',
       fwdStatus,
       ttlMs: ttlMs(found.response, now),
-      detail: 'stale-if-error',
+      detail,
     }),
     revalidated: false,
   })

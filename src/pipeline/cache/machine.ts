@@ -35,6 +35,11 @@ export interface CacheStageDeps {
   readonly maxObjectBytes: number
   /** How long a stale response with a validator is kept for revalidation, ms. */
   readonly keepMs: number
+  /**
+   * How long past its freshness a stored response may stand in when the origin cannot be
+   * reached (a route may say otherwise), ms; kept that long too. @default 0
+   */
+  readonly staleIfDisconnectedMs?: number
   /** How long a collapsed request waits for the one that went upstream, ms. */
   readonly collapseTimeoutMs: number
   /** Bytes held by this process's fills in progress. @default 128 MiB */

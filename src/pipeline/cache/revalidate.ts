@@ -8,6 +8,7 @@ import type { ForwardReason } from '../../cache/cache-status.ts'
 import { ttlMs, type Verdict } from '../../cache/freshness.ts'
 import { parseRequestDirectives, type RequestDirectives } from '../../cache/request-directives.ts'
 import { conditionalFields, hasValidator, updateFromNotModified } from '../../cache/revalidate.ts'
+import { EdgecacheError } from '../../errors.ts'
 import { events, publish } from '../../observability/events.ts'
 import type { RequestKeys } from '../../router/cache-key.ts'
 import type { Answer } from '../answer.ts'
@@ -49,6 +50,9 @@ export async function revalidate(
   if (end?.result === 'failed' || end?.result === 'timed-out') {
     // RFC 5861 §4: the origin failed the revalidation this one waited for.
     if (verdict.staleIfError) return staleOnError(m, ctx, found, end.status)
+    if (end.status === undefined && isDisconnection(end.error) && graceAllows(m, ctx, verdict)) {
+      return staleOnError(m, ctx, found, undefined, 'disconnected')
+    }
     return collapsedFailure(m, ctx, end, verdict.reason)
   }
   return revalidateOnce(m, ctx, next, keys, found, verdict, directives, noop)
@@ -77,6 +81,9 @@ async function revalidateOnce(
     release(failureOf(ctx, err))
     // RFC 5861 §4: stale-if-error lets a stale response stand in for a failed origin.
     if (verdict.staleIfError) return staleOnError(m, ctx, found, undefined)
+    if (isDisconnection(err) && graceAllows(m, ctx, verdict)) {
+      return staleOnError(m, ctx, found, undefined, 'disconnected')
+    }
     throw err
   }
   const responseTime = clock.now()
@@ -88,7 +95,9 @@ async function revalidateOnce(
   if (answer.status === 304) {
     const updated = notModified(m, ctx, found, answer, requestTime, responseTime)
     if (updated === undefined) return fetchAndStore(m, fill, next)
-    await m.entries.storeRefreshed(found, updated, requestTime).finally(() => release({ result: 'stored' }))
+    await m.entries
+      .storeRefreshed(found, updated, requestTime, ctx)
+      .finally(() => release({ result: 'stored' }))
     ctx.facts.cache = 'revalidated'
     const ttl = ttlMs(updated, responseTime)
     return answerFromStored({
@@ -101,6 +110,31 @@ async function revalidateOnce(
     })
   }
   return deliverFetched(m, fill, answer, requestTime, responseTime)
+}
+
+/**
+ * Failures that mean the origin could not be reached (RFC 9111 §4.2.4 "disconnected"):
+ * refused, reset or closed, timed out, or no server of the pool available. An answer, even
+ * a 5xx or an invalid one, is not a disconnection.
+ */
+const DISCONNECTED: ReadonlySet<string> = new Set([
+  'EC_ERR_UPSTREAM_CONNECT',
+  'EC_ERR_UPSTREAM_RESET',
+  'EC_ERR_UPSTREAM_TIMEOUT',
+  'EC_ERR_UPSTREAM_UNAVAILABLE',
+])
+
+function isDisconnection(err: unknown): boolean {
+  return err instanceof EdgecacheError && DISCONNECTED.has(err.code)
+}
+
+/**
+ * RFC 9111 §4.2.4: a cache that cannot reach the origin may serve a stale response unless
+ * the response forbids it; edgecache does so for at most the grace past its freshness
+ * (`cache.staleIfDisconnected`, or the route's), as Varnish's grace does.
+ */
+function graceAllows(m: CacheMachine, ctx: RequestContext, verdict: RevalidateVerdict): boolean {
+  return verdict.mayServeStale && -verdict.ttlMs <= m.entries.graceOf(ctx)
 }
 
 /** RFC 9111 §4.3.4: the stored response a 304 refreshes, or undefined when it does not select it. */
@@ -152,7 +186,7 @@ export function refreshInBackground(
         const updated = notModified(m, bgCtx, found, answer, requestTime, responseTime)
         if (updated === undefined) return done()
         publish(events.backgroundRevalidation, { result: 'not-modified' })
-        return entries.storeRefreshed(found, updated, requestTime).then(done)
+        return entries.storeRefreshed(found, updated, requestTime, bgCtx).then(done)
       }
       if (answer.status >= 500) {
         // Keep serving what we have; the next stale hit tries again.
