@@ -28,8 +28,12 @@ import { createPurgeMethodStage } from './pipeline/stages/purge-method.ts'
 import { createRouteStage } from './pipeline/stages/route.ts'
 import { createSurrogateStage } from './pipeline/stages/surrogate.ts'
 import { createUpstreamStage } from './pipeline/stages/upstream.ts'
+import { certificateFilesOf } from './config/tls.ts'
+import { createClientCertStage } from './pipeline/stages/client-cert.ts'
+import { createHttpsRedirect } from './server/https-redirect.ts'
+import { createLiveCertificates, type LiveCertificates } from './server/live-certificates.ts'
 import { listenError } from './server/listen-error.ts'
-import { createProxyServer } from './server/proxy-server.ts'
+import { createProxyServer, type ProxyServer, type ProxyServerOptions } from './server/proxy-server.ts'
 import { urlKey } from './router/cache-key.ts'
 import { createLiveRouter } from './router/live-router.ts'
 import { type ApplyReload, createReloader } from './reload/cluster-reload.ts'
@@ -67,6 +71,10 @@ export interface AppDeps {
 export interface Listening {
   readonly proxy: { readonly host: string; readonly port: number }
   readonly admin: { readonly host: string; readonly port: number }
+  /** The TLS listener, when a certificate is configured. */
+  readonly tls?: { readonly host: string; readonly port: number }
+  /** The cleartext HTTP/2 listener, when `http2.cleartextListen` is set. */
+  readonly h2c?: { readonly host: string; readonly port: number }
 }
 
 export interface App {
@@ -156,6 +164,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
         trustedProxies: config.server.trustedProxies,
         stripRequestHeaders: config.server.stripRequestHeaders,
         proxyOnlyFields: config.server.proxyOnlyHeaders,
+        clientSubjectField: config.tls.clientSubjectHeader,
         hostOverride,
       }),
     // The URL part of the cache key, under the route's query rules: what `hash: key` spreads.
@@ -204,6 +213,8 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
         log: rulesLog,
       }),
       createRouteStage({ router: routes.current }),
+      // mTLS routes: 403 without a verified client certificate, before anything else runs.
+      createClientCertStage(),
       createRulesStage({
         name: 'route-rules',
         rules: (ctx) => ctx.facts.match?.route.rules,
@@ -283,9 +294,10 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
   const accessLogOf = (log: Config['log']) =>
     createAccessLog({ format: log.accessFormat, withQuery: log.accessQuery, output: logging.output })
   let accessLog = accessLogOf(config.log)
-  const server = createProxyServer({
-    pipeline,
-    log: child('server'),
+  const serverLog = child('server')
+  const tlsFiles = certificateFilesOf(config.tls)
+  const listenerOptions: Omit<ProxyServerOptions, 'pipeline' | 'transport'> = {
+    log: serverLog,
     clock,
     maxHeaderBytes: config.server.maxHeaderBytes,
     maxHeaderCount: config.server.maxHeaderCount,
@@ -296,6 +308,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
     keepAliveTimeoutMs: config.server.keepAliveTimeout,
     maxConnections: config.server.maxConnections,
     backlog: config.server.backlog,
+    onRapidReset: () => publish(events.http2RapidReset, {}),
     onFinish: (ctx, status, bytes, totalMs) => {
       publish(events.requestFinished, {
         route: ctx.facts.route,
@@ -305,12 +318,54 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
         collapsed: ctx.facts.collapsed,
         bytes,
         totalMs,
+        httpVersion: ctx.httpVersion,
+        scheme: ctx.scheme,
       })
       // Access lines are info lines: a quieter level leaves them out.
       if (wantsAccessLine(live.log, status) && logger.isLevelEnabled('info'))
         accessLog.write(ctx, status, bytes, totalMs)
     },
+  }
+  const http2Limits = {
+    maxConcurrentStreams: config.http2.maxConcurrentStreams,
+    maxClientResets: config.http2.maxClientResets,
+  }
+  // The certificates are read before any listener opens: one that does not load stops the start.
+  let tlsServer: ProxyServer | undefined
+  const certificates: LiveCertificates | undefined =
+    tlsFiles.length === 0
+      ? undefined
+      : createLiveCertificates({
+          sources: tlsFiles,
+          clientCa: config.tls.clientCa,
+          onChange: (set) => tlsServer?.setCertificates(set),
+          log: child('tls'),
+        })
+  if (certificates !== undefined) {
+    tlsServer = createProxyServer({
+      ...listenerOptions,
+      pipeline,
+      transport: {
+        kind: 'tls',
+        certificates: certificates.current(),
+        clientCert: config.tls.clientCert,
+        http2: config.http2.enabled ? http2Limits : undefined,
+      },
+    })
+  }
+  // With tls.redirectHttp the plain listener only sends clients to https.
+  const server = createProxyServer({
+    ...listenerOptions,
+    pipeline:
+      config.tls.redirectHttp && certificates !== undefined
+        ? createHttpsRedirect(config.tls.redirectPort ?? config.tls.listen.port)
+        : pipeline,
   })
+  const h2cServer =
+    config.http2.cleartextListen === undefined
+      ? undefined
+      : createProxyServer({ ...listenerOptions, pipeline, transport: { kind: 'h2c', http2: http2Limits } })
+  const servers = [server, tlsServer, h2cServer].filter((s): s is ProxyServer => s !== undefined)
 
   let serving = false
   // Listed on the status page and in metrics before any request has reached it.
@@ -348,7 +403,16 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
         ),
     },
     fillLocks: built.fills !== undefined,
-    traffic: () => server.traffic(),
+    traffic: () => {
+      let inFlight = 0
+      let connections = 0
+      for (const s of servers) {
+        const t = s.traffic()
+        inFlight += t.inFlight
+        connections += t.connections
+      }
+      return { inFlight, connections }
+    },
     version: packageVersion(),
   })
   // In a cluster worker /metrics answers with the sum over workers, through the primary.
@@ -400,6 +464,12 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
     const routed = scope === 'config' && config.routes === undefined ? undefined : routes.reload(trigger)
     if (routed?.ok === false) return refused(routed.problems)
     // Compared with the config as started: a field that needs a restart stays listed until one.
+    // Certificates are read again at every config reload (their paths may change too): a
+    // set that does not load refuses the reload, and the set in force stays.
+    if (scope === 'config' && certificates !== undefined && next !== live) {
+      const problems = certificates.reload(certificateFilesOf(next.tls), next.tls.clientCa, trigger)
+      if (problems.length > 0) return refused(problems)
+    }
     const { restartNeeded } = configChanges(config, next)
     live = next
     for (const log of children) log.level = next.log.level
@@ -443,21 +513,45 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
       const proxy = await server.listen(host, port).catch((err: unknown) => {
         throw listenError('proxy', host, port, err)
       })
+      const tlsAt = config.tls.listen
+      const tls = await tlsServer?.listen(tlsAt.host, tlsAt.port).catch((err: unknown) => {
+        throw listenError('tls', tlsAt.host, tlsAt.port, err)
+      })
+      const h2cAt = config.http2.cleartextListen
+      const h2c =
+        h2cAt === undefined
+          ? undefined
+          : await h2cServer?.listen(h2cAt.host, h2cAt.port).catch((err: unknown) => {
+              throw listenError('h2c', h2cAt.host, h2cAt.port, err)
+            })
       const adminAt = config.admin.listen
       const adminAddress = await admin.listen(adminAt.host, adminAt.port).catch((err: unknown) => {
         throw listenError('admin', adminAt.host, adminAt.port, err)
       })
       serving = true
       logger.info(
-        { proxy, admin: adminAddress, upstream: upstreamUrl, upstreams: [...pools.names] },
+        {
+          proxy,
+          ...(tls === undefined ? {} : { tls, certificates: certificates?.current().names }),
+          ...(h2c === undefined ? {} : { h2c }),
+          admin: adminAddress,
+          upstream: upstreamUrl,
+          upstreams: [...pools.names],
+        },
         'edgecache listening',
       )
-      return { proxy, admin: adminAddress }
+      return {
+        proxy,
+        admin: adminAddress,
+        ...(tls === undefined ? {} : { tls }),
+        ...(h2c === undefined ? {} : { h2c }),
+      }
     },
     async close() {
       serving = false
       routes.close()
-      await Promise.all([server.close(config.server.shutdownTimeout), admin.close()])
+      certificates?.close()
+      await Promise.all([...servers.map((s) => s.close(config.server.shutdownTimeout)), admin.close()])
       statusSource.close()
       status.close()
       scrape.close()

@@ -113,6 +113,14 @@ const valueFlags: Readonly<Record<FlagName, { readonly value: string; readonly d
     value: 'NAME',
     doc: 'the master name the sentinels monitor (storage.redis.sentinel.name)',
   },
+  'tls-listen': {
+    value: 'HOST:PORT',
+    doc: 'where the TLS listener listens (tls.listen, default 0.0.0.0:8443)',
+  },
+  'tls-cert': { value: 'FILE', doc: 'PEM certificate of the TLS listener, with --tls-key (tls.cert)' },
+  'tls-key': { value: 'FILE', doc: 'PEM private key of --tls-cert (tls.key)' },
+  'tls-client-ca': { value: 'FILE', doc: 'PEM CAs client certificates must chain to (tls.clientCa)' },
+  'tls-client-cert': { value: 'MODE', doc: 'none, request or require a client certificate (tls.clientCert)' },
 }
 
 const serveFlags: readonly FlagName[] = [
@@ -128,6 +136,11 @@ const serveFlags: readonly FlagName[] = [
   'redis-url',
   'redis-sentinel',
   'redis-sentinel-name',
+  'tls-listen',
+  'tls-cert',
+  'tls-key',
+  'tls-client-ca',
+  'tls-client-cert',
 ]
 
 /** The value flags each command accepts; `--help` and `--version` go with every command. */

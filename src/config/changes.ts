@@ -22,6 +22,11 @@ const LIVE = [
   'server.methods',
   'upstream.headersTimeout',
   'upstream.bodyTimeout',
+  // Read again at every reload; new handshakes get them (server/live-certificates.ts).
+  'tls.cert',
+  'tls.key',
+  'tls.certificates',
+  'tls.clientCa',
 ]
 
 export interface ConfigChanges {

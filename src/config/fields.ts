@@ -139,7 +139,20 @@ const listenPattern = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/
  */
 export function listen(doc: string, defaultText: string) {
   const defaultHost = defaultText.slice(0, defaultText.lastIndexOf(':'))
-  const check = (input: unknown): Checked<ListenAddress> => {
+  return withDefault(
+    listenCheck(defaultHost),
+    { kind: 'listen', doc, type: 'HOST:PORT', defaultText },
+    defaultText,
+  )
+}
+
+/** An optional `HOST:PORT` field: a listener that is off unless given. A port alone binds every address. */
+export function optionalListen(doc: string) {
+  return withoutDefault(listenCheck('0.0.0.0'), { kind: 'listen', doc, type: 'HOST:PORT' })
+}
+
+function listenCheck(defaultHost: string) {
+  return (input: unknown): Checked<ListenAddress> => {
     const text =
       typeof input === 'string' && /^:?\d{1,5}$/.test(input)
         ? `${defaultHost}:${input.replace(':', '')}`
@@ -152,7 +165,6 @@ export function listen(doc: string, defaultText: string) {
     }
     return { value: { host, port } }
   }
-  return withDefault(check, { kind: 'listen', doc, type: 'HOST:PORT', defaultText }, defaultText)
 }
 
 /**

@@ -74,7 +74,7 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   }
   if (problems.length > 0 || !result.success) throw new ProblemsError('EC_ERR_CONFIG_INVALID', problems)
   const config = withTokenFile(result.data, problems)
-  checkRedisTlsFiles(config, problems)
+  checkPemFiles(config, problems)
   if (problems.length > 0) throw new ProblemsError('EC_ERR_CONFIG_INVALID', problems)
   for (const warning of warnings) sources.onWarning?.(warning)
   return deepFreeze(config)
@@ -107,24 +107,38 @@ function withTokenFile(config: Config, problems: string[]): Config {
 }
 
 /**
- * Checks that each file of `storage.redis.tls` can be read and holds PEM, so a wrong path
- * is a config error naming the field rather than a TLS failure at the first connection.
- * Read again by store-from-config.ts when the store is built. Problems never quote a key.
+ * Checks that each PEM file the config names (Redis, the TLS listener, the upstreams'
+ * client certificates) can be read and holds PEM, so a wrong path is a config error naming
+ * the field rather than a TLS failure later. Read again where it is used; a reload reads
+ * them again too, so a renewed certificate is checked before it is taken. Problems never
+ * quote a file's content: a key is a secret.
  */
-function checkRedisTlsFiles(config: Config, problems: string[]): void {
-  const tls = 'redis' in config.storage ? config.storage.redis.tls : undefined
-  for (const field of ['ca', 'cert', 'key'] as const) {
-    const path = tls?.[field]
+function checkPemFiles(config: Config, problems: string[]): void {
+  const files: [string, string | undefined][] = []
+  const redisTls = 'redis' in config.storage ? config.storage.redis.tls : undefined
+  for (const field of ['ca', 'cert', 'key'] as const)
+    files.push([`storage.redis.tls.${field}`, redisTls?.[field]])
+  for (const field of ['cert', 'key', 'clientCa'] as const) files.push([`tls.${field}`, config.tls[field]])
+  for (const [i, c] of config.tls.certificates.entries()) {
+    files.push([`tls.certificates[${i}].cert`, c.cert], [`tls.certificates[${i}].key`, c.key])
+  }
+  for (const field of ['ca', 'cert', 'key'] as const)
+    files.push([`upstream.tls.${field}`, config.upstream.tls[field]])
+  for (const [name, pool] of Object.entries(config.upstreams)) {
+    for (const field of ['cert', 'key'] as const)
+      files.push([`upstreams.${name}.tls.${field}`, pool.tls[field]])
+  }
+  for (const [field, path] of files) {
     if (path === undefined) continue
     let text: string
     try {
       text = readFileSync(path, 'utf8')
     } catch (err) {
-      problems.push(`storage.redis.tls.${field}: cannot read ${path}: ${(err as Error).message}`)
+      problems.push(`${field}: cannot read ${path}: ${(err as Error).message}`)
       continue
     }
     if (!text.includes('-----BEGIN ')) {
-      problems.push(`storage.redis.tls.${field}: expected a PEM file (-----BEGIN ...), got ${path}`)
+      problems.push(`${field}: expected a PEM file (-----BEGIN ...), got ${path}`)
     }
   }
 }

@@ -37,9 +37,11 @@ import {
 
 import { defaultProxyOnlyFields } from '../upstream/forwarding.ts'
 import { defaultPoolName, type PoolConfig, upstreamsSchema } from './upstreams.ts'
+import { type Http2Config, http2Schema, type TlsConfig, tlsSchema } from './tls.ts'
 
 export type { ListenAddress } from './fields.ts'
 export type { PoolConfig } from './upstreams.ts'
+export type { CertificateFiles, Http2Config, TlsConfig } from './tls.ts'
 
 /** Log levels, quietest last. */
 export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
@@ -64,6 +66,26 @@ const upstreamSchema = z.strictObject({
     1000,
     0,
   ),
+  tls: z
+    .strictObject({
+      ca: filePath(
+        'PEM file of CA certificates trusted for an https:// upstream.url besides the system ones',
+      ),
+      cert: filePath(
+        'PEM client certificate shown to an https:// upstream.url that asks for one (mTLS); needs upstream.tls.key',
+      ),
+      key: filePath('PEM private key of upstream.tls.cert'),
+    })
+    .superRefine((tls, ctx) => {
+      if ((tls.cert === undefined) !== (tls.key === undefined)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [tls.cert === undefined ? 'cert' : 'key'],
+          message: 'expected upstream.tls.cert and upstream.tls.key together, got one of them',
+        })
+      }
+    })
+    .prefault({}),
 })
 
 const purgeMethodSchema = z
@@ -381,7 +403,9 @@ const storageSchema = z.discriminatedUnion('driver', [
 /** The whole config file's schema. Parse with load.ts, which also merges env and flags. */
 export const configSchema = z
   .strictObject({
-    listen: listen('where the proxy listens', '0.0.0.0:8000'),
+    listen: listen('where the proxy listens (plain HTTP/1.1)', '0.0.0.0:8000'),
+    tls: tlsSchema,
+    http2: http2Schema,
     routes: filePath(
       'route file (.json, .yaml or .yml) naming URL classes and their cache policy; see docs/routes.md',
     ),
@@ -451,6 +475,11 @@ export const fieldFlags = {
   // Repeatable: every one given is a sentinel (load.ts).
   'redis-sentinel': 'storage.redis.sentinel.sentinels',
   'redis-sentinel-name': 'storage.redis.sentinel.name',
+  'tls-listen': 'tls.listen',
+  'tls-cert': 'tls.cert',
+  'tls-key': 'tls.key',
+  'tls-client-ca': 'tls.clientCa',
+  'tls-client-cert': 'tls.clientCert',
 } as const
 
 /** Flags that feed the config: one per entry of `fieldFlags`, plus `config` (the file). */
@@ -591,8 +620,11 @@ function envNameOf(path: readonly string[]): string {
 
 /** The parsed, validated and deep-frozen config. Durations are milliseconds; sizes are bytes. */
 export interface Config {
-  /** Where the proxy listens. */
+  /** Where the proxy listens (plain HTTP/1.1). */
   readonly listen: ListenAddress
+  /** The TLS listener; on when it has a certificate. */
+  readonly tls: TlsConfig
+  readonly http2: Http2Config
   /**
    * Path of the route file, as written (relative paths from the working directory); unset
    * means every request takes the default route. Read by src/router/load.ts, not here.
@@ -662,6 +694,12 @@ export interface UpstreamConfig {
   readonly healthCheckInterval: number
   /** Requests waiting for a connection before 503s; 0 = none wait. */
   readonly queue: number
+  /** PEM paths for an https:// url; `cert` is set exactly when `key` is. */
+  readonly tls: {
+    readonly ca?: string | undefined
+    readonly cert?: string | undefined
+    readonly key?: string | undefined
+  }
 }
 
 /** Client-facing listener limits and timeouts. */

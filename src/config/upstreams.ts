@@ -122,6 +122,17 @@ const tlsSchema = z
     ca: filePath('PEM file of CA certificates trusted for https:// servers besides the system ones'),
     servername: name('TLS server name (SNI) and the name the certificate must carry; unset: the URL host'),
     verify: boolean('check the server certificate; false only for tests', true),
+    cert: filePath('PEM client certificate shown to servers that ask for one (mTLS); needs tls.key'),
+    key: filePath('PEM private key of tls.cert'),
+  })
+  .superRefine((tls, ctx) => {
+    if ((tls.cert === undefined) !== (tls.key === undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [tls.cert === undefined ? 'cert' : 'key'],
+        message: 'expected tls.cert and tls.key together, got one of them',
+      })
+    }
   })
   .prefault({})
 
@@ -256,5 +267,8 @@ export interface PoolConfig {
     readonly ca?: string | undefined
     readonly servername?: string | undefined
     readonly verify: boolean
+    /** Set exactly when `key` is. */
+    readonly cert?: string | undefined
+    readonly key?: string | undefined
   }
 }

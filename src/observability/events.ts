@@ -17,7 +17,14 @@ export interface RequestFinished {
   readonly collapsed: boolean
   readonly bytes: number
   readonly totalMs: number
+  /** `1.0`, `1.1` or `2.0`; undefined from publishers that do not know it. */
+  readonly httpVersion?: string
+  /** `https` from the TLS listener. */
+  readonly scheme?: 'http' | 'https'
 }
+
+/** An HTTP/2 connection was closed for cancelling too many streams (rapid reset). */
+export type Http2RapidReset = Record<string, never>
 
 /** The upstream answered with headers, or failed. */
 export interface UpstreamFinished {
@@ -138,6 +145,7 @@ export const events = {
   routesReload: channel('edgecache:routes:reload'),
   tagsDropped: channel('edgecache:surrogate:tags-dropped'),
   requestFinished: channel('edgecache:request:finished'),
+  http2RapidReset: channel('edgecache:server:http2-rapid-reset'),
   upstreamFinished: channel('edgecache:upstream:finished'),
   upstreamRetry: channel('edgecache:upstream:retry'),
   upstreamRejected: channel('edgecache:upstream:rejected'),

@@ -105,6 +105,9 @@ const methodLabels = [
   'other',
 ]
 /** `none` when no stage set an outcome (a request refused before the cache, say). */
+/** The protocol label's values, in slot order. */
+const protocolLabels = ['http/1.0', 'http/1.1', 'h2'] as const
+
 const cacheLabels = ['hit', 'stale', 'miss', 'revalidated', 'bypass', 'pass', 'none', 'other']
 const statusClasses = ['other', '1xx', '2xx', '3xx', '4xx', '5xx']
 const methodIndex = new Map(methodLabels.slice(0, -1).map((label, i) => [label, i]))
@@ -179,6 +182,30 @@ export function createMetrics(options: MetricsOptions): Metrics {
     type: 'counter',
     values: () => bytesByCache(requestSeries),
   })
+  // Requests by protocol and scheme: six slots, counted without building a label per request.
+  const protocolCounts = new Array<number>(protocolLabels.length * 2).fill(0)
+  registerComputed(registry, {
+    name: 'edgecache_requests_by_protocol_total',
+    help: 'Requests answered on the proxy listeners, by HTTP version (http/1.0, http/1.1, h2) and scheme (https from the TLS listener).',
+    type: 'counter',
+    values: () =>
+      protocolCounts.flatMap((value, i) =>
+        value === 0
+          ? []
+          : [
+              {
+                labels: { protocol: protocolLabels[i >> 1] as string, scheme: i & 1 ? 'https' : 'http' },
+                value,
+              },
+            ],
+      ),
+  })
+  const rapidResets = new Counter({
+    name: 'edgecache_http2_rapid_reset_closes_total',
+    help: 'HTTP/2 connections closed for cancelling more than http2.maxClientResets streams in 10 s (CVE-2023-44487).',
+    registers,
+  })
+  rapidResets.inc(0)
   registerComputed(registry, {
     name: 'edgecache_collapsed_requests_total',
     help: 'Requests that waited for another request’s fetch of the same key instead of going upstream.',
@@ -411,8 +438,12 @@ export function createMetrics(options: MetricsOptions): Metrics {
         while (bucket < requestBuckets.length && seconds > (requestBuckets[bucket] as number)) bucket++
         series.buckets[bucket] = (series.buckets[bucket] as number) + 1
         if (m.collapsed) collapsed++
+        const protocol = m.httpVersion === '2.0' ? 2 : m.httpVersion === '1.0' ? 0 : 1
+        const protocolSlot = protocol * 2 + (m.scheme === 'https' ? 1 : 0)
+        protocolCounts[protocolSlot] = (protocolCounts[protocolSlot] as number) + 1
       }),
     ],
+    [events.http2RapidReset.name as string, () => rapidResets.inc()],
     [
       events.upstreamFinished.name as string,
       dropInvalid((m: UpstreamFinished) => {

@@ -45,12 +45,17 @@ export interface RequestContext {
   readonly host: string
   /** Origin-form target: path and query as received. */
   readonly target: string
-  /** The request's HTTP version: `1.1`, `1.0`. */
+  /** The request's HTTP version: `1.1`, `1.0`, `2.0`. */
   readonly httpVersion: string
   /** The client's header fields; the upstream strips hop-by-hop fields when forwarding. */
   readonly headers: HeaderMap
   /** Address of the connected peer. */
   readonly clientAddress: string
+  /**
+   * The subject of the client's TLS certificate when the TLS listener verified one against
+   * `tls.clientCa` (RFC 4514 order); undefined otherwise, and on the plain listeners.
+   */
+  readonly clientSubject?: string | undefined
   /** The request body, when the request has one. */
   readonly body: Readable | undefined
   /** Epoch ms at which the request arrived. */

@@ -243,6 +243,7 @@ function toRoute(spec: RouteSpec): Route {
     upstream: spec.upstream,
     rateLimit: spec.rateLimit,
     rules: spec.rules,
+    requireClientCert: spec.requireClientCert,
   })
 }
 

@@ -50,6 +50,8 @@ export interface RouteSpec {
   readonly rateLimit: RateLimitSpec | undefined
   /** Request rules of its own, run after the top-level ones. */
   readonly rules: readonly Rule[]
+  /** Answer 403 unless the client showed a verified TLS certificate (mTLS). */
+  readonly requireClientCert: boolean
 }
 
 /** The route that answers when no other matches: no match conditions, no parameters. */
@@ -190,6 +192,7 @@ const routeSchema = z.strictObject({
   upstream: token('an upstream name').optional(),
   rateLimit: z.unknown().optional(),
   rules: z.unknown().optional(),
+  requireClientCert: z.boolean().optional(),
 })
 
 const defaultSchema = z.strictObject({
@@ -319,6 +322,7 @@ function checkRoute(
     upstream: input.upstream,
     rateLimit,
     rules,
+    requireClientCert: input.requireClientCert ?? false,
   }
   return { name: input.name, route }
 }

@@ -55,6 +55,8 @@ export interface Route {
   readonly rateLimit?: RateLimitSpec | undefined
   /** Request rules of its own, run after the route file's top-level ones. */
   readonly rules?: readonly Rule[]
+  /** Answer 403 unless the client showed a verified TLS certificate (mTLS). @default false */
+  readonly requireClientCert?: boolean
 }
 
 export interface RouteMatch {

@@ -4,8 +4,11 @@
  * Knows nothing of caching; it is on every request's path, so it does little per request.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
 import type { Duplex, Readable } from 'node:stream'
+import type { TLSSocket } from 'node:tls'
 import type { Clock } from '../clock.ts'
+import { constants } from 'node:http2'
 import { EdgecacheError } from '../errors.ts'
 import { type Answer, type ResponseHeaders, textAnswer } from '../pipeline/answer.ts'
 import type { Pipeline } from '../pipeline/compose.ts'
@@ -14,9 +17,18 @@ import { refusalText } from './refusal.ts'
 import { RequestBody } from './request-body.ts'
 import { requestIdOf } from './request-id.ts'
 
+/** A request as node:http or node:http2's compatibility API gives it. */
+export type ServerRequest = IncomingMessage | Http2ServerRequest
+/** The response that goes with a ServerRequest. */
+export type ServerReply = ServerResponse | Http2ServerResponse
+
 /** What every exchange on one listener shares. */
 export interface ExchangeShared {
   readonly pipeline: Pipeline
+  /** `https` on the TLS listener. */
+  readonly scheme: 'http' | 'https'
+  /** On the TLS listener: the connection's verified client certificate subject, if any. */
+  readonly clientSubject: ((socket: TLSSocket) => string | undefined) | undefined
   readonly log: { error(obj: object, msg: string): void; warn(obj: object, msg: string): void }
   readonly clock: Clock
   readonly maxHeaderCount: number
@@ -68,11 +80,19 @@ const lazySignal: PropertyDescriptor = {
   },
 }
 
+/**
+ * RFC 9113 §8.2.2: fields that are only about an HTTP/1.1 connection, which an HTTP/2
+ * message must not carry (a client treats one as malformed).
+ */
+const connectionSpecific = ['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']
+
 /** A request in flight on the public listener; `start()` runs it. */
 export class Exchange {
   readonly ctx: RequestContext
-  readonly #req: IncomingMessage
-  readonly #res: ServerResponse
+  readonly #req: ServerRequest
+  readonly #res: ServerReply
+  /** The request came as an HTTP/2 stream (node:http2's compatibility API). */
+  readonly #h2: boolean
   readonly #shared: ExchangeShared
   readonly #expectsContinue: boolean
   readonly #refusal: EdgecacheError | undefined
@@ -86,31 +106,42 @@ export class Exchange {
   #bytes = 0
   #body: RequestBody | undefined
 
-  constructor(req: IncomingMessage, res: ServerResponse, shared: ExchangeShared, expectsContinue: boolean) {
+  constructor(req: ServerRequest, res: ServerReply, shared: ExchangeShared, expectsContinue: boolean) {
     this.#req = req
     this.#res = res
     this.#shared = shared
     this.#expectsContinue = expectsContinue
+    const h2 = req.httpVersionMajor === 2
+    this.#h2 = h2
     const headers = req.headers
-    const refusal = refusalOf(req, shared)
+    const refusal = refusalOf(req, shared, h2)
     this.#refusal = refusal
+    // RFC 9113 §8.3.1: an HTTP/2 request names its host in :authority (Host only from an
+    // HTTP/1.1 gateway, and then the same: refusalOf checks).
+    const host = h2 ? (headers[':authority'] ?? headers.host) : headers.host
+    const socket = h2 ? (req as Http2ServerRequest).stream.session?.socket : req.socket
     const ctx = {
       id: requestIdOf(headers['x-request-id']),
       method: req.method ?? 'GET',
-      scheme: 'http' as const,
-      host: headers.host === undefined ? '' : headers.host.toLowerCase(),
+      scheme: shared.scheme,
+      host: typeof host === 'string' ? host.toLowerCase() : '',
       target: req.url ?? '/',
       httpVersion: req.httpVersion,
       headers,
-      clientAddress: req.socket.remoteAddress ?? '',
-      body: refusal === undefined && hasBody(req) ? this.#bodyOf(req, shared.maxBodyBytes) : undefined,
+      clientAddress: socket?.remoteAddress ?? '',
+      clientSubject:
+        shared.clientSubject === undefined || socket === undefined
+          ? undefined
+          : shared.clientSubject(socket as TLSSocket),
+      body: refusal === undefined && hasBody(req, h2) ? this.#bodyOf(req, shared.maxBodyBytes) : undefined,
       receivedAt: shared.clock.now(),
       facts: createFacts(),
       [kExchange]: this,
     }
     Object.defineProperty(ctx, 'signal', lazySignal)
     this.ctx = ctx as typeof ctx & { readonly signal: AbortSignal }
-    ;(req.socket as TrackedSocket)[kExchange] = this
+    // A clientError is about an HTTP/1.1 connection; an HTTP/2 session has many streams.
+    if (!h2) (req.socket as TrackedSocket)[kExchange] = this
     shared.inFlight += 1
     res.on('close', this.#onClose)
     req.on('close', this.#onRequestClose)
@@ -147,7 +178,7 @@ export class Exchange {
   refuse(err: EdgecacheError): void {
     if (this.#clientGone) return
     if (this.#answered) {
-      this.#req.socket.destroy()
+      this.#cut()
       return
     }
     this.#write(textAnswer(err.status ?? 400, refusalText(err, this.ctx.id)), true)
@@ -164,8 +195,14 @@ export class Exchange {
     return this.#controller.signal
   }
 
-  #bodyOf(req: IncomingMessage, maxBytes: number): RequestBody {
-    this.#body = new RequestBody(req, maxBytes, {
+  /** Ends the exchange without a proper end: the connection for HTTP/1.1, the stream alone for HTTP/2. */
+  #cut(): void {
+    if (this.#h2) (this.#req as Http2ServerRequest).stream.close(constants.NGHTTP2_INTERNAL_ERROR)
+    else this.#req.socket.destroy()
+  }
+
+  #bodyOf(req: ServerRequest, maxBytes: number): RequestBody {
+    this.#body = new RequestBody(req as ServerRequest & { readonly complete: boolean }, maxBytes, {
       onFirstRead: () => {
         if (this.#expectsContinue && !this.#res.headersSent) this.#res.writeContinue()
       },
@@ -194,13 +231,19 @@ export class Exchange {
     // Each answer owns its header object (answer.ts), so the fields go straight onto it.
     const headers: ResponseHeaders = answer.headers
     headers['x-request-id'] = this.ctx.id
-    // A request body still arriving has an unknown remainder; rather than read it to keep
-    // the connection, close it. Past a limit or during shutdown, close it as well.
-    if (close || this.#shared.closing || (this.ctx.body !== undefined && !this.#req.complete)) {
+    if (this.#h2) {
+      // Stored or upstream fields never carry these (forwarding drops hop-by-hop fields),
+      // but an answer from anywhere must not make the client drop the stream.
+      for (const name of connectionSpecific) delete headers[name]
+    } else if (close || this.#shared.closing || (this.ctx.body !== undefined && !this.#req.complete)) {
+      // A request body still arriving has an unknown remainder; rather than read it to keep
+      // the connection, close it. Past a limit or during shutdown, close it as well. (An
+      // HTTP/2 stream ends by itself, and shutdown sends GOAWAY.)
       headers.connection = 'close'
     }
     try {
-      res.writeHead(answer.status, headers)
+      // node:http2's compatibility response takes the same arguments.
+      ;(res as ServerResponse).writeHead(answer.status, headers)
     } catch (err) {
       // An invalid status or header field from a stage; node has written nothing yet.
       discard(answer.body)
@@ -253,7 +296,7 @@ export class Exchange {
    * emits it only for the response on the socket), but its request is destroyed then.
    */
   #onRequestClose = (): void => {
-    if (!this.#res.writableFinished && this.#req.socket.destroyed) this.#onClose()
+    if (!this.#h2 && !this.#res.writableFinished && this.#req.socket.destroyed) this.#onClose()
   }
 
   #onClose = (): void => {
@@ -265,8 +308,10 @@ export class Exchange {
       this.#controller?.abort()
     }
     this.#body?.abandon()
-    const socket = this.#req.socket as TrackedSocket
-    if (socket[kExchange] === this) socket[kExchange] = undefined
+    if (!this.#h2) {
+      const socket = this.#req.socket as TrackedSocket
+      if (socket[kExchange] === this) socket[kExchange] = undefined
+    }
     const shared = this.#shared
     if (shared.onFinish !== undefined) {
       const status = res.headersSent ? res.statusCode : CLIENT_CLOSED_STATUS
@@ -282,10 +327,11 @@ export class Exchange {
 }
 
 /** Why the request must be refused before the pipeline sees it, if it must. */
-function refusalOf(req: IncomingMessage, limits: ExchangeShared): EdgecacheError | undefined {
+function refusalOf(req: ServerRequest, limits: ExchangeShared, h2: boolean): EdgecacheError | undefined {
   // node's maxHeadersCount drops the fields past its limit without a word; count them all.
+  // HTTP/2's pseudo-header fields (:method, :path, :scheme, :authority) are not counted.
   const raw = req.rawHeaders
-  if (raw.length > limits.maxHeaderCount * 2) {
+  if (raw.length > (limits.maxHeaderCount + (h2 ? 4 : 0)) * 2) {
     return new EdgecacheError('EC_ERR_REQUEST_HEADERS_TOO_LARGE', [
       `more than ${limits.maxHeaderCount} fields`,
     ])
@@ -298,7 +344,7 @@ function refusalOf(req: IncomingMessage, limits: ExchangeShared): EdgecacheError
   if (target.charCodeAt(0) !== 47 /* / */ && !(target === '*' && req.method === 'OPTIONS')) {
     return new EdgecacheError('EC_ERR_REQUEST_BAD', ['request target must start with /'])
   }
-  const hostError = hostErrorOf(req)
+  const hostError = h2 ? authorityErrorOf(req) : hostErrorOf(req as IncomingMessage)
   if (hostError !== undefined) return new EdgecacheError('EC_ERR_REQUEST_BAD', [hostError])
   const length = req.headers['content-length']
   // Refused before a byte of the body is read; node has already checked it is all digits.
@@ -329,8 +375,31 @@ function hostErrorOf(req: IncomingMessage): string | undefined {
   return validHost.test(host) ? undefined : 'invalid Host field'
 }
 
-/** RFC 9112 §6.3: a request has a body when it says how long it is or how it is framed. */
-function hasBody(req: IncomingMessage): boolean {
+/**
+ * RFC 9113 §8.3.1: an HTTP/2 request names its host in :authority, or in Host; a Host
+ * that names another than :authority is malformed, as two Host lines are in HTTP/1.1.
+ */
+function authorityErrorOf(req: ServerRequest): string | undefined {
+  const authority = req.headers[':authority']
+  const host = req.headers.host
+  if (
+    typeof authority === 'string' &&
+    typeof host === 'string' &&
+    authority.toLowerCase() !== host.toLowerCase()
+  ) {
+    return 'Host field differs from :authority'
+  }
+  const given = authority ?? host
+  if (typeof given !== 'string') return 'missing :authority'
+  return validHost.test(given) ? undefined : 'invalid :authority'
+}
+
+/**
+ * RFC 9112 §6.3: a request has a body when it says how long it is or how it is framed.
+ * RFC 9113 §8.1: an HTTP/2 request has none when its HEADERS frame ended the stream.
+ */
+function hasBody(req: ServerRequest, h2: boolean): boolean {
+  if (h2) return !(req as Http2ServerRequest).stream.endAfterHeaders
   const length = req.headers['content-length']
   if (length !== undefined) return Number(length) > 0
   return req.headers['transfer-encoding'] !== undefined

@@ -13,7 +13,7 @@ const REASONS: Readonly<Record<string, string>> = {
 }
 
 export function listenError(
-  listener: 'proxy' | 'admin',
+  listener: 'proxy' | 'tls' | 'h2c' | 'admin',
   host: string,
   port: number,
   err: unknown,

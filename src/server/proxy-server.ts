@@ -1,16 +1,29 @@
 /**
- * The public HTTP/1.1 listener: accepts connections, enforces the size limits and
+ * A public listener: plain HTTP/1.1, TLS (HTTP/1.1 and HTTP/2 chosen by ALPN), or cleartext
+ * HTTP/2 with prior knowledge. It accepts connections, enforces the size limits and
  * timeouts, gives each request an id and a RequestContext, hands it to the pipeline and
- * writes the Answer back. Knows nothing of caching; per-request work lives in exchange.ts.
+ * writes the Answer back. Knows nothing of caching; per-request work lives in exchange.ts,
+ * HTTP/2's session limits in http2-sessions.ts.
  */
-import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { createServer, type Server as HttpServer } from 'node:http'
+import { createServer as createH2cServer, createSecureServer } from 'node:http2'
+import type { AddressInfo, Server } from 'node:net'
 import type { Duplex } from 'node:stream'
+import type { TLSSocket } from 'node:tls'
 import { type Clock, systemClock } from '../clock.ts'
 import { EdgecacheError } from '../errors.ts'
 import type { Pipeline } from '../pipeline/compose.ts'
 import type { RequestContext } from '../pipeline/context.ts'
-import { Exchange, type ExchangeShared, exchangeOn } from './exchange.ts'
+import { type CertificateSet, contextDefaults } from './certificates.ts'
+import { verifiedSubjectOf } from './client-cert.ts'
+import {
+  Exchange,
+  type ExchangeShared,
+  exchangeOn,
+  type ServerReply,
+  type ServerRequest,
+} from './exchange.ts'
+import { guardSessions, type Http2Limits } from './http2-sessions.ts'
 import { errorOfClientError, rawRefusal } from './refusal.ts'
 import { nextRequestId } from './request-id.ts'
 
@@ -20,9 +33,25 @@ export interface ProxyServerLog {
   warn(obj: object, msg: string): void
 }
 
+/** What the listener speaks. */
+export type Transport =
+  | { readonly kind: 'http' }
+  /** HTTP/2 with prior knowledge, without TLS (RFC 9113 §3.3); no HTTP/1.1 on it. */
+  | { readonly kind: 'h2c'; readonly http2: Http2Limits }
+  | {
+      readonly kind: 'tls'
+      readonly certificates: CertificateSet
+      /** Ask for a client certificate at the handshake, and whether one is required. */
+      readonly clientCert: 'none' | 'request' | 'require'
+      /** HTTP/2 offered through ALPN beside HTTP/1.1; undefined: HTTP/1.1 only. */
+      readonly http2: Http2Limits | undefined
+    }
+
 export interface ProxyServerOptions {
   /** Answers each request; compose.ts builds it. */
   readonly pipeline: Pipeline
+  /** @default { kind: 'http' } */
+  readonly transport?: Transport
   readonly log: ProxyServerLog
   /** @default systemClock */
   readonly clock?: Clock
@@ -47,6 +76,8 @@ export interface ProxyServerOptions {
   readonly maxConnections: number
   /** Length of the kernel's queue of connections not yet accepted. */
   readonly backlog: number
+  /** Told each time an HTTP/2 connection is closed for cancelling too many streams. */
+  readonly onRapidReset?: () => void
   /**
    * Called once per request, when its response has finished or its client has gone:
    * the status sent (499 if none was), body bytes handed to the socket, and ms since arrival.
@@ -67,6 +98,11 @@ export interface ProxyServer {
   readonly server: Server
   /** Requests received and not yet finished, and client connections open, right now. */
   traffic(): { readonly inFlight: number; readonly connections: number }
+  /**
+   * TLS only: serves `certificates` to new handshakes; connections open keep theirs, so a
+   * renewed certificate drops nobody.
+   */
+  setCertificates(certificates: CertificateSet): void
 }
 
 /**
@@ -86,8 +122,23 @@ export interface ProxyServer {
 export function createProxyServer(options: ProxyServerOptions): ProxyServer {
   checkOptions(options)
   const { log, maxHeaderBytes } = options
+  const transport = options.transport ?? { kind: 'http' }
+  const http2 = transport.kind === 'http' ? undefined : transport.http2
+  const guard =
+    http2 === undefined
+      ? undefined
+      : guardSessions({
+          ...http2,
+          idleTimeoutMs: options.keepAliveTimeoutMs,
+          clock: options.clock ?? systemClock,
+          log,
+          onRapidReset: options.onRapidReset,
+        })
   const shared: ExchangeShared = {
     pipeline: options.pipeline,
+    scheme: transport.kind === 'tls' ? 'https' : 'http',
+    clientSubject:
+      transport.kind === 'tls' && transport.clientCert !== 'none' ? verifiedSubjectOf : undefined,
     log,
     clock: options.clock ?? systemClock,
     maxHeaderCount: options.maxHeaderCount,
@@ -99,7 +150,7 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
     onIdle: undefined,
   }
 
-  const server = createServer({
+  const http1Options = {
     maxHeaderSize: maxHeaderBytes,
     headersTimeout: options.headersTimeoutMs,
     requestTimeout: options.requestTimeoutMs,
@@ -108,17 +159,74 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
     // Checked in exchange.ts instead, so the 400 has a body and a request id, and so
     // repeated Host lines are refused too.
     requireHostHeader: false,
-  })
-  // No count limit in node's parser: from Node 24 it refuses too many fields as a header
-  // overflow, which reads as too many bytes. exchange.ts counts the fields and names the
-  // limit; maxHeaderSize still bounds the parser's work.
-  server.maxHeadersCount = 0
+  }
+  const http2Options =
+    http2 === undefined
+      ? {}
+      : {
+          settings: {
+            maxConcurrentStreams: http2.maxConcurrentStreams,
+            // HPACK's size (RFC 7541 §4.1): each field's name and value plus 32 bytes.
+            maxHeaderListSize: maxHeaderBytes + 32 * options.maxHeaderCount,
+          },
+          // node refuses a stream past this many fields itself; exchange.ts names the limit below it.
+          maxHeaderListPairs: options.maxHeaderCount + 8,
+          // nghttp2's own limit on the client's RST_STREAM frames (CVE-2023-44487): past the
+          // burst, at most this rate, or the session ends with GOAWAY. Twice edgecache's own
+          // count of cancelled requests (http2-sessions.ts), which so acts first where it can;
+          // nghttp2's also covers resets of streams that never became requests.
+          streamResetBurst: http2.maxClientResets * 2,
+          streamResetRate: Math.max(1, Math.ceil(http2.maxClientResets / 5)),
+        }
+  let tlsServer: ReturnType<typeof createSecureServer> | undefined
+  let certificates = transport.kind === 'tls' ? transport.certificates : undefined
+  let server: Server
+  if (transport.kind === 'tls') {
+    tlsServer = createSecureServer({
+      ...contextDefaults,
+      ...(transport.certificates.defaultPem as { cert: string; key: string; ca?: string }),
+      allowHTTP1: true,
+      ALPNProtocols: transport.http2 === undefined ? ['http/1.1'] : ['h2', 'http/1.1'],
+      SNICallback: (servername, callback) => callback(null, certificates?.contextFor(servername)),
+      requestCert: transport.clientCert !== 'none',
+      rejectUnauthorized: transport.clientCert === 'require',
+      // A handshake is part of a request's arrival: the same bound as its header section.
+      handshakeTimeout: options.headersTimeoutMs,
+      http1Options,
+      ...http2Options,
+    })
+    // node's own listener re-emits it as a clientError, which would answer in HTTP/1.1
+    // bytes on a socket that never finished its handshake.
+    tlsServer.removeAllListeners('tlsClientError')
+    tlsServer.on('tlsClientError', (err: Error & { code?: string }, socket: TLSSocket) => {
+      // Scanners and clients that give up are routine: a line each, without a stack.
+      log.warn({ code: err.code, remoteAddress: socket.remoteAddress }, 'tls handshake failed')
+      socket.destroy()
+    })
+    server = tlsServer
+  } else if (transport.kind === 'h2c') {
+    server = createH2cServer(http2Options)
+  } else {
+    const plain = createServer(http1Options)
+    // No count limit in node's parser: from Node 24 it refuses too many fields as a header
+    // overflow, which reads as too many bytes. exchange.ts counts the fields and names the
+    // limit; maxHeaderSize still bounds the parser's work.
+    plain.maxHeadersCount = 0
+    server = plain
+  }
+  const http1 = server as HttpServer
+  if (transport.kind === 'tls') http1.maxHeadersCount = 0
   if (options.maxConnections > 0) server.maxConnections = options.maxConnections
+  if (guard !== undefined) server.on('session', guard.session)
 
-  server.on('request', (req, res) => new Exchange(req, res, shared, false).start())
+  server.on('request', (req: ServerRequest, res: ServerReply) =>
+    new Exchange(req, res, shared, false).start(),
+  )
   // Without this listener node sends `100 Continue` before anyone has looked at the
   // request; with it, RequestBody sends it when the pipeline first reads the body.
-  server.on('checkContinue', (req, res) => new Exchange(req, res, shared, true).start())
+  server.on('checkContinue', (req: ServerRequest, res: ServerReply) =>
+    new Exchange(req, res, shared, true).start(),
+  )
 
   server.on('clientError', (err: Error & { code?: string }, socket: Duplex) => {
     if (err.code === 'ECONNRESET' || !socket.writable) {
@@ -159,7 +267,8 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
     if (server.listening) log.error({ err }, 'proxy listener failed')
   })
 
-  // Counted here rather than with server.getConnections(), which is asynchronous.
+  // Counted here rather than with server.getConnections(), which is asynchronous. A TLS
+  // server's 'connection' is the TCP connection, before the handshake.
   let connections = 0
   server.on('connection', (socket: Duplex) => {
     connections++
@@ -173,6 +282,14 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
   return {
     server,
     traffic: () => ({ inFlight: shared.inFlight, connections }),
+    setCertificates(next) {
+      if (tlsServer === undefined) return
+      certificates = next
+      tlsServer.setSecureContext({
+        ...contextDefaults,
+        ...(next.defaultPem as { cert: string; key: string; ca?: string }),
+      })
+    },
     listen(host, port) {
       return new Promise((resolve, reject) => {
         server.once('error', reject)
@@ -186,7 +303,11 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
     close(timeoutMs) {
       closed ??= new Promise<void>((resolve) => {
         shared.closing = true
-        const deadline = setTimeout(() => server.closeAllConnections(), timeoutMs)
+        const deadline = setTimeout(() => {
+          // HTTP/1.1 connections (node:http keeps a list), then HTTP/2 sessions.
+          if (transport.kind !== 'h2c') http1.closeAllConnections()
+          guard?.destroyAll()
+        }, timeoutMs)
         // Done when the last connection has closed (at once, with an error, if the server
         // never listened) and, since a socket's close reaches its response a little later,
         // every request has been through onFinish.
@@ -199,7 +320,8 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
           else shared.onIdle = done
         })
         // Connections between requests; those mid-request close after their response.
-        server.closeIdleConnections()
+        // (node:http2's close() has already sent each HTTP/2 session a GOAWAY.)
+        if (transport.kind !== 'h2c') http1.closeIdleConnections()
       })
       return closed
     },

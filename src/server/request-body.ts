@@ -12,9 +12,11 @@
  * node (which discards it after the response), and `onFirstRead` is the moment to send
  * `100 Continue`: a client that asked for it sends the body only when the body is wanted.
  */
-import type { IncomingMessage } from 'node:http'
 import { Readable } from 'node:stream'
 import { EdgecacheError } from '../errors.ts'
+
+/** A request as node:http (IncomingMessage) or node:http2 (Http2ServerRequest) gives it. */
+export type BodySource = Readable & { readonly complete: boolean }
 
 export interface RequestBodyHooks {
   /** The pipeline started reading: time to send `100 Continue` if the client expects it. */
@@ -25,14 +27,14 @@ export interface RequestBodyHooks {
 
 /** A readable view of `req`'s body, capped at `maxBytes`. */
 export class RequestBody extends Readable {
-  readonly #req: IncomingMessage
+  readonly #req: BodySource
   readonly #maxBytes: number
   readonly #hooks: RequestBodyHooks
   #bytes = 0
   #attached = false
   #tooLarge = false
 
-  constructor(req: IncomingMessage, maxBytes: number, hooks: RequestBodyHooks) {
+  constructor(req: BodySource, maxBytes: number, hooks: RequestBodyHooks) {
     super()
     this.#req = req
     this.#maxBytes = maxBytes

@@ -40,6 +40,12 @@ export interface ForwardingOptions {
   readonly proxyOnlyFields?: readonly string[]
   /** Host sent to the backend instead of the client's. @default undefined (the client's Host) */
   readonly hostOverride?: string | undefined
+  /**
+   * The field that carries the verified client certificate's subject (`ctx.clientSubject`,
+   * mTLS) to the backend. Always removed from what the client sent, so no client can claim
+   * a subject it did not prove. @default undefined (no such field)
+   */
+  readonly clientSubjectField?: string | undefined
 }
 
 export interface Forwarding {
@@ -96,6 +102,10 @@ export function createForwarding(options: ForwardingOptions = {}): Forwarding {
   const strip = validateStripList(options.stripRequestHeaders ?? defaultStripRequestHeaders)
   const proxyOnly = validateStripList(options.proxyOnlyFields ?? defaultProxyOnlyFields, 'proxyOnlyFields')
   const hostOverride = validateHostOverride(options.hostOverride)
+  const subjectField =
+    options.clientSubjectField === undefined
+      ? undefined
+      : validateStripList([options.clientSubjectField], 'clientSubjectField')[0]
 
   const treatments = new Map<string, Treatment>()
   for (const name of hopByHopFields) treatments.set(name, 'drop')
@@ -106,6 +116,7 @@ export function createForwarding(options: ForwardingOptions = {}): Forwarding {
   for (const name of forwardingFields) treatments.set(name, 'forwarding')
   for (const name of proxyOnly) treatments.set(name, 'forwarding')
   for (const name of ownFields) treatments.set(name, 'own')
+  if (subjectField !== undefined) treatments.set(subjectField, 'drop')
 
   return {
     requestHeaders(ctx) {
@@ -140,6 +151,7 @@ export function createForwarding(options: ForwardingOptions = {}): Forwarding {
       // RFC 9110 §7.6.3: a proxy appends its entry to Via in each message it forwards.
       out.via = appendVia(out.via)
       out['x-request-id'] = ctx.id
+      if (subjectField !== undefined && ctx.clientSubject !== undefined) out[subjectField] = ctx.clientSubject
       const host = hostOverride ?? ctx.host
       if (host !== '') out.host = host
       return out

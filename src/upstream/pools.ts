@@ -94,6 +94,7 @@ export function createPools(options: PoolsOptions): Pools {
       ...(options.liveTimeouts && { timeouts: options.liveTimeouts }),
       forwarding: options.forwarding(upstream.host),
       name: defaultPoolName,
+      ...(upstream.url.startsWith('https:') ? { tls: readTls('upstream.tls', upstream.tls) } : {}),
     })
     const pool = createPool({
       name: defaultPoolName,
@@ -124,7 +125,7 @@ export function createPools(options: PoolsOptions): Pools {
   }
 
   for (const [name, config] of Object.entries(options.upstreams)) {
-    const tls = readTls(name, config)
+    const tls = readTls(`upstreams.${name}.tls`, config.tls)
     const forwarding = options.forwarding(config.host)
     const connections = config.connections ?? upstream.connections
     const servers = config.servers.map((server) => ({
@@ -222,23 +223,41 @@ function hashKeyOf(hash: string, options: PoolsOptions): (ctx: RequestContext) =
   return options.cacheKey
 }
 
-/** The pool's TLS settings with the CA file read; a file that cannot be read names its field. */
-function readTls(name: string, config: PoolConfig): UpstreamTls {
-  const { ca, servername, verify } = config.tls
-  let caText: string | undefined
-  if (ca !== undefined) {
-    try {
-      caText = readFileSync(ca, 'utf8')
-    } catch (err) {
-      throw new EdgecacheError('EC_ERR_CONFIG_INVALID', [
-        `upstreams.${name}.tls.ca: cannot read ${ca}: ${(err as Error).message}`,
-      ])
-    }
-    if (!caText.includes('-----BEGIN ')) {
-      throw new EdgecacheError('EC_ERR_CONFIG_INVALID', [
-        `upstreams.${name}.tls.ca: expected a PEM file (-----BEGIN ...), got ${ca}`,
-      ])
-    }
+/** A pool's TLS settings with its PEM files read; a file that cannot be read names its field. */
+function readTls(
+  field: string,
+  tls: {
+    readonly ca?: string | undefined
+    readonly cert?: string | undefined
+    readonly key?: string | undefined
+    readonly servername?: string | undefined
+    readonly verify?: boolean
+  },
+): UpstreamTls {
+  return {
+    ca: readPem(`${field}.ca`, tls.ca),
+    cert: readPem(`${field}.cert`, tls.cert),
+    key: readPem(`${field}.key`, tls.key),
+    servername: tls.servername,
+    verify: tls.verify ?? true,
   }
-  return { ca: caText, servername, verify }
+}
+
+/** A PEM file's text; the message never quotes it, as it may hold a key. */
+function readPem(field: string, path: string | undefined): string | undefined {
+  if (path === undefined) return undefined
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (err) {
+    throw new EdgecacheError('EC_ERR_CONFIG_INVALID', [
+      `${field}: cannot read ${path}: ${(err as Error).message}`,
+    ])
+  }
+  if (!text.includes('-----BEGIN ')) {
+    throw new EdgecacheError('EC_ERR_CONFIG_INVALID', [
+      `${field}: expected a PEM file (-----BEGIN ...), got ${path}`,
+    ])
+  }
+  return text
 }

@@ -56,6 +56,10 @@ export interface UpstreamTls {
   readonly servername?: string | undefined
   /** Check the server's certificate. @default true */
   readonly verify?: boolean
+  /** PEM client certificate for a server that asks for one (mTLS); with `key`. */
+  readonly cert?: string | undefined
+  /** PEM private key of `cert`. A secret: never logged. */
+  readonly key?: string | undefined
 }
 
 export interface Upstream {
@@ -378,11 +382,14 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
 function tlsConnectOptions(tls: UpstreamTls): {
   ca?: string[]
   servername?: string
+  cert?: string
+  key?: string
   rejectUnauthorized: boolean
 } {
   return {
     ...(tls.ca === undefined ? {} : { ca: [...rootCertificates, tls.ca] }),
     ...(tls.servername === undefined ? {} : { servername: tls.servername }),
+    ...(tls.cert === undefined || tls.key === undefined ? {} : { cert: tls.cert, key: tls.key }),
     rejectUnauthorized: tls.verify !== false,
   }
 }

@@ -38,6 +38,14 @@ describe('defaults', () => {
     const config = loadConfig({ env: {} })
     assert.deepEqual(config, {
       listen: { host: '0.0.0.0', port: 8000 },
+      tls: {
+        listen: { host: '0.0.0.0', port: 8443 },
+        certificates: [],
+        clientCert: 'none',
+        clientSubjectHeader: 'x-client-cert-subject',
+        redirectHttp: false,
+      },
+      http2: { enabled: true, maxConcurrentStreams: 100, maxClientResets: 200 },
       admin: { listen: { host: '127.0.0.1', port: 9091 }, tokens: [] },
       upstream: {
         connections: 128,
@@ -47,6 +55,7 @@ describe('defaults', () => {
         keepAliveTimeout: 4000,
         healthCheckInterval: 5000,
         queue: 1000,
+        tls: {},
       },
       upstreams: {},
       server: {

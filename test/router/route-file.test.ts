@@ -57,6 +57,7 @@ describe('a valid file', () => {
           upstream: undefined,
           rateLimit: undefined,
           rules: [],
+          requireClientCert: false,
         },
         {
           name: 'api',
@@ -66,6 +67,7 @@ describe('a valid file', () => {
           upstream: 'api',
           rateLimit: undefined,
           rules: [],
+          requireClientCert: false,
         },
         {
           name: 'assets',
@@ -79,6 +81,7 @@ describe('a valid file', () => {
           upstream: undefined,
           rateLimit: undefined,
           rules: [],
+          requireClientCert: false,
         },
       ],
       default: { name: 'other', policy: defaultPolicy, tags: [], upstream: undefined },

@@ -17,6 +17,10 @@ export interface TestProxy {
   readonly url: string
   /** `http://127.0.0.1:<port>` of the admin listener. */
   readonly adminUrl: string
+  /** The TLS listener's port, when the config gives it a certificate. */
+  readonly tlsPort: number | undefined
+  /** The cleartext HTTP/2 listener's port, when `http2.cleartextListen` is set. */
+  readonly h2cPort: number | undefined
   /** JSON log lines written so far. */
   readonly logs: Record<string, unknown>[]
   /** Every log line written so far, as text (combined access lines are not JSON). */
@@ -62,6 +66,8 @@ export async function startProxy(options: TestProxyOptions): Promise<TestProxy> 
     ...(configFile === undefined ? {} : { config: configFile }),
     listen: '127.0.0.1:0',
     'admin-listen': '127.0.0.1:0',
+    // Only opened when the config gives the TLS listener a certificate.
+    'tls-listen': '127.0.0.1:0',
     workers: '1',
   }
   const config = load()
@@ -89,11 +95,13 @@ export async function startProxy(options: TestProxyOptions): Promise<TestProxy> 
     removeFiles()
     throw err
   }
-  const { proxy, admin } = await app.listen()
+  const { proxy, admin, tls, h2c } = await app.listen()
   return {
     app,
     url: `http://127.0.0.1:${proxy.port}`,
     adminUrl: `http://127.0.0.1:${admin.port}`,
+    tlsPort: tls?.port,
+    h2cPort: h2c?.port,
     logs,
     lines,
     async close() {
