@@ -27,6 +27,7 @@ import { createMethodsStage } from './pipeline/stages/methods.ts'
 import { createPurgeMethodStage } from './pipeline/stages/purge-method.ts'
 import { createRouteStage } from './pipeline/stages/route.ts'
 import { createSurrogateStage } from './pipeline/stages/surrogate.ts'
+import { createUpgradeStage } from './pipeline/stages/upgrade.ts'
 import { createUpstreamStage } from './pipeline/stages/upstream.ts'
 import { certificateFilesOf } from './config/tls.ts'
 import { createClientCertStage } from './pipeline/stages/client-cert.ts'
@@ -204,34 +205,38 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
   )
   const surrogateLog = child('surrogate')
   const rulesLog = child('rules')
+  // Every request, an Upgrade request too, is classified and meets the rules and limits.
+  const admission = [
+    createRulesStage({
+      name: 'rules',
+      rules: () => routes.current().rules,
+      clientAddress,
+      log: rulesLog,
+    }),
+    createRouteStage({ router: routes.current }),
+    // mTLS routes: 403 without a verified client certificate, before anything else runs.
+    createClientCertStage(),
+    createRulesStage({
+      name: 'route-rules',
+      rules: (ctx) => ctx.facts.match?.route.rules,
+      clientAddress,
+      log: rulesLog,
+    }),
+    createRateLimitStage({
+      // Workers share their buckets through the primary, so a limit holds across the host.
+      limiter: inWorker
+        ? createClusterRateLimiter(
+            (message) => process.send?.(message),
+            (listener) => process.on('message', listener),
+            clock,
+          )
+        : createLocalRateLimiter(clock),
+      clientAddress,
+    }),
+  ]
   const pipeline = compose(
     [
-      createRulesStage({
-        name: 'rules',
-        rules: () => routes.current().rules,
-        clientAddress,
-        log: rulesLog,
-      }),
-      createRouteStage({ router: routes.current }),
-      // mTLS routes: 403 without a verified client certificate, before anything else runs.
-      createClientCertStage(),
-      createRulesStage({
-        name: 'route-rules',
-        rules: (ctx) => ctx.facts.match?.route.rules,
-        clientAddress,
-        log: rulesLog,
-      }),
-      createRateLimitStage({
-        // Workers share their buckets through the primary, so a limit holds across the host.
-        limiter: inWorker
-          ? createClusterRateLimiter(
-              (message) => process.send?.(message),
-              (listener) => process.on('message', listener),
-              clock,
-            )
-          : createLocalRateLimiter(clock),
-        clientAddress,
-      }),
+      ...admission,
       // PURGE is answered here when the PURGE method is on; the methods stage refuses it otherwise.
       createPurgeMethodStage({
         enabled: config.server.purgeMethod.enabled,
@@ -290,6 +295,16 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
     pipelineLog,
   )
 
+  // An Upgrade request (a WebSocket) is tunnelled to its route's pool: never cached.
+  const upgradePipeline = compose(
+    [
+      ...admission,
+      createMethodsStage({ methods: () => live.server.methods }),
+      createUpgradeStage({ pool: (name) => pools.get(name) }),
+    ],
+    pipelineLog,
+  )
+
   // Made again by a reload: its format and query rule are live.
   const accessLogOf = (log: Config['log']) =>
     createAccessLog({ format: log.accessFormat, withQuery: log.accessQuery, output: logging.output })
@@ -309,6 +324,23 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
     maxConnections: config.server.maxConnections,
     backlog: config.server.backlog,
     onRapidReset: () => publish(events.http2RapidReset, {}),
+    upgrades: config.server.upgrades.enabled
+      ? {
+          pipeline: upgradePipeline,
+          idleTimeoutMs: config.server.upgrades.idleTimeout,
+          maxTunnels: config.server.upgrades.maxTunnels,
+        }
+      : undefined,
+    proxyProtocol: config.server.proxyProtocol.enabled
+      ? {
+          allow: createAddressList(
+            config.server.proxyProtocol.allow,
+            (i, entry) => new Error(`server.proxyProtocol.allow[${i}]: ${String(entry)}`),
+          ),
+          // A balancer sends the header at once; the same bound as for a request's headers.
+          timeoutMs: config.server.headersTimeout,
+        }
+      : undefined,
     onFinish: (ctx, status, bytes, totalMs) => {
       publish(events.requestFinished, {
         route: ctx.facts.route,

@@ -31,6 +31,7 @@ export const errorCatalogue = {
     message: 'backend failed the request this one waited for',
     status: 502,
   },
+  EC_ERR_UPGRADE_UNAVAILABLE: { message: 'no tunnel available: %s', status: 503 },
   EC_ERR_CACHE_ONLY_IF_CACHED: { message: 'not in cache and the request said only-if-cached', status: 504 },
   EC_ERR_STORAGE_UNAVAILABLE: { message: 'storage unavailable: %s', status: 503 },
   EC_ERR_STORAGE_DIRECTORY_IN_USE: {

@@ -104,6 +104,50 @@ const purgeMethodSchema = z
     }
   })
 
+/** The longest delay node's timers take; a longer one fires at once. */
+const maxTimerMs = 2 ** 31 - 1
+
+const upgradesSchema = z
+  .strictObject({
+    enabled: boolean(
+      'tunnel Upgrade requests (WebSockets) to the backend; off, they are answered as plain requests',
+      true,
+    ),
+    idleTimeout: duration('cut a tunnel after this long without a byte either way', '5m', 'positive'),
+    maxTunnels: integer('most tunnels open (or being opened) at once in each worker; past it, 503', 1000, 1),
+  })
+  .superRefine((upgrades, ctx) => {
+    if (upgrades.idleTimeout > maxTimerMs) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['idleTimeout'],
+        message: `must be at most 24d (${maxTimerMs}ms), got ${upgrades.idleTimeout}ms`,
+      })
+    }
+  })
+
+const proxyProtocolSchema = z
+  .strictObject({
+    enabled: boolean(
+      'read a PROXY protocol header (v1 or v2) ahead of each connection from server.proxyProtocol.allow; its client is the peer',
+      false,
+    ),
+    allow: ipList(
+      'IPs or CIDRs that must send the header (load balancers); a header from any other address closes the connection',
+      [],
+    ),
+  })
+  .superRefine((proxy, ctx) => {
+    // Enabled with no sender would only ever close connections that carry a header.
+    if (proxy.enabled && proxy.allow.length === 0) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['allow'],
+        message: 'must list at least one IP or CIDR when server.proxyProtocol.enabled is true',
+      })
+    }
+  })
+
 const serverSchema = z
   .strictObject({
     maxHeaderBytes: size('largest request head accepted (431 above it)', '16KiB', 1),
@@ -131,6 +175,8 @@ const serverSchema = z
       ['*'],
     ),
     purgeMethod: purgeMethodSchema.prefault({}),
+    upgrades: upgradesSchema.prefault({}),
+    proxyProtocol: proxyProtocolSchema.prefault({}),
   })
   .superRefine((server, ctx) => {
     // Node refuses a server whose headersTimeout exceeds a non-zero requestTimeout.
@@ -731,6 +777,26 @@ export interface ServerConfig {
   /** Upper-case method names forwarded, or `*`. */
   readonly methods: readonly string[]
   readonly purgeMethod: PurgeMethodConfig
+  readonly upgrades: UpgradesConfig
+  readonly proxyProtocol: ProxyProtocolConfig
+}
+
+/** Upgrade requests (WebSockets) tunnelled to the backend (server/upgrade.ts). */
+export interface UpgradesConfig {
+  /** Off: an Upgrade request is answered as a plain request, its Upgrade field dropped. */
+  readonly enabled: boolean
+  /** Milliseconds without a byte either way before a tunnel is cut. */
+  readonly idleTimeout: number
+  /** Per worker; more get 503. */
+  readonly maxTunnels: number
+}
+
+/** The PROXY protocol on the proxy listener (server/proxy-protocol-listener.ts). */
+export interface ProxyProtocolConfig {
+  /** Off by default: no connection is read ahead. */
+  readonly enabled: boolean
+  /** IP addresses and CIDR ranges that must send a header; not empty when `enabled`. */
+  readonly allow: readonly string[]
 }
 
 /** The optional `PURGE` method on the proxy listener. */

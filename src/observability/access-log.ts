@@ -30,6 +30,8 @@ export interface AccessRequest {
     readonly upstreamMs: number | undefined
     /** The names (or tags) of the route file's request rules that marked the request. */
     readonly ruleTags: readonly string[]
+    /** An Upgrade request's outcome and the bytes its client sent through the tunnel. */
+    readonly tunnel?: { readonly outcome: string; readonly bytesIn: number } | undefined
   }
 }
 
@@ -93,6 +95,9 @@ export function createAccessLog(options: AccessLogOptions): AccessLog {
           `,"totalMs":${jsonNumber(roundMs(totalMs))},"bytes":${jsonNumber(bytes)}` +
           `,"client":${jsonString(req.clientAddress)}` +
           (facts.ruleTags.length === 0 ? '' : `,"rules":${jsonStrings(facts.ruleTags)}`) +
+          (facts.tunnel === undefined
+            ? ''
+            : `,"tunnel":${jsonString(facts.tunnel.outcome)},"bytesIn":${jsonNumber(facts.tunnel.bytesIn)}`) +
           ',"msg":"request"}\n',
       )
     },

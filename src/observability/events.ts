@@ -5,7 +5,7 @@
  * subscriber never changes a response.
  */
 import { channel } from 'node:diagnostics_channel'
-import type { CacheOutcome } from '../pipeline/context.ts'
+import type { CacheOutcome, TunnelOutcome } from '../pipeline/context.ts'
 import type { InvalidationSource } from '../surrogate/invalidator.ts'
 
 /** A request finished (or its client went away). */
@@ -135,6 +135,16 @@ export interface TagsDropped {
   readonly count: number
 }
 
+/** A connection was closed before HTTP over its PROXY protocol header (server/proxy-protocol-listener.ts). */
+export interface ProxyProtocolRefused {
+  readonly reason: 'untrusted' | 'malformed' | 'missing' | 'timeout'
+}
+
+/** An Upgrade request (a WebSocket) ended, with its tunnel or without one (see TunnelOutcome). */
+export interface TunnelEnded {
+  readonly outcome: TunnelOutcome
+}
+
 /** A route file reload was attempted. */
 export interface RoutesReload {
   readonly ok: boolean
@@ -159,6 +169,8 @@ export const events = {
   invalidation: channel('edgecache:invalidation'),
   storageError: channel('edgecache:storage:error'),
   fillLock: channel('edgecache:cache:fill-lock'),
+  proxyProtocolRefused: channel('edgecache:server:proxy-protocol-refused'),
+  tunnelEnded: channel('edgecache:server:tunnel-ended'),
 } as const
 
 /** Publishes `message` on `ch` only when someone listens, so an idle channel costs a branch. */

@@ -33,6 +33,7 @@ import {
   type UpstreamFinished,
 } from './events.ts'
 import { registerLimitMetrics } from './limit-metrics.ts'
+import { registerListenerMetrics } from './listener-metrics.ts'
 import { type PoolMetricsOptions, registerPoolMetrics } from './pool-metrics.ts'
 
 export interface MetricsOptions {
@@ -61,8 +62,8 @@ export interface MetricsOptions {
    * @default true
    */
   readonly processMetrics?: boolean
-  /** Requests being answered and client connections open now, read at each scrape. @default none */
-  traffic?(): { readonly inFlight: number; readonly connections: number }
+  /** Requests being answered, client connections and tunnels open now, read at each scrape. @default none */
+  traffic?(): { readonly inFlight: number; readonly connections: number; readonly tunnels?: number }
   /** edgecache's version, for `edgecache_build_info`. @default none: no such metric */
   readonly version?: string
 }
@@ -304,6 +305,14 @@ export function createMetrics(options: MetricsOptions): Metrics {
         this.set(traffic().connections)
       },
     })
+    new Gauge({
+      name: 'edgecache_tunnels_open',
+      help: 'Tunnels of Upgrade requests (WebSockets) open now (summed over workers).',
+      registers,
+      collect() {
+        this.set(traffic().tunnels ?? 0)
+      },
+    })
   }
   if (options.version !== undefined) {
     new Gauge({
@@ -520,6 +529,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
   const stopPoolMetrics =
     options.pools === undefined ? undefined : registerPoolMetrics(registry, options.pools)
   const stopLimitMetrics = registerLimitMetrics(registry)
+  const stopListenerMetrics = registerListenerMetrics(registry)
 
   let closed = false
   return {
@@ -532,6 +542,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
       for (const [name, onMessage] of subscriptions) unsubscribe(name, onMessage)
       stopPoolMetrics?.()
       stopLimitMetrics()
+      stopListenerMetrics()
     },
   }
 }

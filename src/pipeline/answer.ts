@@ -2,7 +2,7 @@
  * What a stage returns instead of writing to a socket: status, header fields and a body.
  * Only the server writes an Answer to the client, so stages can be tested without one.
  */
-import type { Readable } from 'node:stream'
+import type { Duplex, Readable } from 'node:stream'
 
 /** Response header fields, names lowercased. */
 export type ResponseHeaders = Record<string, string | string[]>
@@ -18,6 +18,11 @@ export interface Answer {
   body: Buffer | Readable | undefined
   /** Surrogate keys the surrogate stage found; the cache stage stores them with the response. */
   tags?: readonly string[]
+  /**
+   * The backend's connection after it switched protocols (status 101, an Upgrade request):
+   * the server joins it to the client's. Only the upgrade stage sets it.
+   */
+  upgrade?: Duplex
 }
 
 /** A short text answer, for errors and refusals. */

@@ -12,6 +12,23 @@ export type HeaderMap = Readonly<Record<string, string | string[] | undefined>>
 /** How the cache answered, for logs and metrics (Cache-Status says it to the client). */
 export type CacheOutcome = 'hit' | 'stale' | 'miss' | 'revalidated' | 'bypass' | 'pass'
 
+/**
+ * How an Upgrade request ended (server/upgrade.ts): its tunnel closed, by either side
+ * (`closed`), for want of traffic (`idle_timeout`), by a reset (`error`) or by shutdown; or
+ * no tunnel opened: too many were open (`over_limit`), the backend answered without
+ * switching protocols (`backend_declined`) or could not be reached (`failed`), or edgecache
+ * refused the request (`refused`: a request rule, a rate limit, a bad request, shutdown).
+ */
+export type TunnelOutcome =
+  | 'closed'
+  | 'idle_timeout'
+  | 'error'
+  | 'shutdown'
+  | 'over_limit'
+  | 'backend_declined'
+  | 'failed'
+  | 'refused'
+
 /** What the stages learnt while handling a request; shared by every context derived from it. */
 export interface RequestFacts {
   route: string
@@ -33,6 +50,8 @@ export interface RequestFacts {
   collapsed: boolean
   /** Cache-Status for an answer the error boundary builds, set by the cache stage. */
   cacheStatus: string | undefined
+  /** An Upgrade request's end, and the bytes its client sent through the tunnel. */
+  tunnel: { readonly outcome: TunnelOutcome; readonly bytesIn: number } | undefined
 }
 
 export interface RequestContext {
@@ -79,6 +98,7 @@ export function createFacts(): RequestFacts {
     upstreamMs: undefined,
     collapsed: false,
     cacheStatus: undefined,
+    tunnel: undefined,
   }
 }
 

@@ -326,8 +326,12 @@ export class Exchange {
   }
 }
 
-/** Why the request must be refused before the pipeline sees it, if it must. */
-function refusalOf(req: ServerRequest, limits: ExchangeShared, h2: boolean): EdgecacheError | undefined {
+/** Why the request must be refused before the pipeline sees it, if it must (upgrade.ts asks too). */
+export function refusalOf(
+  req: ServerRequest,
+  limits: Pick<ExchangeShared, 'maxHeaderCount' | 'maxUriBytes' | 'maxBodyBytes'>,
+  h2: boolean,
+): EdgecacheError | undefined {
   // node's maxHeadersCount drops the fields past its limit without a word; count them all.
   // HTTP/2's pseudo-header fields (:method, :path, :scheme, :authority) are not counted.
   const raw = req.rawHeaders

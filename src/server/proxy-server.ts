@@ -24,8 +24,10 @@ import {
   type ServerRequest,
 } from './exchange.ts'
 import { guardSessions, type Http2Limits } from './http2-sessions.ts'
+import { acceptProxyProtocol, type ProxyProtocolOptions } from './proxy-protocol-listener.ts'
 import { errorOfClientError, rawRefusal } from './refusal.ts'
 import { nextRequestId } from './request-id.ts'
+import { createUpgrades, type UpgradeOptions } from './upgrade.ts'
 
 /** Where the listener reports what goes wrong; a child logger in practice. */
 export interface ProxyServerLog {
@@ -83,6 +85,13 @@ export interface ProxyServerOptions {
    * the status sent (499 if none was), body bytes handed to the socket, and ms since arrival.
    */
   readonly onFinish?: (ctx: RequestContext, status: number, bytes: number, totalMs: number) => void
+  /**
+   * Tunnels Upgrade requests (WebSockets) through their own pipeline (upgrade.ts); they
+   * also get `onFinish`, once their tunnel has closed. @default none: answered as plain requests
+   */
+  readonly upgrades?: UpgradeOptions
+  /** Reads a PROXY protocol header ahead of each connection (proxy-protocol-listener.ts). @default off */
+  readonly proxyProtocol?: Omit<ProxyProtocolOptions, 'log'>
 }
 
 export interface ProxyServer {
@@ -96,8 +105,8 @@ export interface ProxyServer {
    */
   close(timeoutMs: number): Promise<void>
   readonly server: Server
-  /** Requests received and not yet finished, and client connections open, right now. */
-  traffic(): { readonly inFlight: number; readonly connections: number }
+  /** Requests received and not yet finished, client connections and tunnels open, right now. */
+  traffic(): { readonly inFlight: number; readonly connections: number; readonly tunnels: number }
   /**
    * TLS only: serves `certificates` to new handshakes; connections open keep theirs, so a
    * renewed certificate drops nobody.
@@ -150,6 +159,7 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
     onIdle: undefined,
   }
 
+  const upgrades = options.upgrades === undefined ? undefined : createUpgrades(options.upgrades, shared)
   const http1Options = {
     maxHeaderSize: maxHeaderBytes,
     headersTimeout: options.headersTimeoutMs,
@@ -159,6 +169,9 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
     // Checked in exchange.ts instead, so the 400 has a body and a request id, and so
     // repeated Host lines are refused too.
     requireHostHeader: false,
+    // Without upgrades node answers an Upgrade request as a plain one (its default with no
+    // `upgrade` listener); with them, upgrade.ts says which it tunnels.
+    ...(upgrades !== undefined && { shouldUpgradeCallback: upgrades.accepts }),
   }
   const http2Options =
     http2 === undefined
@@ -216,6 +229,8 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
   }
   const http1 = server as HttpServer
   if (transport.kind === 'tls') http1.maxHeadersCount = 0
+  // First, so that node's HTTP parser meets the connection only after the header is read.
+  if (options.proxyProtocol !== undefined) acceptProxyProtocol(server, { ...options.proxyProtocol, log })
   if (options.maxConnections > 0) server.maxConnections = options.maxConnections
   if (guard !== undefined) server.on('session', guard.session)
 
@@ -227,6 +242,7 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
   server.on('checkContinue', (req: ServerRequest, res: ServerReply) =>
     new Exchange(req, res, shared, true).start(),
   )
+  if (upgrades !== undefined) server.on('upgrade', upgrades.handle)
 
   server.on('clientError', (err: Error & { code?: string }, socket: Duplex) => {
     if (err.code === 'ECONNRESET' || !socket.writable) {
@@ -281,7 +297,7 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
 
   return {
     server,
-    traffic: () => ({ inFlight: shared.inFlight, connections }),
+    traffic: () => ({ inFlight: shared.inFlight, connections, tunnels: upgrades?.open() ?? 0 }),
     setCertificates(next) {
       if (tlsServer === undefined) return
       certificates = next
@@ -303,10 +319,12 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
     close(timeoutMs) {
       closed ??= new Promise<void>((resolve) => {
         shared.closing = true
+        // Tunnels too: node no longer counts an upgraded connection as its own.
         const deadline = setTimeout(() => {
           // HTTP/1.1 connections (node:http keeps a list), then HTTP/2 sessions.
           if (transport.kind !== 'h2c') http1.closeAllConnections()
           guard?.destroyAll()
+          upgrades?.closeAll()
         }, timeoutMs)
         // Done when the last connection has closed (at once, with an error, if the server
         // never listened) and, since a socket's close reaches its response a little later,

@@ -72,6 +72,12 @@ export interface UpstreamPool {
    * `EC_ERR_UPSTREAM_UNAVAILABLE` or `EC_ERR_UPSTREAM_BUSY` (503) without trying any server.
    */
   send(ctx: RequestContext): Promise<Answer>
+  /**
+   * Forwards an Upgrade request to a server of the pool as `send` does (Upstream.upgrade):
+   * a server that switches protocols answers 101 with its connection in `upgrade`. Open
+   * tunnels are not counted as the server's active requests: they hold no pooled connection.
+   */
+  upgrade(ctx: RequestContext): Promise<Answer>
   /** Records an active check's result for the server with `url`. */
   recordCheck(url: string, ok: boolean, error?: string): void
   servers(): readonly ServerReport[]
@@ -183,58 +189,61 @@ export function createPool(options: PoolOptions): UpstreamPool {
     return answer
   }
 
+  /** Sends `ctx` to a server of the pool, and to another when that is safe. */
+  const forward = async (ctx: RequestContext, upgrade: boolean) => {
+    budget.request(clock.now())
+    const tried = new Set<Member>()
+    let lastError: unknown
+    for (let attempt = 1; ; attempt++) {
+      const now = clock.now()
+      const candidates = choices(tried, now)
+      if (candidates.length === 0) {
+        if (lastError !== undefined) throw lastError
+        publish(events.upstreamRejected, { upstream: name, reason: 'unavailable' })
+        throw new EdgecacheError('EC_ERR_UPSTREAM_UNAVAILABLE')
+      }
+      const index = balancer.pick(candidates, hashing ? options.hashKey(ctx) : '')
+      const member = candidates[index]!
+      if (member.active >= connections && waiting() >= queue) {
+        if (lastError !== undefined) throw lastError
+        publish(events.upstreamRejected, { upstream: name, reason: 'busy' })
+        throw new EdgecacheError('EC_ERR_UPSTREAM_BUSY')
+      }
+      tried.add(member)
+      member.active++
+      let answer: Answer
+      try {
+        answer = await (upgrade ? member.upstream.upgrade(ctx) : member.upstream.send(ctx))
+      } catch (err) {
+        member.active--
+        const code = (err as { code?: unknown })?.code
+        if (typeof code !== 'string' || !retryableCodes.has(code) || ctx.signal.aborted) throw err
+        recordOutcome(member, false, code)
+        if (!canTryAgain(ctx, attempt) || choices(tried, clock.now()).length === 0 || !spendRetry()) throw err
+        lastError = err
+        continue
+      }
+      recordOutcome(member, true)
+      if (
+        retryOn.has(answer.status) &&
+        canTryAgain(ctx, attempt) &&
+        choices(tried, clock.now()).length > 0 &&
+        spendRetry()
+      ) {
+        // Nothing of it has reached the client: drop it and ask another server.
+        const body = answer.body
+        member.active--
+        if (body !== undefined && !Buffer.isBuffer(body)) body.resume()
+        continue
+      }
+      return holdUntilDone(member, answer)
+    }
+  }
+
   return {
     name,
-    async send(ctx) {
-      budget.request(clock.now())
-      const tried = new Set<Member>()
-      let lastError: unknown
-      for (let attempt = 1; ; attempt++) {
-        const now = clock.now()
-        const candidates = choices(tried, now)
-        if (candidates.length === 0) {
-          if (lastError !== undefined) throw lastError
-          publish(events.upstreamRejected, { upstream: name, reason: 'unavailable' })
-          throw new EdgecacheError('EC_ERR_UPSTREAM_UNAVAILABLE')
-        }
-        const index = balancer.pick(candidates, hashing ? options.hashKey(ctx) : '')
-        const member = candidates[index]!
-        if (member.active >= connections && waiting() >= queue) {
-          if (lastError !== undefined) throw lastError
-          publish(events.upstreamRejected, { upstream: name, reason: 'busy' })
-          throw new EdgecacheError('EC_ERR_UPSTREAM_BUSY')
-        }
-        tried.add(member)
-        member.active++
-        let answer: Answer
-        try {
-          answer = await member.upstream.send(ctx)
-        } catch (err) {
-          member.active--
-          const code = (err as { code?: unknown })?.code
-          if (typeof code !== 'string' || !retryableCodes.has(code) || ctx.signal.aborted) throw err
-          recordOutcome(member, false, code)
-          if (!canTryAgain(ctx, attempt) || choices(tried, clock.now()).length === 0 || !spendRetry())
-            throw err
-          lastError = err
-          continue
-        }
-        recordOutcome(member, true)
-        if (
-          retryOn.has(answer.status) &&
-          canTryAgain(ctx, attempt) &&
-          choices(tried, clock.now()).length > 0 &&
-          spendRetry()
-        ) {
-          // Nothing of it has reached the client: drop it and ask another server.
-          const body = answer.body
-          member.active--
-          if (body !== undefined && !Buffer.isBuffer(body)) body.resume()
-          continue
-        }
-        return holdUntilDone(member, answer)
-      }
-    },
+    send: (ctx) => forward(ctx, false),
+    upgrade: (ctx) => forward(ctx, true),
     recordCheck(url, ok, error) {
       const member = members.find((m) => m.url === url)
       if (member === undefined) return

@@ -11,7 +11,7 @@
  * Readable is the only copy of the response's flow control: `read()` resumes undici and a
  * full buffer pauses it.
  */
-import { Readable } from 'node:stream'
+import { type Duplex, Readable } from 'node:stream'
 import { rootCertificates } from 'node:tls'
 import type { Dispatcher } from 'undici'
 import { Pool } from 'undici'
@@ -71,6 +71,13 @@ export interface Upstream {
    * an EdgecacheError, or with `ctx.signal.reason` when the client went away.
    */
   send(ctx: RequestContext): Promise<Answer>
+  /**
+   * Forwards an Upgrade request (a WebSocket handshake) as `send` does, asking the backend
+   * to switch to the protocols of the request's Upgrade field. A backend that switches
+   * resolves an Answer of status 101 whose `upgrade` is its connection, taken out of the
+   * pool, and whose `upgrade` field names the protocol; any other answer is an ordinary one.
+   */
+  upgrade(ctx: RequestContext): Promise<Answer>
   /** Requests sent that have not had their response header section yet. */
   inFlight(): number
   /**
@@ -138,62 +145,74 @@ export function createUpstream(options: UpstreamOptions): Upstream {
     ...(options.tls === undefined ? {} : { connect: tlsConnectOptions(options.tls) }),
   })
 
-  return {
-    send(ctx) {
-      if (ctx.signal.aborted) return Promise.reject(abortReason(ctx.signal))
-      let headers: Record<string, string | string[]>
-      try {
-        headers = forwarding.requestHeaders(ctx)
-      } catch (err) {
-        return Promise.reject(err)
-      }
-      const sentAt = performance.now()
-      const answer = new Promise<Answer>((resolve, reject) => {
-        const handler = new ForwardHandler(ctx, forwarding, resolve, reject)
-        // undici reports its own synchronous failures to handler.onResponseError.
-        const timeouts = options.timeouts?.()
-        pool.dispatch(
-          {
-            method: ctx.method,
-            path: ctx.target,
-            headers,
-            body: ctx.body ?? null,
-            ...(timeouts && { headersTimeout: timeouts.headersMs, bodyTimeout: timeouts.bodyMs }),
-          },
-          handler,
-        )
-      })
-      inFlight++
-      const settled = () => {
-        inFlight--
-      }
-      answer.then(settled, settled)
-      if (!events.upstreamFinished.hasSubscribers) return answer
-      return answer.then(
-        (result) => {
+  const forward = (ctx: RequestContext, upgrade: string | undefined): Promise<Answer> => {
+    if (ctx.signal.aborted) return Promise.reject(abortReason(ctx.signal))
+    let headers: Record<string, string | string[]>
+    try {
+      headers = forwarding.requestHeaders(ctx)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    const sentAt = performance.now()
+    const answer = new Promise<Answer>((resolve, reject) => {
+      const handler = new ForwardHandler(ctx, forwarding, resolve, reject)
+      // undici reports its own synchronous failures to handler.onResponseError.
+      const timeouts = options.timeouts?.()
+      pool.dispatch(
+        {
+          method: ctx.method,
+          path: ctx.target,
+          headers,
+          body: ctx.body ?? null,
+          ...(timeouts && { headersTimeout: timeouts.headersMs, bodyTimeout: timeouts.bodyMs }),
+          // undici writes `connection: upgrade` and this as `upgrade:` itself.
+          ...(upgrade !== undefined && { upgrade }),
+        },
+        handler,
+      )
+    })
+    inFlight++
+    const settled = () => {
+      inFlight--
+    }
+    answer.then(settled, settled)
+    if (!events.upstreamFinished.hasSubscribers) return answer
+    return answer.then(
+      (result) => {
+        publish(events.upstreamFinished, {
+          upstream: name,
+          server,
+          status: result.status,
+          durationMs: performance.now() - sentAt,
+          error: undefined,
+        })
+        return result
+      },
+      (err: unknown) => {
+        const error = errorKind(err)
+        if (error !== undefined) {
           publish(events.upstreamFinished, {
             upstream: name,
             server,
-            status: result.status,
+            status: undefined,
             durationMs: performance.now() - sentAt,
-            error: undefined,
+            error,
           })
-          return result
-        },
-        (err: unknown) => {
-          const error = errorKind(err)
-          if (error !== undefined) {
-            publish(events.upstreamFinished, {
-              upstream: name,
-              server,
-              status: undefined,
-              durationMs: performance.now() - sentAt,
-              error,
-            })
-          }
-          throw err
-        },
-      )
+        }
+        throw err
+      },
+    )
+  }
+
+  return {
+    send: (ctx) => forward(ctx, undefined),
+    upgrade(ctx) {
+      const field = ctx.headers.upgrade
+      const protocols = typeof field === 'string' ? field : field?.join(', ')
+      if (protocols === undefined || protocols === '') {
+        return Promise.reject(new EdgecacheError('EC_ERR_REQUEST_BAD', ['upgrade without an Upgrade field']))
+      }
+      return forward(ctx, protocols)
     },
     inFlight: () => inFlight,
     async probe(path, host, timeoutMs) {
@@ -290,6 +309,33 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     // next microtask a small response has usually ended: it is then answered as one
     // Buffer, which costs far less than a stream (see #answerOnceRead).
     queueMicrotask(this.#answerOnceRead)
+  }
+
+  /**
+   * The backend switched protocols: its connection, out of undici's pool now, is the
+   * answer's `upgrade`. undici calls this only for a request sent with `upgrade`.
+   */
+  onRequestUpgrade(
+    _controller: Dispatcher.DispatchController,
+    statusCode: number,
+    headers: Record<string, string | string[] | undefined>,
+    socket: Duplex,
+  ): void {
+    this.#ctx.signal.removeEventListener('abort', this.#onAbort)
+    if (this.#settled) {
+      // The client went away while the backend answered.
+      socket.destroy()
+      return
+    }
+    const facts = this.#ctx.facts
+    facts.upstreamStatus = statusCode
+    facts.upstreamMs = performance.now() - this.#sentAt
+    this.#headed = true
+    const answerHeaders = this.#forwarding.responseHeaders(headers)
+    // Hop-by-hop, so dropped above; the server says it again on its own hop.
+    const protocol = headers.upgrade
+    if (protocol !== undefined) answerHeaders.upgrade = protocol
+    this.#settle({ status: statusCode, headers: answerHeaders, body: undefined, upgrade: socket })
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {

@@ -74,6 +74,8 @@ describe('defaults', () => {
         proxyOnlyHeaders: [...defaultProxyOnlyFields],
         methods: ['*'],
         purgeMethod: { enabled: false, allow: [] },
+        upgrades: { enabled: true, idleTimeout: 300_000, maxTunnels: 1000 },
+        proxyProtocol: { enabled: false, allow: [] },
       },
       cache: {
         name: 'edgecache',
@@ -398,6 +400,28 @@ describe('problems', () => {
       'PURGE enabled not a boolean',
       'server: { purgeMethod: { enabled: yes, allow: [10.0.0.1] } }',
       ['server.purgeMethod.enabled: expected true or false, got "yes"'],
+    ],
+    [
+      'the PROXY protocol enabled with no sender allowed',
+      'server: { proxyProtocol: { enabled: true } }',
+      [
+        'server.proxyProtocol.allow: must list at least one IP or CIDR when server.proxyProtocol.enabled is true',
+      ],
+    ],
+    [
+      'a bad PROXY protocol sender',
+      'server: { proxyProtocol: { enabled: true, allow: [lb.internal] } }',
+      ['server.proxyProtocol.allow[0]: expected an IP address or CIDR like "10.0.0.0/8", got "lb.internal"'],
+    ],
+    [
+      'a tunnel idle timeout past what timers take',
+      'server: { upgrades: { idleTimeout: 30d } }',
+      ['server.upgrades.idleTimeout: must be at most 24d (2147483647ms), got 2592000000ms'],
+    ],
+    [
+      'no tunnel allowed',
+      'server: { upgrades: { maxTunnels: 0 } }',
+      ['server.upgrades.maxTunnels: expected an integer >= 1, got 0'],
     ],
     [
       'a tag field with both separators',
