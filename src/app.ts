@@ -349,7 +349,9 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
         cache: ctx.facts.cache,
         collapsed: ctx.facts.collapsed,
         bytes,
-        totalMs,
+        // A tunnel's request took until its 101; its life is in its access line, not in
+        // the request latencies of metrics and the status page.
+        totalMs: ctx.facts.tunnel?.handshakeMs ?? totalMs,
         httpVersion: ctx.httpVersion,
         scheme: ctx.scheme,
       })

@@ -86,6 +86,12 @@ one scheme. \`storage.redis.tls.ca\` adds a private CA to the trusted ones, and 
 under each name (\`upstreams.app.servers\`) and are set in a config file only. \`upstream.url\` makes the pool named
 \`default\`. See [backends.md](backends.md).
 
+## WebSockets and the PROXY protocol
+
+\`server.upgrades\` tunnels Upgrade requests (WebSockets) to the route's pool, with an idle timeout and a limit per
+worker; \`server.proxyProtocol\` reads the header of a TCP load balancer on the proxy listener. See
+[upgrades-and-proxy-protocol.md](upgrades-and-proxy-protocol.md).
+
 ## Secrets
 
 Fields marked *secret* below are never repeated in a message: \`check-config\` and load errors name the
@@ -103,7 +109,9 @@ lines: \`reqId\`, \`method\`, \`host\`, \`path\`, \`route\`, \`status\`, \`cache
 it, if any), with \`level\`, \`time\`, \`pid\`, \`component\` and \`msg\`. \`log.accessFormat: combined\` writes the NCSA combined line of Apache and nginx instead
 (\`client - - [time] "request line" status bytes "Referer" "User-Agent"\`, times in UTC, \`"\`, \`\\\` and bytes
 outside printable ASCII as \`\\xHH\`); the other lines stay JSON. The query string, of the path and of the Referer,
-is left out unless \`log.accessQuery\`; no other request header field is written.
+is left out unless \`log.accessQuery\`; no other request header field is written. An Upgrade request (a WebSocket)
+gets its line when it ends: with a tunnel, \`status\` 101, \`totalMs\` the tunnel's life, \`bytes\` sent to the
+client and \`bytesIn\` received from it; with or without one, \`tunnel\` says how it ended.
 
 Access lines are written in batches, 32 KiB or 100 ms at most, and a stop on SIGTERM or SIGINT writes them all
 before the process exits. To rotate the file, move it and send SIGUSR2 to edgecache's main process: the primary

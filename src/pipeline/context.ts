@@ -50,8 +50,13 @@ export interface RequestFacts {
   collapsed: boolean
   /** Cache-Status for an answer the error boundary builds, set by the cache stage. */
   cacheStatus: string | undefined
-  /** An Upgrade request's end, and the bytes its client sent through the tunnel. */
-  tunnel: { readonly outcome: TunnelOutcome; readonly bytesIn: number } | undefined
+  /**
+   * An Upgrade request's end, the bytes its client sent through the tunnel, and the ms
+   * from its arrival to the 101 (undefined when no tunnel opened).
+   */
+  tunnel:
+    | { readonly outcome: TunnelOutcome; readonly bytesIn: number; readonly handshakeMs: number | undefined }
+    | undefined
 }
 
 export interface RequestContext {

@@ -334,8 +334,12 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
           resolve()
         }
         server.close(() => {
-          if (shared.inFlight === 0) done()
-          else shared.onIdle = done
+          // A tunnel reports (its access line) once both its connections have closed.
+          const tunnelsDone = upgrades?.drained() ?? Promise.resolve()
+          void tunnelsDone.then(() => {
+            if (shared.inFlight === 0) done()
+            else shared.onIdle = done
+          })
         })
         // Connections between requests; those mid-request close after their response.
         // (node:http2's close() has already sent each HTTP/2 session a GOAWAY.)

@@ -48,6 +48,8 @@ export interface Upgrades {
   open(): number
   /** Cuts every open tunnel (shutdown, once its grace period has passed). */
   closeAll(): void
+  /** Resolves once no tunnel is open or being opened, and each has been reported. */
+  drained(): Promise<void>
 }
 
 /**
@@ -59,7 +61,16 @@ export interface Upgrades {
 export function createUpgrades(options: UpgradeOptions, shared: ExchangeShared): Upgrades {
   checkOptions(options)
   const tunnels = new Set<Tunnel>()
+  /** Clients of the Upgrade requests still in their pipeline (waiting for a backend's answer). */
+  const pending = new Set<Socket>()
   let opening = 0
+  let waiting: (() => void)[] = []
+  const settle = () => {
+    if (tunnels.size > 0 || opening > 0 || waiting.length === 0) return
+    const resolve = waiting
+    waiting = []
+    for (const done of resolve) done()
+  }
 
   /** The request's one report: its outcome for metrics, its access line through onFinish. */
   const finish = (
@@ -67,16 +78,16 @@ export function createUpgrades(options: UpgradeOptions, shared: ExchangeShared):
     status: number,
     bytes: number,
     outcome: TunnelOutcome,
-    bytesIn = 0,
+    opened?: { readonly bytesIn: number; readonly handshakeMs: number },
   ) => {
-    ctx.facts.tunnel = { outcome, bytesIn }
+    ctx.facts.tunnel = { outcome, bytesIn: opened?.bytesIn ?? 0, handshakeMs: opened?.handshakeMs }
     publish(events.tunnelEnded, { outcome })
-    if (shared.onFinish === undefined) return
     try {
-      shared.onFinish(ctx, status, bytes, shared.clock.now() - ctx.receivedAt)
+      shared.onFinish?.(ctx, status, bytes, shared.clock.now() - ctx.receivedAt)
     } catch (err) {
       shared.log.error({ err, reqId: ctx.id }, 'onFinish failed')
     }
+    settle()
   }
 
   const answer = (ctx: RequestContext, socket: Socket, reply: Answer, outcome: TunnelOutcome) => {
@@ -110,14 +121,22 @@ export function createUpgrades(options: UpgradeOptions, shared: ExchangeShared):
       answer(ctx, socket, reply, outcome)
       return
     }
+    if (shared.closing) {
+      // Shutdown began while the backend was asked: a tunnel now would only be cut.
+      const err = new EdgecacheError('EC_ERR_UPGRADE_UNAVAILABLE', ['shutting down'])
+      refuse(ctx, socket, err, 'refused')
+      backend.destroy()
+      return
+    }
     reply.headers['x-request-id'] = ctx.id
     socket.write(rawHead(101, reply.headers, 'upgrade'))
+    const handshakeMs = shared.clock.now() - ctx.receivedAt
     const tunnel = joinTunnel(socket, backend, {
       idleTimeoutMs: options.idleTimeoutMs,
       head,
       onEnd: (report) => {
         tunnels.delete(tunnel)
-        finish(ctx, 101, report.bytesOut, report.outcome, report.bytesIn)
+        finish(ctx, 101, report.bytesOut, report.outcome, { bytesIn: report.bytesIn, handshakeMs })
       },
     })
     tunnels.add(tunnel)
@@ -148,21 +167,24 @@ export function createUpgrades(options: UpgradeOptions, shared: ExchangeShared):
         return refuse(ctx, socket, err, 'over_limit')
       }
       opening += 1
-      let pending: Promise<Answer>
+      pending.add(socket)
+      let replied: Promise<Answer>
       try {
-        pending = options.pipeline(ctx)
+        replied = options.pipeline(ctx)
       } catch (err) {
-        pending = Promise.reject(err)
+        replied = Promise.reject(err)
       }
-      pending.then(
+      replied.then(
         (reply) => {
           opening -= 1
+          pending.delete(socket)
           socket.off('close', abort)
           deliver(ctx, socket, head, reply)
         },
         (err: unknown) => {
           // compose.ts is the boundary that turns errors into answers; reaching here is a bug.
           opening -= 1
+          pending.delete(socket)
           shared.log.error({ err, reqId: ctx.id }, 'pipeline rejected')
           if (socket.destroyed) finish(ctx, 499, 0, 'closed')
           else answer(ctx, socket, textAnswer(500, `500 internal error (request id ${ctx.id})`), 'failed')
@@ -172,6 +194,14 @@ export function createUpgrades(options: UpgradeOptions, shared: ExchangeShared):
     open: () => tunnels.size,
     closeAll() {
       for (const tunnel of tunnels) tunnel.close()
+      // Their client's close aborts the request to the backend.
+      for (const socket of pending) socket.destroy()
+    },
+    drained() {
+      return new Promise((resolve) => {
+        waiting.push(resolve)
+        settle()
+      })
     },
   }
 }

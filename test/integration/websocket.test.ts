@@ -280,12 +280,38 @@ describe('limits of tunnels', () => {
       const line = accessLines(proxy).find((l) => l.path === '/idle')!
       assert.equal(line.status, 101)
       assert.equal(line.tunnel, 'idle_timeout')
-      assert.match(
-        (await send(`${proxy.adminUrl}/metrics`)).text,
-        /edgecache_tunnels_total\{outcome="idle_timeout"\} 1\n/,
+      assert.ok((line.totalMs as number) >= 290, `totalMs ${line.totalMs}`)
+      const metrics = (await send(`${proxy.adminUrl}/metrics`)).text
+      assert.match(metrics, /edgecache_tunnels_total\{outcome="idle_timeout"\} 1\n/)
+      // The request's latency in metrics is its handshake, not the tunnel's life.
+      const sum = /edgecache_request_duration_seconds_sum\{route="default",cache="pass"\} ([0-9.e-]+)/.exec(
+        metrics,
       )
+      assert.ok(sum !== null && Number(sum[1]) < 0.29, `duration sum ${sum?.[1]}`)
     } finally {
       await proxy.close()
+    }
+  })
+})
+
+describe('tunnels at shutdown', () => {
+  test('an open tunnel is cut once server.shutdownTimeout has passed', async () => {
+    const backend = await startEchoBackend()
+    const proxy = await startProxy({
+      upstream: backend.url,
+      env: { EDGECACHE_SERVER__SHUTDOWN_TIMEOUT: '200ms' },
+    })
+    try {
+      const ws = await open(wsUrl(proxy.url, '/long'))
+      assert.equal((await echo(ws, 'before')).toString(), 'before')
+      const closing = proxy.close()
+      assert.equal(await closed(ws), 1006)
+      await closing
+      const line = accessLines(proxy).find((l) => l.path === '/long')
+      assert.equal(line?.tunnel, 'shutdown')
+    } finally {
+      await proxy.close()
+      await backend.close()
     }
   })
 })
