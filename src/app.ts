@@ -440,12 +440,14 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
     traffic: () => {
       let inFlight = 0
       let connections = 0
+      let tunnels = 0
       for (const s of servers) {
         const t = s.traffic()
         inFlight += t.inFlight
         connections += t.connections
+        tunnels += t.tunnels
       }
-      return { inFlight, connections }
+      return { inFlight, connections, tunnels }
     },
     version: packageVersion(),
   })
