@@ -49,7 +49,8 @@ import { createForwarding } from './upstream/forwarding.ts'
 import { createPools, poolNamesOf } from './upstream/pools.ts'
 import { createClientAddress } from './limits/client-address.ts'
 import { createClusterRateLimiter } from './limits/cluster-rate-limiter.ts'
-import { createLocalRateLimiter } from './limits/rate-limiter.ts'
+import { createLocalRateLimiter, type RateLimiter } from './limits/rate-limiter.ts'
+import { createSharedRateLimiter } from './limits/shared-rate-limiter.ts'
 import { createRateLimitStage } from './pipeline/stages/rate-limit.ts'
 import { createRulesStage } from './pipeline/stages/rules.ts'
 
@@ -203,6 +204,20 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
     perProcessStore ? createClusterInvalidator(storeInvalidator) : storeInvalidator,
     clock,
   )
+  // Buckets in the store's Redis hold a limit across every instance; the host's own
+  // (workers share theirs through the primary) hold it across its workers, and stand in
+  // for Redis when it does not answer.
+  const rateLimiter = (): RateLimiter => {
+    const host = inWorker
+      ? createClusterRateLimiter(
+          (message) => process.send?.(message),
+          (listener) => process.on('message', listener),
+          clock,
+        )
+      : createLocalRateLimiter(clock)
+    if (built.rateBuckets === undefined || config.rateLimit.shared === 'host') return host
+    return createSharedRateLimiter({ buckets: built.rateBuckets, fallback: host, log: child('limits') })
+  }
   const surrogateLog = child('surrogate')
   const rulesLog = child('rules')
   // Every request, an Upgrade request too, is classified and meets the rules and limits.
@@ -222,17 +237,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
       clientAddress,
       log: rulesLog,
     }),
-    createRateLimitStage({
-      // Workers share their buckets through the primary, so a limit holds across the host.
-      limiter: inWorker
-        ? createClusterRateLimiter(
-            (message) => process.send?.(message),
-            (listener) => process.on('message', listener),
-            clock,
-          )
-        : createLocalRateLimiter(clock),
-      clientAddress,
-    }),
+    createRateLimitStage({ limiter: rateLimiter(), clientAddress }),
   ]
   const pipeline = compose(
     [

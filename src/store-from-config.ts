@@ -7,6 +7,7 @@
  */
 import { readFileSync } from 'node:fs'
 import type { Clock } from './clock.ts'
+import type { SharedBuckets } from './limits/shared-rate-limiter.ts'
 import type { LocalTierConfig, RedisConnectionConfig, StorageConfig } from './config/schema.ts'
 import { createCircuitBreaker, type CircuitBreaker } from './storage/circuit-breaker.ts'
 import { createFillLocks, type FillNotices } from './storage/fill-locks.ts'
@@ -29,6 +30,11 @@ export interface BuiltStore {
    * process), and with lockWait 0.
    */
   readonly fills?: { readonly locks: FillLocks; readonly ttlMs: number; readonly waitMs: number }
+  /**
+   * Rate limit buckets in Redis, behind the store's circuit breaker: one set for every
+   * instance on the same Redis. Absent for the local and memory stores.
+   */
+  readonly rateBuckets?: SharedBuckets
   /** State for /ready and metrics: up, degraded (breaker not closed) or down. */
   state(): { readonly state: 'up' | 'degraded' | 'down'; readonly lastError: string | null }
   /** The local store's bound and file, for /ready and metrics; absent without one. */
@@ -108,6 +114,12 @@ export async function buildStore(config: StorageConfig, deps: StoreDeps): Promis
     onStateChange: (state, err) => deps.log.warn({ state, err }, `redis circuit ${state}`),
   })
   const state = () => breakerState(breaker)
+  // The store's breaker: Redis down for the cache is Redis down for rate limits too, and a
+  // rate limit decision must not wait out a deadline per request while it is.
+  const rateBuckets: SharedBuckets = {
+    take: (bucket, rate, burst) => breaker.run(() => remote.rateBuckets.take(bucket, rate, burst)),
+    available: () => !breaker.rejecting(),
+  }
   const fills = (notices?: FillNotices) =>
     redis.lockWait === 0
       ? undefined
@@ -121,6 +133,7 @@ export async function buildStore(config: StorageConfig, deps: StoreDeps): Promis
     return {
       store: guardStore(remote, breaker),
       fills: fills(),
+      rateBuckets,
       maxObjectBytes,
       state,
     }
@@ -136,6 +149,7 @@ export async function buildStore(config: StorageConfig, deps: StoreDeps): Promis
   return {
     store,
     fills: fills(bus),
+    rateBuckets,
     maxObjectBytes,
     state,
     capacity: () => capacityOf(l1),

@@ -49,6 +49,9 @@ export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 's
 /** Access line formats: JSON, or the NCSA combined log format. */
 export const accessFormats = ['json', 'combined'] as const
 
+/** Where rate limit buckets are kept (`rateLimit.shared`). */
+export const rateLimitSharing = ['auto', 'host', 'redis'] as const
+
 const upstreamSchema = z.strictObject({
   url: originUrl('the origin to proxy to, without a path; required to serve'),
   host: hostHeader('Host header sent upstream in place of the one the client sent'),
@@ -468,6 +471,15 @@ export const configSchema = z
     cache: cacheSchema.prefault({}),
     surrogate: surrogateSchema.prefault({}),
     storage: storageSchema.prefault({ driver: 'local' }),
+    rateLimit: z
+      .strictObject({
+        shared: oneOf(
+          "where the route file's rate limit buckets are kept: redis (every instance on the store's Redis shares them; storage.driver redis or tiered), host (the workers of each host share theirs), or auto: redis when the store has Redis, else host",
+          rateLimitSharing,
+          'auto',
+        ),
+      })
+      .prefault({}),
     workers: computedInteger('worker processes', () => availableParallelism(), 1, 'number of CPUs'),
     readiness: z
       .strictObject({
@@ -496,6 +508,17 @@ export const configSchema = z
       .prefault({}),
   })
   .superRefine((config, ctx) => {
+    if (
+      config.rateLimit.shared === 'redis' &&
+      config.storage.driver !== 'redis' &&
+      config.storage.driver !== 'tiered'
+    ) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['rateLimit', 'shared'],
+        message: `redis needs storage.driver redis or tiered, got ${config.storage.driver}`,
+      })
+    }
     // upstream.url is the pool named "default": one name, one pool.
     if (config.upstream.url !== undefined && Object.hasOwn(config.upstreams, defaultPoolName)) {
       ctx.addIssue({
@@ -684,6 +707,14 @@ export interface Config {
   readonly cache: CacheConfig
   readonly surrogate: SurrogateConfig
   readonly storage: StorageConfig
+  readonly rateLimit: {
+    /**
+     * Where the route file's rate limit buckets are kept: `redis` (the store's Redis, shared
+     * by every instance), `host` (the primary's, shared by the host's workers), or `auto`
+     * (redis when the store has Redis).
+     */
+    readonly shared: (typeof rateLimitSharing)[number]
+  }
   /** Worker processes, at least 1. Defaults to `os.availableParallelism()`. */
   readonly workers: number
   readonly readiness: {

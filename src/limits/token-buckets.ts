@@ -53,15 +53,23 @@ export function createTokenBuckets(maxKeys: number): TokenBuckets {
       buckets.set(key, bucket)
       const allowed = bucket.tokens >= 1
       if (allowed) bucket.tokens -= 1
-      return {
-        allowed,
-        remaining: Math.floor(bucket.tokens),
-        resetSeconds: Math.ceil((burst - bucket.tokens) / rate),
-        retryAfterSeconds: allowed ? 0 : Math.max(1, Math.ceil((1 - bucket.tokens) / rate)),
-      }
+      return takeResult(allowed, bucket.tokens, rate, burst)
     },
     get size() {
       return buckets.size
     },
+  }
+}
+
+/**
+ * What a take tells the client, from whether it got a token and the tokens left after it:
+ * the same whoever holds the bucket (this process, the primary, or Redis).
+ */
+export function takeResult(allowed: boolean, tokens: number, rate: number, burst: number): TakeResult {
+  return {
+    allowed,
+    remaining: Math.floor(tokens),
+    resetSeconds: Math.ceil((burst - tokens) / rate),
+    retryAfterSeconds: allowed ? 0 : Math.max(1, Math.ceil((1 - tokens) / rate)),
   }
 }

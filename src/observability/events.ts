@@ -64,6 +64,12 @@ export interface RateLimitEvent {
   readonly result: 'allowed' | 'limited' | 'allowlisted'
 }
 
+/**
+ * A rate limit decision was made by the host's own buckets because the shared ones (Redis)
+ * could not answer.
+ */
+export type RateLimitFallback = Record<string, never>
+
 /** A request rule matched: its action, and the rule's name. */
 export interface RuleMatched {
   readonly rule: string
@@ -161,6 +167,7 @@ export const events = {
   upstreamRejected: channel('edgecache:upstream:rejected'),
   upstreamServerChange: channel('edgecache:upstream:server-change'),
   rateLimit: channel('edgecache:limits:rate-limit'),
+  rateLimitFallback: channel('edgecache:limits:rate-limit-fallback'),
   ruleMatched: channel('edgecache:limits:rule'),
   cacheStored: channel('edgecache:cache:stored'),
   cacheNotStored: channel('edgecache:cache:not-stored'),

@@ -11,15 +11,21 @@
  *   P{/E}l       string: the fill lock, a random token of the instance fetching E (lockTtl)
  *   P{t/T}       sorted set: keys carrying T, scored by expiresAt; a superset of the truth
  *   P{t/T}p      sorted set: purges of T within the purge-log window
+ *   P{r/B}       hash: the token bucket B of a rate-limited route (redis-rate-buckets.ts),
+ *                gone once full again (its Redis TTL); B over 128 characters is hashed
  *   Ppurges      sorted set: prefix and all purges within the window
  *   Plastpurge   string: time of the latest purge, to refuse sets a forgotten purge reached
  */
+
+import { createHash } from 'node:crypto'
 
 export interface RedisKeys {
   entryKey(key: string): string
   tagKey(tag: string): string
   /** The fill lock of `key`: in the entry's slot, never an entry itself (entryOf ignores it). */
   fillLockKey(key: string): string
+  /** A rate limit's token bucket: never an entry (entryOf ignores it). */
+  rateBucketKey(bucket: string): string
   readonly globalPurges: string
   readonly lastPurge: string
 }
@@ -29,6 +35,7 @@ export function createRedisKeys(prefix: string): RedisKeys {
     entryKey: (key) => `${prefix}{/${escapeKey(key)}}`,
     tagKey: (tag) => `${prefix}{t/${escapeKey(tag)}}`,
     fillLockKey: (key) => `${prefix}{/${escapeKey(key)}}l`,
+    rateBucketKey: (bucket) => `${prefix}{r/${escapeKey(boundedBucket(bucket))}}`,
     globalPurges: `${prefix}purges`,
     lastPurge: `${prefix}lastpurge`,
   }
@@ -53,6 +60,14 @@ export function entryOf(prefix: string, name: string): string | undefined {
   const suffix = name.slice(close + 1)
   if (suffix !== '' && suffix !== 'w') return undefined
   return unescapeKey(name.slice(start, close))
+}
+
+/**
+ * A bucket name as stored: a long one (a header's value can be kilobytes) is replaced by its
+ * SHA-256, so a bucket's key stays small whatever the client sends.
+ */
+function boundedBucket(bucket: string): string {
+  return bucket.length <= 128 ? bucket : `#${createHash('sha256').update(bucket).digest('base64url')}`
 }
 
 /** Percent-escapes `%` and `}`: a key never ends its hash tag early, and prefixes stay prefixes. */

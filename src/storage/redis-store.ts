@@ -34,6 +34,7 @@ import {
   type RedisReply,
 } from './redis-connection.ts'
 import { createRedisFillLock, type RedisFillLock } from './redis-fill-lock.ts'
+import { createRedisRateBuckets, type RedisRateBuckets } from './redis-rate-buckets.ts'
 import type { RedisTarget } from './redis-topology.ts'
 import { createRedisKeys, entryOf, entryPattern, prefixPattern } from './redis-keys.ts'
 import {
@@ -72,6 +73,8 @@ export interface RedisStore extends CacheStore {
   ready(timeoutMs?: number): Promise<void>
   /** Per-key fill locks on the same connection, for collapsing misses across instances. */
   readonly fillLock: RedisFillLock
+  /** Token buckets of rate limits on the same connection, shared by every instance. */
+  readonly rateBuckets: RedisRateBuckets
 }
 
 const DEFAULT_MAX_OBJECT_BYTES = 8 * 1024 * 1024
@@ -233,6 +236,7 @@ export function createRedisStore(options: RedisStoreOptions = {}): RedisStore {
     },
 
     fillLock: createRedisFillLock(redis, redisKeys),
+    rateBuckets: createRedisRateBuckets(redis, redisKeys),
 
     async get(key) {
       const reply = (await redis.send(entryKey(key), [
@@ -325,7 +329,12 @@ export function createRedisStore(options: RedisStoreOptions = {}): RedisStore {
       // Purge records stay: clear is not a purge, and forgetting them could let a set in
       // flight resurrect something purged before the clear.
       const doomed = names.filter(
-        (name) => !name.endsWith('}p') && name !== globalPurges && name !== lastPurge,
+        (name) =>
+          !name.endsWith('}p') &&
+          name !== globalPurges &&
+          name !== lastPurge &&
+          // Rate limit buckets are not cache: a clear must not hand every client a full bucket.
+          !name.startsWith(`${prefix}{r/`),
       )
       for (let i = 0; i < doomed.length; i += PURGE_BATCH) {
         await Promise.all(doomed.slice(i, i + PURGE_BATCH).map((name) => redis.send(name, ['UNLINK', name])))

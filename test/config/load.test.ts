@@ -101,6 +101,7 @@ describe('defaults', () => {
         driver: 'local',
         local: { path: '.edgecache', maxBytes: 1024 ** 3, maxObjectBytes: 8 * 1024 ** 2 },
       },
+      rateLimit: { shared: 'auto' },
       workers: availableParallelism(),
       readiness: { requireUpstream: false },
       log: { level: 'info', access: true, accessSample: 1, accessQuery: false, accessFormat: 'json' },
@@ -431,6 +432,16 @@ describe('problems', () => {
       ],
     ],
     ['no tags kept', 'surrogate: { maxTags: 0 }', ['surrogate.maxTags: expected an integer >= 1, got 0']],
+    [
+      'rate limits shared through Redis without a Redis store',
+      'rateLimit: { shared: redis }',
+      ['rateLimit.shared: redis needs storage.driver redis or tiered, got local'],
+    ],
+    [
+      'an unknown way to share rate limits',
+      'rateLimit: { shared: cluster }',
+      ['rateLimit.shared: expected one of auto, host, redis, got "cluster"'],
+    ],
     [
       'headersTimeout above requestTimeout',
       'server: { headersTimeout: 2m, requestTimeout: 1m }',

@@ -110,6 +110,38 @@ describe('redis store', { skip }, () => {
       }
     })
 
+    test('rate buckets: two instances take from one bucket, which expires once full again and outlives clear', async () => {
+      const keyPrefix = freshPrefix()
+      const a = await makeStore({ keyPrefix })
+      const b = await makeStore({ keyPrefix })
+      const raw = createClient({ url: redis?.url })
+      await raw.connect()
+      try {
+        // One token a minute: nothing refills while the test runs.
+        const taken = [] as boolean[]
+        for (let i = 0; i < 5; i++)
+          taken.push((await (i % 2 ? b : a).rateBuckets.take('api\0ip', 1 / 60, 3)).allowed)
+        assert.deepEqual(taken, [true, true, true, false, false])
+        const last = await a.rateBuckets.take('api\0ip', 1 / 60, 3)
+        assert.ok(last.tokens >= 0 && last.tokens < 0.1, `tokens ${last.tokens}`)
+        // Full again in (3 - tokens) minutes: then the key is gone and a new one starts full.
+        const pttl = await raw.pTTL(`${keyPrefix}{r/api\0ip}`)
+        assert.ok(pttl > 170_000 && pttl <= 180_000, `PTTL ${pttl}`)
+        // A long bucket name is stored under its hash, distinct from another long name.
+        const long = (c: string) => `api\0${c.repeat(4096)}`
+        assert.equal((await a.rateBuckets.take(long('x'), 1 / 60, 1)).allowed, true)
+        assert.equal((await a.rateBuckets.take(long('x'), 1 / 60, 1)).allowed, false)
+        assert.equal((await b.rateBuckets.take(long('y'), 1 / 60, 1)).allowed, true)
+        assert.ok((await raw.keys(`${keyPrefix}{r/*`)).every((key) => key.length < 100))
+        await a.clear()
+        assert.equal((await b.rateBuckets.take('api\0ip', 1 / 60, 3)).allowed, false)
+      } finally {
+        await raw.close()
+        await a.close()
+        await b.close()
+      }
+    })
+
     test('a set racing a purge from another instance never leaves the purged entry behind', async () => {
       const keyPrefix = freshPrefix()
       const a = await makeStore({ keyPrefix })
