@@ -6,12 +6,12 @@
  */
 import type { ChildProcess } from 'node:child_process'
 import { spawnSync } from 'node:child_process'
-import { existsSync } from 'node:fs'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { createTestCa, opensslSkipReason } from './origin-certificates.ts'
 import { freePort } from './cli.ts'
-import { kill, redisSkipReason, run, spawnRedis } from './redis.ts'
+import { kill, redisSkipReason, spawnRedis } from './redis.ts'
 
 export interface RedisTlsServer {
   /** `rediss://127.0.0.1:<tls port>`. */
@@ -33,9 +33,8 @@ export interface StartRedisTlsOptions {
 export function redisTlsSkipReason(): string | undefined {
   const redis = redisSkipReason()
   if (redis !== undefined) return redis
-  if (!existsSync('/usr/bin/openssl') && spawnSync('openssl', ['version']).status !== 0) {
-    return 'openssl is not on PATH: apt-get install openssl'
-  }
+  const openssl = opensslSkipReason()
+  if (openssl !== undefined) return openssl
   // A TLS build fails on the missing files; one without TLS does not know the directive.
   const probe = spawnSync(
     'redis-server',
@@ -84,30 +83,10 @@ export async function startRedisTls(options: StartRedisTlsOptions = {}): Promise
   }
 }
 
-/** A CA, and a server and a client certificate it signed; P-256 keys, valid for a day. */
+/** A CA, and a server and a client certificate it signed. */
 async function makeCertificates(dir: string) {
-  const file = (name: string) => join(dir, name)
-  const key = (name: string) =>
-    run('openssl', ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', file(name)])
-  await key('ca.key')
-  await run('openssl', [
-    ...['req', '-x509', '-new', '-key', file('ca.key'), '-out', file('ca.crt')],
-    ...['-days', '1', '-subj', '/CN=edgecache test CA'],
-  ])
-  for (const [name, extensions] of [
-    ['server', 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n'],
-    ['client', 'extendedKeyUsage=clientAuth\n'],
-  ] as const) {
-    await key(`${name}.key`)
-    await run('openssl', [
-      ...['req', '-new', '-key', file(`${name}.key`), '-out', file(`${name}.csr`)],
-      ...['-subj', `/CN=edgecache test ${name}`],
-    ])
-    await writeFile(file(`${name}.ext`), extensions)
-    await run('openssl', [
-      ...['x509', '-req', '-in', file(`${name}.csr`), '-CA', file('ca.crt'), '-CAkey', file('ca.key')],
-      ...['-CAcreateserial', '-out', file(`${name}.crt`), '-days', '1', '-extfile', file(`${name}.ext`)],
-    ])
-  }
-  return { ca: file('ca.crt'), clientCert: file('client.crt'), clientKey: file('client.key') }
+  const ca = await createTestCa(dir)
+  await ca.issue('server', 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n')
+  const client = await ca.issue('client', 'extendedKeyUsage=clientAuth\n')
+  return { ca: ca.cert, clientCert: client.cert, clientKey: client.key }
 }
