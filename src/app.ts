@@ -418,6 +418,21 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
     storePerHost: config.storage.driver === 'local',
     // The local store's file (also tiered's first tier); a memory store's bound is its config.
     storeCapacity: built.capacity ?? memoryCapacity(config.storage),
+    servers: () =>
+      pools.report().flatMap((pool) =>
+        pool.servers.map((s) => ({
+          upstream: pool.name,
+          url: s.url,
+          weight: s.weight,
+          backup: s.backup,
+          state: !s.checkedUp ? 'down' : s.ejectedUntil !== undefined ? 'ejected' : 'up',
+          active: s.active,
+          connections: s.connections,
+          ejections: s.ejections,
+          lastError: s.lastError ?? null,
+          lastAt: s.lastCheck ?? null,
+        })),
+      ),
     version: packageVersion(),
   })
   // In a cluster worker /status answers with the sum over workers, through the primary.

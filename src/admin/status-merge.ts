@@ -23,6 +23,9 @@
  *   its own `maxBytes`), the largest otherwise (one file, one bound, seen by every worker).
  * - uptime and version: the earliest worker's start; the version every worker runs.
  * - upstream state and last answer: the worker that heard from it last.
+ * - a pool's servers: requests on them, connections, requests and failures in the window and
+ *   ejections summed; the state the workers' common one, or `mixed` when they disagree
+ *   (each worker checks and ejects on its own); the last error from the latest news.
  * - purges: one list, newest first, each id once (a purge is recorded in the worker that
  *   received it; the id keeps it single should it be recorded elsewhere too), with at most
  *   `maxPurges` asked for and `maxPurges` after unsafe methods, as each worker keeps them.
@@ -31,6 +34,7 @@ import { type HistoryReport, mergeHistories } from './status-history.ts'
 import {
   newestFirst,
   type PurgeStatus,
+  type ServerStatus,
   type StatusCounts,
   type StatusReport,
   type StoreReport,
@@ -59,6 +63,8 @@ export function mergeStatusReports(
   const routes = new Map<string, StatusCounts>()
   const stores = new Map<string, StoreReport>()
   const upstreams = new Map<string, UpstreamStatus>()
+  // Keyed by pool and URL; a Map keeps the first worker's order, which is config order.
+  const servers = new Map<string, ServerStatus>()
   const purges = new Map<string, PurgeStatus>()
   let counts = emptyCounts()
   let recentRequests = 0
@@ -84,6 +90,11 @@ export function mergeStatusReports(
       const into = upstreams.get(upstream.name)
       upstreams.set(upstream.name, into === undefined ? { ...upstream } : addUpstream(into, upstream))
     }
+    for (const server of r.servers) {
+      const key = `${server.upstream}\0${server.url}`
+      const into = servers.get(key)
+      servers.set(key, into === undefined ? { ...server } : addServer(into, server))
+    }
     for (const purge of r.purges) if (!purges.has(purge.id)) purges.set(purge.id, purge)
   }
   return {
@@ -100,6 +111,7 @@ export function mergeStatusReports(
     routes: [...routes].map(([name, c]) => ({ name, counts: c })),
     stores: [...stores.values()],
     upstreams: [...upstreams.values()],
+    servers: [...servers.values()],
     purges: newestOfEach([...purges.values()], maxPurges),
     history: mergeHistories(histories),
   }
@@ -187,6 +199,24 @@ function addUpstream(a: UpstreamStatus, b: UpstreamStatus): UpstreamStatus {
     requests: a.requests + b.requests,
     errors: a.errors + b.errors,
     lastStatus: latest.lastStatus,
+    lastError: latest.lastError,
+    lastAt: latest.lastAt,
+  }
+}
+
+function addServer(a: ServerStatus, b: ServerStatus): ServerStatus {
+  const latest = (b.lastAt ?? Number.NEGATIVE_INFINITY) > (a.lastAt ?? Number.NEGATIVE_INFINITY) ? b : a
+  return {
+    upstream: a.upstream,
+    url: a.url,
+    weight: a.weight,
+    backup: a.backup,
+    state: a.state === b.state ? a.state : 'mixed',
+    active: a.active + b.active,
+    connections: a.connections + b.connections,
+    requests: a.requests + b.requests,
+    failures: a.failures + b.failures,
+    ejections: a.ejections + b.ejections,
     lastError: latest.lastError,
     lastAt: latest.lastAt,
   }

@@ -77,7 +77,7 @@ export const statusPageScript = String.raw`
     return s + ' s';
   }
   function stateCell(state) {
-    var cls = state === 'up' ? 'good' : state === 'unknown' ? 'warn' : 'bad';
+    var cls = state === 'up' ? 'good' : state === 'unknown' || state === 'mixed' ? 'warn' : 'bad';
     return el('td', state, cls);
   }
   function source(s) { return Object.prototype.hasOwnProperty.call(SOURCES, s) ? SOURCES[s] : String(s); }
@@ -203,6 +203,12 @@ export const statusPageScript = String.raw`
       var lastSeen = u.lastAt === null ? '–' : (u.lastError !== null ? u.lastError : 'HTTP ' + u.lastStatus) + ' at ' + time(u.lastAt);
       return row([el('td', u.name), stateCell(u.state), num(u.requests), num(u.errors), el('td', lastSeen)]);
     }), 5, 'no upstream');
+    fill('servers', s.servers.map(function (v) {
+      var lastError = v.lastError === null ? '–' : v.lastError + (v.lastAt === null ? '' : ' at ' + time(v.lastAt));
+      return row([el('td', v.upstream), el('td', v.url + (v.backup ? ' (backup)' : ''), 'wrap'), num(v.weight),
+        stateCell(v.state), num(v.active), num(v.connections), num(v.requests),
+        el('td', v.failures, v.failures > 0 ? 'num bad' : 'num'), num(v.ejections), el('td', lastError, 'wrap')]);
+    }), 10, 'no server');
     fill('purges', s.purges.map(function (p) {
       return row([el('td', time(p.at)), el('td', source(p.source)), el('td', p.summary, 'wrap'), num(p.purged), el('td', p.soft ? 'yes' : 'no')]);
     }), 5, 'no purge since start');

@@ -171,6 +171,11 @@ export function renderStatusPage(snapshot: StatusSnapshot, nonce: string, pollMs
   <tbody id="upstreams"></tbody></table></div>
 </section>
 <section>
+  <h2>servers</h2>
+  <div class="scroll"><table><thead><tr><th>pool</th><th>server</th><th class="num">weight</th><th>state</th><th class="num">in flight</th><th class="num">connections</th><th class="num">requests <span class="window">60</span> s</th><th class="num">failures <span class="window">60</span> s</th><th class="num">ejections</th><th>last error</th></tr></thead>
+  <tbody id="servers"></tbody></table></div>
+</section>
+<section>
   <h2>recent purges</h2>
   <div class="scroll"><table><thead><tr><th>when (UTC)</th><th>source</th><th>what</th><th class="num">purged</th><th>soft</th></tr></thead>
   <tbody id="purges"></tbody></table></div>

@@ -58,6 +58,36 @@ export interface UpstreamStatus {
   readonly lastAt: number | null
 }
 
+/** One server of a pool: its state now, and what it was sent inside the window. */
+export interface ServerStatus {
+  /** The pool. */
+  readonly upstream: string
+  /** The server's origin. */
+  readonly url: string
+  readonly weight: number
+  readonly backup: boolean
+  /**
+   * `up`: the pool may send it requests; `down`: its active checks fail; `ejected`: passive
+   * checks keep it out for now; `mixed` (summed over workers): workers disagree, as each
+   * checks and counts on its own.
+   */
+  readonly state: 'up' | 'down' | 'ejected' | 'mixed'
+  /** Requests on it now, from sending until the response body ended. */
+  readonly active: number
+  /** Connections open to it now, busy or idle. */
+  readonly connections: number
+  /** Requests sent to it inside the window. */
+  readonly requests: number
+  /** Of those, the ones that got no answer: refused, reset, timed out or a bad response. */
+  readonly failures: number
+  /** Times passive checks ejected it since start. */
+  readonly ejections: number
+  /** The last failure of a check or request, while it lasts (cleared by a success). */
+  readonly lastError: string | null
+  /** Epoch ms of its last check or request outcome. */
+  readonly lastAt: number | null
+}
+
 export interface PurgeStatus {
   /** Random, one per purge call: a purge seen in several workers' reports is shown once. */
   readonly id: string
@@ -114,6 +144,8 @@ export interface StatusSnapshot {
   readonly routes: readonly RouteStatus[]
   readonly stores: readonly StoreStatus[]
   readonly upstreams: readonly UpstreamStatus[]
+  /** Every server of every pool, in pool and config order. */
+  readonly servers: readonly ServerStatus[]
   /** Newest first. */
   readonly purges: readonly PurgeStatus[]
 }
@@ -183,6 +215,8 @@ export interface StatusReport {
   readonly routes: readonly { readonly name: string; readonly counts: StatusCounts }[]
   readonly stores: readonly StoreReport[]
   readonly upstreams: readonly UpstreamStatus[]
+  /** Every server of every pool, in pool and config order. */
+  readonly servers: readonly ServerStatus[]
   /** Newest first. */
   readonly purges: readonly PurgeStatus[]
   readonly history: HistoryReport
@@ -245,6 +279,7 @@ export function toSnapshot(report: StatusReport, pid: number, summed: boolean): 
       errors: s.errors,
     })),
     upstreams: report.upstreams.map((u) => ({ ...u })),
+    servers: report.servers.map((server) => ({ ...server })),
     purges: report.purges.map((p) => ({ ...p, kinds: [...p.kinds] })),
   }
 }

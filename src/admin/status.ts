@@ -5,7 +5,8 @@
  * bounded whatever the traffic: a fixed number of buckets, a fixed-size latency histogram
  * per bucket and per route, at most `maxRoutes` route names (the rest share one row), at
  * most `maxPurges` recent purges of each kind (asked for, and RFC 9111 §4.4's after unsafe
- * methods), 360 history samples. Route names only: never a URL or a tag, except the short
+ * methods), 360 history samples, and the requests and failures of at most 1,024 servers per
+ * bucket (servers come from config). Route names only: never a URL or a tag, except the short
  * purge summary the invalidation event carries. With the defaults the worst case is about
  * 2 MB (60 buckets × 101 routes × a 192-byte histogram). It only observes; it never changes
  * a response.
@@ -37,6 +38,7 @@ import { createHistory } from './status-history.ts'
 import {
   newestFirst,
   type PurgeStatus,
+  type ServerStatus,
   type StatusReport,
   type StatusSnapshot,
   toSnapshot,
@@ -46,6 +48,7 @@ import {
 export type {
   PurgeStatus,
   RouteStatus,
+  ServerStatus,
   StatusReport,
   StatusSnapshot,
   StoreStatus,
@@ -63,6 +66,11 @@ export interface StatusTrackerOptions {
   storeCapacity?(): { readonly maxBytes: number; readonly fileBytes?: number }
   /** edgecache's version, shown on the page. */
   readonly version: string
+  /**
+   * Every server of every pool as it is now (state, requests on it, connections), read when
+   * a snapshot is taken; the tracker adds what each was sent inside the window. @default none
+   */
+  servers?(): readonly ServerState[]
   /** The upstream listed before any request has reached it (the name it publishes under). */
   readonly upstreamName: string
   /** The store's name, as storage errors are published under. @default 'memory' */
@@ -89,6 +97,9 @@ export interface StatusTrackerOptions {
   readonly historySeconds?: number
 }
 
+/** A server as its pool reports it now: its status row without the window's counts. */
+export type ServerState = Omit<ServerStatus, 'requests' | 'failures'>
+
 export interface StatusTracker {
   /** This process's figures, as /status.json shows them. */
   snapshot(): StatusSnapshot
@@ -107,6 +118,12 @@ const maxSummary = 500
 /** Most upstream names tracked: names come from config, this only guards against surprises. */
 const maxUpstreams = 32
 
+/** Most servers counted per bucket: servers come from config, this only guards against surprises. */
+const maxServers = 1024
+
+/** A server's key in the window's counts: its pool and URL (a URL has no NUL). */
+const serverKey = (upstream: string, url: string) => `${upstream}\0${url}`
+
 interface Bucket {
   /** Epoch second this bucket counts; a bucket from an older second is reset before use. */
   second: number
@@ -115,6 +132,8 @@ interface Bucket {
   evictions: number
   readonly routes: Map<string, Counts>
   readonly upstreams: Map<string, { requests: number; errors: number }>
+  /** By serverKey. */
+  readonly servers: Map<string, { requests: number; errors: number }>
   readonly storageErrors: Map<string, number>
 }
 
@@ -172,6 +191,7 @@ export function createStatusTracker(options: StatusTrackerOptions): StatusTracke
     evictions: 0,
     routes: new Map(),
     upstreams: new Map(),
+    servers: new Map(),
     storageErrors: new Map(),
   }))
   const knownRoutes = new Set<string>()
@@ -192,6 +212,7 @@ export function createStatusTracker(options: StatusTrackerOptions): StatusTracke
       bucket.evictions = 0
       bucket.routes.clear()
       bucket.upstreams.clear()
+      bucket.servers.clear()
       bucket.storageErrors.clear()
     }
     return bucket
@@ -236,6 +257,12 @@ export function createStatusTracker(options: StatusTrackerOptions): StatusTracke
     const counts = entry(bucket.upstreams, m.upstream, () => ({ requests: 0, errors: 0 }))
     counts.requests++
     if (m.error !== undefined) counts.errors++
+    if (m.server === undefined) return
+    const key = serverKey(m.upstream, m.server)
+    if (!bucket.servers.has(key) && bucket.servers.size >= maxServers) return
+    const server = entry(bucket.servers, key, () => ({ requests: 0, errors: 0 }))
+    server.requests++
+    if (m.error !== undefined) server.errors++
   }
 
   const onStorageError = (message: unknown) => {
@@ -285,6 +312,7 @@ export function createStatusTracker(options: StatusTrackerOptions): StatusTracke
       let recent = 0
       const routes = new Map<string, Counts>()
       const upstreams = new Map<string, { requests: number; errors: number }>()
+      const servers = new Map<string, { requests: number; errors: number }>()
       const storageErrors = new Map<string, number>()
       for (const bucket of buckets) {
         const age = second - bucket.second
@@ -296,12 +324,15 @@ export function createStatusTracker(options: StatusTrackerOptions): StatusTracke
         for (const [name, counts] of bucket.routes) {
           addCounts(entry(routes, name, newCounts), counts)
         }
-        for (const [name, counts] of bucket.upstreams) {
-          const into = upstreams.get(name) ?? { requests: 0, errors: 0 }
-          upstreams.set(name, {
-            requests: into.requests + counts.requests,
-            errors: into.errors + counts.errors,
-          })
+        for (const [into, from] of [
+          [upstreams, bucket.upstreams],
+          [servers, bucket.servers],
+        ] as const) {
+          for (const [name, counts] of from) {
+            const sum = entry(into, name, () => ({ requests: 0, errors: 0 }))
+            sum.requests += counts.requests
+            sum.errors += counts.errors
+          }
         }
         for (const [name, n] of bucket.storageErrors)
           storageErrors.set(name, (storageErrors.get(name) ?? 0) + n)
@@ -348,6 +379,10 @@ export function createStatusTracker(options: StatusTrackerOptions): StatusTracke
             lastError: last?.error ?? null,
             lastAt: last?.at ?? null,
           }
+        }),
+        servers: (options.servers?.() ?? []).map((server): ServerStatus => {
+          const counts = servers.get(serverKey(server.upstream, server.url))
+          return { ...server, requests: counts?.requests ?? 0, failures: counts?.errors ?? 0 }
         }),
         purges: [...asked, ...afterUnsafe].sort(newestFirst).map((p) => ({ ...p, kinds: [...p.kinds] })),
         history: history.report(now),

@@ -62,6 +62,8 @@ export interface ServerReport extends ServerHealthReport {
   readonly available: boolean
   /** Requests on it now, from sending until the response body ended. */
   readonly active: number
+  /** Connections open to it now, busy or idle. */
+  readonly connections: number
 }
 
 export interface UpstreamPool {
@@ -261,6 +263,7 @@ export function createPool(options: PoolOptions): UpstreamPool {
         backup: m.backup,
         available: m.health.isAvailable(now),
         active: m.active,
+        connections: m.upstream.connections(),
         ...m.health.report(now),
       }))
     },

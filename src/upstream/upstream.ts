@@ -80,6 +80,8 @@ export interface Upstream {
   upgrade(ctx: RequestContext): Promise<Answer>
   /** Requests sent that have not had their response header section yet. */
   inFlight(): number
+  /** Connections open to the backend now, busy or idle. */
+  connections(): number
   /**
    * An active health check: GETs `path` with `host` as Host and resolves with the status,
    * or rejects (refused, reset, or no whole answer within `timeoutMs`). The body is read
@@ -215,6 +217,7 @@ export function createUpstream(options: UpstreamOptions): Upstream {
       return forward(ctx, protocols)
     },
     inFlight: () => inFlight,
+    connections: () => pool.stats.connected,
     async probe(path, host, timeoutMs) {
       const signal = AbortSignal.timeout(timeoutMs)
       const response = await pool.request({

@@ -2,7 +2,8 @@
  * /status and /status.json with node:cluster workers: the edgecache command with
  * `--workers 2`, requests spread over both workers, and every status answer, whichever
  * worker gives it, shows the sum over both: the window, the charts' history, per-route
- * errors and bytes, the shared store's bound and evictions, and each purge's source.
+ * errors and bytes, the shared store's bound and evictions, each purge's source, and the
+ * backend server's row.
  */
 import assert from 'node:assert/strict'
 import type { ChildProcess } from 'node:child_process'
@@ -89,6 +90,11 @@ describe('status with two workers', () => {
           [['default', sent]],
         )
         assert.ok(s.window.p99Ms !== null && s.window.p99Ms > 0)
+        // The origin's row: every miss of either worker reached it, none failed, none is on its way.
+        assert.deepEqual(
+          s.servers.map((x) => [x.upstream, x.url, x.state, x.requests, x.failures, x.active]),
+          [['default', origin.url, 'up', misses, 0, 0]],
+        )
         // /w was purged; what is left is /warm, once in the store both workers share, and
         // every worker reports that same figure rather than its own part of a sum.
         assert.equal(s.stores[0]?.entries, 1)

@@ -10,6 +10,7 @@ import type { HistorySampleReport } from '../../src/admin/status-history.ts'
 import { mergeStatusReports } from '../../src/admin/status-merge.ts'
 import {
   type PurgeStatus,
+  type ServerStatus,
   type StatusCounts,
   type StatusReport,
   toSnapshot,
@@ -57,6 +58,29 @@ function sample(
   return { at, seconds, requests, lookups: requests, hits, latency: [[bin, requests]] }
 }
 
+/** A server of the pool `app`: up, idle and without failures unless `figures` says otherwise. */
+function server(
+  url: string,
+  state: ServerStatus['state'],
+  figures: Partial<ServerStatus> = {},
+): ServerStatus {
+  return {
+    upstream: 'app',
+    url,
+    weight: 1,
+    backup: false,
+    state,
+    active: 0,
+    connections: 0,
+    requests: 0,
+    failures: 0,
+    ejections: 0,
+    lastError: null,
+    lastAt: null,
+    ...figures,
+  }
+}
+
 const a: StatusReport = {
   pids: [101],
   at: 5_000,
@@ -97,6 +121,10 @@ const a: StatusReport = {
       lastError: null,
       lastAt: 1_000,
     },
+  ],
+  servers: [
+    server('http://10.0.0.1:8080', 'up', { active: 2, connections: 3, requests: 20, lastAt: 1_000 }),
+    server('http://10.0.0.2:8080', 'up', { active: 0, connections: 1, requests: 10, lastAt: 900 }),
   ],
   purges: [purge('x', 300), purge('y', 100)],
   // Two intervals of 10 s: the older one whole, the current one 5 s in.
@@ -148,6 +176,17 @@ const b: StatusReport = {
       lastError: 'refused',
       lastAt: 2_000,
     },
+  ],
+  servers: [
+    server('http://10.0.0.1:8080', 'up', { active: 1, connections: 2, requests: 6, lastAt: 800 }),
+    server('http://10.0.0.2:8080', 'ejected', {
+      connections: 0,
+      requests: 4,
+      failures: 3,
+      ejections: 1,
+      lastError: 'EC_ERR_UPSTREAM_CONNECT',
+      lastAt: 2_000,
+    }),
   ],
   // x was recorded by both: it is one purge.
   purges: [purge('x', 300), purge('z', 200)],
@@ -325,6 +364,20 @@ describe('summing workers’ status reports', () => {
       { ...a, upstreams: [{ ...a.upstreams[0]!, lastAt: null }] },
     ]).upstreams
     assert.equal(upstream?.state, 'failing')
+  })
+
+  test('each server sums its requests, connections and failures over workers; workers that disagree make it mixed', () => {
+    assert.deepEqual(s.servers, [
+      server('http://10.0.0.1:8080', 'up', { active: 3, connections: 5, requests: 26, lastAt: 1_000 }),
+      server('http://10.0.0.2:8080', 'mixed', {
+        connections: 1,
+        requests: 14,
+        failures: 3,
+        ejections: 1,
+        lastError: 'EC_ERR_UPSTREAM_CONNECT',
+        lastAt: 2_000,
+      }),
+    ])
   })
 
   test('purges after unsafe methods are kept apart: a busy form does not push out the operators’ purges', () => {

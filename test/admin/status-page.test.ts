@@ -11,6 +11,7 @@ import { type AdminServer, createAdminServer } from '../../src/admin/admin-serve
 import {
   createStatusTracker,
   otherRoutes,
+  type ServerState,
   type StatusTracker,
   type StatusTrackerOptions,
 } from '../../src/admin/status.ts'
@@ -74,7 +75,7 @@ function purge(
 const open: StatusTracker[] = []
 function tracker(
   clock: FakeClock,
-  options: Partial<Pick<StatusTrackerOptions, 'maxRoutes' | 'maxPurges' | 'storeCapacity'>> = {},
+  options: Partial<Pick<StatusTrackerOptions, 'maxRoutes' | 'maxPurges' | 'storeCapacity' | 'servers'>> = {},
 ): StatusTracker {
   const status = createStatusTracker({
     clock,
@@ -254,6 +255,59 @@ describe('status tracker', () => {
     ])
     upstream({ upstream: 'origin', status: 503, durationMs: 3, error: undefined })
     assert.equal(status.snapshot().upstreams[0]?.state, 'up')
+  })
+
+  test('each server of each pool has a row: its state now, and its requests and failures in the window', () => {
+    const clock = createFakeClock()
+    const now = (url: string, state: ServerState['state'], active: number): ServerState => ({
+      upstream: 'app',
+      url,
+      weight: 1,
+      backup: url.endsWith(':3'),
+      state,
+      active,
+      connections: active + 1,
+      ejections: state === 'ejected' ? 1 : 0,
+      lastError: state === 'up' ? null : 'refused',
+      lastAt: state === 'up' ? null : clock.now(),
+    })
+    const servers = [now('http://s:1', 'up', 2), now('http://s:2', 'ejected', 0), now('http://s:3', 'up', 0)]
+    const status = tracker(clock, { servers: () => servers })
+    const upstream = (server: string | undefined, error?: UpstreamFinished['error']) =>
+      publish<UpstreamFinished>(events.upstreamFinished, {
+        upstream: 'app',
+        server,
+        status: error === undefined ? 200 : undefined,
+        durationMs: 1,
+        error,
+      })
+    upstream('http://s:1')
+    upstream('http://s:2', 'refused')
+    upstream('http://s:2', 'timeout')
+    // A publisher that does not know the server counts for the pool only.
+    upstream(undefined)
+    assert.deepEqual(
+      status.snapshot().servers.map((s) => [s.url, s.state, s.active, s.connections, s.requests, s.failures]),
+      [
+        ['http://s:1', 'up', 2, 3, 1, 0],
+        ['http://s:2', 'ejected', 0, 1, 2, 2],
+        ['http://s:3', 'up', 0, 1, 0, 0],
+      ],
+    )
+    assert.equal(status.snapshot().upstreams.find((u) => u.name === 'app')?.requests, 4)
+    // The window forgets; the state is read anew at each snapshot.
+    clock.advance(61_000)
+    servers[1] = now('http://s:2', 'up', 0)
+    assert.deepEqual(
+      status.snapshot().servers.map((s) => [s.url, s.state, s.requests, s.failures]),
+      [
+        ['http://s:1', 'up', 0, 0],
+        ['http://s:2', 'up', 0, 0],
+        ['http://s:3', 'up', 0, 0],
+      ],
+    )
+    // Without pools to report, no rows.
+    assert.deepEqual(tracker(clock).snapshot().servers, [])
   })
 
   test('a storage error in the window marks the store degraded', () => {

@@ -5,19 +5,23 @@
  * second proxy on a fake clock gives the charts an hour the test controls: their inline SVG
  * is checked point by point against /status.json, with the store's fill and evictions, the
  * source of each kind of invalidation, UTC times, and the layout on a phone-sized screen.
+ * A third proxy has a pool with a live, a dead and a backup server for the servers table.
  * Every wait polls a condition in the page with a bound; none sleeps.
  *
  * CI installs chromium (.ci/run). Without it this file fails, on purpose: a browser test
  * that skips itself would pass while testing nothing.
  */
 import assert from 'node:assert/strict'
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core'
 import type { StatusSnapshot } from '../../src/admin/status-snapshot.ts'
 import { parseArgs } from '../../src/cli/args.ts'
 import { runPurge } from '../../src/cli/purge.ts'
 import { events, publish, type RequestFinished } from '../../src/observability/events.ts'
+import { freePort } from '../support/cli.ts'
 import { createFakeClock } from '../support/clock.ts'
 import { closeClient, send, waitFor } from '../support/client.ts'
 import { type Origin, startOrigin } from '../support/origin.ts'
@@ -491,7 +495,7 @@ describe('status page charts, store, invalidation sources and phone layout in Ch
     assert.equal(layout.viewport, 390)
     assert.ok(layout.page <= 390, `page is ${layout.page} px wide`)
     assert.ok(layout.body <= 390, `body is ${layout.body} px wide`)
-    assert.equal(layout.tables.length, 4)
+    assert.equal(layout.tables.length, 5)
     for (const table of layout.tables) {
       assert.deepEqual([table.inScroll, table.overflowX], [true, 'auto'])
       assert.ok(table.right <= 390)
@@ -510,6 +514,116 @@ describe('status page charts, store, invalidation sources and phone layout in Ch
     )
     assert.deepEqual(scrolled, { box: 80, wide: true, page: 0 })
     await phone.close()
+    assert.deepEqual(problems, [])
+  })
+})
+
+describe('status page servers of each pool in Chromium', { timeout: 120_000 }, () => {
+  let live: Origin
+  let backup: Origin
+  let proxy: TestProxy
+  let browser: Browser
+  let page: Page
+  let routes: string
+  const problems: string[] = []
+  /** Requests for /app/slow wait here until the test lets them go. */
+  let release: (() => void) | undefined
+  let deadUrl: string
+
+  before(async () => {
+    live = await startOrigin(async (req, res) => {
+      if (req.url === '/app/slow') await new Promise<void>((resolve) => (release = resolve))
+      res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'no-store' })
+      res.end(`live ${req.url}`)
+    })
+    backup = await startOrigin()
+    // A port nothing listens on: connections to it are refused.
+    deadUrl = `http://127.0.0.1:${await freePort()}`
+    routes = join(mkdtempSync(join(tmpdir(), 'edgecache-status-servers-')), 'routes.yaml')
+    writeFileSync(routes, 'routes:\n  - { name: app, match: { pathPrefix: /app/ }, upstream: app }\n')
+    proxy = await startProxy({
+      upstream: live.url,
+      config: {
+        routes,
+        upstreams: {
+          app: {
+            servers: [{ url: live.url, weight: 2 }, { url: deadUrl }, { url: backup.url, backup: true }],
+            health: { interval: '0s' },
+            passive: { failures: 1, ejectFor: '5m' },
+          },
+        },
+      },
+    })
+    browser = await launch()
+    page = await watchedPage(await browser.newContext(), problems)
+  })
+
+  after(async () => {
+    release?.()
+    await browser?.close()
+    await proxy?.close()
+    await live?.close()
+    await backup?.close()
+    await closeClient()
+    if (routes !== undefined) rmSync(dirname(routes), { recursive: true, force: true })
+  })
+
+  /** The servers table as text, cell by cell. */
+  const rows = () =>
+    read<string[][]>(
+      page,
+      "Array.from(document.querySelectorAll('#servers tr'), (tr) => Array.from(tr.children, (td) => td.textContent))",
+    )
+
+  test('lists every server of every pool, each with its state, load and failures', async () => {
+    await page.goto(`${proxy.adminUrl}/status`)
+    await until(page, '#servers td', 'equals', `${backup.url} (backup)`)
+    // Until a request fails, every server is up. Columns: pool, server, weight, state, in
+    // flight, connections, requests, failures, ejections, last error.
+    assert.deepEqual(
+      (await rows()).map((r) => [r[0], r[1], r[2], r[3], r[7], r[8]]),
+      [
+        ['default', live.url, '1', 'up', '0', '0'],
+        ['app', live.url, '2', 'up', '0', '0'],
+        ['app', deadUrl, '1', 'up', '0', '0'],
+        ['app', `${backup.url} (backup)`, '1', 'up', '0', '0'],
+      ],
+    )
+
+    // Round robin reaches the dead server: refused, it is ejected, and the GET is retried.
+    for (let i = 0; i < 4; i++) assert.equal((await send(`${proxy.url}/app/${i}`)).status, 200)
+    await until(page, '#servers td', 'equals', 'ejected')
+    const [, first, dead, spare] = await rows()
+    assert.deepEqual([dead?.[3], dead?.[7], dead?.[8]], ['ejected', '1', '1'])
+    assert.match(dead?.[9] ?? '', /^EC_ERR_UPSTREAM_CONNECT at \d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/)
+    assert.equal(await page.locator('#servers td.bad').count(), 2, 'the state and the failures are marked')
+    // The live server answered all 4 GETs, one of them after the dead server refused it.
+    assert.deepEqual([first?.[3], first?.[6], first?.[7]], ['up', '4', '0'])
+    assert.equal(spare?.[6], '0')
+    const s = JSON.parse((await send(`${proxy.adminUrl}/status.json`)).text) as StatusSnapshot
+    assert.deepEqual(
+      s.servers.map((x) => [x.upstream, x.url, x.state, x.requests, x.failures, x.ejections]),
+      [
+        ['default', live.url, 'up', 0, 0, 0],
+        ['app', live.url, 'up', 4, 0, 0],
+        ['app', deadUrl, 'ejected', 1, 1, 1],
+        ['app', backup.url, 'up', 0, 0, 0],
+      ],
+    )
+    assert.deepEqual(problems, [])
+  })
+
+  test('a request on its way shows as in flight on its server, over an open connection', async () => {
+    const slow = send(`${proxy.url}/app/slow`)
+    await waitFor(() => release !== undefined, WAIT_MS)
+    await waitFor(async () => {
+      const [, first] = await rows()
+      return first?.[4] === '1' && Number(first?.[5]) >= 1
+    }, WAIT_MS)
+    release?.()
+    release = undefined
+    assert.equal((await slow).status, 200)
+    await waitFor(async () => (await rows())[1]?.[4] === '0', WAIT_MS)
     assert.deepEqual(problems, [])
   })
 })
