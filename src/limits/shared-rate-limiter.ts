@@ -50,7 +50,7 @@ export function createSharedRateLimiter(options: SharedRateLimiterOptions): Rate
       fallingBack = true
       log.warn(
         { reason: err instanceof Error ? err.message : String(err) },
-        'rate limits fall back to this host’s buckets: redis does not answer',
+        "rate limits fall back to this host's buckets: redis does not answer",
       )
     }
     publish(events.rateLimitFallback, {})
