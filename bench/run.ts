@@ -85,17 +85,22 @@ function distState(): { builtAt: string; newerSource: string | undefined } {
  * by the proxy's own clock.
  */
 async function warmCaches(targets: readonly RunningTarget[], specs: readonly RunSpec[]): Promise<void> {
-  const paths = [...new Set(specs.filter((s) => s.case.kind !== 'miss').map((s) => s.case.path))]
+  // Each path with the fields its case stores it with: a compressed case stores br only.
+  const stored = new Map(
+    specs
+      .filter((s) => s.case.kind !== 'miss')
+      .map((s) => [s.case.path, s.case.storeWith ?? s.case.headers ?? {}] as const),
+  )
   for (const target of targets.filter((t) => t.proxies)) {
     const requests = 2 * pidsOf(target).length
-    for (const path of paths) {
+    for (const [path, headers] of stored) {
       for (let i = 0; i < requests; i++) {
-        const res = await get(`${target.url}${path}`)
+        const res = await get(`${target.url}${path}`, headers)
         if (res.status !== 200) throw new Error(`${target.id}: warming ${path}: status ${res.status}`)
       }
     }
   }
-  if (paths.includes('/stale')) await sleep(1_100)
+  if (stored.has('/stale')) await sleep(1_100)
 }
 
 /** Status and cache header of one request per path per proxy, to show each case measures what it says. */
@@ -107,11 +112,13 @@ async function sampleCacheStatus(
   for (const target of targets) {
     const header = target.cacheHeader
     if (header === undefined) continue
-    const paths = [...new Set(specs.filter((s) => s.target === target.id).map((s) => s.case.path))]
+    const cases = new Map(specs.filter((s) => s.target === target.id).map((s) => [s.case.path, s.case]))
     const statuses: Record<string, string> = {}
-    for (const path of paths) {
-      const res = await get(`${target.url}${path}`)
-      statuses[path] = `${res.status} ${String(res.headers[header] ?? `(no ${header})`)}`
+    for (const [path, c] of cases) {
+      const res = await get(`${target.url}${path}`, c.headers)
+      const coding = res.headers['content-encoding']
+      statuses[path] =
+        `${res.status} ${String(res.headers[header] ?? `(no ${header})`)}${coding === undefined ? '' : ` (${coding}, ${res.bytes} bytes)`}`
     }
     seen[target.id] = statuses
   }

@@ -23,6 +23,9 @@ import { FillMemory } from './pipeline/cache/fill-body.ts'
 import { compose } from './pipeline/compose.ts'
 import { createSharedCollapser } from './pipeline/shared-collapser.ts'
 import { createCacheStage } from './pipeline/cache/stage.ts'
+import { createStoredEncodings } from './pipeline/cache/encodings.ts'
+import { createCompressStage } from './pipeline/stages/compress.ts'
+import { createCompression } from './compression/compression.ts'
 import { createMethodsStage } from './pipeline/stages/methods.ts'
 import { createPurgeMethodStage } from './pipeline/stages/purge-method.ts'
 import { createRouteStage } from './pipeline/stages/route.ts'
@@ -219,6 +222,23 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
     return createSharedRateLimiter({ buckets: built.rateBuckets, fallback: host, log: child('limits') })
   }
   const surrogateLog = child('surrogate')
+  const compressionLog = child('compression')
+  const compression = config.compression.enabled
+    ? createCompression({
+        codings: config.compression.codings,
+        types: config.compression.types,
+        minBytes: config.compression.minBytes,
+        levels: config.compression.levels,
+        // A stored body is coded anew only if it decodes within what the store would keep.
+        maxDecodedBytes: built.maxObjectBytes,
+      })
+    : undefined
+  if (compression !== undefined && compression.unavailable.length > 0) {
+    compressionLog.warn(
+      { unavailable: compression.unavailable, node: process.version },
+      'compression codings missing from this node.js are not offered',
+    )
+  }
   const rulesLog = child('rules')
   // Every request, an Upgrade request too, is classified and meets the rules and limits.
   const admission = [
@@ -281,7 +301,10 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
         get admission() {
           return admissionOf(live.cache)
         },
+        encodings: compression === undefined ? undefined : createStoredEncodings(compression),
       }),
+      // Below the cache: what it codes is stored coded, and hits are served as stored.
+      ...(compression === undefined ? [] : [createCompressStage({ compression, log: compressionLog })]),
       createSurrogateStage({
         fields: {
           spaceSeparated: config.surrogate.spaceSeparatedFields,

@@ -5,7 +5,15 @@
  */
 import type { TargetId } from './targets.ts'
 
-export type CaseId = 'hit-1k' | 'hit-16k' | 'hit-256k' | 'miss' | 'miss-10ms' | 'stale'
+export type CaseId =
+  | 'hit-1k'
+  | 'hit-16k'
+  | 'hit-256k'
+  | 'hit-br-16k'
+  | 'hit-decoded-16k'
+  | 'miss'
+  | 'miss-10ms'
+  | 'stale'
 
 export interface CaseDef {
   readonly id: CaseId
@@ -17,7 +25,16 @@ export interface CaseDef {
   readonly kind: 'hit' | 'miss' | 'stale'
   /** Connection counts run when `--connections` is not given. */
   readonly defaultConnections: readonly number[]
+  /** Request header fields every request of the case carries. @default none */
+  readonly headers?: Readonly<Record<string, string>>
+  /** Header fields of the requests that store the path before the runs. @default headers */
+  readonly storeWith?: Readonly<Record<string, string>>
+  /** nginx and Varnish run it too; not the compressed cases, which they are not set up to compress. @default true */
+  readonly rivals?: boolean
 }
+
+/** What a browser sends. */
+const BROWSER_ACCEPT_ENCODING = { 'accept-encoding': 'gzip, deflate, br, zstd' }
 
 /**
  * 64 connections for every case; 1,024 too for the two the targets are set at (#7): the
@@ -27,6 +44,26 @@ export const CASES: readonly CaseDef[] = [
   { id: 'hit-1k', label: 'hit 1 KiB', path: '/hit/1k', kind: 'hit', defaultConnections: [64, 1024] },
   { id: 'hit-16k', label: 'hit 16 KiB', path: '/hit/16k', kind: 'hit', defaultConnections: [64] },
   { id: 'hit-256k', label: 'hit 256 KiB', path: '/hit/256k', kind: 'hit', defaultConnections: [64] },
+  // 16 KiB of HTML, stored br (4.7 KiB) when the cache filled: a hit sends the stored bytes.
+  {
+    id: 'hit-br-16k',
+    label: 'hit 16 KiB HTML, br',
+    path: '/hit/text-16k',
+    kind: 'hit',
+    defaultConnections: [64],
+    headers: BROWSER_ACCEPT_ENCODING,
+    rivals: false,
+  },
+  // The same page stored br only, asked for without Accept-Encoding: decoded on every hit.
+  {
+    id: 'hit-decoded-16k',
+    label: 'hit 16 KiB HTML, stored br, decoded',
+    path: '/hit/text-16k-decoded',
+    kind: 'hit',
+    defaultConnections: [64],
+    storeWith: BROWSER_ACCEPT_ENCODING,
+    rivals: false,
+  },
   { id: 'miss', label: 'miss (no-store)', path: '/miss', kind: 'miss', defaultConnections: [64] },
   {
     id: 'miss-10ms',
@@ -58,9 +95,10 @@ export function appliesTo(target: TargetId, c: CaseDef): boolean {
     case 'edgecache-1':
     case 'edgecache-all':
     case 'edgecache-memory':
+      return true
     case 'nginx':
     case 'varnish':
-      return true
+      return c.rivals !== false
   }
 }
 

@@ -23,6 +23,8 @@ export interface LoadOptions {
   readonly threads: number
   /** Open-file limit for wrk (see SpawnOptions.openFiles); needed past about 1,000 connections. */
   readonly openFiles?: number
+  /** Header fields every request carries. */
+  readonly headers?: Readonly<Record<string, string>>
 }
 
 export interface LoadErrors {
@@ -91,6 +93,7 @@ async function runWrk(options: LoadOptions, cwd: string): Promise<LoadResult> {
     '5s',
     '-s',
     WRK_SCRIPT,
+    ...Object.entries(options.headers ?? {}).flatMap(([name, value]) => ['-H', `${name}: ${value}`]),
     options.url,
   ]
   const child = spawnTracked(
@@ -142,6 +145,7 @@ function runAutocannon(options: LoadOptions): Promise<LoadResult> {
         duration: options.durationS,
         pipelining: 1,
         timeout: 5,
+        ...(options.headers === undefined ? {} : { headers: { ...options.headers } }),
       },
       (err, result) => {
         if (err !== null) {

@@ -63,6 +63,7 @@ export async function measure(spec: RunSpec, target: RunningTarget, ctx: Measure
     durationS: ctx.durationS,
     threads: ctx.threads,
     openFiles: ctx.openFiles,
+    ...(spec.case.headers === undefined ? {} : { headers: spec.case.headers }),
   }
   if (ctx.warmupS > 0) await runLoad(ctx.tool, { ...load, durationS: ctx.warmupS }, ctx.root)
   const pids = pidsOf(target)

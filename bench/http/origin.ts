@@ -5,6 +5,8 @@
  *
  * Paths:
  * - `/hit/1k`, `/hit/16k`, `/hit/256k`: cacheable for an hour.
+ * - `/hit/text-16k`, `/hit/text-16k-decoded`: 16 KiB of HTML (text-body.ts), cacheable for
+ *   an hour, with an ETag: what a proxy compresses.
  * - `/miss`: 1 KiB, `no-store`, so every request goes through to here.
  * - `/miss-10ms`: as `/miss`, answered after 10 ms (a timer, no CPU), like a backend that
  *   does some work: what a proxy adds shows against a backend that is not instant.
@@ -17,6 +19,7 @@
  */
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { textPage } from './text-body.ts'
 
 const KIB = 1024
 const body1k = Buffer.alloc(KIB, 0x61)
@@ -33,7 +36,18 @@ const cacheable = (size: number, fill: number): Route => ({
   headers: { 'cache-control': 'max-age=3600' },
 })
 
+const page: Route = {
+  body: textPage(16 * KIB),
+  headers: {
+    'cache-control': 'max-age=3600',
+    'content-type': 'text/html; charset=utf-8',
+    etag: '"text-16k"',
+  },
+}
+
 const routes: ReadonlyMap<string, Route> = new Map<string, Route>([
+  ['/hit/text-16k', page],
+  ['/hit/text-16k-decoded', page],
   ['/hit/1k', cacheable(KIB, 0x61)],
   ['/hit/16k', cacheable(16 * KIB, 0x62)],
   ['/hit/256k', cacheable(256 * KIB, 0x63)],

@@ -122,14 +122,17 @@ export async function waitForOk(url: string, child: Child, timeoutMs = 20_000): 
 }
 
 /** One GET on its own connection; the body is read and dropped, its length kept. */
-export function get(url: string): Promise<{
+export function get(
+  url: string,
+  headers: Readonly<Record<string, string>> = {},
+): Promise<{
   status: number
   headers: Record<string, string | string[] | undefined>
   bytes: number
   body: string
 }> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { agent: false, timeout: 5_000 }, (res) => {
+    const req = request(url, { agent: false, timeout: 5_000, headers }, (res) => {
       const chunks: Buffer[] = []
       res.on('data', (chunk: Buffer) => chunks.push(chunk))
       res.on('end', () => {

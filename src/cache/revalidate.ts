@@ -67,6 +67,10 @@ export function updateFromNotModified(
     if (value === undefined || KEPT_FROM_STORED.has(name) || consumed.includes(name)) continue
     merged[name] = value
   }
+  // RFC 9110 §8.8.3: a stored tag that is weak stays weak (the tags matched weakly above).
+  // It is how a cache marks a body it coded itself, which a 304 about the origin's own
+  // representation does not make byte-identical to it.
+  if (newEtag !== undefined && storedEtag?.trim().startsWith('W/') === true) merged.etag = storedEtag
   // RFC 9110 §6.6.1: a 304 without Date is dated on arrival; keeping the stored Date would
   // make the renewed response look as old as the first one (RFC 9111 §4.2.3 apparent age).
   if (notModified.date === undefined) merged.date = formatHttpDate(responseTime)

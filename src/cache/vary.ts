@@ -18,13 +18,30 @@ export function parseVary(value: FieldValue): readonly string[] | '*' | undefine
 }
 
 /**
+ * A caller's own reading of a selecting field: the value the request's fields stand for.
+ * The compression hook reads Accept-Encoding as the one coding it selects, so requests that
+ * select the same coding share one stored variant (RFC 9111 §4.1 lets a cache normalise).
+ */
+export type FieldSelector = (headers: Readonly<Record<string, FieldValue>>) => string
+
+/**
  * The request's values for `fields`, normalised (RFC 9111 §4.1 allows folding whitespace
  * and combining field lines). An absent field differs from an empty one: an absent field
- * only matches another request where it is absent.
+ * only matches another request where it is absent. A field in `selectors` is read by its
+ * selector instead.
  */
-export function variantOf(fields: readonly string[], headers: Readonly<Record<string, FieldValue>>): string {
+export function variantOf(
+  fields: readonly string[],
+  headers: Readonly<Record<string, FieldValue>>,
+  selectors?: Readonly<Record<string, FieldSelector>>,
+): string {
   let out = ''
   for (const field of fields) {
+    const select = selectors?.[field]
+    if (select !== undefined) {
+      out += `=${select(headers)}\n`
+      continue
+    }
     const value = headers[field]
     if (value === undefined) {
       out += '\n'

@@ -212,6 +212,19 @@ export function integer(doc: string, defaultValue: number, min: number) {
   )
 }
 
+/** An integer field from `min` to `max`, with a fixed default. */
+export function integerIn(doc: string, defaultValue: number, min: number, max: number) {
+  const check = (input: unknown): Checked<number> =>
+    Number.isSafeInteger(input) && (input as number) >= min && (input as number) <= max
+      ? { value: input as number }
+      : { expected: `an integer from ${min} to ${max}` }
+  return withDefault(
+    check,
+    { kind: 'integer', doc, type: `integer ${min}..${max}`, defaultText: String(defaultValue) },
+    defaultValue,
+  )
+}
+
 /** An integer field whose default is computed when config loads; `computedDefault` says how, for the docs. */
 export function computedInteger(
   doc: string,
@@ -404,6 +417,45 @@ export function ipList(doc: string, defaultValue: readonly string[]) {
     kind: 'list',
     doc,
     type: 'list of IP or CIDR',
+    defaultText: `[${defaultValue.join(', ')}]`,
+  }
+  return list(check, meta, defaultValue)
+}
+
+/** A list of strings, each one of a fixed set; comma-separated in env. */
+export function oneOfList<const T extends readonly [string, ...string[]]>(
+  doc: string,
+  values: T,
+  defaultValue: readonly T[number][],
+) {
+  const check = (input: unknown): Checked<T[number]> =>
+    values.includes(input as string)
+      ? { value: input as T[number] }
+      : { expected: `one of ${values.join(', ')}` }
+  const meta: FieldMeta = {
+    kind: 'list',
+    doc,
+    type: `list of ${values.join(' | ')}`,
+    defaultText: `[${defaultValue.join(', ')}]`,
+  }
+  return list(check, meta, defaultValue)
+}
+
+/** RFC 9110 §8.3.1: type "/" subtype, both tokens; a subtype of `*` stands for every one. */
+const mediaTypePattern = /^[!#$%&'*+.^_`|~0-9a-z-]+\/(?:\*|[!#$%&'*+.^_`|~0-9a-z-]+)$/
+
+/** A list of media types (`text/html`, or `text/*`), stored lowercase; comma-separated in env. */
+export function mediaTypeList(doc: string, defaultValue: readonly string[]) {
+  const check = (input: unknown): Checked<string> => {
+    const type = typeof input === 'string' ? input.trim().toLowerCase() : undefined
+    return type !== undefined && mediaTypePattern.test(type) && !type.startsWith('*/')
+      ? { value: type }
+      : { expected: 'a media type like "text/html" or "text/*"' }
+  }
+  const meta: FieldMeta = {
+    kind: 'list',
+    doc,
+    type: 'list of media types',
     defaultText: `[${defaultValue.join(', ')}]`,
   }
   return list(check, meta, defaultValue)

@@ -22,11 +22,14 @@ import {
   hostHeader,
   originUrl,
   integer,
+  integerIn,
   ipList,
   type ListenAddress,
   listen,
+  mediaTypeList,
   name,
   oneOf,
+  oneOfList,
   redisUrl,
   redisUrlList,
   secretText,
@@ -228,6 +231,68 @@ const cacheSchema = z.strictObject({
     '10m',
   ),
 })
+
+/**
+ * Media types compressed by default: text, and text by another name. Not text/* as a whole:
+ * text/event-stream is read as it arrives, and a compressor holds bytes back.
+ */
+const compressibleTypes = [
+  'text/html',
+  'text/css',
+  'text/plain',
+  'text/javascript',
+  'text/xml',
+  'text/csv',
+  'text/markdown',
+  'application/javascript',
+  'application/json',
+  'application/ld+json',
+  'application/manifest+json',
+  'application/problem+json',
+  'application/xml',
+  'application/xhtml+xml',
+  'application/rss+xml',
+  'application/atom+xml',
+  'application/wasm',
+  'image/svg+xml',
+  'image/x-icon',
+  'font/ttf',
+  'font/otf',
+]
+
+const compressionSchema = z
+  .strictObject({
+    enabled: boolean(
+      'compress responses for clients that accept gzip, br or zstd, once when the cache fills; see docs/compression.md',
+      true,
+    ),
+    codings: oneOfList(
+      'codings offered, most preferred first (zstd only where Node.js has it)',
+      ['br', 'zstd', 'gzip'],
+      ['br', 'zstd', 'gzip'],
+    ),
+    types: mediaTypeList(
+      'media types compressed (type/* for every subtype); images, audio, video, woff and archives never are',
+      compressibleTypes,
+    ),
+    minBytes: size('bodies shorter than this (by Content-Length) are sent uncompressed', '1KiB'),
+    levels: z
+      .strictObject({
+        br: integerIn("Brotli quality; 11 (Brotli's own default) is far too slow for a miss", 5, 0, 11),
+        gzip: integerIn('gzip level', 6, 1, 9),
+        zstd: integerIn('zstd level', 3, 1, 19),
+      })
+      .prefault({}),
+  })
+  .superRefine((compression, ctx) => {
+    const seen = new Set<string>()
+    for (const [index, coding] of compression.codings.entries()) {
+      if (seen.has(coding)) {
+        ctx.addIssue({ code: 'custom', path: ['codings', index], message: `"${coding}" is listed twice` })
+      }
+      seen.add(coding)
+    }
+  })
 
 const surrogateSchema = z
   .strictObject({
@@ -469,6 +534,7 @@ export const configSchema = z
     upstreams: upstreamsSchema,
     server: serverSchema.prefault({}),
     cache: cacheSchema.prefault({}),
+    compression: compressionSchema.prefault({}),
     surrogate: surrogateSchema.prefault({}),
     storage: storageSchema.prefault({ driver: 'local' }),
     rateLimit: z
@@ -705,6 +771,7 @@ export interface Config {
   readonly upstreams: Readonly<Record<string, PoolConfig>>
   readonly server: ServerConfig
   readonly cache: CacheConfig
+  readonly compression: CompressionConfig
   readonly surrogate: SurrogateConfig
   readonly storage: StorageConfig
   readonly rateLimit: {
@@ -875,6 +942,25 @@ export interface CacheConfig {
   readonly staleIfDisconnected: number
   /** Milliseconds a stale response with ETag or Last-Modified stays stored for conditional revalidation. */
   readonly keep: number
+}
+
+/** Compression of responses for clients that accept it (docs/compression.md). */
+export interface CompressionConfig {
+  readonly enabled: boolean
+  /** Codings offered, most preferred first; no duplicates. */
+  readonly codings: readonly ('br' | 'zstd' | 'gzip')[]
+  /** Lowercase media types, `type/subtype` or `type/*`. */
+  readonly types: readonly string[]
+  /** Bytes. */
+  readonly minBytes: number
+  readonly levels: {
+    /** Brotli quality, 0..11. */
+    readonly br: number
+    /** 1..9. */
+    readonly gzip: number
+    /** 1..19. */
+    readonly zstd: number
+  }
 }
 
 /** Size limits of a memory tier. */

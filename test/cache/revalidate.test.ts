@@ -178,6 +178,19 @@ describe('updateFromNotModified', () => {
       expected: { lifetimeMs: MINUTE },
     },
     {
+      name: 'RFC 9110 §8.8.3: a weak stored ETag (a body the cache coded) stays weak after a 304 with the strong tag',
+      stored: { 'cache-control': 'max-age=60', etag: 'W/"v1"', 'content-encoding': 'br' },
+      notModified: { date: httpDate(requestTime), etag: '"v1"' },
+      expected: {
+        headers: {
+          date: httpDate(requestTime),
+          'cache-control': 'max-age=60',
+          etag: 'W/"v1"',
+          'content-encoding': 'br',
+        },
+      },
+    },
+    {
       name: 'RFC 9111 §4.3.4: a 304 without a validator updates the only stored response',
       stored: { 'cache-control': 'max-age=60', etag: '"v1"' },
       notModified: { date: httpDate(requestTime), 'cache-control': 'max-age=120' },

@@ -175,6 +175,27 @@ describe('variantOf', () => {
     })
   }
 
+  it('RFC 9111 §4.1: a selector reads a field as what it stands for, so different texts share a variant', () => {
+    const codingOf = (headers: Headers) =>
+      String(headers['accept-encoding'] ?? '').includes('br') ? 'br' : 'identity'
+    const selectors = { 'accept-encoding': codingOf }
+    const fields = ['accept', 'accept-encoding']
+    const a = { accept: 'text/html', 'accept-encoding': 'gzip, deflate, br' }
+    const b = { accept: 'text/html', 'accept-encoding': 'br;q=1' }
+    assert.equal(variantOf(fields, a, selectors), variantOf(fields, b, selectors))
+    assert.notEqual(variantOf(fields, a), variantOf(fields, b))
+    // An absent field is read by the selector too: no Accept-Encoding selects identity.
+    assert.equal(
+      variantOf(fields, { accept: 'text/html' }, selectors),
+      variantOf(fields, { accept: 'text/html', 'accept-encoding': 'gzip' }, selectors),
+    )
+    // Fields without a selector are read as before.
+    assert.notEqual(
+      variantOf(fields, a, selectors),
+      variantOf(fields, { ...b, accept: 'text/plain' }, selectors),
+    )
+  })
+
   it('RFC 9111 §4.1: Vary with the same names in another order selects the same variant', () => {
     const headers = { accept: 'text/html', 'accept-encoding': 'gzip' }
     const one = parseVary('Accept, Accept-Encoding')

@@ -201,7 +201,12 @@ function joinFill(
   if (!body.storing || waiter.headers.authorization !== undefined || waiter.headers.range !== undefined)
     return undefined
   const vary = response.vary
-  if (vary !== undefined && variantOf(vary, waiter.headers) !== variantOf(vary, fill.ctx.headers))
+  // Read as the lookup reads them: requests that select the same coding share one variant.
+  const selectors = m.deps.encodings?.selectors
+  if (
+    vary !== undefined &&
+    variantOf(vary, waiter.headers, selectors) !== variantOf(vary, fill.ctx.headers, selectors)
+  )
     return undefined
   const headers: ResponseHeaders = {}
   for (const name in response.headers) {

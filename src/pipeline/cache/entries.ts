@@ -19,6 +19,7 @@ import type { CacheStore, StoredEntry } from '../../storage/store.ts'
 import type { Invalidator } from '../../surrogate/invalidator.ts'
 import { urlTag } from '../../surrogate/tags.ts'
 import type { HeaderMap, RequestContext } from '../context.ts'
+import type { StoredEncodings } from './encodings.ts'
 
 export interface CacheEntriesDeps {
   readonly store: CacheStore
@@ -30,6 +31,8 @@ export interface CacheEntriesDeps {
   /** The store's name in metrics. */
   readonly storeName: string
   readonly log: { warn(obj: object, msg: string): void }
+  /** Compression's hooks: Accept-Encoding read as a coding, other codings of a variant. @default none */
+  readonly encodings?: StoredEncodings | undefined
 }
 
 /** A stored response found for a request, and the key it lives under. */
@@ -68,6 +71,7 @@ export type CacheEntries = ReturnType<typeof createCacheEntries>
 
 export function createCacheEntries(deps: CacheEntriesDeps) {
   const { store, log } = deps
+  const selectors = deps.encodings?.selectors
   const storageFailed = (op: 'get' | 'set' | 'delete' | 'purge') =>
     publish(events.storageError, { store: deps.storeName, op })
 
@@ -139,9 +143,16 @@ export function createCacheEntries(deps: CacheEntriesDeps) {
       return { kind: 'miss', reason: 'uri-miss', marker: undefined }
     if (decoded.kind === 'response')
       return { kind: 'found', found: toFound(key, entry, decoded.response, undefined) }
-    const vkey = variantKey(key, decoded.marker.id, variantOf(decoded.marker.fields, headers))
+    const { marker } = decoded
+    const vkey = variantKey(key, marker.id, variantOf(marker.fields, headers, selectors))
     const variant = await get(vkey)
-    return variantLookup(vkey, variant, decoded.marker)
+    if (variant === undefined && deps.encodings !== undefined && marker.fields.includes('accept-encoding')) {
+      // The response may be stored in another coding: served from that, not the origin.
+      const other = await deps.encodings.sibling(key, marker, headers, { get, set })
+      if (other !== undefined)
+        return { kind: 'found', found: toFound(other.key, other.entry, other.response, marker) }
+    }
+    return variantLookup(vkey, variant, marker)
   }
 
   /**
@@ -154,7 +165,7 @@ export function createCacheEntries(deps: CacheEntriesDeps) {
     const decoded = entry === undefined ? undefined : decodeMeta(entry.meta)
     if (entry === undefined || decoded === undefined) return undefined
     if (decoded.kind === 'response') return toFound(key, entry, decoded.response, undefined)
-    const vkey = variantKey(key, decoded.marker.id, variantOf(decoded.marker.fields, headers))
+    const vkey = variantKey(key, decoded.marker.id, variantOf(decoded.marker.fields, headers, selectors))
     const found = variantLookup(vkey, peek(vkey), decoded.marker)
     return found.kind === 'found' ? found.found : undefined
   }
@@ -209,7 +220,7 @@ export function createCacheEntries(deps: CacheEntriesDeps) {
       fetchedAt,
     }
     if (!(await set(key, markerEntry))) return false
-    const vkey = variantKey(key, current.id, variantOf(fields, ctx.headers))
+    const vkey = variantKey(key, current.id, variantOf(fields, ctx.headers, selectors))
     return set(vkey, { meta, body, expiresAt, tags: allTags, fetchedAt })
   }
 

@@ -67,7 +67,7 @@ export function staleOnError(
 ): Answer {
   const now = m.clock.now()
   ctx.facts.cache = 'stale'
-  return answerFromStored({
+  return (m.deps.encodings?.deliver ?? answerFromStored)({
     ctx,
     response: found.response,
     body: found.body,
@@ -95,7 +95,7 @@ function fromCache(
     extra.collapsed === true
       ? { fwd: extra.fwd, fwdStatus: found.response.status, collapsed: true, ttlMs: verdict.ttlMs }
       : { hit: true, ttlMs: verdict.ttlMs, detail: extra.detail }
-  return answerFromStored({
+  return (m.deps.encodings?.deliver ?? answerFromStored)({
     ctx,
     response: found.response,
     body: found.body,

@@ -14,6 +14,7 @@ import type { Collapser } from '../collapser.ts'
 import type { RequestContext } from '../context.ts'
 import type { PassMemory } from '../pass-memory.ts'
 import type { SharedCollapser } from '../shared-collapser.ts'
+import type { StoredEncodings } from './encodings.ts'
 import type { CacheEntries } from './entries.ts'
 import type { FillMemory } from './fill-body.ts'
 
@@ -59,6 +60,8 @@ export interface CacheStageDeps {
    * only-if-cached and no-store do (withoutRefresh). @default always
    */
   readonly honoursRequestDirectives?: (ctx: RequestContext) => boolean
+  /** Compression's hooks on lookups and delivery (encodings.ts). @default none */
+  readonly encodings?: StoredEncodings | undefined
 }
 
 export interface CacheMachine {

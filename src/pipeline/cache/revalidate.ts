@@ -100,7 +100,7 @@ async function revalidateOnce(
       .finally(() => release({ result: 'stored' }))
     ctx.facts.cache = 'revalidated'
     const ttl = ttlMs(updated, responseTime)
-    return answerFromStored({
+    return (m.deps.encodings?.deliver ?? answerFromStored)({
       ctx,
       response: updated,
       body: found.body,

@@ -36,7 +36,9 @@ export function answerFromStored(input: CachedAnswerInput): Answer {
   const headers = copyHeaders(response, input.revalidated)
   headers.age = age
   headers['cache-status'] = input.cacheStatus
-  if (response.status === 200 && ctx.headers.range !== undefined) {
+  // RFC 9110 §14.2 lets a server ignore Range: a content-coded body is sent whole, never in
+  // parts, since its bytes are not the origin's (it may have been coded here).
+  if (response.status === 200 && ctx.headers.range !== undefined && !isCoded(response.headers)) {
     const range = selectRange(ctx.headers.range, ctx.headers['if-range'], response.headers, body.length)
     if (range.kind === 'partial') {
       headers['content-range'] = `bytes ${range.start}-${range.end}/${body.length}`
@@ -55,6 +57,11 @@ export function answerFromStored(input: CachedAnswerInput): Answer {
   }
   headers['content-length'] = String(body.length)
   return { status: response.status, headers, body: ctx.method === 'HEAD' ? undefined : body }
+}
+
+function isCoded(headers: StoredResponse['headers']): boolean {
+  const coding = headers['content-encoding']
+  return coding !== undefined && coding !== 'identity'
 }
 
 function hasConditional(ctx: RequestContext): boolean {
