@@ -109,3 +109,16 @@ export function decode(coding: Coding, body: Buffer, maxBytes: number): Promise<
     }
   })
 }
+
+/** As `decode`, on the calling thread: for small bodies only (it blocks while it runs). */
+export function decodeSync(coding: Coding, body: Buffer, maxBytes: number): Buffer {
+  const options = { maxOutputLength: Math.max(1, maxBytes) }
+  switch (coding) {
+    case 'br':
+      return zlib.brotliDecompressSync(body, options)
+    case 'gzip':
+      return zlib.gunzipSync(body, options)
+    case 'zstd':
+      return zlib.zstdDecompressSync(body, options)
+  }
+}

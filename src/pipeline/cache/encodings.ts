@@ -15,7 +15,7 @@ import {
 } from '../../cache/stored-response.ts'
 import { type FieldSelector, variantOf } from '../../cache/vary.ts'
 import type { Compression } from '../../compression/compression.ts'
-import { createDecoder, decode, encode } from '../../compression/encode.ts'
+import { createDecoder, decode, decodeSync, encode } from '../../compression/encode.ts'
 import {
   type Chosen,
   type Coding,
@@ -56,6 +56,16 @@ export interface StoredEncodings {
     headers: HeaderMap,
     store: SiblingStore,
   ): Promise<Sibling | undefined>
+  /**
+   * `sibling` from what the store holds in this process (`peek`), without I/O, for a request
+   * that wants identity: a hit decoded on its way out needs no await.
+   */
+  siblingHere(
+    key: string,
+    marker: VaryMarker,
+    headers: HeaderMap,
+    peek: (key: string) => StoredEntry | undefined,
+  ): Sibling | undefined
   /** answerFromStored, with the body decoded for a client that accepts none of its coding. */
   deliver(input: CachedAnswerInput): Answer
 }
@@ -73,6 +83,23 @@ export function createStoredEncodings(compression: Compression): StoredEncodings
   // One coding of one variant at a time: concurrent requests for it wait for the same work.
   const coding = new Map<string, Promise<Sibling | undefined>>()
 
+  /** The variant stored under `other`'s key, when it is one this cache may code or decode. */
+  function usable(otherKey: string, entry: StoredEntry | undefined): (Sibling & { has: Chosen }) | undefined {
+    const meta = entry === undefined ? undefined : decodeMeta(entry.meta)
+    if (entry === undefined || meta?.kind !== 'response') return undefined
+    const { response } = meta
+    const has = codingOf(response.headers['content-encoding'])
+    // RFC 9110 §7.7: the origin forbade changing it; a coding we cannot read is left alone.
+    if (forbidsTransform(response.headers['cache-control'])) return undefined
+    if (has !== 'identity' && !isCoding(has)) return undefined
+    return { key: otherKey, entry, response, has }
+  }
+
+  /** Codings to look for, identity first: coding it is cheaper than decoding anything first. */
+  function others(wanted: Chosen): Chosen[] {
+    return ['identity' as const, ...compression.offered].filter((other) => other !== wanted)
+  }
+
   async function sibling(
     key: string,
     marker: VaryMarker,
@@ -80,30 +107,38 @@ export function createStoredEncodings(compression: Compression): StoredEncodings
     store: SiblingStore,
   ): Promise<Sibling | undefined> {
     const wanted = compression.acceptanceOf(headers).chosen
-    // Identity first: coding it is cheaper than decoding anything first.
-    for (const other of ['identity' as const, ...compression.offered]) {
-      if (other === wanted) continue
+    for (const other of others(wanted)) {
       const otherKey = variantKey(key, marker.id, variantOf(marker.fields, headers, selectorFor(other)))
-      const entry = await store.get(otherKey)
-      const meta = entry === undefined ? undefined : decodeMeta(entry.meta)
-      if (entry === undefined || meta?.kind !== 'response') continue
-      const { response } = meta
-      const has = codingOf(response.headers['content-encoding'])
-      // RFC 9110 §7.7: the origin forbade changing it; a coding we cannot read is left alone.
-      if (forbidsTransform(response.headers['cache-control']) || (has !== 'identity' && !isCoding(has)))
-        continue
-      const found: Sibling = { key: otherKey, entry, response }
+      const found = usable(otherKey, await store.get(otherKey))
+      if (found === undefined) continue
       // deliver() decodes it for this request, which is cheap; stored decoded it would take
       // several times the room of the coded variants.
-      if (wanted === 'identity' || has === wanted) return found
+      if (wanted === 'identity' || found.has === wanted) return found
       const wantedKey = variantKey(key, marker.id, variantOf(marker.fields, headers, selectors))
       let work = coding.get(wantedKey)
       if (work === undefined) {
-        work = recode(wantedKey, found, has as Chosen, wanted, store).finally(() => coding.delete(wantedKey))
+        work = recode(wantedKey, found, found.has, wanted, store).finally(() => coding.delete(wantedKey))
         coding.set(wantedKey, work)
       }
       // Undefined: too large to decode whole here, so the origin is asked for this coding.
       return await work
+    }
+    return undefined
+  }
+
+  function siblingHere(
+    key: string,
+    marker: VaryMarker,
+    headers: HeaderMap,
+    peek: (key: string) => StoredEntry | undefined,
+  ): Sibling | undefined {
+    const wanted = compression.acceptanceOf(headers).chosen
+    // Only what deliver() can send: coding anew (and storing) waits for the async lookup.
+    if (wanted !== 'identity') return undefined
+    for (const other of others(wanted)) {
+      const otherKey = variantKey(key, marker.id, variantOf(marker.fields, headers, selectorFor(other)))
+      const found = usable(otherKey, peek(otherKey))
+      if (found !== undefined) return found
     }
     return undefined
   }
@@ -152,17 +187,29 @@ export function createStoredEncodings(compression: Compression): StoredEncodings
   }
 
   function deliver(input: CachedAnswerInput): Answer {
-    const answer = answerFromStored(input)
     const stored = input.response.headers['content-encoding']
-    if (stored === undefined || answer.status !== 200) return answer
+    if (stored === undefined) return answerFromStored(input)
     const has = codingOf(stored)
-    if (!isCoding(has) || compression.acceptanceOf(input.ctx.headers).accepts.has(has)) return answer
-    if (forbidsTransform(input.response.headers['cache-control'])) return answer
+    if (!isCoding(has) || compression.acceptanceOf(input.ctx.headers).accepts.has(has)) {
+      return answerFromStored(input)
+    }
+    if (forbidsTransform(input.response.headers['cache-control'])) return answerFromStored(input)
     // RFC 9110 §12.5.3: the client accepts none of the stored codings: decode on the way out.
+    // A small body is decoded here and now: the answer then has its length, and ranges.
+    const decoded = input.body.length <= SYNC_DECODE_MAX_BYTES ? decodeSmall(has, input.body) : undefined
+    if (decoded !== undefined) {
+      return answerFromStored({
+        ...input,
+        response: asIdentity(input.response, decoded.length),
+        body: decoded,
+      })
+    }
+    // A larger one streams through a decoder, sent whole (no ranges: see cache-answer.ts).
+    const answer = answerFromStored(input)
+    if (answer.status !== 200) return answer
     const headers = answer.headers
     delete headers['content-encoding']
     delete headers['content-length']
-    delete headers['accept-ranges']
     const etag = weakened(headers.etag)
     if (etag !== undefined) headers.etag = etag
     if (Buffer.isBuffer(answer.body)) {
@@ -173,5 +220,33 @@ export function createStoredEncodings(compression: Compression): StoredEncodings
     return answer
   }
 
-  return { selectors, sibling, deliver }
+  return { selectors, sibling, siblingHere, deliver }
+}
+
+/**
+ * Stored bodies up to this size are decoded on the event loop, in one call: that costs less
+ * than a decoder stream (its native handle, a thread-pool round trip per chunk) and blocks
+ * for a fraction of a millisecond. Larger ones stream.
+ */
+const SYNC_DECODE_MAX_BYTES = 16 * 1024
+
+/** What a small body may decode to at most; a larger result streams instead. */
+const SYNC_DECODED_MAX_BYTES = 256 * 1024
+
+function decodeSmall(coding: Coding, body: Buffer): Buffer | undefined {
+  try {
+    return decodeSync(coding, body, SYNC_DECODED_MAX_BYTES)
+  } catch {
+    // Larger than the bound (or damaged): the stream decoder has its turn, and its say.
+    return undefined
+  }
+}
+
+/** The stored response as sent decoded: no Content-Encoding, its ETag weak (RFC 9110 §8.8.3). */
+function asIdentity(response: StoredResponse, length: number): StoredResponse {
+  const headers: Record<string, string | readonly string[]> = { ...response.headers }
+  delete headers['content-encoding']
+  const etag = weakened(headers.etag)
+  if (etag !== undefined) headers.etag = etag
+  return { ...response, headers, bodyLength: length }
 }

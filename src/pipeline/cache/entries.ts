@@ -165,8 +165,14 @@ export function createCacheEntries(deps: CacheEntriesDeps) {
     const decoded = entry === undefined ? undefined : decodeMeta(entry.meta)
     if (entry === undefined || decoded === undefined) return undefined
     if (decoded.kind === 'response') return toFound(key, entry, decoded.response, undefined)
-    const vkey = variantKey(key, decoded.marker.id, variantOf(decoded.marker.fields, headers, selectors))
-    const found = variantLookup(vkey, peek(vkey), decoded.marker)
+    const { marker } = decoded
+    const vkey = variantKey(key, marker.id, variantOf(marker.fields, headers, selectors))
+    const variant = peek(vkey)
+    if (variant === undefined && deps.encodings !== undefined && marker.fields.includes('accept-encoding')) {
+      const other = deps.encodings.siblingHere(key, marker, headers, peek)
+      if (other !== undefined) return toFound(other.key, other.entry, other.response, marker)
+    }
+    const found = variantLookup(vkey, variant, marker)
     return found.kind === 'found' ? found.found : undefined
   }
 
