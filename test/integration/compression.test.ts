@@ -59,6 +59,13 @@ for (const driver of ['local', 'memory'] as const) {
         }
         if (path === '/image')
           return serve(res, randomBytes(8192), { ...cached, 'content-type': 'image/png' })
+        if (path === '/image-vary') {
+          return serve(res, randomBytes(8192), {
+            ...cached,
+            'content-type': 'image/png',
+            vary: 'Accept-Encoding',
+          })
+        }
         if (path === '/origin-gzip') {
           // As an object store serves a file uploaded gzipped, whatever the client accepts.
           return serve(res, gzipSync(body(path)), {
@@ -186,6 +193,14 @@ for (const driver of ['local', 'memory'] as const) {
       const res = await get('/image', { 'accept-encoding': 'br, gzip' })
       assert.equal(res.header('content-encoding'), undefined)
       assert.equal(res.body.length, 8192)
+    })
+
+    test('an image the origin itself varies by Accept-Encoding is never coded from another stored variant', async () => {
+      await get('/image-vary')
+      const res = await get('/image-vary', { 'accept-encoding': 'gzip' })
+      assert.equal(res.header('content-encoding'), undefined)
+      assert.equal(res.body.length, 8192)
+      assert.equal(origin.count('/image-vary'), 2)
     })
 
     test('the ETag of a coded body is weak, and If-None-Match with it or the origin tag gets 304', async () => {

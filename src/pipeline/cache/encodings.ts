@@ -22,6 +22,7 @@ import {
   codingOf,
   forbidsTransform,
   isCoding,
+  isNegotiable,
   weakened,
 } from '../../compression/negotiate.ts'
 import type { StoredEntry } from '../../storage/store.ts'
@@ -114,6 +115,9 @@ export function createStoredEncodings(compression: Compression): StoredEncodings
       // deliver() decodes it for this request, which is cheap; stored decoded it would take
       // several times the room of the coded variants.
       if (wanted === 'identity' || found.has === wanted) return found
+      // The origin's own Vary: Accept-Encoding on an image, say: nothing to code here.
+      const { status, headers: fields, bodyLength } = found.response
+      if (!isNegotiable({ status, headers: fields, bodyLength }, compression)) continue
       const wantedKey = variantKey(key, marker.id, variantOf(marker.fields, headers, selectors))
       let work = coding.get(wantedKey)
       if (work === undefined) {
