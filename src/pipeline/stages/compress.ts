@@ -92,7 +92,10 @@ export function createCompressStage({ compression, log }: CompressStageDeps): St
 
 /** The request sent on, asking the backend for the chosen coding only (or identity). */
 function askingFor(ctx: RequestContext, chosen: Chosen): RequestContext {
-  if (ctx.headers['accept-encoding'] === chosen) return ctx
+  const asked = ctx.headers['accept-encoding']
+  // Without the field an origin sends identity (or a coding it always sends, which this
+  // stage then decodes): no copy of the request for it, on a path every pass takes.
+  if (asked === chosen || (asked === undefined && chosen === 'identity')) return ctx
   return forwardOf(ctx, { headers: { ...ctx.headers, 'accept-encoding': chosen } })
 }
 
