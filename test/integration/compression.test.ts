@@ -81,6 +81,14 @@ for (const driver of ['local', 'memory'] as const) {
           for (let at = 0; at < whole.length; at += 16_384) res.write(whole.subarray(at, at + 16_384))
           return void res.end()
         }
+        if (path === '/slow') {
+          // Slow enough that the requests below arrive while the first is fetched; were they not to
+          // overlap, the later ones would be hits, and the test would still hold.
+          return void setTimeout(
+            () => serve(res, body(path), { ...cached, 'content-type': 'text/html' }),
+            150,
+          )
+        }
         if (path === '/cut') {
           // Promises 300,000 bytes and dies after a third of them.
           res.writeHead(200, { ...cached, 'content-type': 'text/html', 'content-length': '300000' })
@@ -244,6 +252,21 @@ for (const driver of ['local', 'memory'] as const) {
       const br = await get('/origin-gzip', { 'accept-encoding': 'br' })
       assert.equal(br.header('content-encoding'), 'br')
       assert.deepEqual(brotliDecompressSync(br.body), body('/origin-gzip'))
+    })
+
+    test('concurrent misses with different Accept-Encoding make one origin request, each answered in its coding', async () => {
+      const [br, alsoBr, plain] = await Promise.all([
+        get('/slow', { 'accept-encoding': 'br' }),
+        get('/slow', { 'accept-encoding': 'gzip, deflate, br' }),
+        get('/slow'),
+      ])
+      assert.equal(br.header('content-encoding'), 'br')
+      assert.deepEqual(brotliDecompressSync(br.body), body('/slow'))
+      assert.equal(alsoBr.header('content-encoding'), 'br')
+      assert.deepEqual(brotliDecompressSync(alsoBr.body), body('/slow'))
+      assert.equal(plain.header('content-encoding'), undefined)
+      assert.deepEqual(plain.body, body('/slow'))
+      assert.equal(origin.count('/slow'), 1)
     })
 
     test('a body cut short while it is coded reaches the client cut short and is never stored', async () => {
