@@ -57,7 +57,7 @@ for (const [name, body] of Object.entries(bodies)) {
   summary(() => {
     for (const [coder, code] of coders) bench(`${name}: ${coder}`, () => do_not_optimize(code(body)))
   })
-  // What a hit decoded for a client without Accept-Encoding pays (cache-encodings.ts).
+  // What a hit decoded for a client without Accept-Encoding pays (pipeline/cache/encodings.ts).
   const coded = { br: br(5)(body), gzip: gzip(6)(body), zstd: zstd(3)(body) }
   summary(() => {
     bench(`${name}: decode br 5`, () => do_not_optimize(brotliDecompressSync(coded.br)))

@@ -37,7 +37,7 @@ export interface Sibling {
   readonly response: StoredResponse
 }
 
-/** The store operations `sibling` needs; failures are the caller's to count (cache-entries.ts). */
+/** The store operations `sibling` needs; failures are the caller's to count (entries.ts). */
 export interface SiblingStore {
   get(key: string): Promise<StoredEntry | undefined>
   set(key: string, entry: StoredEntry): Promise<boolean>
@@ -208,7 +208,7 @@ export function createStoredEncodings(compression: Compression): StoredEncodings
         body: decoded,
       })
     }
-    // A larger one streams through a decoder, sent whole (no ranges: see cache-answer.ts).
+    // A larger one streams through a decoder, sent whole (no ranges: see stored-answer.ts).
     const answer = answerFromStored(input)
     if (answer.status !== 200) return answer
     const headers = answer.headers

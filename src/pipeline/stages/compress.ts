@@ -80,7 +80,7 @@ export function createCompressStage({ compression, log }: CompressStageDeps): St
     const headers = answer.headers
     const etag = weakened(headers.etag)
     if (etag !== undefined) headers.etag = etag
-    // Ranges of a coded body are not served (cache-answer.ts), so none are offered.
+    // Ranges of a coded body are not served (cache/stored-answer.ts), so none are offered.
     delete headers['accept-ranges']
     if (to === 'identity') delete headers['content-encoding']
     else headers['content-encoding'] = to
