@@ -318,7 +318,10 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
           surrogateLog.warn({ count, reqId }, 'tags dropped over the limits')
         },
       }),
-      createUpstreamStage({ pool: (name) => pools.get(name) }),
+      createUpstreamStage({
+        pool: (name) => pools.get(name),
+        requestBufferingBytes: () => live.server.requestBuffering,
+      }),
     ],
     pipelineLog,
   )

@@ -20,6 +20,7 @@ const LIVE = [
   'cache.',
   'readiness.',
   'server.methods',
+  'server.requestBuffering',
   'upstream.headersTimeout',
   'upstream.bodyTimeout',
   // Read again at every reload; new handshakes get them (server/live-certificates.ts).

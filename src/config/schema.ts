@@ -160,6 +160,10 @@ const serverSchema = z
     maxHeaderCount: integer('most request header fields accepted (431 above it)', 100, 1),
     maxUriBytes: size('longest request target accepted (414 above it)', '8KiB', 1),
     maxBodyBytes: size('largest request body accepted (413 above it)', '10MiB'),
+    requestBuffering: size(
+      'request body read before an upstream connection is taken, so slow uploads hold none: a body this size or less goes upstream whole with Content-Length (a chunked one too), a longer one streams; 0 streams every body',
+      '1MiB',
+    ),
     headersTimeout: duration('request headers must arrive within this long (408)', '10s', 'positive'),
     requestTimeout: duration('the whole request must arrive within this long (408); 0s = no limit', '60s'),
     keepAliveTimeout: duration('close idle client connections after this long', '5s'),
@@ -855,6 +859,8 @@ export interface ServerConfig {
   readonly maxUriBytes: number
   /** Bytes. */
   readonly maxBodyBytes: number
+  /** Bytes of a request body read before going upstream; 0 = stream every body. */
+  readonly requestBuffering: number
   /** Milliseconds for the request headers to arrive. */
   readonly headersTimeout: number
   /** Milliseconds for the whole request to arrive; 0 = no limit. */

@@ -80,8 +80,11 @@ export interface RequestContext {
    * `tls.clientCa` (RFC 4514 order); undefined otherwise, and on the plain listeners.
    */
   readonly clientSubject?: string | undefined
-  /** The request body, when the request has one. */
-  readonly body: Readable | undefined
+  /**
+   * The request body, when the request has one: the client's stream as the server gives it,
+   * or, once the upstream stage has read it whole (`server.requestBuffering`), a Buffer.
+   */
+  readonly body: Readable | Buffer | undefined
   /** Epoch ms at which the request arrived. */
   readonly receivedAt: number
   /** Aborted when the client goes away (or, for background work, never). */
@@ -110,7 +113,12 @@ export function createFacts(): RequestFacts {
 /** A copy of `ctx` to send upstream with another method or other header fields. */
 export function forwardOf(
   ctx: RequestContext,
-  changes: { method?: string; headers?: HeaderMap; body?: Readable | undefined; signal?: AbortSignal },
+  changes: {
+    method?: string
+    headers?: HeaderMap
+    body?: Readable | Buffer | undefined
+    signal?: AbortSignal
+  },
 ): RequestContext {
   return { ...ctx, ...changes }
 }

@@ -150,8 +150,9 @@ export function createPool(options: PoolOptions): UpstreamPool {
   const canTryAgain = (ctx: RequestContext, attempt: number): boolean =>
     attempt < options.retry.attempts &&
     idempotent.has(ctx.method) &&
-    // A streamed request body has been read by the first try: it cannot be sent again.
-    ctx.body === undefined &&
+    // A streamed request body has been read by the first try: it cannot be sent again. One
+    // read whole before going upstream (server.requestBuffering) is a Buffer, sent again as is.
+    (ctx.body === undefined || Buffer.isBuffer(ctx.body)) &&
     !ctx.signal.aborted
 
   /** Spends the budget for one retry; says so on the channel either way. */

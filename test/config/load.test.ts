@@ -63,6 +63,7 @@ describe('defaults', () => {
         maxHeaderCount: 100,
         maxUriBytes: 8 * 1024,
         maxBodyBytes: 10 * 1024 ** 2,
+        requestBuffering: 1024 ** 2,
         headersTimeout: 10_000,
         requestTimeout: 60_000,
         keepAliveTimeout: 5000,

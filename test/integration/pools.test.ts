@@ -1,7 +1,7 @@
 /**
  * Upstream pools with real origins on loopback: weighted round robin, consistent hashing,
  * a route's pool, an unknown pool refused, a dying server ejected while GETs are retried,
- * the retry budget, no available server, and the pool's queue limit.
+ * a PUT with its body retried, the retry budget, no available server, and the pool's queue limit.
  */
 import assert from 'node:assert/strict'
 import { mkdtempSync, writeFileSync } from 'node:fs'
@@ -201,6 +201,26 @@ describe('upstream pools', () => {
     assert.ok(reached >= sent, `the servers saw ${reached} requests`)
     assert.ok(reached <= sent * 1.2 + 1, `the servers saw ${reached} requests for ${sent} sent`)
     assert.ok(reached > sent, 'some requests were retried')
+  })
+
+  test('a PUT whose body was read whole is retried on another server with its body', async () => {
+    const failing = await origin('failing')
+    failing.handle((_req, res) => answer(res, 503, 'down'))
+    const steady = await origin('steady')
+    const p = await proxy({
+      upstreams: {
+        app: { servers: [{ url: failing.url }, { url: steady.url }], health: { interval: '0s' } },
+      },
+      routes: routeFile('default: { upstream: app }\n'),
+    })
+    // Round robin: one of two PUTs goes to the failing server first.
+    for (let i = 0; i < 2; i++) {
+      const reply = await send(`${p.url}/doc/${i}`, { method: 'PUT', body: `v=${i}` })
+      assert.equal(reply.status, 200)
+      assert.equal(reply.text, 'steady')
+    }
+    assert.equal(failing.count(), 1)
+    assert.deepEqual(steady.requests.map((r) => r.body.toString()).sort(), ['v=0', 'v=1'])
   })
 
   test('with no server available: stale where allowed, else 503 at once', async () => {

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import { once } from 'node:events'
-import { createServer } from 'node:net'
-import { Readable } from 'node:stream'
+import { createServer as createHttpServer } from 'node:http'
+import { type AddressInfo, createServer } from 'node:net'
+import { PassThrough, Readable } from 'node:stream'
 import { after, before, describe, it } from 'node:test'
 import { hasCode } from '../../src/errors.ts'
 import { createUpstreamStage } from '../../src/pipeline/stages/upstream.ts'
@@ -506,6 +507,60 @@ describe('upstream stage', () => {
     const answer = await stage.handle(ctx, () => Promise.reject(new Error('next called')))
     assert.equal((await readAll(answer.body)).toString(), 'from origin')
     assert.deepEqual(asked, ['app'])
+  })
+
+  it('reads a body up to requestBufferingBytes and forwards it as a Buffer with its length', async () => {
+    origin.handle((req, res) => {
+      res.end(`${req.headers['content-length']} ${req.headers['transfer-encoding']}`)
+    })
+    const stage = createUpstreamStage({ pool: () => upstream, requestBufferingBytes: () => 5 })
+    const body = Readable.from([Buffer.from('ab'), Buffer.from('cde')], { objectMode: false })
+    const answer = await stage.handle(makeContext({ method: 'POST', body }), () =>
+      Promise.reject(new Error('next called')),
+    )
+    assert.equal((await readAll(answer.body)).toString(), '5 undefined')
+    assert.equal(origin.requests.at(-1)?.body.toString(), 'abcde')
+  })
+
+  it('streams a body longer than requestBufferingBytes, and every body when it is 0', async () => {
+    // Tells the test when a request's header section has arrived, so the test ends the body
+    // only after the request went out: a body still open then can only go out chunked.
+    let arrived = signal()
+    const streaming = createHttpServer((req, res) => {
+      arrived.fire()
+      let text = ''
+      req.on('data', (chunk: Buffer) => {
+        text += chunk.toString()
+      })
+      req.on('end', () => {
+        res.end(`${req.headers['content-length']} ${req.headers['transfer-encoding']} ${text}`)
+      })
+    })
+    await new Promise<void>((resolve) => streaming.listen(0, '127.0.0.1', resolve))
+    const { port } = streaming.address() as AddressInfo
+    const direct = createUpstream({ url: `http://127.0.0.1:${port}`, forwarding: createForwarding() })
+    try {
+      for (const limit of [5, 0]) {
+        arrived = signal()
+        const stage = createUpstreamStage({ pool: () => direct, requestBufferingBytes: () => limit })
+        const body = new PassThrough()
+        body.write('abcdef')
+        const answer = stage.handle(makeContext({ method: 'POST', body }), () =>
+          Promise.reject(new Error('next called')),
+        )
+        await arrived.promise
+        body.end('g')
+        assert.equal(
+          (await readAll((await answer).body)).toString(),
+          'undefined chunked abcdefg',
+          `limit ${limit}`,
+        )
+      }
+    } finally {
+      await direct.destroy()
+      streaming.closeAllConnections()
+      streaming.close()
+    }
   })
 })
 
