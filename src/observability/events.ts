@@ -45,6 +45,15 @@ export interface UpstreamRetry {
   readonly result: 'retried' | 'over-budget'
 }
 
+/**
+ * A request lost with a reused keep-alive connection before any response byte was sent
+ * again on another connection of the same server: the keep-alive race, not a retry.
+ */
+export interface UpstreamReplay {
+  readonly upstream: string
+  readonly server: string
+}
+
 /** A pool answered 503 without trying a server: none available, or its limits reached. */
 export interface UpstreamRejected {
   readonly upstream: string
@@ -164,6 +173,7 @@ export const events = {
   http2RapidReset: channel('edgecache:server:http2-rapid-reset'),
   upstreamFinished: channel('edgecache:upstream:finished'),
   upstreamRetry: channel('edgecache:upstream:retry'),
+  upstreamReplay: channel('edgecache:upstream:replay'),
   upstreamRejected: channel('edgecache:upstream:rejected'),
   upstreamServerChange: channel('edgecache:upstream:server-change'),
   rateLimit: channel('edgecache:limits:rate-limit'),

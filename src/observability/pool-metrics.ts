@@ -1,13 +1,19 @@
 /**
  * The metrics of upstream pools beyond the per-request ones in metrics.ts: each server's
  * availability and requests in progress (read at scrape time), retries and the budget's
- * refusals, requests refused without trying a server, and servers ejected or marked down
+ * refusals, replays after the keep-alive race, requests refused without trying a server, and servers ejected or marked down
  * and up by their checks. Labels are pool names and servers' `host:port` from config, so
  * they stay bounded, and hold no URL.
  */
 import { subscribe, unsubscribe } from 'node:diagnostics_channel'
 import { Counter, Gauge, type Registry } from 'prom-client'
-import { events, type UpstreamRejected, type UpstreamRetry, type UpstreamServerChange } from './events.ts'
+import {
+  events,
+  type UpstreamRejected,
+  type UpstreamReplay,
+  type UpstreamRetry,
+  type UpstreamServerChange,
+} from './events.ts'
 
 /** One server as the gauges read it. */
 export interface PoolServerView {
@@ -61,6 +67,12 @@ export function registerPoolMetrics(registry: Registry, options: PoolMetricsOpti
     labelNames: ['upstream', 'result'],
     registers,
   })
+  const replays = new Counter({
+    name: 'edgecache_upstream_replays_total',
+    help: 'Idempotent requests sent again after a reused keep-alive connection closed before any response byte (not retries).',
+    labelNames: ['upstream'],
+    registers,
+  })
   const rejected = new Counter({
     name: 'edgecache_upstream_rejected_total',
     help: 'Requests answered 503 without trying a server: none available (unavailable) or the pool’s queue full (busy).',
@@ -75,6 +87,7 @@ export function registerPoolMetrics(registry: Registry, options: PoolMetricsOpti
   })
   for (const upstream of options.pools) {
     for (const result of ['retried', 'over_budget']) retries.inc({ upstream, result }, 0)
+    replays.inc({ upstream }, 0)
     for (const reason of ['unavailable', 'busy']) rejected.inc({ upstream, reason }, 0)
   }
   const subscriptions: [string, (message: unknown) => void][] = [
@@ -83,6 +96,12 @@ export function registerPoolMetrics(registry: Registry, options: PoolMetricsOpti
       (message) => {
         const m = message as UpstreamRetry
         retries.inc({ upstream: m.upstream, result: m.result.replace('-', '_') })
+      },
+    ],
+    [
+      events.upstreamReplay.name as string,
+      (message) => {
+        replays.inc({ upstream: (message as UpstreamReplay).upstream })
       },
     ],
     [

@@ -15,7 +15,7 @@ import type { RequestContext } from '../pipeline/context.ts'
 import { type BalanceMode, createBalancer } from './balancer.ts'
 import { createRetryBudget } from './retry-budget.ts'
 import { ServerHealth, type ServerHealthOptions, type ServerHealthReport } from './server-health.ts'
-import type { Upstream } from './upstream.ts'
+import { isIdempotent, type Upstream } from './upstream.ts'
 
 /** One server as the pool is given it: its connections already opened. */
 export interface PoolServerSpec {
@@ -90,9 +90,6 @@ export interface UpstreamPool {
   close(): Promise<void>
 }
 
-/** RFC 9110 §9.2.2: methods a client may repeat with the same effect. */
-const idempotent = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
-
 /** Failures before any response byte that say the server could not serve it. */
 const retryableCodes = new Set([
   'EC_ERR_UPSTREAM_CONNECT',
@@ -149,7 +146,7 @@ export function createPool(options: PoolOptions): UpstreamPool {
 
   const canTryAgain = (ctx: RequestContext, attempt: number): boolean =>
     attempt < options.retry.attempts &&
-    idempotent.has(ctx.method) &&
+    isIdempotent(ctx.method) &&
     // A streamed request body has been read by the first try: it cannot be sent again. One
     // read whole before going upstream (server.requestBuffering) is a Buffer, sent again as is.
     (ctx.body === undefined || Buffer.isBuffer(ctx.body)) &&

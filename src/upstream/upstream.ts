@@ -1,7 +1,9 @@
 /**
  * Forwards a request to one backend over a keep-alive undici Pool and streams the response
  * back as an Answer. It does not pick between backends, retry, cache or write to the client:
- * those belong above it. Failures become catalogued EdgecacheErrors (502 or 504).
+ * those belong above it. The one exception is the keep-alive race: an idempotent request
+ * lost with a reused connection before any response byte is replayed once (ForwardHandler).
+ * Failures become catalogued EdgecacheErrors (502 or 504).
  *
  * It drives `pool.dispatch()` with a handler of its own rather than `pool.request()`.
  * DESIGN.md measured dispatch at about half the CPU per proxied request, and the handler is
@@ -11,6 +13,7 @@
  * Readable is the only copy of the response's flow control: `read()` resumes undici and a
  * full buffer pauses it.
  */
+import type { Socket } from 'node:net'
 import { type Duplex, Readable } from 'node:stream'
 import { rootCertificates } from 'node:tls'
 import type { Dispatcher } from 'undici'
@@ -19,6 +22,7 @@ import { EdgecacheError, type ErrorCode, errorCatalogue } from '../errors.ts'
 import type { Answer } from '../pipeline/answer.ts'
 import type { RequestContext } from '../pipeline/context.ts'
 import { events, publish } from '../observability/events.ts'
+import { expectSend, type SendWatcher } from './connection-reuse.ts'
 import type { Forwarding } from './forwarding.ts'
 
 export interface UpstreamOptions {
@@ -157,21 +161,30 @@ export function createUpstream(options: UpstreamOptions): Upstream {
     }
     const sentAt = performance.now()
     const answer = new Promise<Answer>((resolve, reject) => {
-      const handler = new ForwardHandler(ctx, forwarding, resolve, reject)
-      // undici reports its own synchronous failures to handler.onResponseError.
       const timeouts = options.timeouts?.()
-      pool.dispatch(
-        {
-          method: ctx.method,
-          path: ctx.target,
-          headers,
-          body: ctx.body ?? null,
-          ...(timeouts && { headersTimeout: timeouts.headersMs, bodyTimeout: timeouts.bodyMs }),
-          // undici writes `connection: upgrade` and this as `upgrade:` itself.
-          ...(upgrade !== undefined && { upgrade }),
-        },
-        handler,
-      )
+      const request: Dispatcher.DispatchOptions = {
+        method: ctx.method,
+        path: ctx.target,
+        headers,
+        body: ctx.body ?? null,
+        ...(timeouts && { headersTimeout: timeouts.headersMs, bodyTimeout: timeouts.bodyMs }),
+        // undici writes `connection: upgrade` and this as `upgrade:` itself.
+        ...(upgrade !== undefined && { upgrade }),
+      }
+      // An upgrade is never replayed: its connection becomes the tunnel's.
+      const replay =
+        upgrade === undefined && mayReplay(ctx)
+          ? () => {
+              if (ctx.signal.aborted) {
+                reject(abortReason(ctx.signal))
+                return
+              }
+              publish(events.upstreamReplay, { upstream: name, server })
+              pool.dispatch(request, new ForwardHandler(ctx, forwarding, resolve, reject, undefined))
+            }
+          : undefined
+      // undici reports its own synchronous failures to handler.onResponseError.
+      pool.dispatch(request, new ForwardHandler(ctx, forwarding, resolve, reject, replay))
     })
     inFlight++
     const settled = () => {
@@ -242,11 +255,47 @@ export function createUpstream(options: UpstreamOptions): Upstream {
   }
 }
 
+/** RFC 9110 §9.2.2: methods a client may repeat with the same effect. */
+const idempotent: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
+
+/** True for a method RFC 9110 §9.2.2 calls idempotent (upper case). */
+export function isIdempotent(method: string): boolean {
+  return idempotent.has(method)
+}
+
+/**
+ * An idempotent request whose body can be sent again: none, or one read whole before going
+ * upstream (a Buffer). A streamed body has been consumed by the first attempt.
+ */
+function mayReplay(ctx: RequestContext): boolean {
+  return isIdempotent(ctx.method) && (ctx.body === undefined || Buffer.isBuffer(ctx.body))
+}
+
+/**
+ * How a connection that the backend closed under a request shows in undici: the peer's FIN
+ * or RST as the request went out. Not `bad response` and the like, which undici also codes
+ * UND_ERR_SOCKET: those follow bytes from the backend.
+ */
+function isConnectionLost(err: Error): boolean {
+  const code = (err as { code?: unknown }).code
+  if (code === 'ECONNRESET' || code === 'EPIPE') return true
+  return code === 'UND_ERR_SOCKET' && !err.message.startsWith('bad ')
+}
+
 /**
  * One request's handler on undici's dispatch interface. It settles `send()`'s promise once,
  * at the response header section or at the first error, then feeds or fails the body.
+ *
+ * Given `replay`, it replays the request once instead of failing when undici wrote it on a
+ * reused keep-alive connection and that connection was lost before any byte of the response
+ * arrived: the keep-alive race, where the backend closes an idle connection as a request
+ * goes out (RFC 9112 §9.3.1 lets a client retry an idempotent request then). undici checks
+ * an idle connection for a close already received before it writes on it, which narrows the
+ * race but cannot close it. The failed connection is gone, so the replay goes out on
+ * another. It is not a retry against a failing server: the pool never sees the first
+ * failure, so neither its retry budget nor the server's health counts it.
  */
-class ForwardHandler implements Dispatcher.DispatchHandler {
+class ForwardHandler implements Dispatcher.DispatchHandler, SendWatcher {
   readonly #ctx: RequestContext
   readonly #forwarding: Forwarding
   readonly #resolve: (answer: Answer) => void
@@ -265,17 +314,25 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   #settled = false
   #ended = false
   #started = false
+  /** Sends the request again; undefined once used, or when it may not be replayed. */
+  #replay: (() => void) | undefined
+  /** The connection the request went out on, when it was a reused one. */
+  #reusedSocket: Socket | undefined
+  /** Bytes read on that connection when the request went out. */
+  #readAtSend = 0
 
   constructor(
     ctx: RequestContext,
     forwarding: Forwarding,
     resolve: (answer: Answer) => void,
     reject: (err: unknown) => void,
+    replay: (() => void) | undefined,
   ) {
     this.#ctx = ctx
     this.#forwarding = forwarding
     this.#resolve = resolve
     this.#reject = reject
+    this.#replay = replay
     ctx.signal.addEventListener('abort', this.#onAbort)
   }
 
@@ -283,7 +340,17 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     this.#controller = controller
     this.#started = true
     // The client left while the request waited for a connection.
-    if (this.#ctx.signal.aborted) controller.abort(abortReason(this.#ctx.signal))
+    if (this.#ctx.signal.aborted) {
+      controller.abort(abortReason(this.#ctx.signal))
+      return
+    }
+    if (this.#replay !== undefined) expectSend(this)
+  }
+
+  onSent(socket: Socket, reused: boolean): void {
+    if (!reused) return
+    this.#reusedSocket = socket
+    this.#readAtSend = socket.bytesRead
   }
 
   onResponseStart(
@@ -363,6 +430,13 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   onResponseError(_controller: Dispatcher.DispatchController | undefined, err: Error): void {
     this.#ctx.signal.removeEventListener('abort', this.#onAbort)
     this.#early = undefined
+    if (this.#mayReplayAfter(err)) {
+      const replay = this.#replay!
+      this.#replay = undefined
+      // After undici has finished failing the lost connection, not from inside it.
+      queueMicrotask(replay)
+      return
+    }
     const mapped = this.#ctx.signal.aborted
       ? abortReason(this.#ctx.signal)
       : toUpstreamError(err, this.#started)
@@ -372,6 +446,20 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
       return
     }
     if (this.#body !== undefined && !this.#body.destroyed) this.#body.destroy(mapped as Error)
+  }
+
+  /** The request was lost with its reused connection before any response byte (see the class). */
+  #mayReplayAfter(err: Error): boolean {
+    const socket = this.#reusedSocket
+    return (
+      this.#replay !== undefined &&
+      socket !== undefined &&
+      !this.#headed &&
+      !this.#settled &&
+      !this.#ctx.signal.aborted &&
+      socket.bytesRead === this.#readAtSend &&
+      isConnectionLost(err)
+    )
   }
 
   /**
