@@ -306,6 +306,12 @@ export function createSubscriber(target: RedisTarget, options: RedisClientOption
  * could not tell when it is back after a restart in place; instead a Sentinel client says
  * where the master is and when it moves, and the subscription is a plain client on that
  * node, whose 'ready' says when it is back.
+ *
+ * The Sentinel client learns of a move from the sentinels' `+switch-master` notice, but
+ * drops a notice that arrives while it is still asking about an earlier one that failed
+ * (mid-failover the sentinels answer "no valid master"). A command sent through it
+ * rediscovers the master instead, so while the subscription is down it is pinged each
+ * second until a move is seen and the new connection is ready.
  */
 function sentinelSubscriber(
   target: RedisSentinelTarget,
@@ -322,14 +328,33 @@ function sentinelSubscriber(
   let client: ReturnType<typeof clientFor> | undefined
   let master: RedisNode | undefined
   let closed = false
+  let rediscovery: NodeJS.Timeout | undefined
 
+  const stopRediscovery = () => {
+    clearInterval(rediscovery)
+    rediscovery = undefined
+  }
+  const startRediscovery = () => {
+    if (closed || rediscovery !== undefined) return
+    rediscovery = setInterval(() => {
+      // Rejects until the sentinels name a master that answers; the next tick tries again.
+      watcher.send('', ['PING']).catch(() => {})
+    }, 1_000)
+    rediscovery.unref()
+  }
   const follow = (node: RedisNode) => {
     if (closed || (master?.host === node.host && master.port === node.port)) return
     master = node
     const previous = client
     const next = clientFor(node)
-    next.on('error', options.onError)
-    next.on('ready', () => options.onReady?.())
+    next.on('error', (err) => {
+      startRediscovery()
+      options.onError(err)
+    })
+    next.on('ready', () => {
+      stopRediscovery()
+      options.onReady?.()
+    })
     client = next
     if (previous?.isOpen) previous.destroy()
     // Subscribed before connecting: node-redis sends them once it is ready, and again after each reconnect.
@@ -348,6 +373,7 @@ function sentinelSubscriber(
     },
     async close() {
       closed = true
+      stopRediscovery()
       await Promise.allSettled([watcher.close(), client === undefined ? undefined : closeWithin(client)])
     },
   }
