@@ -89,6 +89,12 @@ export interface RequestContext {
   readonly receivedAt: number
   /** Aborted when the client goes away (or, for background work, never). */
   readonly signal: AbortSignal
+  /**
+   * Passes an interim response (RFC 9110 §15.2: 102, 103) from the origin on to the client
+   * before the answer; called as `ctx.interim?.(status, headers)`. Undefined where none may
+   * go: background work, and HTTP/1.0 clients, which know no 1xx.
+   */
+  readonly interim?: ((this: RequestContext, status: number, headers: HeaderMap) => void) | undefined
   readonly facts: RequestFacts
 }
 

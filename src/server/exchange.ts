@@ -12,7 +12,7 @@ import { constants } from 'node:http2'
 import { EdgecacheError } from '../errors.ts'
 import { type Answer, type ResponseHeaders, textAnswer } from '../pipeline/answer.ts'
 import type { Pipeline } from '../pipeline/compose.ts'
-import { createFacts, type RequestContext } from '../pipeline/context.ts'
+import { createFacts, type HeaderMap, type RequestContext } from '../pipeline/context.ts'
 import { refusalText } from './refusal.ts'
 import { RequestBody } from './request-body.ts'
 import { requestIdOf } from './request-id.ts'
@@ -81,6 +81,14 @@ const lazySignal: PropertyDescriptor = {
 }
 
 /**
+ * `ctx.interim`: hands an interim response to the exchange the context came from. One
+ * function shared by every context, for the reason `lazySignal` is one accessor.
+ */
+function sendInterim(this: RequestContext, status: number, headers: HeaderMap): void {
+  ;(this as RequestContext & { [kExchange]: Exchange })[kExchange].interim(status, headers)
+}
+
+/**
  * RFC 9113 §8.2.2: fields that are only about an HTTP/1.1 connection, which an HTTP/2
  * message must not carry (a client treats one as malformed).
  */
@@ -135,6 +143,8 @@ export class Exchange {
           : shared.clientSubject(socket as TLSSocket),
       body: refusal === undefined && hasBody(req, h2) ? this.#bodyOf(req, shared.maxBodyBytes) : undefined,
       receivedAt: shared.clock.now(),
+      // RFC 9110 §15.2: a server must not send a 1xx to an HTTP/1.0 client.
+      interim: h2 || req.httpVersionMinor >= 1 ? sendInterim : undefined,
       facts: createFacts(),
       [kExchange]: this,
     }
@@ -184,6 +194,34 @@ export class Exchange {
     this.#write(textAnswer(err.status ?? 400, refusalText(err, this.ctx.id)), true)
     // A refused body will not be read on: the pipeline's reader learns why.
     this.#body?.abandon(err)
+  }
+
+  /**
+   * RFC 9110 §15.2: sends the origin's 102 (Processing) or 103 (Early Hints) on, before the
+   * answer; too late once the answer has started, and pointless once the client has gone.
+   * Other 1xx codes are not passed on: 100 is edgecache's own to send (it answers Expect
+   * itself), 101 opens a tunnel (upgrade.ts), and the rest have no meaning it knows.
+   */
+  interim(status: number, headers: HeaderMap): void {
+    const res = this.#res
+    if (this.#answered || this.#clientGone || res.headersSent) return
+    if (status !== 102 && status !== 103) return
+    try {
+      if (this.#h2) {
+        const fields: Record<string, string | string[]> = { ':status': String(status) }
+        for (const [name, value] of Object.entries(headers)) {
+          if (value !== undefined && !connectionSpecific.includes(name)) fields[name] = value
+        }
+        ;(this.#req as Http2ServerRequest).stream.additionalHeaders(fields)
+      } else if (status === 103) {
+        ;(res as ServerResponse).writeEarlyHints(headers as Record<string, string | string[]>)
+      } else {
+        ;(res as ServerResponse).writeProcessing()
+      }
+    } catch {
+      // A Link value node refuses to write. Hints are advice and the answer still follows;
+      // a line per request for an origin's habit would drown the log.
+    }
   }
 
   /** The signal `ctx.signal` returns: aborted once the client has gone. */

@@ -24,6 +24,7 @@ import type { RequestContext } from '../pipeline/context.ts'
 import { events, publish } from '../observability/events.ts'
 import { expectSend, type SendWatcher } from './connection-reuse.ts'
 import type { Forwarding } from './forwarding.ts'
+import { withoutHopByHop } from './hop-by-hop.ts'
 
 export interface UpstreamOptions {
   /** The backend's origin: `http://host:port` or `https://host:port`, without a path. */
@@ -358,9 +359,14 @@ class ForwardHandler implements Dispatcher.DispatchHandler, SendWatcher {
     statusCode: number,
     headers: Record<string, string | string[] | undefined>,
   ): void {
-    // RFC 9110 §15.2: an interim response (103 Early Hints) is not the answer; undici
+    // RFC 9110 §15.2: an interim response (102, 103 Early Hints) is not the answer, and
+    // nothing of it is kept: it goes on to a waiting client, if any, as it came. undici
     // itself handles 100 and 101.
-    if (statusCode < 200 || this.#headed) return
+    if (statusCode < 200) {
+      if (!this.#headed && !this.#settled) this.#ctx.interim?.(statusCode, withoutHopByHop(headers))
+      return
+    }
+    if (this.#headed) return
     const facts = this.#ctx.facts
     facts.upstreamStatus = statusCode
     facts.upstreamMs = performance.now() - this.#sentAt

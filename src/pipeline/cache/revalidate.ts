@@ -173,7 +173,8 @@ export function refreshInBackground(
     body: undefined,
     signal: new AbortController().signal,
   })
-  const bgCtx: RequestContext = { ...background, facts: createFacts() }
+  // No client waits on a background refresh: nothing goes to it, 1xx included.
+  const bgCtx: RequestContext = { ...background, interim: undefined, facts: createFacts() }
   bgCtx.facts.route = ctx.facts.route
   bgCtx.facts.tags = ctx.facts.tags
   bgCtx.facts.policy = ctx.facts.policy
