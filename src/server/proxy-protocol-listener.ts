@@ -11,6 +11,7 @@
  * answer (a PROXY header is not HTTP, and an answer would tell a prober what it hit).
  */
 import type { Server, Socket } from 'node:net'
+import { Server as TlsServer, type TLSSocket } from 'node:tls'
 import type { AddressList } from '../address-list.ts'
 import { events, publish } from '../observability/events.ts'
 import { type ProxyHeader, parseProxyHeader, startsWithProxySignature } from './proxy-protocol.ts'
@@ -53,6 +54,20 @@ export function acceptProxyProtocol(server: Server, options: ProxyProtocolOption
       for (const handler of handlers) handler.call(server, socket)
     })
   })
+  // Behind a TCP balancer the header comes before the TLS handshake, on the TCP connection;
+  // HTTP is read from the TLS socket made over it, which asks the kernel for its peer.
+  // Before HTTP (HTTP/1.1 or HTTP/2) sees it, it takes the client from its TCP connection.
+  if (server instanceof TlsServer) server.prependListener('secureConnection', copyPeerFromTcp)
+}
+
+/**
+ * node makes each TLS socket over the accepted TCP one and keeps that as `_parent`, which
+ * it has done since TLS sockets were first built on streams; no public field links the two.
+ */
+function copyPeerFromTcp(tlsSocket: TLSSocket): void {
+  const tcp = (tlsSocket as TLSSocket & { _parent?: Socket })._parent
+  if (tcp === undefined || !Object.hasOwn(tcp, 'remoteAddress')) return
+  setPeer(tlsSocket, { address: tcp.remoteAddress ?? '', port: tcp.remotePort ?? 0, family: tcp.remoteFamily ?? '' })
 }
 
 /**
@@ -128,7 +143,7 @@ function readAhead(
  * so every reader of `socket.remoteAddress` (the request context, logs) sees the client
  * without knowing the protocol exists, and the hit path pays nothing for it.
  */
-function setPeer(socket: Socket, header: Extract<ProxyHeader, { kind: 'proxied' }>): void {
+function setPeer(socket: Socket, header: { address: string; port: number; family: string }): void {
   Object.defineProperties(socket, {
     remoteAddress: { value: header.address, configurable: true },
     remotePort: { value: header.port, configurable: true },

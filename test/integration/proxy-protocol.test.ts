@@ -3,15 +3,20 @@
  * connections: a v2 or v1 header makes its client the one in the access line,
  * X-Forwarded-For and the request rules; what follows the header is served as it came;
  * a header from an address not allowed, a broken one, or none from an address that must
- * send one closes the connection with a log line and a metric.
+ * send one closes the connection with a log line and a metric. In front of the TLS
+ * listener the header comes before the handshake and names the client of HTTP/1.1 and
+ * HTTP/2 requests alike.
  */
 import assert from 'node:assert/strict'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { connect, type Socket } from 'node:net'
+import { connect as tlsConnect } from 'node:tls'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
+import { type CertificateFiles, makeCertificates, opensslSkipReason } from '../support/certificates.ts'
 import { closeClient, send, waitFor } from '../support/client.ts'
+import { request as h2Request, openSession } from '../support/h2.ts'
 import { type Origin, startOrigin } from '../support/origin.ts'
 import { startProxy, type TestProxy } from '../support/proxy.ts'
 import { v2, v2ForClient } from '../support/proxy-header.ts'
@@ -219,5 +224,74 @@ describe('PROXY protocol from an address not allowed', () => {
     assert.equal(origin.requests.find((r) => r.url === '/post')?.body.toString(), 'hi')
     // And through an ordinary client, over keep-alive connections.
     assert.equal((await send(`${proxy.url}/client`)).status, 200)
+  })
+})
+
+describe('PROXY protocol in front of the TLS listener', { skip: opensslSkipReason() }, () => {
+  let origin: Origin
+  let proxy: TestProxy
+  let certs: CertificateFiles
+  before(async () => {
+    origin = await startOrigin((req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'no-store' })
+      res.end(`hello ${req.url}`)
+    })
+    certs = await makeCertificates({ main: ['localhost'] })
+    proxy = await startProxy({
+      upstream: origin.url,
+      env: {
+        EDGECACHE_TLS__CERT: certs.servers.main!.cert,
+        EDGECACHE_TLS__KEY: certs.servers.main!.key,
+        EDGECACHE_SERVER__PROXY_PROTOCOL__ENABLED: 'true',
+        EDGECACHE_SERVER__PROXY_PROTOCOL__ALLOW: '127.0.0.1',
+      },
+    })
+  })
+  after(async () => {
+    await proxy.close()
+    await origin.close()
+    certs.remove()
+  })
+
+  /** A TCP connection to the TLS listener that has sent `header`, ready for the handshake. */
+  const dialWithHeader = (header: Buffer): Promise<Socket> =>
+    new Promise((resolve, reject) => {
+      const socket = connect(proxy.tlsPort!, '127.0.0.1', () => {
+        socket.write(header)
+        resolve(socket)
+      })
+      socket.once('error', reject)
+    })
+
+  test('the header before the handshake names the client of HTTP/1.1 requests over TLS', async () => {
+    const tcp = await dialWithHeader(v2ForClient('203.0.113.21', 40001))
+    const tlsSocket = tlsConnect({ socket: tcp, servername: 'localhost', ca: readFileSync(certs.ca) })
+    const answer = readAll(tlsSocket as unknown as Socket)
+    tlsSocket.write(get('/tls/h1'))
+    assert.match(await answer, /hello \/tls\/h1/)
+    assert.equal(origin.requests.find((r) => r.url === '/tls/h1')?.headers['x-forwarded-for'], '203.0.113.21')
+    await waitFor(() => accessLine(proxy, '/tls/h1') !== undefined)
+    assert.equal(accessLine(proxy, '/tls/h1')?.client, '203.0.113.21')
+  })
+
+  test('and of HTTP/2 streams over TLS', async () => {
+    const tcp = await dialWithHeader(Buffer.from('PROXY TCP4 203.0.113.22 127.0.0.1 40002 443\r\n'))
+    const session = await openSession(`https://localhost:${proxy.tlsPort}`, {
+      ca: readFileSync(certs.ca),
+      createConnection: () =>
+        tlsConnect({
+          socket: tcp,
+          servername: 'localhost',
+          ca: readFileSync(certs.ca),
+          ALPNProtocols: ['h2'],
+        }),
+    })
+    try {
+      const reply = await h2Request(session, '/tls/h2')
+      assert.equal(reply.text, 'hello /tls/h2')
+    } finally {
+      session.close()
+    }
+    assert.equal(origin.requests.find((r) => r.url === '/tls/h2')?.headers['x-forwarded-for'], '203.0.113.22')
   })
 })
