@@ -37,6 +37,7 @@ import { createClientCertStage } from './pipeline/stages/client-cert.ts'
 import { createHttpsRedirect } from './server/https-redirect.ts'
 import { createLiveCertificates, type LiveCertificates } from './server/live-certificates.ts'
 import { listenError } from './server/listen-error.ts'
+import { followTicketKeys } from './server/cluster-ticket-keys.ts'
 import { createProxyServer, type ProxyServer, type ProxyServerOptions } from './server/proxy-server.ts'
 import { urlKey } from './router/cache-key.ts'
 import { createLiveRouter } from './router/live-router.ts'
@@ -430,6 +431,14 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
     config.http2.cleartextListen === undefined
       ? undefined
       : createProxyServer({ ...listenerOptions, pipeline, transport: { kind: 'h2c', http2: http2Limits } })
+  // Workers resume each other's TLS sessions with the keys the primary gives them all.
+  if (tlsServer !== undefined && inWorker) {
+    const tls = tlsServer
+    followTicketKeys((keys) => tls.setTicketKeys(keys), {
+      send: (message) => process.send?.(message),
+      onMessage: (listener) => process.on('message', listener),
+    })
+  }
   const servers = [server, tlsServer, h2cServer].filter((s): s is ProxyServer => s !== undefined)
 
   let serving = false

@@ -13,6 +13,7 @@ import { isStatusMessage, type StatusMessage } from './admin/status-messages.ts'
 import type { StatusReport } from './admin/status-snapshot.ts'
 import { isMetricsMessage, type MetricsMessage } from './observability/metrics-messages.ts'
 import { serveReloads } from './reload/cluster-reload.ts'
+import { serveTicketKeys } from './server/cluster-ticket-keys.ts'
 import { systemClock } from './clock.ts'
 import { serveRateLimits } from './limits/cluster-rate-limiter.ts'
 import { serveFillLocks } from './storage/worker-fill-locks.ts'
@@ -95,6 +96,7 @@ export function superviseWorkers(count: number, log: SupervisorLog): void {
   serveFillLocks(cluster)
   const reload = serveReloads(cluster)
   serveRateLimits(cluster, systemClock)
+  serveTicketKeys(cluster)
   relayMetrics()
   relayStatus()
 

@@ -14,7 +14,7 @@ import type { Server, Socket } from 'node:net'
 import { Server as TlsServer, type TLSSocket } from 'node:tls'
 import type { AddressList } from '../address-list.ts'
 import { events, publish } from '../observability/events.ts'
-import { type ProxyHeader, parseProxyHeader, startsWithProxySignature } from './proxy-protocol.ts'
+import { parseProxyHeader, startsWithProxySignature } from './proxy-protocol.ts'
 
 /** Why a connection was closed before reaching HTTP; the `reason` of its log line and metric. */
 export type ProxyProtocolRefusal = 'untrusted' | 'malformed' | 'missing' | 'timeout'
@@ -67,7 +67,11 @@ export function acceptProxyProtocol(server: Server, options: ProxyProtocolOption
 function copyPeerFromTcp(tlsSocket: TLSSocket): void {
   const tcp = (tlsSocket as TLSSocket & { _parent?: Socket })._parent
   if (tcp === undefined || !Object.hasOwn(tcp, 'remoteAddress')) return
-  setPeer(tlsSocket, { address: tcp.remoteAddress ?? '', port: tcp.remotePort ?? 0, family: tcp.remoteFamily ?? '' })
+  setPeer(tlsSocket, {
+    address: tcp.remoteAddress ?? '',
+    port: tcp.remotePort ?? 0,
+    family: tcp.remoteFamily ?? '',
+  })
 }
 
 /**

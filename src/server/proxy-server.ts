@@ -112,6 +112,11 @@ export interface ProxyServer {
    * renewed certificate drops nobody.
    */
   setCertificates(certificates: CertificateSet): void
+  /**
+   * TLS only: encrypts and reads session tickets with `keys` (48 bytes), so that workers
+   * given the same keys resume each other's sessions (cluster-ticket-keys.ts).
+   */
+  setTicketKeys(keys: Buffer): void
 }
 
 /**
@@ -193,6 +198,7 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
         }
   let tlsServer: ReturnType<typeof createSecureServer> | undefined
   let certificates = transport.kind === 'tls' ? transport.certificates : undefined
+  let ticketKeys: Buffer | undefined
   let server: Server
   if (transport.kind === 'tls') {
     tlsServer = createSecureServer({
@@ -304,7 +310,14 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
       tlsServer.setSecureContext({
         ...contextDefaults,
         ...(next.defaultPem as { cert: string; key: string; ca?: string }),
+        // A new context would otherwise make keys of its own: every ticket out there void.
+        ...(ticketKeys === undefined ? {} : { ticketKeys }),
       })
+    },
+    setTicketKeys(keys) {
+      if (tlsServer === undefined) return
+      ticketKeys = keys
+      tlsServer.setTicketKeys(keys)
     },
     listen(host, port) {
       return new Promise((resolve, reject) => {

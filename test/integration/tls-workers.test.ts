@@ -29,6 +29,37 @@ function servedSerial(port: number, ca: string): Promise<string> {
   })
 }
 
+/** The session a new TLS connection is issued (TLS 1.3 sends it after the handshake). */
+function newSession(port: number, ca: string): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const socket: TLSSocket = tlsConnect({
+      host: '127.0.0.1',
+      port,
+      servername: 'localhost',
+      ca: readFileSync(ca),
+    })
+    socket.once('session', (session: Buffer) => {
+      resolve(session)
+      socket.end()
+    })
+    socket.once('error', reject)
+  })
+}
+
+/** Whether a new TLS connection that offers `session` has it resumed. */
+function resumes(port: number, ca: string, session: Buffer): Promise<boolean> {
+  return new Promise((resolve, reject) => {
+    const socket: TLSSocket = tlsConnect(
+      { host: '127.0.0.1', port, servername: 'localhost', ca: readFileSync(ca), session },
+      () => {
+        resolve(socket.isSessionReused())
+        socket.end()
+      },
+    )
+    socket.once('error', reject)
+  })
+}
+
 // The default number of workers (one per CPU; node:cluster), each with every listener.
 describe('the TLS listener with the default workers', { skip }, () => {
   let origin: Origin
@@ -121,5 +152,13 @@ describe('the TLS listener with the default workers', { skip }, () => {
     } finally {
       session.close()
     }
+  })
+
+  test('a TLS session resumes on a new connection whichever worker takes it', async () => {
+    const session = await newSession(tlsPort, certs.ca)
+    const reused: boolean[] = []
+    // New connections alternate between the two workers (node:cluster deals them out in turn).
+    for (let i = 0; i < 8; i++) reused.push(await resumes(tlsPort, certs.ca, session))
+    assert.deepEqual(reused, Array(8).fill(true))
   })
 })
