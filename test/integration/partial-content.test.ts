@@ -221,6 +221,25 @@ describe('partial content, rangeRequests: parts', () => {
     assert.equal(origin.count('/v/if-range'), 2)
   })
 
+  test('RFC 9110 §13.2.2: a covered range with a matching If-None-Match is a 304 from the parts', async () => {
+    await range('/v/inm', '0-99')
+    const notModified = await range('/v/inm', '0-99', { 'if-none-match': '"v1"' })
+    assert.equal(notModified.status, 304)
+    assert.equal(notModified.header('etag'), '"v1"')
+    assert.match(notModified.header('cache-status') ?? '', /hit/)
+    assert.equal(origin.count('/v/inm'), 1)
+  })
+
+  test('RFC 9111 §5.2.1.7: only-if-cached answers a covered range from the parts, and 504 for one they miss', async () => {
+    const whole = bodyOf('/v/only', '"v1"')
+    await range('/v/only', '0-99')
+    expectPart(await range('/v/only', '0-9', { 'cache-control': 'only-if-cached' }), whole, 0, 9)
+    const missed = await range('/v/only', '200-299', { 'cache-control': 'only-if-cached' })
+    assert.equal(missed.status, 504)
+    assert.match(missed.header('cache-status') ?? '', /fwd=partial; detail=only-if-cached/)
+    assert.equal(origin.count('/v/only'), 1)
+  })
+
   test('RFC 9110 §15.5.17: a range past the complete length the parts know is a 416 hit', async () => {
     await range('/v/short', '0-99')
     const past = await range('/v/short', '5000-')
