@@ -299,6 +299,9 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
         get staleIfDisconnectedMs() {
           return live.cache.staleIfDisconnected
         },
+        get rangeRequests() {
+          return live.cache.rangeRequests
+        },
         get admission() {
           return admissionOf(live.cache)
         },

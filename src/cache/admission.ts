@@ -52,7 +52,12 @@ const NEVER_STORED = new Set(['age'])
 
 export function admit(
   origin: OriginResponse,
-  request: { readonly directives: RequestDirectives; readonly hasAuthorization: boolean },
+  request: {
+    readonly directives: RequestDirectives
+    readonly hasAuthorization: boolean
+    /** A single-range request of a route that keeps parts: a 206 may be stored (storable.ts). */
+    readonly partial?: boolean
+  },
   bodyLength: number,
   options: AdmissionOptions,
   policy?: AdmissionPolicy,
@@ -69,6 +74,7 @@ export function admit(
     requestHasAuthorization: request.hasAuthorization,
     storeSetCookie: options.storeSetCookie || policy?.ignoreSetCookie === true,
     policyGivesLifetime: policy?.ttlMs !== undefined || policy?.ttlOverrideMs !== undefined,
+    partial: request.partial === true,
   })
   if (reason !== undefined) return { storable: false, reason }
   const hasExpires = !targeted && origin.headers.expires !== undefined

@@ -3,7 +3,16 @@
  */
 
 /** RFC 9211 §2.2 forward reasons. */
-export type ForwardReason = 'bypass' | 'method' | 'uri-miss' | 'vary-miss' | 'miss' | 'request' | 'stale'
+export type ForwardReason =
+  | 'bypass'
+  | 'method'
+  | 'uri-miss'
+  | 'vary-miss'
+  | 'miss'
+  | 'request'
+  | 'stale'
+  /** Parts are stored, but not the range asked for (RFC 9211 §2.2). */
+  | 'partial'
 
 export interface CacheStatusParams {
   readonly hit?: boolean

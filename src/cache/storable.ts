@@ -10,7 +10,8 @@ import type { RequestDirectives } from './request-directives.ts'
  * Final status codes whose meaning edgecache knows (RFC 9110 §15, RFC 6585, RFC 7725): what
  * `must-understand` asks about (RFC 9111 §5.2.2.3). 206 and 304 are left out: edgecache
  * stores whole representations (and answers ranges from them), and a 304 is no
- * representation at all.
+ * representation at all. A 206 is understood only where a route keeps parts
+ * (`StorableInput.partial`).
  */
 const UNDERSTOOD = new Set([
   200, 201, 202, 203, 204, 205, 300, 301, 302, 303, 305, 307, 308, 400, 401, 402, 403, 404, 405, 406, 407,
@@ -46,6 +47,11 @@ export interface StorableInput {
   readonly storeSetCookie: boolean
   /** A route policy supplies a lifetime, so a response without freshness information is reusable. */
   readonly policyGivesLifetime?: boolean
+  /**
+   * The response answers a single-range request of a route that keeps parts (RFC 9111
+   * §3.3, §3.4): a 206 may then be stored, as a part (cache/parts.ts says which). @default false
+   */
+  readonly partial?: boolean
 }
 
 /** The reason `input` may not be stored, or undefined when it may. */
@@ -57,11 +63,13 @@ export function notStorableReason(input: StorableInput): NotStorableReason | und
   // 304, or by must-understand. Any other final status, known or not (299, 500, 599), may
   // be stored when it says how long it is fresh (below).
   if (status < 200 || status > 999) return 'status'
+  // RFC 9111 §3.3: a 206 only as a part, which edgecache then knows how to combine.
+  const partial = status === 206 && input.partial === true
   if (d.has('must-understand')) {
     // RFC 9111 §5.2.2.3: must-understand overrides no-store when the status is understood.
-    if (!isUnderstoodStatus(status)) return 'must-understand'
+    if (!isUnderstoodStatus(status) && !partial) return 'must-understand'
   } else {
-    if (status === 206 || status === 304) return 'status'
+    if ((status === 206 && !partial) || status === 304) return 'status'
     // RFC 9111 §5.2.2.5
     if (d.has('no-store')) return 'no-store'
   }

@@ -3,6 +3,7 @@
  * record. Everything a hit needs is computed when the response is stored, so a hit parses
  * nothing. Pure: no I/O, no clock.
  */
+import type { StoredParts } from './parts.ts'
 
 /** Response header fields as stored and sent, names lowercased. */
 export type StoredHeaders = Readonly<Record<string, string | readonly string[]>>
@@ -48,8 +49,22 @@ export interface VaryMarker {
 
 const VERSION = 1
 
+/**
+ * The parts of one representation stored in one entry (RFC 9111 §3.4, parts.ts): the newest
+ * part's response (status 206; header fields without Content-Range and Content-Length,
+ * which belong to each answer) and which byte ranges the entry's body holds.
+ */
+export interface StoredPartial {
+  readonly response: StoredResponse
+  readonly parts: StoredParts
+}
+
 export function responseToMeta(response: StoredResponse): Readonly<Record<string, unknown>> {
   return { v: VERSION, kind: 'response', ...response }
+}
+
+export function partsToMeta(partial: StoredPartial): Readonly<Record<string, unknown>> {
+  return { v: VERSION, kind: 'parts', ...partial.response, parts: partial.parts }
 }
 
 export function markerToMeta(marker: VaryMarker): Readonly<Record<string, unknown>> {
@@ -59,6 +74,7 @@ export function markerToMeta(marker: VaryMarker): Readonly<Record<string, unknow
 export type DecodedMeta =
   | { readonly kind: 'response'; readonly response: StoredResponse }
   | { readonly kind: 'vary'; readonly marker: VaryMarker }
+  | { readonly kind: 'parts'; readonly partial: StoredPartial }
 
 /**
  * Decodes a store's metadata record; undefined when it is from another version or not
@@ -69,8 +85,23 @@ export function decodeMeta(meta: Readonly<Record<string, unknown>>): DecodedMeta
   if (meta.kind === 'response' && typeof meta.status === 'number' && typeof meta.headers === 'object') {
     return { kind: 'response', response: meta as unknown as StoredResponse }
   }
+  if (meta.kind === 'parts' && typeof meta.status === 'number' && isParts(meta.parts)) {
+    const { parts, ...response } = meta
+    return { kind: 'parts', partial: { response: response as unknown as StoredResponse, parts } }
+  }
   if (meta.kind === 'vary' && Array.isArray(meta.fields) && typeof meta.id === 'string') {
     return { kind: 'vary', marker: { fields: meta.fields as string[], id: meta.id } }
   }
   return undefined
+}
+
+function isParts(value: unknown): value is StoredParts {
+  const p = value as Partial<StoredParts> | undefined
+  return (
+    typeof p === 'object' &&
+    p !== null &&
+    typeof p.validator === 'string' &&
+    typeof p.length === 'number' &&
+    Array.isArray(p.ranges)
+  )
 }

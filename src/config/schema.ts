@@ -234,6 +234,11 @@ const cacheSchema = z.strictObject({
     'how long a stale response with a validator is kept to revalidate it with the origin',
     '10m',
   ),
+  rangeRequests: oneOf(
+    'a Range request that misses: whole fetches and stores the whole response; parts forwards the range and keeps the 206 as a part, combined with others of the same strong validator (docs/partial-content.md); per route too',
+    ['whole', 'parts'],
+    'whole',
+  ),
 })
 
 /**
@@ -948,6 +953,8 @@ export interface CacheConfig {
   readonly staleIfDisconnected: number
   /** Milliseconds a stale response with ETag or Last-Modified stays stored for conditional revalidation. */
   readonly keep: number
+  /** What a Range request that misses fetches: the whole response, or the range, kept as a part (per route too). */
+  readonly rangeRequests: 'whole' | 'parts'
 }
 
 /** Compression of responses for clients that accept it (docs/compression.md). */

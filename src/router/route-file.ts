@@ -166,6 +166,7 @@ const cacheSchema = z.strictObject({
   staleIfDisconnected: duration.optional(),
   ignoreSetCookie: flag.optional(),
   requestDirectives: z.enum(['honour', 'ignore']).optional(),
+  rangeRequests: z.enum(['whole', 'parts']).optional(),
   query: z
     .strictObject({
       ignore: z.array(queryName).optional(),
@@ -435,6 +436,7 @@ function checkCache(raw: unknown, where: string, problems: string[]): CachePolic
     ignoreSetCookie: rest.ignoreSetCookie ?? false,
     key,
     ...(rest.requestDirectives === undefined ? {} : { requestDirectives: rest.requestDirectives }),
+    ...(rest.rangeRequests === undefined ? {} : { rangeRequests: rest.rangeRequests }),
     ...(rest.ttl === undefined ? {} : { ttlMs: rest.ttl }),
     ...(rest.ttlOverride === undefined ? {} : { ttlOverrideMs: rest.ttlOverride }),
     ...(rest.minTtl === undefined ? {} : { minTtlMs: rest.minTtl }),

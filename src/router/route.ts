@@ -41,6 +41,12 @@ export interface CachePolicy extends FreshnessPolicy {
    * reached (RFC 9111 §4.2.4); unset: `cache.staleIfDisconnected`; 0 turns it off.
    */
   readonly staleIfDisconnectedMs?: number | undefined
+  /**
+   * What a single-range request that misses fetches: the whole response (`whole`), or the
+   * range, kept as a part of the representation (`parts`, RFC 9111 §3.3, §3.4); unset:
+   * `cache.rangeRequests`.
+   */
+  readonly rangeRequests?: 'whole' | 'parts' | undefined
   readonly key: KeyPolicy
 }
 

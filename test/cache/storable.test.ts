@@ -14,6 +14,7 @@ interface Case {
   requestCacheControl?: string
   authorization?: boolean
   storeSetCookie?: boolean
+  partial?: boolean
   expected: NotStorableReason | undefined
 }
 
@@ -27,6 +28,7 @@ function reasonFor(c: Case): NotStorableReason | undefined {
     request: requestWith(c.requestCacheControl),
     requestHasAuthorization: c.authorization ?? false,
     storeSetCookie: c.storeSetCookie ?? false,
+    partial: c.partial ?? false,
   })
 }
 
@@ -105,6 +107,26 @@ describe('notStorableReason', () => {
       status: 206,
       cacheControl: 'max-age=60',
       expected: 'status',
+    },
+    {
+      name: 'RFC 9111 §3.3: a 206 to a range request of a route that keeps parts is storable',
+      status: 206,
+      cacheControl: 'max-age=60',
+      partial: true,
+      expected: undefined,
+    },
+    {
+      name: 'RFC 9110 §15.3.7: a part is heuristically cacheable, like a 200',
+      status: 206,
+      partial: true,
+      expected: undefined,
+    },
+    {
+      name: 'RFC 9111 §3.3: a part is still subject to no-store',
+      status: 206,
+      cacheControl: 'no-store, max-age=60',
+      partial: true,
+      expected: 'no-store',
     },
     ...[299, 400, 499, 500, 502, 503, 504, 599].map((status) => ({
       name: `RFC 9111 §3: a final ${status} with explicit freshness is storable, known or not`,
@@ -212,6 +234,13 @@ describe('notStorableReason', () => {
       status: 206,
       cacheControl: 'must-understand, max-age=60',
       expected: 'must-understand',
+    },
+    {
+      name: 'RFC 9111 §5.2.2.3: must-understand with a 206 kept as a part is stored (parts are understood)',
+      status: 206,
+      cacheControl: 'must-understand, no-store, max-age=60',
+      partial: true,
+      expected: undefined,
     },
     {
       name: 'RFC 9111 §5.2.2.3: must-understand does not override private',

@@ -90,6 +90,7 @@ describe('defaults', () => {
         staleIfDisconnected: 3_600_000,
         fillMemory: 128 * 1024 * 1024,
         keep: 600_000,
+        rangeRequests: 'whole',
       },
       compression: {
         enabled: true,

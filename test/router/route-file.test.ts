@@ -102,6 +102,7 @@ describe('a valid file', () => {
             staleIfError: '500ms',
             staleIfDisconnected: '0s',
             ignoreSetCookie: true,
+            rangeRequests: 'parts',
             query: { keep: ['page', 'f_*'] },
             key: { headers: ['Accept-Language'], cookies: ['currency'] },
           },
@@ -127,6 +128,7 @@ describe('a valid file', () => {
       staleWhileRevalidateMs: 0,
       staleIfErrorMs: 500,
       staleIfDisconnectedMs: 0,
+      rangeRequests: 'parts',
       key: {
         ignoreQuery: [],
         keepQuery: ['page', 'f_*'],

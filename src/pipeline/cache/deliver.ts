@@ -249,7 +249,7 @@ function clientHasIt(ctx: RequestContext, response: StoredResponse): boolean {
   return response.status === 200 && isNotModified(ctx.headers, response.headers, response.responseTime)
 }
 
-function contentLength(headers: Answer['headers']): number | undefined {
+export function contentLength(headers: Answer['headers']): number | undefined {
   const value = headers['content-length']
   const text = typeof value === 'string' ? value : value?.[0]
   if (text === undefined || !/^\d+$/.test(text)) return undefined

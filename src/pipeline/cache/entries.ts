@@ -6,9 +6,11 @@
 import { randomBytes } from 'node:crypto'
 import { variantKey } from '../../cache/cache-key.ts'
 import { retainUntil, softPurged } from '../../cache/freshness.ts'
+import { asParts, asWhole, combineParts, isWhole, type Part, type StoredParts } from '../../cache/parts.ts'
 import {
   decodeMeta,
   markerToMeta,
+  partsToMeta,
   responseToMeta,
   type StoredResponse,
   type VaryMarker,
@@ -45,12 +47,24 @@ export interface Found {
   readonly tags: readonly string[] | undefined
 }
 
+/** Parts of a representation stored for a URL (RFC 9111 §3.4), and the key they live under. */
+export interface FoundParts {
+  readonly key: string
+  /** The newest part's response, as a request must see it (a soft purge ends its freshness). */
+  readonly response: StoredResponse
+  readonly parts: StoredParts
+  /** The bytes of `parts.ranges`, back to back. */
+  readonly body: Buffer
+}
+
 export type Lookup =
   | { readonly kind: 'found'; readonly found: Found }
   | {
       readonly kind: 'miss'
       readonly reason: 'uri-miss' | 'vary-miss'
       readonly marker: VaryMarker | undefined
+      /** Parts stored under the key: no complete response, but a range they cover may be answered. */
+      readonly parts?: FoundParts
     }
 
 /** Where a response for one request is stored. */
@@ -143,6 +157,16 @@ export function createCacheEntries(deps: CacheEntriesDeps) {
       return { kind: 'miss', reason: 'uri-miss', marker: undefined }
     if (decoded.kind === 'response')
       return { kind: 'found', found: toFound(key, entry, decoded.response, undefined) }
+    if (decoded.kind === 'parts') {
+      const { response, parts } = decoded.partial
+      const seen = entry.invalidatedAt === undefined ? response : softPurged(response, entry.invalidatedAt)
+      return {
+        kind: 'miss',
+        reason: 'uri-miss',
+        marker: undefined,
+        parts: { key, response: seen, parts, body: entry.body },
+      }
+    }
     const { marker } = decoded
     const vkey = variantKey(key, marker.id, variantOf(marker.fields, headers, selectors))
     const variant = await get(vkey)
@@ -165,6 +189,8 @@ export function createCacheEntries(deps: CacheEntriesDeps) {
     const decoded = entry === undefined ? undefined : decodeMeta(entry.meta)
     if (entry === undefined || decoded === undefined) return undefined
     if (decoded.kind === 'response') return toFound(key, entry, decoded.response, undefined)
+    // Parts are no complete response: lookup says what a request may do with them.
+    if (decoded.kind === 'parts') return undefined
     const { marker } = decoded
     const vkey = variantKey(key, marker.id, variantOf(marker.fields, headers, selectors))
     const variant = peek(vkey)
@@ -230,6 +256,46 @@ export function createCacheEntries(deps: CacheEntriesDeps) {
     return set(vkey, { meta, body, expiresAt, tags: allTags, fetchedAt })
   }
 
+  /**
+   * Stores a new part of the representation under the request's key (RFC 9111 §3.4):
+   * combined with the parts stored there when they share its strong validator, else in
+   * their place, and as a complete 200 once the parts hold all of it. The newest part's
+   * header fields, freshness and tags stand for the whole entry, as §3.4 says. A complete
+   * response stored there meanwhile (by a full fill) is kept: the part adds nothing to it.
+   * When the parts together would pass `maxBytes`, the new part replaces them, so the
+   * entry stays within the object limit and holds the range asked for last.
+   */
+  async function commitPart(
+    target: CommitTarget,
+    response: StoredResponse,
+    part: Part,
+    partBody: Buffer,
+    tags: readonly string[],
+    fetchedAt: number,
+    maxBytes: number,
+  ): Promise<boolean> {
+    const existing = await get(target.key)
+    const decoded = existing === undefined ? undefined : decodeMeta(existing.meta)
+    if (decoded?.kind === 'response') return false
+    const stored =
+      existing !== undefined && decoded?.kind === 'parts'
+        ? { parts: decoded.partial.parts, body: existing.body }
+        : undefined
+    let combined = combineParts(stored, part, partBody)
+    if (combined.body.length > maxBytes) combined = combineParts(undefined, part, partBody)
+    if (isWhole(combined.parts))
+      return commit(target, asWhole(response, combined.parts.length), combined.body, tags, fetchedAt)
+    const partial = asParts(response, combined.parts)
+    const own = urlTag(target.urlKey)
+    return set(target.key, {
+      meta: partsToMeta({ response: partial, parts: combined.parts }),
+      body: combined.body,
+      expiresAt: retainUntil(partial, deps.keepMs, graceOf(target.ctx)),
+      tags: tags.includes(own) ? tags : [own, ...tags],
+      fetchedAt,
+    })
+  }
+
   /** Stores a response a 304 refreshed, under the key and tags it had. */
   function storeRefreshed(
     found: Found,
@@ -251,5 +317,5 @@ export function createCacheEntries(deps: CacheEntriesDeps) {
     return ctx.facts.policy.staleIfDisconnectedMs ?? deps.staleIfDisconnectedMs ?? 0
   }
 
-  return { lookup, lookupHere, commit, storeRefreshed, delete: remove, purgeUrls, graceOf }
+  return { lookup, lookupHere, commit, commitPart, storeRefreshed, delete: remove, purgeUrls, graceOf }
 }

@@ -1,8 +1,9 @@
 /**
  * The lookup step: the request's keys and directives, then what the store holds for them,
  * and the next step: hit (a usable stored response), revalidate (a stored response the
- * origin must confirm), miss (nothing stored), or synth (only-if-cached and nothing
- * usable). A hit this process holds is found without an await (lookupHere).
+ * origin must confirm), miss (nothing stored), parts (one range, on a route that keeps
+ * parts: parts.ts), or synth (only-if-cached and nothing usable). A hit this process holds
+ * is found without an await (lookupHere).
  */
 import { decide } from '../../cache/freshness.ts'
 import {
@@ -18,6 +19,7 @@ import type { Found } from './entries.ts'
 import { hit } from './hit.ts'
 import type { CacheMachine } from './machine.ts'
 import { miss } from './miss.ts'
+import { partsRange, rangeMiss } from './parts.ts'
 import { revalidate } from './revalidate.ts'
 import { onlyIfCached } from './synth.ts'
 
@@ -58,6 +60,9 @@ export async function lookup(
   if (here !== undefined) return foundStored(m, ctx, next, keys, directives, here)
   const found = await m.entries.lookup(keys.key, ctx.headers)
   if (found.kind === 'found') return foundStored(m, ctx, next, keys, directives, found.found)
+  // A route that keeps parts: one range is answered from them, or fetched on its own (parts.ts).
+  const range = partsRange(m, ctx)
+  if (range !== undefined) return rangeMiss(m, ctx, next, keys, directives, found, range)
   // RFC 9111 §5.2.1.7: only-if-cached and nothing stored.
   if (directives.onlyIfCached)
     return onlyIfCached(ctx, m.status({ fwd: found.reason, detail: 'only-if-cached' }))

@@ -41,6 +41,11 @@ export interface CacheStageDeps {
    * reached (a route may say otherwise), ms; kept that long too. @default 0
    */
   readonly staleIfDisconnectedMs?: number
+  /**
+   * What a single-range GET that misses fetches (a route may say otherwise): the whole
+   * response, or the range, kept as a part (parts.ts). @default 'whole'
+   */
+  readonly rangeRequests?: 'whole' | 'parts'
   /** How long a collapsed request waits for the one that went upstream, ms. */
   readonly collapseTimeoutMs: number
   /** Bytes held by this process's fills in progress. @default 128 MiB */

@@ -154,7 +154,10 @@ async function fetchOnceAcrossInstances(
  * uncacheable keeps the client's signal: its answer will only be passed on, and an
  * AbortController per request is not worth its cost there.
  */
-function outlivingItsClient(request: RequestContext, uncacheable: boolean): [RequestContext, () => void] {
+export function outlivingItsClient(
+  request: RequestContext,
+  uncacheable: boolean,
+): [RequestContext, () => void] {
   const client = request.signal
   if (uncacheable || client.aborted) return [request, noop]
   const own = new AbortController()
