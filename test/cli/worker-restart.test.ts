@@ -25,8 +25,8 @@ describe('worker restart', () => {
       await workers.warm(origin, '/w')
       /**
        * The worker pids the primary sums /status over, once every worker answers. Bounded:
-       * a connection the primary hands to the worker in the instant it dies is never
-       * answered (node:cluster's round-robin loses it), and this poll opens one every few ms.
+       * a connection the worker took in the instant it died is never answered, and this poll
+       * opens one every few ms.
        */
       const pids = async (): Promise<readonly number[] | undefined> => {
         const res = await send(`http://127.0.0.1:${workers.adminPort}/status.json`, {
