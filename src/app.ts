@@ -299,6 +299,9 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
         get staleIfDisconnectedMs() {
           return live.cache.staleIfDisconnected
         },
+        get refreshIntervalMs() {
+          return live.cache.refreshInterval
+        },
         get rangeRequests() {
           return live.cache.rangeRequests
         },

@@ -37,6 +37,24 @@ export function conditionalFields(stored: StoredResponse): Record<string, string
  */
 const KEPT_FROM_STORED = new Set(['content-length', 'content-encoding', 'content-range', 'age'])
 
+/**
+ * RFC 5861 §3 asks a cache to try to refresh a response it serves within
+ * stale-while-revalidate, and a refresh normally makes it fresh again. One that arrived
+ * stale (its Age past its lifetime, or max-age=0) stays stale however often it is fetched,
+ * and refreshing it at every stale answer sends the origin a request per request's worth of
+ * refresh time (hundreds a second for one hot key). Such a response is refreshed at most
+ * every `intervalMs` from its arrival, and always before its stale window would close. The
+ * arrival time is the stored response's, so the interval holds for every worker and host
+ * sharing the store. `ttlMs` is the verdict's (negative: how long it has been stale).
+ */
+export function refreshDue(stored: StoredResponse, ttlMs: number, now: number, intervalMs: number): boolean {
+  if (intervalMs <= 0) return true
+  // Fresh once (the usual case, and one soft-purged after it arrived): refresh at once.
+  if (stored.lifetimeMs > stored.initialAgeMs) return true
+  if (now - stored.responseTime >= intervalMs) return true
+  return stored.staleWhileRevalidateMs + ttlMs <= intervalMs
+}
+
 export interface UpdateOptions extends HeuristicOptions {
   readonly targetedFields: readonly string[]
   /** As AdmissionOptions.consumedFields. @default targetedFields */

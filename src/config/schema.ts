@@ -225,6 +225,10 @@ const cacheSchema = z.strictObject({
     'how long past its freshness a stored response may stand in when the origin cannot be reached (refused, reset, timed out), unless it forbids stale use; per route too; 0 turns it off',
     '1h',
   ),
+  refreshInterval: duration(
+    'least time between background refreshes (stale-while-revalidate) of a response that arrived stale, counted from its arrival on any worker or host; one that was fresh is refreshed at once; 0s refreshes at every stale answer',
+    '1s',
+  ),
   fillMemory: size(
     'bytes the fills in progress of one process may hold; a fill past it stops storing and streams at its slowest reader',
     '128MiB',
@@ -947,6 +951,8 @@ export interface CacheConfig {
   readonly stripCdnCacheControl: boolean
   /** Milliseconds. */
   readonly collapseTimeout: number
+  /** Milliseconds between background refreshes of a response that arrived stale; 0 at every stale answer. */
+  readonly refreshInterval: number
   /** Bytes held by one process's fills in progress. */
   readonly fillMemory: number
   /** Milliseconds a stale response may stand in for an unreachable origin; 0 off. */

@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { decide } from '../../src/cache/freshness.ts'
-import { conditionalFields, hasValidator, updateFromNotModified } from '../../src/cache/revalidate.ts'
+import {
+  conditionalFields,
+  hasValidator,
+  refreshDue,
+  updateFromNotModified,
+} from '../../src/cache/revalidate.ts'
 import type { StoredResponse } from '../../src/cache/stored-response.ts'
 import {
   DAY,
@@ -260,5 +265,60 @@ describe('updateFromNotModified', () => {
       if (c.afterwards !== undefined)
         assert.equal(decide(updated, requestWith(), c.afterwards.now).kind, c.afterwards.kind)
     })
+  }
+})
+
+describe('refreshDue', () => {
+  const none = requestWith()
+  /** Whether a stale answer at `at` starts a background refresh, with a 1 s interval. */
+  const due = (stored: StoredResponse, at: number, intervalMs = SECOND) => {
+    const verdict = decide(stored, none, at)
+    assert.equal(verdict.kind, 'stale-while-revalidate')
+    return refreshDue(stored, verdict.ttlMs, at, intervalMs)
+  }
+  const arrivedStale = storedFrom({
+    headers: { 'cache-control': 'max-age=1, stale-while-revalidate=86400', age: '2' },
+  })
+  const cases: { name: string; stored: StoredResponse; at: number; intervalMs?: number; due: boolean }[] = [
+    {
+      name: 'RFC 5861 §3: a response that was fresh once is refreshed at its first stale answer',
+      stored: storedFrom({ headers: { 'cache-control': 'max-age=60, stale-while-revalidate=600' } }),
+      at: T0 + 61 * SECOND,
+      due: true,
+    },
+    {
+      name: 'one that arrived stale (Age past max-age) is not refreshed within the interval of its arrival',
+      stored: arrivedStale,
+      at: T0 + 999,
+      due: false,
+    },
+    {
+      name: 'it is refreshed once the interval has passed',
+      stored: arrivedStale,
+      at: T0 + SECOND,
+      due: true,
+    },
+    {
+      name: 'an interval of 0 refreshes at every stale answer',
+      stored: arrivedStale,
+      at: T0,
+      intervalMs: 0,
+      due: true,
+    },
+    {
+      name: 'max-age=0 counts as arriving stale',
+      stored: storedFrom({ headers: { 'cache-control': 'max-age=0, stale-while-revalidate=60' } }),
+      at: T0 + 500,
+      due: false,
+    },
+    {
+      name: 'a stale window closing within the interval is refreshed at once, before it closes',
+      stored: storedFrom({ headers: { 'cache-control': 'max-age=0, stale-while-revalidate=1' } }),
+      at: T0 + 500,
+      due: true,
+    },
+  ]
+  for (const c of cases) {
+    it(c.name, () => assert.equal(due(c.stored, c.at, c.intervalMs), c.due))
   }
 })

@@ -45,6 +45,8 @@ export interface Found {
   /** The Vary marker it was found through, if any. */
   readonly marker: VaryMarker | undefined
   readonly tags: readonly string[] | undefined
+  /** When a soft purge ended its freshness (epoch ms), if one did. */
+  readonly invalidatedAt?: number
 }
 
 /** Parts of a representation stored for a URL (RFC 9111 §3.4), and the key they live under. */
@@ -146,8 +148,10 @@ export function createCacheEntries(deps: CacheEntriesDeps) {
     response: StoredResponse,
     marker: VaryMarker | undefined,
   ): Found {
-    const seen = entry.invalidatedAt === undefined ? response : softPurged(response, entry.invalidatedAt)
-    return { key, response: seen, body: entry.body, marker, tags: entry.tags }
+    const { invalidatedAt } = entry
+    if (invalidatedAt === undefined) return { key, response, body: entry.body, marker, tags: entry.tags }
+    const seen = softPurged(response, invalidatedAt)
+    return { key, response: seen, body: entry.body, marker, tags: entry.tags, invalidatedAt }
   }
 
   async function lookup(key: string, headers: HeaderMap): Promise<Lookup> {

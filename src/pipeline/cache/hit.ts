@@ -33,7 +33,7 @@ export function hit(
     case 'stale-allowed':
       return fromCache(m, ctx, found, verdict, { detail: 'max-stale' })
     case 'stale-while-revalidate':
-      refreshInBackground(m, ctx, next, keys, found)
+      refreshInBackground(m, ctx, next, keys, found, verdict.ttlMs)
       return fromCache(m, ctx, found, verdict, { detail: 'stale-while-revalidate' })
   }
 }

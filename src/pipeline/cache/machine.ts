@@ -46,6 +46,11 @@ export interface CacheStageDeps {
    * response, or the range, kept as a part (parts.ts). @default 'whole'
    */
   readonly rangeRequests?: 'whole' | 'parts'
+  /**
+   * Least time between background refreshes of a stored response that arrived stale, ms
+   * (cache.refreshInterval; refreshDue). @default 0, a refresh at every stale answer
+   */
+  readonly refreshIntervalMs?: number
   /** How long a collapsed request waits for the one that went upstream, ms. */
   readonly collapseTimeoutMs: number
   /** Bytes held by this process's fills in progress. @default 128 MiB */

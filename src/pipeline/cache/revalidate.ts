@@ -7,7 +7,7 @@
 import type { ForwardReason } from '../../cache/cache-status.ts'
 import { ttlMs, type Verdict } from '../../cache/freshness.ts'
 import { parseRequestDirectives, type RequestDirectives } from '../../cache/request-directives.ts'
-import { conditionalFields, hasValidator, updateFromNotModified } from '../../cache/revalidate.ts'
+import { conditionalFields, hasValidator, refreshDue, updateFromNotModified } from '../../cache/revalidate.ts'
 import { EdgecacheError } from '../../errors.ts'
 import { events, publish } from '../../observability/events.ts'
 import type { RequestKeys } from '../../router/cache-key.ts'
@@ -157,16 +157,23 @@ function notModified(
   )
 }
 
-/** RFC 5861 §3: refreshes `found` in the background, at most one refresh per key at a time. */
+/**
+ * RFC 5861 §3: refreshes `found` in the background, at most one refresh per key at a time,
+ * and one that arrived stale at most every `cache.refreshInterval` (refreshDue); one a soft
+ * purge made stale at once, since the purge asks for a new copy.
+ */
 export function refreshInBackground(
   m: CacheMachine,
   ctx: RequestContext,
   next: Next,
   keys: RequestKeys,
   found: Found,
+  verdictTtlMs: number,
 ): void {
   const { refreshing, clock, entries } = m
   if (refreshing.has(found.key)) return
+  const interval = found.invalidatedAt === undefined ? (m.deps.refreshIntervalMs ?? 0) : 0
+  if (!refreshDue(found.response, verdictTtlMs, clock.now(), interval)) return
   refreshing.add(found.key)
   const headers = hasValidator(found.response) ? conditionalFields(found.response) : undefined
   const background = forwardOf(fillRequest(ctx, headers), {

@@ -5,11 +5,12 @@ import { parseRequestDirectives } from '../../../src/cache/request-directives.ts
 import { collapsedHit, hit, staleOnError, type UsableVerdict } from '../../../src/pipeline/cache/hit.ts'
 import { cacheRequestOf, lookup } from '../../../src/pipeline/cache/lookup.ts'
 import { makeContext } from '../../upstream/make-context.ts'
+import type { CacheStageDeps } from '../../../src/pipeline/cache/machine.ts'
 import { cacheable, settled, testMachine, testOrigin } from './machine.ts'
 
 /** A machine holding one response for /h, stored at the fake clock's start. */
-async function holding(headers: Record<string, string>) {
-  const t = testMachine()
+async function holding(headers: Record<string, string>, deps: Partial<CacheStageDeps> = {}) {
+  const t = testMachine(deps)
   const origin = testOrigin(() => cacheable('stored body', headers))
   const ctx = makeContext({ target: '/h' })
   const request = cacheRequestOf(t.m, ctx)
@@ -47,6 +48,28 @@ describe('hit step', () => {
     }
     await settled(() => m.refreshing.size === 0)
     assert.equal(origin.seen.length, 2, 'one background refresh for two stale hits')
+  })
+
+  it('RFC 5861 §3: a response that arrived stale is refreshed at most once per cache.refreshInterval', async () => {
+    const arrivesStale = { 'cache-control': 'max-age=1, stale-while-revalidate=86400', age: '2' }
+    for (const [intervalMs, expected] of [
+      [1_000, [0, 0, 1]],
+      [0, [1, 2, 3]],
+    ] as const) {
+      const { m, clock, origin, request, found } = await holding(arrivesStale, {
+        refreshIntervalMs: intervalMs,
+      })
+      const refreshes: number[] = []
+      for (const advanceMs of [0, 999, 1]) {
+        clock.advance(advanceMs)
+        const verdict = decide(found.response, none, clock.now()) as UsableVerdict
+        assert.equal(verdict.kind, 'stale-while-revalidate')
+        hit(m, makeContext({ target: '/h' }), origin.next, request.keys, found, verdict)
+        await settled(() => m.refreshing.size === 0)
+        refreshes.push(origin.seen.length - 1)
+      }
+      assert.deepEqual(refreshes, expected, `refreshes after each stale answer, interval ${intervalMs} ms`)
+    }
   })
 
   it('a collapsed request is answered from what the fill stored, only while it is fresh', async () => {
