@@ -130,13 +130,10 @@ const fillLockResults = [
 const maxNotStoredReasons = 32
 
 /** One series of the per-request metrics: a route, method, status class and cache outcome. */
-interface RequestSeries {
+interface RequestSeries extends DurationHistogram {
   readonly labels: { route: string; method: string; status_class: string; cache: string }
   count: number
   bytes: number
-  durationSum: number
-  /** Non-cumulative counts per duration bucket; the last is above the largest bound. */
-  readonly buckets: number[]
 }
 
 /**
@@ -214,18 +211,28 @@ export function createMetrics(options: MetricsOptions): Metrics {
     values: () => [{ labels: {}, value: collapsed }],
   })
 
-  const upstreamRequests = new Counter({
+  // Counted as the request metrics are, in plain numbers read at scrape time: every miss
+  // and pass updates these, and prom-client's labelled inc and observe cost about 1 µs.
+  const upstreamSeries = new Map<string, UpstreamSeries>()
+  registerComputed(registry, {
     name: 'edgecache_upstream_requests_total',
     help: 'Requests the backend answered, by upstream and status class.',
-    labelNames: ['upstream', 'status_class'],
-    registers,
+    type: 'counter',
+    values: () =>
+      [...upstreamSeries].flatMap(([upstream, s]) =>
+        s.byStatusClass.flatMap((value, i) =>
+          value === 0 ? [] : [{ labels: { upstream, status_class: statusClasses[i] as string }, value }],
+        ),
+      ),
   })
-  const upstreamDuration = new Histogram({
+  registerComputed(registry, {
     name: 'edgecache_upstream_duration_seconds',
     help: 'Time from sending a request upstream to its response headers arriving, for answered requests.',
-    labelNames: ['upstream'],
-    buckets: upstreamBuckets,
-    registers,
+    type: 'histogram',
+    values: () =>
+      [...upstreamSeries].flatMap(([upstream, s]) =>
+        histogramValues('edgecache_upstream_duration_seconds', { upstream }, upstreamBuckets, s),
+      ),
   })
   const upstreamErrors = new Counter({
     name: 'edgecache_upstream_errors_total',
@@ -442,10 +449,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
         const seconds = Math.max(0, m.totalMs) / 1000
         series.count++
         series.bytes += Math.max(0, m.bytes)
-        series.durationSum += seconds
-        let bucket = 0
-        while (bucket < requestBuckets.length && seconds > (requestBuckets[bucket] as number)) bucket++
-        series.buckets[bucket] = (series.buckets[bucket] as number) + 1
+        observe(series, requestBuckets, seconds)
         if (m.collapsed) collapsed++
         const protocol = m.httpVersion === '2.0' ? 2 : m.httpVersion === '1.0' ? 0 : 1
         const protocolSlot = protocol * 2 + (m.scheme === 'https' ? 1 : 0)
@@ -457,8 +461,14 @@ export function createMetrics(options: MetricsOptions): Metrics {
       events.upstreamFinished.name as string,
       dropInvalid((m: UpstreamFinished) => {
         if (m.status !== undefined) {
-          upstreamRequests.inc({ upstream: m.upstream, status_class: statusClassOf(m.status) })
-          upstreamDuration.observe({ upstream: m.upstream }, Math.max(0, m.durationMs) / 1000)
+          let series = upstreamSeries.get(m.upstream)
+          if (series === undefined) {
+            series = newUpstreamSeries()
+            upstreamSeries.set(m.upstream, series)
+          }
+          const classIndex = statusClassIndex(m.status)
+          series.byStatusClass[classIndex] = (series.byStatusClass[classIndex] as number) + 1
+          observe(series, upstreamBuckets, Math.max(0, m.durationMs) / 1000)
         } else if (m.error !== undefined) {
           upstreamErrors.inc({
             upstream: m.upstream,
@@ -552,8 +562,31 @@ function statusClassIndex(status: number): number {
   return status >= 100 && status < 600 ? Math.floor(status / 100) : 0
 }
 
-function statusClassOf(status: number): string {
-  return statusClasses[statusClassIndex(status)] as string
+/** What the backend of one upstream answered: counts by status class, and a duration histogram. */
+interface UpstreamSeries extends DurationHistogram {
+  readonly byStatusClass: number[]
+}
+
+/** A histogram's sum and its non-cumulative counts per bucket; the last is above the largest bound. */
+interface DurationHistogram {
+  durationSum: number
+  readonly buckets: number[]
+}
+
+function newUpstreamSeries(): UpstreamSeries {
+  return {
+    byStatusClass: new Array<number>(statusClasses.length).fill(0),
+    durationSum: 0,
+    buckets: new Array<number>(upstreamBuckets.length + 1).fill(0),
+  }
+}
+
+/** Counts `seconds` into `histogram`, whose buckets have `bounds`. */
+function observe(histogram: DurationHistogram, bounds: readonly number[], seconds: number): void {
+  histogram.durationSum += seconds
+  let bucket = 0
+  while (bucket < bounds.length && seconds > (bounds[bucket] as number)) bucket++
+  histogram.buckets[bucket] = (histogram.buckets[bucket] as number) + 1
 }
 
 function newRequestSeries(labels: RequestSeries['labels']): RequestSeries {
@@ -638,15 +671,27 @@ function durationValues(name: string, series: Iterable<RequestSeries>): Computed
   }
   const values: ComputedValue[] = []
   for (const { route, cache, sum, buckets } of groups.values()) {
-    let cumulative = 0
-    for (let i = 0; i < buckets.length; i++) {
-      cumulative += buckets[i] ?? 0
-      const le = i < requestBuckets.length ? (requestBuckets[i] as number) : '+Inf'
-      values.push({ labels: { route, cache, le }, value: cumulative, metricName: `${name}_bucket` })
-    }
-    values.push({ labels: { route, cache }, value: sum, metricName: `${name}_sum` })
-    values.push({ labels: { route, cache }, value: cumulative, metricName: `${name}_count` })
+    values.push(...histogramValues(name, { route, cache }, requestBuckets, { durationSum: sum, buckets }))
   }
+  return values
+}
+
+/** One histogram's `_bucket` (cumulative, with `le`), `_sum` and `_count` values. */
+function histogramValues(
+  name: string,
+  labels: Record<string, string>,
+  bounds: readonly number[],
+  { durationSum, buckets }: DurationHistogram,
+): ComputedValue[] {
+  const values: ComputedValue[] = []
+  let cumulative = 0
+  for (let i = 0; i < buckets.length; i++) {
+    cumulative += buckets[i] ?? 0
+    const le = i < bounds.length ? (bounds[i] as number) : '+Inf'
+    values.push({ labels: { ...labels, le }, value: cumulative, metricName: `${name}_bucket` })
+  }
+  values.push({ labels, value: durationSum, metricName: `${name}_sum` })
+  values.push({ labels, value: cumulative, metricName: `${name}_count` })
   return values
 }
 
