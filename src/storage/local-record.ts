@@ -172,9 +172,18 @@ export function recordVersion(bytes: Uint8Array): { readonly id: number; readonl
   return { id: view.readDoubleLE(16), invalidatedAt: view.readDoubleLE(40) }
 }
 
-/** The record with invalidatedAt set, everything else the same (a soft purge). */
-export function withInvalidatedAt(bytes: Uint8Array, at: number): Buffer {
-  const copy = Buffer.from(asBuffer(bytes))
+/**
+ * The record with invalidatedAt set, everything else the same (a soft purge), written into
+ * `scratch` when it is large enough: a purge of thousands of entries then allocates none.
+ * The result is valid until `scratch` is written again.
+ */
+export function withInvalidatedAt(bytes: Uint8Array, at: number, scratch?: Buffer): Buffer {
+  const record = asBuffer(bytes)
+  const copy =
+    scratch !== undefined && scratch.length >= record.length
+      ? scratch.subarray(0, record.length)
+      : Buffer.allocUnsafe(record.length)
+  record.copy(copy)
   copy.writeDoubleLE(at, 40)
   return copy
 }

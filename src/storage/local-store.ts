@@ -102,6 +102,8 @@ const VISIT_FLUSH_MS = 1_000
 const READER_CHECK_MS = 30_000
 /** Writes between two looks at the file's size; a fill is at most maxObjectBytes. */
 const FILE_CHECK_EVERY = 16
+/** A soft purge rewrites each record; those up to this size go through one buffer. */
+const SOFT_SCRATCH_BYTES = CHUNK_BYTES + 4_096
 /** Queue slots the eviction hand reads at a time. */
 const EVICTION_BATCH = 64
 /** Share of mapBytes the file's pages may reach before writes make room first. */
@@ -329,10 +331,25 @@ export class LocalStore implements CacheStore {
       const everything = hard && selector.all === true
       const emptied = hard ? new Set(selector.tags) : NO_TAG_SET
       const left = new LeftRows(this.#left, totals)
+      const scratch = soft && !dryRun ? Buffer.allocUnsafe(SOFT_SCRATCH_BYTES) : undefined
+      // Every left row is listed, and counted until its batch is swept: with none counted,
+      // each row of the index is current, so a key found by a tag carries it.
+      const current = totals.leftRows === 0
       let purged = 0
       for (const lkey of this.#select(selector)) {
         // Not copied: read at once, and a soft purge copies it before it writes.
         const raw = this.#entries.getBinaryFast(lkey)
+        if (current && !hard) {
+          // A soft purge or a dry run then needs only the record's header, not its tags.
+          if (raw === undefined) continue
+          const live = recordExpiresAt(raw) > now
+          if (live) purged++
+          if (!dryRun && live && !(recordVersion(raw).invalidatedAt <= now)) {
+            // lmdb-js copies the value into the map before putSync returns: one scratch does.
+            this.#entries.putSync(lkey, withInvalidatedAt(raw, now, scratch))
+          }
+          continue
+        }
         const record = raw === undefined ? undefined : decodeHeadOrStub(raw)
         if (raw === undefined || record === undefined || !reaches(record)) {
           // A row an earlier purge left behind: the key is gone or no longer carries the tag.
@@ -346,7 +363,7 @@ export class LocalStore implements CacheStore {
           // Expired ones go too: they would have to leave anyway.
           this.#removePurged(lkey, record, totals, everything ? undefined : emptied, left)
         } else if (live && !((record.invalidatedAt ?? Number.NaN) <= now)) {
-          this.#entries.putSync(lkey, withInvalidatedAt(raw, now))
+          this.#entries.putSync(lkey, withInvalidatedAt(raw, now, scratch))
         }
       }
       left.flush()
@@ -371,8 +388,13 @@ export class LocalStore implements CacheStore {
    */
   async sweep(): Promise<number> {
     let batches = 0
-    while (this.#write((totals) => sweepLeftRows(this.#left, this.#tags, this.#entries, totals))) batches++
+    while (await this.sweepBatch()) batches++
     return batches
+  }
+
+  /** Sweeps one batch of what purges left behind, in one write transaction; false when none was left. */
+  async sweepBatch(): Promise<boolean> {
+    return this.#write((totals) => sweepLeftRows(this.#left, this.#tags, this.#entries, totals))
   }
 
   async keysForTag(tag: string): Promise<string[]> {
