@@ -322,6 +322,7 @@ export class LocalStore implements CacheStore {
   async purge(selector: PurgeSelector, { soft, dryRun = false }: PurgeOptions): Promise<number> {
     const now = this.#clock.now()
     const reaches = reachOf(selector)
+    let leftBehind = false
     const purged = this.#write((totals) => {
       if (!dryRun)
         recordPurge(this.#purges, totals, now, selector, soft, this.#purgeWindowMs, this.#purgeMaxRecords)
@@ -375,9 +376,10 @@ export class LocalStore implements CacheStore {
         const tkey = lmdbKey(tag)
         if (this.#tags.doesExist(tkey) && this.#tags.removeSync(tkey)) totals.tags--
       }
+      leftBehind = totals.leftRows > 0
       return purged
     })
-    this.#sweepLater()
+    if (leftBehind) this.#sweepLater()
     return purged
   }
 
