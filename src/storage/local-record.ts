@@ -118,6 +118,46 @@ export function decodeRecord(bytes: Uint8Array): DecodedRecord {
   }
 }
 
+/** What a purge needs of a record: its header, key and tags, without the metadata. */
+export interface RecordHead {
+  readonly key: string
+  readonly id: number
+  readonly tags: readonly string[]
+  /** The tags' JSON as the record holds it: a view of `bytes`, valid as long as they are. */
+  readonly tagsJson: Uint8Array
+  readonly expiresAt: number
+  readonly invalidatedAt: number | undefined
+  readonly bodyBytes: number
+  readonly size: number
+  readonly chunked: boolean
+}
+
+/**
+ * The head of a record, for a purge that reads thousands of them in its write transaction:
+ * the metadata is neither checked nor turned into a string. Throws as {@link decodeRecord} does.
+ */
+export function decodeRecordHead(bytes: Uint8Array): RecordHead {
+  const view = asBuffer(bytes)
+  if (view.length < HEADER_BYTES || view.readUInt8(0) !== RECORD_FORMAT) {
+    throw new Error('not a record of this format')
+  }
+  const keyBytes = view.readUInt32LE(4)
+  const tagsAt = HEADER_BYTES + keyBytes + view.readUInt32LE(8)
+  const tagsEnd = tagsAt + view.readUInt32LE(12)
+  if (tagsEnd > view.length) throw new Error('record length does not add up')
+  return {
+    key: view.toString('utf8', HEADER_BYTES, HEADER_BYTES + keyBytes),
+    id: view.readDoubleLE(16),
+    tags: tagsEnd === tagsAt ? NO_TAGS : (JSON.parse(view.toString('utf8', tagsAt, tagsEnd)) as string[]),
+    tagsJson: view.subarray(tagsAt, tagsEnd),
+    expiresAt: view.readDoubleLE(24),
+    invalidatedAt: orUndefined(view.readDoubleLE(40)),
+    bodyBytes: view.readDoubleLE(48),
+    size: view.readDoubleLE(56),
+    chunked: (view.readUInt8(1) & CHUNKED) !== 0,
+  }
+}
+
 /** When the entry expires, read without decoding the rest. */
 export function recordExpiresAt(bytes: Uint8Array): number {
   return asBuffer(bytes).readDoubleLE(24)
@@ -132,9 +172,18 @@ export function recordVersion(bytes: Uint8Array): { readonly id: number; readonl
   return { id: view.readDoubleLE(16), invalidatedAt: view.readDoubleLE(40) }
 }
 
-/** The record with invalidatedAt set, everything else the same (a soft purge). */
-export function withInvalidatedAt(bytes: Uint8Array, at: number): Buffer {
-  const copy = Buffer.from(asBuffer(bytes))
+/**
+ * The record with invalidatedAt set, everything else the same (a soft purge), written into
+ * `scratch` when it is large enough: a purge of thousands of entries then allocates none.
+ * The result is valid until `scratch` is written again.
+ */
+export function withInvalidatedAt(bytes: Uint8Array, at: number, scratch?: Buffer): Buffer {
+  const record = asBuffer(bytes)
+  const copy =
+    scratch !== undefined && scratch.length >= record.length
+      ? scratch.subarray(0, record.length)
+      : Buffer.allocUnsafe(record.length)
+  record.copy(copy)
   copy.writeDoubleLE(at, 40)
   return copy
 }

@@ -13,15 +13,18 @@ import { type Database, open, type RootDatabase } from 'lmdb'
 import { type Clock, systemClock } from '../clock.ts'
 import { checkLocalOptions, type LocalStoreOptions } from './local-store-options.ts'
 import { chunkKey, idKey, idOfKey, lmdbKey, prefixRanges } from './local-keys.ts'
+import { LeftRows, type LeftRowTotals, sweepLeftRows } from './local-left-rows.ts'
 import { type PurgeRecordBody, type PurgeTotals, purgeVerdict, recordPurge } from './local-purge-log.ts'
 import {
   type DecodedRecord,
   decodeRecord,
+  decodeRecordHead,
   encodeRecord,
   RECORD_FORMAT,
   EXPIRES_AT_OFFSET,
   ID_OFFSET,
   INVALIDATED_AT_OFFSET,
+  type RecordHead,
   recordExpiresAt,
   recordVersion,
   withInvalidatedAt,
@@ -33,10 +36,13 @@ import { uniqueTags } from './tag-index.ts'
 export type { LocalStoreOptions } from './local-store-options.ts'
 
 /** What the store counts, kept in the file and changed only inside write transactions. */
-interface Totals extends PurgeTotals {
+interface Totals extends PurgeTotals, LeftRowTotals {
   entries: number
+  /** Bytes of live entries; with leftBytes, what is held within maxBytes. */
   bytes: number
+  /** Distinct tags with rows in the index, including tags whose only rows are left ones. */
   tags: number
+  /** Tags of live entries (left rows are not counted). */
   memberships: number
   /** The next entry id; ids only grow, so the eviction queue is in insertion order. */
   nextId: number
@@ -49,6 +55,9 @@ const INITIAL_TOTALS: Totals = {
   bytes: 0,
   tags: 0,
   memberships: 0,
+  leftRows: 0,
+  leftBytes: 0,
+  leftSeq: 0,
   nextId: 1,
   hand: 0,
   purgeSeq: 0,
@@ -65,8 +74,16 @@ const QUEUE_FORMAT = 2
 const UNVISITED = 0
 const VISITED = 1
 
+/**
+ * The tag index: 2 since its rows may outlive their entry's membership (local-left-rows.ts).
+ * An older edgecache must not open such a file: it would trust every row.
+ */
+const INDEX_FORMAT = 2
+
 /** What the file says it is; another value means another edgecache wrote it. */
-const LAYOUT = `edgecache-local-${RECORD_FORMAT}.${QUEUE_FORMAT}`
+const LAYOUT = `edgecache-local-${RECORD_FORMAT}.${QUEUE_FORMAT}.${INDEX_FORMAT}`
+/** Layouts this one reads as they are: a file of index format 1 simply has no left rows. */
+const UPGRADABLE_LAYOUTS: readonly unknown[] = [`edgecache-local-${RECORD_FORMAT}.${QUEUE_FORMAT}`]
 
 /** LMDB's page: values larger than about half of one go to pages of their own. */
 const PAGE_BYTES = 4_096
@@ -85,6 +102,8 @@ const VISIT_FLUSH_MS = 1_000
 const READER_CHECK_MS = 30_000
 /** Writes between two looks at the file's size; a fill is at most maxObjectBytes. */
 const FILE_CHECK_EVERY = 16
+/** A soft purge rewrites each record; those up to this size go through one buffer. */
+const SOFT_SCRATCH_BYTES = CHUNK_BYTES + 4_096
 /** Queue slots the eviction hand reads at a time. */
 const EVICTION_BATCH = 64
 /** Share of mapBytes the file's pages may reach before writes make room first. */
@@ -130,6 +149,7 @@ export class LocalStore implements CacheStore {
   readonly #chunks: Database<Buffer, Buffer>
   readonly #tags: Database<Buffer, Buffer>
   readonly #queue: Database<Buffer, Buffer>
+  readonly #left: Database<Buffer, Buffer>
   readonly #purges: Database<PurgeRecordBody, Buffer>
   readonly #state: Database<unknown, string>
   readonly #clock: Clock
@@ -147,6 +167,7 @@ export class LocalStore implements CacheStore {
   /** The file's high-water mark when this process last wrote: LMDB never shrinks it. */
   #fileSeen = 0
   #writes = 0
+  #sweeping = false
   readonly #timers: NodeJS.Timeout[] = []
   #closed = false
 
@@ -170,7 +191,7 @@ export class LocalStore implements CacheStore {
     this.#root = open({
       path: join(checked.path, 'store'),
       mapSize: checked.mapBytes,
-      maxDbs: 8,
+      maxDbs: 9,
       noSync: true,
       overlappingSync: false,
       pageSize: PAGE_BYTES,
@@ -180,6 +201,7 @@ export class LocalStore implements CacheStore {
     this.#chunks = this.#root.openDB({ name: 'chunks', ...binary })
     this.#tags = this.#root.openDB({ name: 'tags', ...binary, dupSort: true })
     this.#queue = this.#root.openDB({ name: 'queue', ...binary })
+    this.#left = this.#root.openDB({ name: 'left', ...binary })
     this.#purges = this.#root.openDB({ name: 'purges', encoding: 'json', keyEncoding: 'binary' })
     this.#state = this.#root.openDB({ name: 'state', encoding: 'json' })
     this.#checkLayout()
@@ -190,6 +212,8 @@ export class LocalStore implements CacheStore {
       timer.unref()
       this.#timers.push(timer)
     }
+    // A process that purged may have ended before it swept what the purge left.
+    if (this.#totals().leftRows > 0) this.#sweepLater()
   }
 
   /** The entry under `key`, read from the file without waiting. */
@@ -280,42 +304,99 @@ export class LocalStore implements CacheStore {
 
   async clear(): Promise<void> {
     this.#write((totals) => {
-      for (const db of [this.#entries, this.#chunks, this.#tags, this.#queue]) db.clearSync()
+      for (const db of [this.#entries, this.#chunks, this.#tags, this.#queue, this.#left]) db.clearSync()
       // Not a purge: the purge log stays as it is (see the contract).
-      Object.assign(totals, { entries: 0, bytes: 0, tags: 0, memberships: 0, hand: 0 })
+      Object.assign(totals, {
+        entries: 0,
+        bytes: 0,
+        tags: 0,
+        memberships: 0,
+        hand: 0,
+        leftRows: 0,
+        leftBytes: 0,
+      })
     })
     this.#copies.clear()
   }
 
   async purge(selector: PurgeSelector, { soft, dryRun = false }: PurgeOptions): Promise<number> {
     const now = this.#clock.now()
-    return this.#write((totals) => {
+    const reaches = reachOf(selector)
+    let leftBehind = false
+    const purged = this.#write((totals) => {
       if (!dryRun)
         recordPurge(this.#purges, totals, now, selector, soft, this.#purgeWindowMs, this.#purgeMaxRecords)
-      // A hard purge by tag empties the tag: its index rows go at once, not one per entry.
-      const emptied = soft || dryRun ? NO_TAG_SET : new Set(selector.tags)
+      const hard = !soft && !dryRun
+      // A hard purge of everything empties the whole index; one by tag empties those tags:
+      // their rows go at once, not one per entry. The entries' other rows are left behind.
+      const everything = hard && selector.all === true
+      const emptied = hard ? new Set(selector.tags) : NO_TAG_SET
+      const left = new LeftRows(this.#left, totals)
+      const scratch = soft && !dryRun ? Buffer.allocUnsafe(SOFT_SCRATCH_BYTES) : undefined
+      // Every left row is listed, and counted until its batch is swept: with none counted,
+      // each row of the index is current, so a key found by a tag carries it.
+      const current = totals.leftRows === 0
       let purged = 0
       for (const lkey of this.#select(selector)) {
-        // Not copied: decoded at once, and a soft purge copies it before it writes.
+        // Not copied: read at once, and a soft purge copies it before it writes.
         const raw = this.#entries.getBinaryFast(lkey)
-        if (raw === undefined) continue
-        const record = decodeRecord(raw)
+        if (current && !hard) {
+          // A soft purge or a dry run then needs only the record's header, not its tags.
+          if (raw === undefined) continue
+          const live = recordExpiresAt(raw) > now
+          if (live) purged++
+          if (!dryRun && live && !(recordVersion(raw).invalidatedAt <= now)) {
+            // lmdb-js copies the value into the map before putSync returns: one scratch does.
+            this.#entries.putSync(lkey, withInvalidatedAt(raw, now, scratch))
+          }
+          continue
+        }
+        const record = raw === undefined ? undefined : decodeHeadOrStub(raw)
+        if (raw === undefined || record === undefined || !reaches(record)) {
+          // A row an earlier purge left behind: the key is gone or no longer carries the tag.
+          if (soft && !dryRun) this.#dropRows(selector.tags ?? NO_TAGS, lkey, record, totals)
+          continue
+        }
         const live = record.expiresAt > now
         if (live) purged++
         if (dryRun) continue
-        if (!soft) {
+        if (hard) {
           // Expired ones go too: they would have to leave anyway.
-          this.#remove(lkey, record, totals, 'delete', emptied)
+          this.#removePurged(lkey, record, totals, everything ? undefined : emptied, left)
         } else if (live && !((record.invalidatedAt ?? Number.NaN) <= now)) {
-          this.#entries.putSync(lkey, withInvalidatedAt(raw, now))
+          this.#entries.putSync(lkey, withInvalidatedAt(raw, now, scratch))
         }
+      }
+      left.flush()
+      if (everything) {
+        for (const db of [this.#tags, this.#left]) db.clearSync()
+        Object.assign(totals, { tags: 0, leftRows: 0, leftBytes: 0 })
       }
       for (const tag of emptied) {
         const tkey = lmdbKey(tag)
         if (this.#tags.doesExist(tkey) && this.#tags.removeSync(tkey)) totals.tags--
       }
+      leftBehind = totals.leftRows > 0
       return purged
     })
+    if (leftBehind) this.#sweepLater()
+    return purged
+  }
+
+  /**
+   * Drops what a purge left behind, one batch per write transaction, until none is left;
+   * resolves with how many batches it swept. The store does this by itself after a purge,
+   * between other work; this is for tests and tools that want it done now.
+   */
+  async sweep(): Promise<number> {
+    let batches = 0
+    while (await this.sweepBatch()) batches++
+    return batches
+  }
+
+  /** Sweeps one batch of what purges left behind, in one write transaction; false when none was left. */
+  async sweepBatch(): Promise<boolean> {
+    return this.#write((totals) => sweepLeftRows(this.#left, this.#tags, this.#entries, totals))
   }
 
   async keysForTag(tag: string): Promise<string[]> {
@@ -326,14 +407,15 @@ export class LocalStore implements CacheStore {
       const raw = this.#entries.getBinary(lkey)
       if (raw === undefined) continue
       const record = decodeRecord(raw)
-      if (record.expiresAt > now) keys.push(record.key)
+      // A row left behind by a purge names a key stored again without the tag.
+      if (record.expiresAt > now && record.tags.includes(tag)) keys.push(record.key)
     }
     return keys
   }
 
   stats(): StoreStats {
-    const { entries, bytes, tags, memberships } = this.#totals()
-    return { entries, bytes, tags, taggedKeys: memberships }
+    const { entries, bytes, leftBytes, tags, memberships } = this.#totals()
+    return { entries, bytes: bytes + leftBytes, tags, taggedKeys: memberships }
   }
 
   /** The byte bound live entries stay within. */
@@ -389,7 +471,7 @@ export class LocalStore implements CacheStore {
   #checkLayout(): void {
     const layout = this.#state.get('layout')
     if (layout === LAYOUT) return
-    if (layout === undefined && this.#entries.getKeysCount() === 0) {
+    if ((layout === undefined && this.#entries.getKeysCount() === 0) || UPGRADABLE_LAYOUTS.includes(layout)) {
       this.#state.putSync('layout', LAYOUT)
       return
     }
@@ -493,12 +575,72 @@ export class LocalStore implements CacheStore {
   }
 
   /**
+   * Takes out an entry a hard purge reaches, leaving its rows in tags other than `emptied`
+   * (which the purge removes whole; undefined when it removes the whole index) to the sweep.
+   */
+  #removePurged(
+    lkey: Buffer,
+    record: RecordHead,
+    totals: Totals,
+    emptied: ReadonlySet<string> | undefined,
+    left: LeftRows,
+  ): void {
+    let rows = 0
+    if (emptied !== undefined) for (const tag of record.tags) if (!emptied.has(tag)) rows++
+    // Copied into the batch before any other read reuses LMDB's read buffer.
+    if (rows > 0) left.add(lkey, record.tagsJson, rows)
+    this.#entries.removeSync(lkey)
+    if (record.chunked) {
+      for (let i = 0; i * CHUNK_BYTES < record.bodyBytes; i++) this.#chunks.removeSync(chunkKey(record.id, i))
+    }
+    this.#queue.removeSync(idKey(record.id))
+    totals.memberships -= record.tags.length
+    totals.entries--
+    totals.bytes -= record.size
+    this.#onEvict?.(record.key, 'delete')
+  }
+
+  /** Removes the rows of `tags` under `lkey` that its record (if any) does not carry. */
+  #dropRows(tags: readonly string[], lkey: Buffer, record: RecordHead | undefined, totals: Totals): void {
+    for (const tag of tags) {
+      if (record?.tags.includes(tag)) continue
+      const tkey = lmdbKey(tag)
+      if (this.#tags.removeSync(tkey, lkey) && !this.#tags.doesExist(tkey)) totals.tags--
+    }
+  }
+
+  /** Sweeps what purges left behind, one batch per turn of the event loop, in this process. */
+  #sweepLater(): void {
+    if (this.#sweeping) return
+    this.#sweeping = true
+    const step = () => {
+      if (this.#closed) return
+      let more = false
+      try {
+        more = this.#write(
+          (totals) => totals.leftRows > 0 && sweepLeftRows(this.#left, this.#tags, this.#entries, totals),
+        )
+      } catch (err) {
+        // Left rows cost bytes and never a wrong answer; the next purge or open tries again.
+        process.emitWarning(err instanceof Error ? err : String(err), { code: 'EDGECACHE_LOCAL_STORE_SWEEP' })
+      }
+      if (more) setImmediate(step)
+      else this.#sweeping = false
+    }
+    setImmediate(step)
+  }
+
+  /**
    * SIEVE: evicts until `size` more bytes fit within `limit`. The hand walks the queue from where it
    * stopped, oldest first, wrapping at the end; a visited entry loses its mark and stays.
    */
   #makeRoom(size: number, totals: Totals, now: number, limit = this.#maxBytes): void {
     let wrapped = 0
-    while (totals.bytes + size > limit && totals.entries > 0) {
+    // Rows a purge left behind count too, and go before any live entry does.
+    while (totals.bytes + totals.leftBytes + size > limit && totals.leftBytes > 0) {
+      if (!sweepLeftRows(this.#left, this.#tags, this.#entries, totals)) break
+    }
+    while (totals.bytes + totals.leftBytes + size > limit && totals.entries > 0) {
       const batch = Array.from(this.#queue.getRange({ start: idKey(totals.hand), limit: EVICTION_BATCH }))
       if (batch.length === 0) {
         // Past the newest: start again from the oldest. Two laps clear every mark.
@@ -509,7 +651,7 @@ export class LocalStore implements CacheStore {
       const last = batch.length < EVICTION_BATCH ? batch.at(-1) : undefined
       for (const item of batch) {
         const { key: id, value: row } = item
-        if (totals.bytes + size <= limit) break
+        if (totals.bytes + totals.leftBytes + size <= limit) break
         const lkey = row.subarray(1)
         // Past the newest entry the hand goes back to the oldest, as SIEVE's does; left
         // at the next id, it would look first at the entry this fill is about to add.
@@ -682,5 +824,26 @@ function decodeRecordOrStub(raw: Uint8Array): DecodedRecord {
       chunked: false,
       bodyOffset: 0,
     }
+  }
+}
+
+/** Whether a purge by `selector` reaches the entry a record holds, however the purge found its key. */
+function reachOf({
+  tags = NO_TAGS,
+  prefixes = NO_TAGS,
+  all = false,
+}: PurgeSelector): (record: RecordHead) => boolean {
+  if (all) return () => true
+  return (record) =>
+    record.tags.some((tag) => tags.includes(tag)) || prefixes.some((prefix) => record.key.startsWith(prefix))
+}
+
+/** A record's head read inside a write transaction; a damaged record as in {@link decodeRecordOrStub}. */
+function decodeHeadOrStub(raw: Uint8Array): RecordHead {
+  try {
+    return decodeRecordHead(raw)
+  } catch {
+    const { key, id, tags, expiresAt, invalidatedAt, bodyBytes, size, chunked } = decodeRecordOrStub(raw)
+    return { key, id, tags, tagsJson: new Uint8Array(0), expiresAt, invalidatedAt, bodyBytes, size, chunked }
   }
 }

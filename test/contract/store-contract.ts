@@ -16,7 +16,8 @@
  *   replaces the key's tags with the new entry's. An entry leaves the index however it
  *   leaves the store: delete, replacement, refused set, expiry, eviction, clear, hard
  *   purge. A tag left with no keys is dropped, so `stats().tags` (distinct tags) and
- *   `stats().taggedKeys` (sum over tags of their keys) follow the entries held. A store
+ *   `stats().taggedKeys` (sum over tags of their keys) follow the entries held (the local
+ *   store's `tags` lags behind a hard purge until its sweep: docs/architecture.md). A store
  *   may go on counting an expired entry until it actually removes it, but never lists it.
  * - `get` returns `tags` and `invalidatedAt` as stored; an entry stored without tags
  *   comes back with `tags` undefined or empty.

@@ -157,6 +157,23 @@ describe('local store: two processes on one directory', () => {
     }
   }
 
+  for (const { a: purger, b: setter, sides } of directions) {
+    for (const soft of [false, true]) {
+      test(`a key ${setter} stores again with other tags after a hard purge in ${purger} is not reached by a ${soft ? 'soft' : 'hard'} purge of a tag it lost`, async () => {
+        const { a, b } = sides()
+        const p = unique('left')
+        const key = `${p}k`
+        assert.equal(await a.set(key, 2_000, { tags: [`${p}a`, `${p}b`] }), true)
+        // The purger leaves the key's row under b behind, for its sweep.
+        assert.equal(await a.purge({ tags: [`${p}a`] }, false), 1)
+        assert.equal(await b.set(key, 2_000, { tags: [`${p}c`] }), true)
+        assert.equal(await a.purge({ tags: [`${p}b`] }, soft), 0)
+        assert.equal(await b.purge({ tags: [`${p}b`] }, soft), 0)
+        for (const side of [a, b]) assert.deepEqual(await side.peek(key), whole(2_000, [`${p}c`]))
+      })
+    }
+  }
+
   for (const { a: setter, b: purger, sides } of directions) {
     test(`a set in ${setter} fetched before a hard purge run in ${purger} is refused`, async () => {
       const { a, b } = sides()
