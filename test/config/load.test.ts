@@ -85,6 +85,7 @@ describe('defaults', () => {
         targetedField: 'edgecache-cache-control',
         requestDirectives: 'ignore',
         refreshFrom: [],
+        refreshInterval: 1000,
         stripCdnCacheControl: false,
         collapseTimeout: 30_000,
         staleIfDisconnected: 3_600_000,
