@@ -45,11 +45,18 @@ const KEPT_FROM_STORED = new Set(['content-length', 'content-encoding', 'content
  * refresh time (hundreds a second for one hot key). Such a response is refreshed at most
  * every `intervalMs` from its arrival, and always before its stale window would close. The
  * arrival time is the stored response's, so the interval holds for every worker and host
- * sharing the store. `ttlMs` is the verdict's (negative: how long it has been stale).
+ * sharing the store. `ttlMs` is the verdict's (negative: how long it has been stale);
+ * `invalidatedAt`, when a soft purge made it stale: that asks for a new copy at once.
  */
-export function refreshDue(stored: StoredResponse, ttlMs: number, now: number, intervalMs: number): boolean {
-  if (intervalMs <= 0) return true
-  // Fresh once (the usual case, and one soft-purged after it arrived): refresh at once.
+export function refreshDue(
+  stored: StoredResponse,
+  ttlMs: number,
+  now: number,
+  intervalMs: number,
+  invalidatedAt: number | undefined,
+): boolean {
+  if (intervalMs <= 0 || invalidatedAt !== undefined) return true
+  // Fresh once (the usual case): refresh at once.
   if (stored.lifetimeMs > stored.initialAgeMs) return true
   if (now - stored.responseTime >= intervalMs) return true
   return stored.staleWhileRevalidateMs + ttlMs <= intervalMs

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { decide } from '../../src/cache/freshness.ts'
+import { decide, softPurged } from '../../src/cache/freshness.ts'
 import {
   conditionalFields,
   hasValidator,
@@ -271,15 +271,22 @@ describe('updateFromNotModified', () => {
 describe('refreshDue', () => {
   const none = requestWith()
   /** Whether a stale answer at `at` starts a background refresh, with a 1 s interval. */
-  const due = (stored: StoredResponse, at: number, intervalMs = SECOND) => {
+  const due = (stored: StoredResponse, at: number, intervalMs = SECOND, invalidatedAt?: number) => {
     const verdict = decide(stored, none, at)
     assert.equal(verdict.kind, 'stale-while-revalidate')
-    return refreshDue(stored, verdict.ttlMs, at, intervalMs)
+    return refreshDue(stored, verdict.ttlMs, at, intervalMs, invalidatedAt)
   }
   const arrivedStale = storedFrom({
     headers: { 'cache-control': 'max-age=1, stale-while-revalidate=86400', age: '2' },
   })
-  const cases: { name: string; stored: StoredResponse; at: number; intervalMs?: number; due: boolean }[] = [
+  const cases: {
+    name: string
+    stored: StoredResponse
+    at: number
+    intervalMs?: number
+    invalidatedAt?: number
+    due: boolean
+  }[] = [
     {
       name: 'RFC 5861 §3: a response that was fresh once is refreshed at its first stale answer',
       stored: storedFrom({ headers: { 'cache-control': 'max-age=60, stale-while-revalidate=600' } }),
@@ -306,6 +313,13 @@ describe('refreshDue', () => {
       due: true,
     },
     {
+      name: 'one a soft purge made stale is refreshed at once, the purge asking for a new copy',
+      stored: softPurged(arrivedStale, T0),
+      at: T0 + 1,
+      invalidatedAt: T0,
+      due: true,
+    },
+    {
       name: 'max-age=0 counts as arriving stale',
       stored: storedFrom({ headers: { 'cache-control': 'max-age=0, stale-while-revalidate=60' } }),
       at: T0 + 500,
@@ -319,6 +333,6 @@ describe('refreshDue', () => {
     },
   ]
   for (const c of cases) {
-    it(c.name, () => assert.equal(due(c.stored, c.at, c.intervalMs), c.due))
+    it(c.name, () => assert.equal(due(c.stored, c.at, c.intervalMs, c.invalidatedAt), c.due))
   }
 })

@@ -1,7 +1,8 @@
 /**
  * One cache for every worker: the edgecache command with two workers and the default store,
  * requests on new connections as curl makes them (so the primary spreads them over both
- * workers). A soft purge serves stale on every worker, concurrent misses on different
+ * workers). A soft purge serves stale on every worker, a response that arrived stale is
+ * refreshed by no worker within the refresh interval, concurrent misses on different
  * workers make one origin request, a restart keeps what was stored, a second instance on
  * the same directory is refused, and a damaged store is set aside.
  */
@@ -67,6 +68,34 @@ describe('one local store for every worker', () => {
           `request ${i}`,
         )
       }
+      workers.child.kill('SIGTERM')
+      await workers.exited
+    } finally {
+      await origin.close()
+    }
+  })
+
+  test('a response that arrived stale is not refreshed by any worker within cache.refreshInterval', async () => {
+    // Stale on arrival (Age past max-age): a refresh could not make it fresh. The interval
+    // counts from its arrival in the shared store, so no worker refreshes it within an hour.
+    const origin = await startOrigin((req, res) => {
+      if (req.url !== '/r') return void res.end('warm')
+      res.writeHead(200, { 'cache-control': 'max-age=1, stale-while-revalidate=86400', age: '2' })
+      res.end('r')
+    })
+    const workers = await startTwoWorkers(origin, { EDGECACHE_CACHE__REFRESH_INTERVAL: '1h' })
+    running.push(workers.child)
+    try {
+      await workers.warm(origin, '/r')
+      for (let i = 0; i < 8; i++) {
+        const res = await workers.get('/r')
+        assert.match(
+          String(res.headers['cache-status']),
+          /hit; .*detail=stale-while-revalidate/,
+          `request ${i}`,
+        )
+      }
+      assert.equal(origin.count('/r'), 1, 'no background refresh within the interval')
       workers.child.kill('SIGTERM')
       await workers.exited
     } finally {

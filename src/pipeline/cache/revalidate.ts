@@ -159,8 +159,7 @@ function notModified(
 
 /**
  * RFC 5861 §3: refreshes `found` in the background, at most one refresh per key at a time,
- * and one that arrived stale at most every `cache.refreshInterval` (refreshDue); one a soft
- * purge made stale at once, since the purge asks for a new copy.
+ * and one that arrived stale at most every `cache.refreshInterval` (refreshDue).
  */
 export function refreshInBackground(
   m: CacheMachine,
@@ -172,8 +171,8 @@ export function refreshInBackground(
 ): void {
   const { refreshing, clock, entries } = m
   if (refreshing.has(found.key)) return
-  const interval = found.invalidatedAt === undefined ? (m.deps.refreshIntervalMs ?? 0) : 0
-  if (!refreshDue(found.response, verdictTtlMs, clock.now(), interval)) return
+  const interval = m.deps.refreshIntervalMs ?? 0
+  if (!refreshDue(found.response, verdictTtlMs, clock.now(), interval, found.invalidatedAt)) return
   refreshing.add(found.key)
   const headers = hasValidator(found.response) ? conditionalFields(found.response) : undefined
   const background = forwardOf(fillRequest(ctx, headers), {
