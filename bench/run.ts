@@ -82,13 +82,13 @@ function distState(): { builtAt: string; newerSource: string | undefined } {
 /**
  * Stores each cacheable path in each proxy: a few requests on new connections so every
  * worker of a multi-process target gets one. A pause then puts /stale past max-age=1 even
- * by the proxy's own clock.
+ * by the proxy's own clock. Fills are not warmed: each of their requests asks a new path.
  */
 async function warmCaches(targets: readonly RunningTarget[], specs: readonly RunSpec[]): Promise<void> {
   // Each path with the fields its case stores it with: a compressed case stores br only.
   const stored = new Map(
     specs
-      .filter((s) => s.case.kind !== 'miss')
+      .filter((s) => s.case.kind === 'hit' || s.case.kind === 'stale')
       .map((s) => [s.case.path, s.case.storeWith ?? s.case.headers ?? {}] as const),
   )
   for (const target of targets.filter((t) => t.proxies)) {
@@ -115,7 +115,9 @@ async function sampleCacheStatus(
     const cases = new Map(specs.filter((s) => s.target === target.id).map((s) => [s.case.path, s.case]))
     const statuses: Record<string, string> = {}
     for (const [path, c] of cases) {
-      const res = await get(`${target.url}${path}`, c.headers)
+      // A fill's sample asks a path of its own, as each of its requests does.
+      const url = `${target.url}${path}${c.kind === 'fill' ? `/sample-${target.id}` : ''}`
+      const res = await get(url, c.headers)
       const coding = res.headers['content-encoding']
       statuses[path] =
         `${res.status} ${String(res.headers[header] ?? `(no ${header})`)}${coding === undefined ? '' : ` (${coding}, ${res.bytes} bytes)`}`
@@ -379,14 +381,15 @@ async function comparisonMode(
   const stores = formatStoreTable(results)
   console.log(formatTable(results))
   console.log(
-    '\n`× baseline`: hits against the bare node:http server with as many processes; misses against ' +
-      'the origin direct; stale serve against the same target’s 1 KiB hit. ' +
+    '\n`× baseline`: hits against the bare node:http server with as many processes; misses and ' +
+      'fills against the origin direct; stale serve against the same target’s 1 KiB hit. ' +
       'CPU µs/req counts every process of the target (workers, and redis-server for the Redis stores): ' +
-      'per hit on a hit row, per forwarded request on a miss row.',
+      'per hit on a hit row, per forwarded request on a miss row, per stored answer on a fill row.',
   )
   console.log(
     `\nCPU µs per request, at the fewest connections each ran (the misses are no-store: ` +
-      `forwarded and never stored, so no row measures the CPU of a fill):\n\n${formatCpuTable(results)}`,
+      `forwarded and never stored; a fill is a miss whose 1 KiB answer is stored, each request ` +
+      `a path not asked before):\n\n${formatCpuTable(results)}`,
   )
   if (stores !== undefined) console.log(`\nStores, hit 1 KiB, one worker:\n\n${stores}`)
   console.log(

@@ -13,16 +13,24 @@ export type CaseId =
   | 'hit-decoded-16k'
   | 'miss'
   | 'miss-10ms'
+  | 'fill'
   | 'stale'
 
 export interface CaseDef {
   readonly id: CaseId
   /** As the table shows it. */
   readonly label: string
-  /** Path on the origin, and through a proxy; the bare server answers hit paths with a body of their size. */
+  /**
+   * Path on the origin, and through a proxy; the bare server answers hit paths with a body
+   * of their size. For a fill, the prefix: each request asks for a path under it never asked
+   * before (LoadOptions.uniquePaths), and the origin counts them all under `path`.
+   */
   readonly path: string
-  /** A proxy answers from its cache (hits, stale) or forwards every request (misses). */
-  readonly kind: 'hit' | 'miss' | 'stale'
+  /**
+   * A proxy answers from its cache (hits, stale), forwards every request and stores nothing
+   * (misses), or forwards every request and stores each answer (fills).
+   */
+  readonly kind: 'hit' | 'miss' | 'fill' | 'stale'
   /** Connection counts run when `--connections` is not given. */
   readonly defaultConnections: readonly number[]
   /** Request header fields every request of the case carries. @default none */
@@ -72,6 +80,8 @@ export const CASES: readonly CaseDef[] = [
     kind: 'miss',
     defaultConnections: [64, 1024],
   },
+  // Each request a new path, cacheable for an hour: a miss whose answer is stored (a fill).
+  { id: 'fill', label: 'fill 1 KiB', path: '/fill', kind: 'fill', defaultConnections: [64] },
   { id: 'stale', label: 'stale serve', path: '/stale', kind: 'stale', defaultConnections: [64] },
 ]
 
@@ -79,8 +89,8 @@ export const CASE_IDS: readonly CaseId[] = CASES.map((c) => c.id)
 
 /**
  * Whether `target` runs `c`. The bare server only answers fixed buffers, so it is the
- * yardstick for hits; the origin direct is the yardstick for misses. The Redis and tiered
- * stores are compared with the memory store on the 1 KiB hit only (#6).
+ * yardstick for hits; the origin direct is the yardstick for misses and fills. The Redis
+ * and tiered stores are compared with the memory store on the 1 KiB hit only (#6).
  */
 export function appliesTo(target: TargetId, c: CaseDef): boolean {
   switch (target) {
@@ -88,7 +98,7 @@ export function appliesTo(target: TargetId, c: CaseDef): boolean {
     case 'bare-all':
       return c.kind === 'hit'
     case 'origin':
-      return c.kind === 'miss'
+      return c.kind === 'miss' || c.kind === 'fill'
     case 'edgecache-tiered':
     case 'edgecache-redis':
       return c.id === 'hit-1k'

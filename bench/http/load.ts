@@ -1,9 +1,11 @@
 /**
- * Drives HTTP load at one URL and reports requests per second, latency percentiles and
- * errors, with `wrk` when it is on PATH and autocannon (a devDependency) otherwise. Both
- * keep their connections alive and send one request at a time on each (no pipelining).
+ * Drives HTTP load at one URL, or at new paths under it, and reports requests per second,
+ * latency percentiles and errors, with `wrk` when it is on PATH and autocannon (a
+ * devDependency) otherwise. Both keep their connections alive and send one request at a
+ * time on each (no pipelining).
  */
 import { spawnSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
@@ -25,6 +27,13 @@ export interface LoadOptions {
   readonly openFiles?: number
   /** Header fields every request carries. */
   readonly headers?: Readonly<Record<string, string>>
+  /**
+   * Each request asks for a path no request asked before, under the URL's path:
+   * `<path>/<token>/<thread>-<n>` with wrk (a counter per wrk thread), `<path>/<token>/<n>`
+   * with autocannon. The token is random, new for every load, so no load asks for a path
+   * an earlier one (a warm-up, another round) stored. @default false
+   */
+  readonly uniquePaths?: boolean
 }
 
 export interface LoadErrors {
@@ -65,6 +74,11 @@ export function detectTool(prefer?: LoadTool['name']): LoadTool {
   return { name: 'autocannon', version }
 }
 
+/** The path every unique path of one load starts with: the URL's path and a new random token. */
+function uniquePrefix(url: string): string {
+  return `${new URL(url).pathname.replace(/\/$/, '')}/${randomBytes(6).toString('hex')}`
+}
+
 /** Runs one load of `options.durationS` seconds against `options.url`. */
 export function runLoad(tool: LoadTool, options: LoadOptions, cwd: string): Promise<LoadResult> {
   return tool.name === 'wrk' ? runWrk(options, cwd) : runAutocannon(options)
@@ -96,13 +110,12 @@ async function runWrk(options: LoadOptions, cwd: string): Promise<LoadResult> {
     ...Object.entries(options.headers ?? {}).flatMap(([name, value]) => ['-H', `${name}: ${value}`]),
     options.url,
   ]
-  const child = spawnTracked(
-    'wrk',
-    'wrk',
-    args,
-    cwd,
-    options.openFiles === undefined ? {} : { openFiles: options.openFiles },
-  )
+  // wrk-report.lua defines a `request` function (a path per request) only when this is set.
+  const env = options.uniquePaths === true ? { WRK_UNIQUE_PATHS: uniquePrefix(options.url) } : undefined
+  const child = spawnTracked('wrk', 'wrk', args, cwd, {
+    ...(options.openFiles === undefined ? {} : { openFiles: options.openFiles }),
+    ...(env === undefined ? {} : { env }),
+  })
   let stdout = ''
   child.process.stdout?.setEncoding('utf8')
   child.process.stdout?.on('data', (chunk: string) => {
@@ -137,6 +150,8 @@ function runAutocannon(options: LoadOptions): Promise<LoadResult> {
   // autocannon's own latency histogram has whole-millisecond resolution, too coarse for a
   // 0.1 ms comparison, so keep every response time (hrtime-based) and take percentiles here.
   const samples: number[] = []
+  const prefix = options.uniquePaths === true ? uniquePrefix(options.url) : undefined
+  let n = 0
   return new Promise((resolve, reject) => {
     const instance = autocannon(
       {
@@ -146,6 +161,10 @@ function runAutocannon(options: LoadOptions): Promise<LoadResult> {
         pipelining: 1,
         timeout: 5,
         ...(options.headers === undefined ? {} : { headers: { ...options.headers } }),
+        // autocannon builds each request again when it has a setupRequest: one counter for all connections.
+        ...(prefix === undefined
+          ? {}
+          : { requests: [{ setupRequest: (request) => ({ ...request, path: `${prefix}/${++n}` }) }] }),
       },
       (err, result) => {
         if (err !== null) {

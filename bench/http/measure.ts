@@ -18,7 +18,10 @@ export interface Measured {
   readonly cpuUsPerRequest: number | undefined
   /** Share of the machine's CPU that processes outside the benchmark used during the run. */
   readonly otherCpuShare: number | undefined
-  /** Requests the origin served for the case's path during the run (proxies only). */
+  /**
+   * Requests the origin served for the case's path during the run (for a fill, every path
+   * under it); proxies only.
+   */
   readonly originRequests: number | undefined
   /** Anonymous resident memory (RssAnon) of each of the target's processes right after the run, bytes. */
   readonly anonRssBytes: readonly number[]
@@ -64,6 +67,8 @@ export async function measure(spec: RunSpec, target: RunningTarget, ctx: Measure
     threads: ctx.threads,
     openFiles: ctx.openFiles,
     ...(spec.case.headers === undefined ? {} : { headers: spec.case.headers }),
+    // A fill: a new path each request, and new ones for each load (warm-up, round, retry).
+    ...(spec.case.kind === 'fill' ? { uniquePaths: true } : {}),
   }
   if (ctx.warmupS > 0) await runLoad(ctx.tool, { ...load, durationS: ctx.warmupS }, ctx.root)
   const pids = pidsOf(target)

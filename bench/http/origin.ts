@@ -10,12 +10,15 @@
  * - `/miss`: 1 KiB, `no-store`, so every request goes through to here.
  * - `/miss-10ms`: as `/miss`, answered after 10 ms (a timer, no CPU), like a backend that
  *   does some work: what a proxy adds shows against a backend that is not instant.
+ * - `/fill/<anything>`: 1 KiB, cacheable for an hour, as `/hit/1k`; the fill case asks for
+ *   a new path each request, so a proxy stores every answer. Counted together under `/fill`.
  * - `/stale`: 1 KiB, `max-age=1, stale-while-revalidate=86400` and `Age: 2`. The Age makes
  *   every copy stale on arrival, the first and each one a background refresh brings, so a
  *   warm proxy answers every request stale and refreshes at most once at a time. Without
  *   it a refresh would make the entry fresh again for a second and the case would measure
  *   mostly fresh hits.
- * - `/__counts`: requests served per path since start, as JSON (for the runner).
+ * - `/__counts`: requests served per path since start (`/fill/*` as `/fill`), as JSON (for
+ *   the runner).
  */
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -45,6 +48,9 @@ const page: Route = {
   },
 }
 
+const FILL_PREFIX = '/fill/'
+const fill = cacheable(KIB, 0x64)
+
 const routes: ReadonlyMap<string, Route> = new Map<string, Route>([
   ['/hit/text-16k', page],
   ['/hit/text-16k-decoded', page],
@@ -68,8 +74,11 @@ const server = createServer((req, res) => {
     res.end(JSON.stringify(Object.fromEntries(counts)))
     return
   }
-  counts.set(path, (counts.get(path) ?? 0) + 1)
-  const route = routes.get(path)
+  const isFill = path.startsWith(FILL_PREFIX)
+  // One count for every fill path: a map entry per path would grow with every request.
+  const counted = isFill ? '/fill' : path
+  counts.set(counted, (counts.get(counted) ?? 0) + 1)
+  const route = isFill ? fill : routes.get(path)
   if (route === undefined) {
     res.writeHead(404, { 'content-type': 'text/plain', 'content-length': '10', 'cache-control': 'no-store' })
     res.end('not found\n')

@@ -122,8 +122,8 @@ export function finder(results: readonly CaseResult[]) {
 
 /**
  * The row a result is compared with in `× baseline`: for a hit, the bare server with as
- * many processes (1, or every core: edgecache on all cores, nginx and Varnish); for a miss,
- * the origin direct; for a stale serve, the same target's 1 KiB hit.
+ * many processes (1, or every core: edgecache on all cores, nginx and Varnish); for a miss
+ * or a fill, the origin direct; for a stale serve, the same target's 1 KiB hit.
  */
 export function baselineOf(r: CaseResult, results: readonly CaseResult[]): CaseResult | undefined {
   const find = finder(results)
@@ -132,6 +132,7 @@ export function baselineOf(r: CaseResult, results: readonly CaseResult[]): CaseR
     case 'hit':
       return find(r.case.id, oneProcess.includes(r.target) ? 'bare-1' : 'bare-all', r.connections)
     case 'miss':
+    case 'fill':
       return find(r.case.id, 'origin', r.connections)
     case 'stale':
       return find('hit-1k', r.target, r.connections)
@@ -181,14 +182,15 @@ export function formatTable(results: readonly CaseResult[]): string {
 
 /**
  * CPU µs per request of each target, one column per kind of case, at the lowest connection
- * count each ran: what a hit costs, and what a forwarded miss costs. The misses are
- * `no-store`, so none of them stores anything: no column is the cost of a fill.
+ * count each ran: what a hit costs, what a forwarded miss costs (`no-store`: nothing
+ * stored), and what a fill costs (a miss whose answer is stored, each request a new path).
  */
 export function formatCpuTable(results: readonly CaseResult[]): string {
   const columns = (
     [
       ['hit-1k', 'CPU per hit, 1 KiB'],
       ['miss', 'CPU per miss (no-store: forwarded, not stored)'],
+      ['fill', 'CPU per fill, 1 KiB'],
       ['stale', 'CPU per stale serve'],
     ] as const
   ).filter(([caseId]) => results.some((r) => r.case.id === caseId))
@@ -312,7 +314,11 @@ export function formatNotes(results: readonly CaseResult[], seen: Observations):
         .join('; ')}`,
     )
   }
-  lines.push('', 'Origin requests while each proxy was measured (hits: 0; stale: background refreshes):')
+  lines.push(
+    '',
+    'Origin requests while each proxy was measured (hits: 0; misses and fills: one per answer; ' +
+      'stale: background refreshes):',
+  )
   for (const r of results) {
     if (r.originRequests === undefined) continue
     const served = r.rounds.reduce((n, x) => n + x.requests, 0)

@@ -9,3 +9,22 @@ done = function(summary, latency, requests)
     latency:percentile(50), latency:percentile(99), latency.mean, latency.max,
     e.connect, e.read, e.write, e.status, e.timeout))
 end
+
+-- With WRK_UNIQUE_PATHS set (LoadOptions.uniquePaths), each request asks for a path no
+-- request asked before: WRK_UNIQUE_PATHS .. '/' .. thread .. '-' .. n, with a counter per
+-- thread (each wrk thread has a Lua state of its own). Only then is `request` defined:
+-- without it wrk sends one request built once, and the other cases cost wrk no Lua call.
+local prefix = os.getenv('WRK_UNIQUE_PATHS')
+if prefix ~= nil then
+  local threads = 0
+  -- Runs in wrk's main Lua state, once per thread; `thread:set` makes a global in the thread's state.
+  setup = function(thread)
+    threads = threads + 1
+    thread:set('thread_index', threads)
+  end
+  local n = 0
+  request = function()
+    n = n + 1
+    return wrk.format(nil, prefix .. '/' .. thread_index .. '-' .. n)
+  end
+end
