@@ -14,6 +14,7 @@ import { type Clock, systemClock } from '../clock.ts'
 import { checkLocalOptions, type LocalStoreOptions } from './local-store-options.ts'
 import { chunkKey, idKey, idOfKey, lmdbKey, prefixRanges } from './local-keys.ts'
 import { LeftRows, type LeftRowTotals, sweepLeftRows } from './local-left-rows.ts'
+import { LookupSnapshot } from './lmdb-snapshot.ts'
 import { type PurgeRecordBody, type PurgeTotals, purgeVerdict, recordPurge } from './local-purge-log.ts'
 import {
   type DecodedRecord,
@@ -114,6 +115,8 @@ const NO_TAG_SET: ReadonlySet<string> = new Set()
 
 /** A decoded entry this process keeps, good while the stored record has the same version. */
 interface Copy {
+  /** The key as LMDB names it, kept so that a hit does not encode it again. */
+  readonly lkey: Buffer
   readonly id: number
   readonly invalidatedAt: number
   readonly entry: StoredEntry
@@ -122,8 +125,8 @@ interface Copy {
 /*
  * Seeing other workers' writes. LMDB readers work on a snapshot; lmdb-js renews it on a
  * later timer tick, so a lookup right after another worker's commit could miss it, or serve
- * what it just purged. Every lookup therefore starts a fresh read transaction (about 1 µs).
- * A write transaction always sees the latest commit.
+ * what it just purged. Every lookup therefore reads from a snapshot taken when it begins
+ * (lmdb-snapshot.ts, about 0.3 µs). A write transaction always sees the latest commit.
  *
  * Decoded copies. Decoding a record (JSON metadata, a copy of the body out of the map) costs
  * more than reading it, so each process keeps recently read entries decoded, bounded by
@@ -161,6 +164,7 @@ export class LocalStore implements CacheStore {
   readonly #purgeMaxRecords: number
   readonly #onEvict: ((key: string, reason: EvictReason) => void) | undefined
   readonly #copies: LRUCache<string, Copy>
+  readonly #snapshot: LookupSnapshot
   #pendingVisits = new Set<number>()
   /** A view of LMDB's reusable read buffer, made again only when lmdb-js replaces it. */
   #view: DataView | undefined
@@ -205,6 +209,8 @@ export class LocalStore implements CacheStore {
     this.#purges = this.#root.openDB({ name: 'purges', encoding: 'json', keyEncoding: 'binary' })
     this.#state = this.#root.openDB({ name: 'state', encoding: 'json' })
     this.#checkLayout()
+    // After the databases are open: opening one ends lmdb-js's read transaction.
+    this.#snapshot = new LookupSnapshot(this.#root)
     const visits = setInterval(() => this.#flushVisitsNow(), VISIT_FLUSH_MS)
     // A worker that died left its reader slot behind; LMDB clears dead ones on request.
     const readers = setInterval(() => this.#root.readerCheck(), READER_CHECK_MS)
@@ -218,24 +224,13 @@ export class LocalStore implements CacheStore {
 
   /** The entry under `key`, read from the file without waiting. */
   peek(key: string): StoredEntry | undefined {
-    this.#root.resetReadTxn()
-    const raw = this.#entries.getBinaryFast(lmdbKey(key))
-    if (raw === undefined) return undefined
-    // Read in place: LMDB's read buffer is reused, and a view per read would cost more.
-    const view = this.#viewOf(raw)
-    if (!(view.getFloat64(raw.byteOffset + EXPIRES_AT_OFFSET, true) > this.#clock.now())) return undefined
-    const id = view.getFloat64(raw.byteOffset + ID_OFFSET, true)
-    const invalidatedAt = view.getFloat64(raw.byteOffset + INVALIDATED_AT_OFFSET, true)
-    const copy = this.#copies.get(key)
-    if (copy !== undefined && copy.id === id && Object.is(copy.invalidatedAt, invalidatedAt)) {
-      this.#visit(id)
-      return copy.entry
+    const snapshot = this.#snapshot
+    snapshot.begin()
+    try {
+      return this.#lookup(key)
+    } finally {
+      snapshot.end()
     }
-    const entry = this.#decode(key, raw)
-    if (entry === undefined) return undefined
-    this.#copies.set(key, { id, invalidatedAt, entry })
-    this.#visit(id)
-    return entry
   }
 
   async get(key: string): Promise<StoredEntry | undefined> {
@@ -465,6 +460,7 @@ export class LocalStore implements CacheStore {
     this.#flushVisitsNow()
     this.#closed = true
     this.#copies.clear()
+    this.#snapshot.close()
     await this.#root.close()
   }
 
@@ -711,7 +707,7 @@ export class LocalStore implements CacheStore {
       body = Buffer.allocUnsafe(record.bodyBytes)
       body.set(new Uint8Array(raw.buffer, raw.byteOffset + record.bodyOffset, record.bodyBytes))
     } else {
-      const assembled = this.#readChunks(record)
+      const assembled = this.#readChunks(record, this.#snapshot)
       if (assembled === undefined) return undefined
       body = assembled
     }
@@ -726,16 +722,41 @@ export class LocalStore implements CacheStore {
   }
 
   /** A chunked body, whole, or undefined when a chunk is missing or short: never a partial body. */
-  #readChunks(record: DecodedRecord): Buffer | undefined {
+  /** The body of a chunked record, read in a lookup's snapshot or, without one, lmdb-js's own. */
+  #readChunks(record: DecodedRecord, snapshot?: LookupSnapshot): Buffer | undefined {
     const body = Buffer.allocUnsafe(record.bodyBytes)
     for (let i = 0, at = 0; at < record.bodyBytes; i++) {
-      const chunk = this.#chunks.getBinaryFast(chunkKey(record.id, i))
+      const ckey = chunkKey(record.id, i)
+      const chunk =
+        snapshot === undefined ? this.#chunks.getBinaryFast(ckey) : snapshot.read(this.#chunks, ckey)
       const expected = Math.min(CHUNK_BYTES, record.bodyBytes - at)
       if (chunk === undefined || chunk.length !== expected) return undefined
       body.set(new Uint8Array(chunk.buffer, chunk.byteOffset, expected), at)
       at += expected
     }
     return body
+  }
+
+  /** `peek` inside its snapshot: everything it returns is copied out of the file. */
+  #lookup(key: string): StoredEntry | undefined {
+    const copy = this.#copies.get(key)
+    const lkey = copy?.lkey ?? lmdbKey(key)
+    const raw = this.#snapshot.read(this.#entries, lkey)
+    if (raw === undefined) return undefined
+    // Read in place: LMDB's read buffer is reused, and a view per read would cost more.
+    const view = this.#viewOf(raw)
+    if (!(view.getFloat64(raw.byteOffset + EXPIRES_AT_OFFSET, true) > this.#clock.now())) return undefined
+    const id = view.getFloat64(raw.byteOffset + ID_OFFSET, true)
+    const invalidatedAt = view.getFloat64(raw.byteOffset + INVALIDATED_AT_OFFSET, true)
+    if (copy !== undefined && copy.id === id && Object.is(copy.invalidatedAt, invalidatedAt)) {
+      this.#visit(id)
+      return copy.entry
+    }
+    const entry = this.#decode(key, raw)
+    if (entry === undefined) return undefined
+    this.#copies.set(key, { lkey, id, invalidatedAt, entry })
+    this.#visit(id)
+    return entry
   }
 
   #viewOf(raw: Uint8Array): DataView {
