@@ -14,6 +14,12 @@ export interface Answer {
    * stages after and the server add fields to it in place rather than copy it per request.
    */
   headers: ResponseHeaders
+  /**
+   * The stored response's fields that `headers` was copied from, on an answer from the
+   * cache: the server writes those still in `headers` unchanged as one block prepared once
+   * per stored response (server/prepared-head.ts). Never changed: stages change `headers`.
+   */
+  storedFields?: Readonly<Record<string, string | readonly string[]>>
   /** A whole body, a stream, or nothing (HEAD, 304, 204). */
   body: Buffer | Readable | undefined
   /** Surrogate keys the surrogate stage found; the cache stage stores them with the response. */

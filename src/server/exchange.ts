@@ -13,6 +13,7 @@ import { EdgecacheError } from '../errors.ts'
 import { type Answer, type ResponseHeaders, textAnswer } from '../pipeline/answer.ts'
 import type { Pipeline } from '../pipeline/compose.ts'
 import { createFacts, type HeaderMap, type RequestContext } from '../pipeline/context.ts'
+import { writePreparedHead } from './prepared-head.ts'
 import { refusalText } from './refusal.ts'
 import { RequestBody } from './request-body.ts'
 import { requestIdOf } from './request-id.ts'
@@ -280,8 +281,15 @@ export class Exchange {
       headers.connection = 'close'
     }
     try {
-      // node:http2's compatibility response takes the same arguments.
-      ;(res as ServerResponse).writeHead(answer.status, headers)
+      const stored = answer.storedFields
+      // An answer from the cache skips writeHead's work on HTTP/1.1 where it can. node:http2's
+      // compatibility response takes writeHead's arguments.
+      if (
+        this.#h2 ||
+        stored === undefined ||
+        !writePreparedHead(res as ServerResponse, answer.status, headers, stored)
+      )
+        (res as ServerResponse).writeHead(answer.status, headers)
     } catch (err) {
       // An invalid status or header field from a stage; node has written nothing yet.
       discard(answer.body)

@@ -56,7 +56,12 @@ export function answerFromStored(input: CachedAnswerInput): Answer {
     }
   }
   headers['content-length'] = String(body.length)
-  return { status: response.status, headers, body: ctx.method === 'HEAD' ? undefined : body }
+  return {
+    status: response.status,
+    headers,
+    storedFields: response.headers,
+    body: ctx.method === 'HEAD' ? undefined : body,
+  }
 }
 
 function isCoded(headers: StoredResponse['headers']): boolean {
