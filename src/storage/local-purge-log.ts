@@ -77,6 +77,8 @@ export function purgeVerdict(
   if (totals.forgottenUntil !== null && from <= totals.forgottenUntil) {
     return { kind: 'refuse', reason: 'forgotten' }
   }
+  // No purge logged at or after the fetch (the common case): no cursor, which costs a fill ~15 µs.
+  if (from > totals.lastPurgeAt) return { kind: 'store' }
   let invalidateAt: number | undefined
   for (const { value } of db.getRange({ start: purgeKey(from, 0) })) {
     if (!reaches(value, key, tags)) continue
