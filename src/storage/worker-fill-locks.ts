@@ -4,6 +4,10 @@
  * worker asks it over the cluster IPC channel, and waiters hear from it when the claim
  * ends. The holder releases after its entry is committed to the shared store, so a waiter
  * that looks again finds it. A worker that dies gives up its claims. Keys and results only.
+ *
+ * The messages of one loop turn travel as one: each send is a write on the IPC channel and a
+ * wake-up of the other side, about 30 µs of CPU on each side here, and under a burst of
+ * fills each worker claims several keys a turn.
  */
 import type { Worker } from 'node:cluster'
 import type { FillLease, FillLocks, FillOutcome, FillResult } from './store.ts'
@@ -27,13 +31,43 @@ export type FillLockMessage =
   | { readonly type: 'edgecache:fill-unwait'; readonly id: number; readonly key: string }
   | { readonly type: 'edgecache:fill-ended'; readonly id: number; readonly outcome: FillResult | 'released' }
 
-export function isFillLockMessage(message: unknown): message is FillLockMessage {
+/** Several messages sent in one loop turn, in the order they were sent. */
+export interface FillLockBatch {
+  readonly type: 'edgecache:fill-batch'
+  readonly messages: readonly FillLockMessage[]
+}
+
+export function isFillLockMessage(message: unknown): message is FillLockMessage | FillLockBatch {
   return (
     typeof message === 'object' &&
     message !== null &&
     typeof (message as { type?: unknown }).type === 'string' &&
     (message as { type: string }).type.startsWith('edgecache:fill-')
   )
+}
+
+/** The fill-lock messages `message` carries, one or a batch; none for other messages. */
+function fillLockMessagesOf(message: unknown): readonly FillLockMessage[] {
+  if (!isFillLockMessage(message)) return []
+  return message.type === 'edgecache:fill-batch' ? message.messages : [message]
+}
+
+/**
+ * A `send` that holds messages until the end of the loop turn (setImmediate) and sends them
+ * then, one as itself and more as one batch.
+ */
+export function batchingSender(
+  send: (message: FillLockMessage | FillLockBatch) => void,
+): (message: FillLockMessage) => void {
+  let queue: FillLockMessage[] = []
+  const flush = () => {
+    const messages = queue
+    queue = []
+    send(messages.length === 1 ? messages[0]! : { type: 'edgecache:fill-batch', messages })
+  }
+  return (message) => {
+    if (queue.push(message) === 1) setImmediate(flush)
+  }
 }
 
 /** How long a worker waits for the primary to answer a claim before fetching without one. */
@@ -47,17 +81,19 @@ const ACQUIRE_TIMEOUT_MS = 1_000
  * const locks = createWorkerFillLocks((m) => process.send?.(m), (f) => process.on('message', f))
  */
 export function createWorkerFillLocks(
-  send: (message: FillLockMessage) => void,
+  sendNow: (message: FillLockMessage | FillLockBatch) => void,
   onMessage: (listener: (message: unknown) => void) => void,
 ): FillLocks {
   let nextId = 0
+  const send = batchingSender(sendNow)
   const pending = new Map<number, (message: FillLockMessage) => void>()
-  onMessage((message) => {
-    if (!isFillLockMessage(message)) return
-    if (message.type !== 'edgecache:fill-acquired' && message.type !== 'edgecache:fill-ended') return
-    const resolve = pending.get(message.id)
-    pending.delete(message.id)
-    resolve?.(message)
+  onMessage((received) => {
+    for (const message of fillLockMessagesOf(received)) {
+      if (message.type !== 'edgecache:fill-acquired' && message.type !== 'edgecache:fill-ended') continue
+      const resolve = pending.get(message.id)
+      pending.delete(message.id)
+      resolve?.(message)
+    }
   })
 
   return {
@@ -126,8 +162,16 @@ export function serveFillLocks(cluster: FillLockCluster): void {
   const waiters = new Map<string, Map<string, { readonly worker: Worker; readonly id: number }>>()
   const waiterName = (worker: Worker, id: number) => `${worker.id}:${id}`
 
+  const senders = new Map<Worker, (message: FillLockMessage) => void>()
   const tell = (worker: Worker, message: FillLockMessage) => {
-    if (worker.isConnected()) worker.send(message)
+    let send = senders.get(worker)
+    if (send === undefined) {
+      send = batchingSender((batch) => {
+        if (worker.isConnected()) worker.send(batch)
+      })
+      senders.set(worker, send)
+    }
+    send(message)
   }
   const end = (key: string, outcome: FillResult | 'released') => {
     const claim = claims.get(key)
@@ -140,8 +184,11 @@ export function serveFillLocks(cluster: FillLockCluster): void {
       tell(worker, { type: 'edgecache:fill-ended', id, outcome })
   }
 
-  cluster.on('message', (worker, message) => {
-    if (!isFillLockMessage(message)) return
+  cluster.on('message', (worker, received) => {
+    for (const message of fillLockMessagesOf(received)) serve(worker, message)
+  })
+
+  function serve(worker: Worker, message: FillLockMessage): void {
     switch (message.type) {
       case 'edgecache:fill-acquire': {
         const granted = !claims.has(message.key)
@@ -173,9 +220,10 @@ export function serveFillLocks(cluster: FillLockCluster): void {
         waiters.get(message.key)?.delete(waiterName(worker, message.id))
         return
     }
-  })
+  }
 
   cluster.on('exit', (worker) => {
+    senders.delete(worker)
     for (const [key, claim] of claims) if (claim.worker === worker) end(key, 'abandoned')
     for (const waiting of waiters.values()) {
       for (const [name, waiter] of waiting) if (waiter.worker === worker) waiting.delete(name)
