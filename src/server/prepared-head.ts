@@ -109,6 +109,8 @@ export function writePreparedHead(
   headers: ResponseHeaders,
   stored: StoredFields,
 ): boolean {
+  // writeHead refuses a status out of range; a 1xx is never a final answer.
+  if (!Number.isInteger(status) || status < 200 || status > 999) return false
   const fields = preparedFieldsOf(stored)
   if (fields === null) return false
   const r = res as unknown as ResponseInternals

@@ -181,6 +181,12 @@ describe('prepared head: the same bytes as writeHead', () => {
     }
     assert.deepEqual(p.prepared, [false, false, false, false, false, false])
   })
+
+  test('a status writeHead would refuse is left to writeHead', () => {
+    const res = { _header: null } as unknown as ServerResponse
+    assert.equal(writePreparedHead(res, 1000, hitFields(), STORED), false)
+    assert.equal(writePreparedHead(res, 200.5, hitFields(), STORED), false)
+  })
 })
 
 describe('prepared head: through the public listener', () => {
