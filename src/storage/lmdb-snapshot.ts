@@ -29,23 +29,24 @@ interface ReadsWithOptions {
 }
 
 /** lmdb-js's native binding, exported by its Node entry point though not typed. */
-const resetTxn = (lmdb as unknown as { nativeAddon?: { resetTxn?: (address: number) => void } }).nativeAddon
-  ?.resetTxn
+const nativeReset = (lmdb as unknown as { nativeAddon?: { resetTxn?: (address: number) => void } })
+  .nativeAddon?.resetTxn
+
+/**
+ * Resets a read transaction: LMDB renews it at the next read through it. Missing only from
+ * an lmdb-js build that no longer exports it, which every local-store test would show.
+ */
+function resetTxn(address: number): void {
+  if (nativeReset === undefined) throw new Error('lmdb-js does not export nativeAddon.resetTxn')
+  nativeReset(address)
+}
 
 export class LookupSnapshot {
-  readonly #root: lmdb.RootDatabase
-  readonly #txn: ReadTransaction | undefined
+  readonly #txn: ReadTransaction
   /** The options of every read of a lookup: all of them see the same snapshot. */
-  readonly #reads: { readonly transaction: ReadTransaction } | undefined
+  readonly #reads: { readonly transaction: ReadTransaction }
 
   constructor(root: lmdb.RootDatabase) {
-    this.#root = root
-    if (resetTxn === undefined) {
-      // Another lmdb-js build: each lookup renews lmdb-js's own snapshot, at a timer's cost.
-      this.#txn = undefined
-      this.#reads = undefined
-      return
-    }
     const txn = root.useReadTransaction() as unknown as ReadTransaction
     // In use, so lmdb-js's reset lets go of it rather than reset it; done, so it never takes it up again.
     root.resetReadTxn()
@@ -55,12 +56,13 @@ export class LookupSnapshot {
     this.#reads = { transaction: txn }
   }
 
-  /** Call before a lookup's first read: its reads see every commit made before now. */
+  /**
+   * Call before a lookup's first read: its reads see every commit made before now. Reset
+   * again in case a read without a transaction renewed it since (lmdb-js's native side
+   * falls back to the newest read transaction); a reset one is left as it is.
+   */
   begin(): void {
-    if (this.#txn === undefined) this.#root.resetReadTxn()
-    // Reset again in case a read without a transaction renewed it since (lmdb-js's native
-    // side falls back to the newest read transaction); a reset one is left as it is.
-    else resetTxn?.(this.#txn.address)
+    resetTxn(this.#txn.address)
   }
 
   /**
@@ -68,7 +70,7 @@ export class LookupSnapshot {
    * so that it pins no pages while the process waits for the next lookup.
    */
   end(): void {
-    if (this.#txn !== undefined) resetTxn?.(this.#txn.address)
+    resetTxn(this.#txn.address)
   }
 
   /**
@@ -76,12 +78,11 @@ export class LookupSnapshot {
    * until the next read. (lmdb-js takes the read options, though its types do not say so.)
    */
   read(db: lmdb.Database<Buffer, Buffer>, key: Buffer): Buffer | undefined {
-    if (this.#reads === undefined) return db.getBinaryFast(key)
     return (db as unknown as ReadsWithOptions).getBinaryFast(key, this.#reads)
   }
 
   /** Before the file is closed. */
   close(): void {
-    this.#txn?.abort()
+    this.#txn.abort()
   }
 }
