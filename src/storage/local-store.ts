@@ -50,6 +50,8 @@ const FILE_FULL = 0.7
  * directory. Build one with {@link createLocalStore}.
  */
 export class LocalStore implements CacheStore {
+  /** `get` is `peek`: what peek does not find is not here. */
+  readonly peekSeesAll = true
   readonly #file: LocalFile
   readonly #entries: LocalEntries
   readonly #lookups: LocalLookup

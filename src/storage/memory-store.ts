@@ -70,6 +70,8 @@ interface Slot {
  * Build one with {@link createMemoryStore}.
  */
 export class MemoryStore implements CacheStore {
+  /** `get` is `peek`: what peek does not find is not here. */
+  readonly peekSeesAll = true
   readonly #lru: LRUCache<string, Slot>
   readonly #clock: Clock
   readonly #maxObjectBytes: number

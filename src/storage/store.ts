@@ -62,6 +62,11 @@ export interface CacheStore {
    */
   peek?(key: string): StoredEntry | undefined
   /**
+   * True when `peek` sees everything `get` would (a store held wholly on this host): an
+   * entry `peek` does not find is absent, so a miss need not ask `get` as well.
+   */
+  readonly peekSeesAll?: boolean
+  /**
    * Stores `entry` under `key`, replacing any entry there. An entry larger than the
    * store's object limit, or already expired, is not stored; resolves false then.
    */

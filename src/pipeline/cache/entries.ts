@@ -12,6 +12,7 @@ import {
   markerToMeta,
   partsToMeta,
   responseToMeta,
+  type StoredPartial,
   type StoredResponse,
   type VaryMarker,
 } from '../../cache/stored-response.ts'
@@ -81,6 +82,9 @@ export interface CommitTarget {
 }
 
 const EMPTY = Buffer.alloc(0)
+
+/** Nothing stored under the key: one object for every such lookup. */
+const URI_MISS: Lookup = Object.freeze({ kind: 'miss', reason: 'uri-miss', marker: undefined })
 
 /** The cache stage's reads and writes of stored responses. */
 export type CacheEntries = ReturnType<typeof createCacheEntries>
@@ -157,20 +161,10 @@ export function createCacheEntries(deps: CacheEntriesDeps) {
   async function lookup(key: string, headers: HeaderMap): Promise<Lookup> {
     const entry = await get(key)
     const decoded = entry === undefined ? undefined : decodeMeta(entry.meta)
-    if (entry === undefined || decoded === undefined)
-      return { kind: 'miss', reason: 'uri-miss', marker: undefined }
+    if (entry === undefined || decoded === undefined) return URI_MISS
     if (decoded.kind === 'response')
       return { kind: 'found', found: toFound(key, entry, decoded.response, undefined) }
-    if (decoded.kind === 'parts') {
-      const { response, parts } = decoded.partial
-      const seen = entry.invalidatedAt === undefined ? response : softPurged(response, entry.invalidatedAt)
-      return {
-        kind: 'miss',
-        reason: 'uri-miss',
-        marker: undefined,
-        parts: { key, response: seen, parts, body: entry.body },
-      }
-    }
+    if (decoded.kind === 'parts') return partsMiss(key, entry, decoded.partial)
     const { marker } = decoded
     const vkey = variantKey(key, marker.id, variantOf(marker.fields, headers, selectors))
     const variant = await get(vkey)
@@ -186,25 +180,36 @@ export function createCacheEntries(deps: CacheEntriesDeps) {
   /**
    * What `lookup` would find, from what the store holds in this process and without I/O;
    * undefined when that is not enough to say (nothing held here, or no `peek`), in which
-   * case `lookup` must be asked.
+   * case `lookup` must be asked. A store whose `peek` sees all it holds (`peekSeesAll`)
+   * says a miss here too, so a miss does not read the store twice.
    */
-  function lookupHere(key: string, headers: HeaderMap): Found | undefined {
+  function lookupHere(key: string, headers: HeaderMap): Lookup | undefined {
+    peekFailed = false
     const entry = peek(key)
+    // A failed peek says nothing: lookup gets its own chance.
+    const seesAll = store.peekSeesAll === true && !peekFailed
     const decoded = entry === undefined ? undefined : decodeMeta(entry.meta)
-    if (entry === undefined || decoded === undefined) return undefined
-    if (decoded.kind === 'response') return toFound(key, entry, decoded.response, undefined)
+    if (entry === undefined || decoded === undefined) return seesAll ? URI_MISS : undefined
+    if (decoded.kind === 'response')
+      return { kind: 'found', found: toFound(key, entry, decoded.response, undefined) }
     // Parts are no complete response: lookup says what a request may do with them.
-    if (decoded.kind === 'parts') return undefined
+    if (decoded.kind === 'parts') return seesAll ? partsMiss(key, entry, decoded.partial) : undefined
     const { marker } = decoded
     const vkey = variantKey(key, marker.id, variantOf(marker.fields, headers, selectors))
     const variant = peek(vkey)
     if (variant === undefined && deps.encodings !== undefined && marker.fields.includes('accept-encoding')) {
       const other = deps.encodings.siblingHere(key, marker, headers, peek)
-      if (other !== undefined) return toFound(other.key, other.entry, other.response, marker)
+      if (other !== undefined)
+        return { kind: 'found', found: toFound(other.key, other.entry, other.response, marker) }
+      // lookup's own search for another coding may do more than peek.
+      return undefined
     }
     const found = variantLookup(vkey, variant, marker)
-    return found.kind === 'found' ? found.found : undefined
+    return found.kind === 'found' || (seesAll && !peekFailed) ? found : undefined
   }
+
+  /** Set by a peek that failed, for lookupHere. */
+  let peekFailed = false
 
   function peek(key: string): StoredEntry | undefined {
     try {
@@ -212,7 +217,20 @@ export function createCacheEntries(deps: CacheEntriesDeps) {
     } catch (err) {
       // As for get: a failure is a miss here, and lookup gets its own chance.
       log.warn({ err }, 'cache store peek failed')
+      peekFailed = true
       return undefined
+    }
+  }
+
+  /** Parts stored under `key`: no complete response, but a range they cover may be answered. */
+  function partsMiss(key: string, entry: StoredEntry, partial: StoredPartial): Lookup {
+    const { response, parts } = partial
+    const seen = entry.invalidatedAt === undefined ? response : softPurged(response, entry.invalidatedAt)
+    return {
+      kind: 'miss',
+      reason: 'uri-miss',
+      marker: undefined,
+      parts: { key, response: seen, parts, body: entry.body },
     }
   }
 

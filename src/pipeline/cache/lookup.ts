@@ -15,7 +15,7 @@ import { type RequestKeys, requestKeys } from '../../router/cache-key.ts'
 import type { Answer } from '../answer.ts'
 import type { Next } from '../compose.ts'
 import type { RequestContext } from '../context.ts'
-import type { Found } from './entries.ts'
+import type { Found, Lookup } from './entries.ts'
 import { hit } from './hit.ts'
 import type { CacheMachine } from './machine.ts'
 import { miss } from './miss.ts'
@@ -40,25 +40,28 @@ export function cacheRequestOf(m: CacheMachine, ctx: RequestContext): CacheReque
   return { keys, directives }
 }
 
-/** What the store holds for the request in this process, without I/O (see CacheEntries.lookupHere). */
-export function lookupHere(m: CacheMachine, ctx: RequestContext, request: CacheRequest): Found | undefined {
+/**
+ * What the store holds for the request in this process, without I/O; undefined when only
+ * `lookup` can say (see CacheEntries.lookupHere).
+ */
+export function lookupHere(m: CacheMachine, ctx: RequestContext, request: CacheRequest): Lookup | undefined {
   return m.entries.lookupHere(request.keys.key, ctx.headers)
 }
 
 /**
- * Looks the request up in the store (unless `here` already found it) and takes the next
- * step.
+ * Looks the request up in the store (unless `here` already says what it holds) and takes
+ * the next step.
  */
 export async function lookup(
   m: CacheMachine,
   ctx: RequestContext,
   next: Next,
   request: CacheRequest,
-  here: Found | undefined,
+  here: Lookup | undefined,
 ): Promise<Answer> {
   const { keys, directives } = request
-  if (here !== undefined) return foundStored(m, ctx, next, keys, directives, here)
-  const found = await m.entries.lookup(keys.key, ctx.headers)
+  if (here?.kind === 'found') return foundStored(m, ctx, next, keys, directives, here.found)
+  const found = here ?? (await m.entries.lookup(keys.key, ctx.headers))
   if (found.kind === 'found') return foundStored(m, ctx, next, keys, directives, found.found)
   // A route that keeps parts: one range is answered from them, or fetched on its own (parts.ts).
   const range = partsRange(m, ctx)

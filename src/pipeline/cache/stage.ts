@@ -12,7 +12,7 @@ import type { Answer } from '../answer.ts'
 import type { Stage } from '../compose.ts'
 import type { RequestContext } from '../context.ts'
 import { createPassMemory } from '../pass-memory.ts'
-import { createCacheEntries, type Found } from './entries.ts'
+import { createCacheEntries, type Lookup } from './entries.ts'
 import { FillMemory } from './fill-body.ts'
 import { hit } from './hit.ts'
 import { type CacheRequest, cacheRequestOf, lookup, lookupHere } from './lookup.ts'
@@ -52,16 +52,16 @@ export function createCacheStage(deps: CacheStageDeps): Stage {
       if (ctx.method !== 'GET' && ctx.method !== 'HEAD')
         return withErrorStatus(m, ctx, otherMethod(m, ctx, next))
       let request: CacheRequest
-      let here: Found | undefined
+      let here: Lookup | undefined
       try {
         request = cacheRequestOf(m, ctx)
         // A hit this process holds is answered without a single await: most requests to a
         // cache are hits, and each promise and microtask on their path costs.
         here = lookupHere(m, ctx, request)
-        if (here !== undefined) {
-          const verdict = decide(here.response, request.directives, m.clock.now())
+        if (here?.kind === 'found') {
+          const verdict = decide(here.found.response, request.directives, m.clock.now())
           if (verdict.kind !== 'revalidate') {
-            return Promise.resolve(hit(m, ctx, next, request.keys, here, verdict))
+            return Promise.resolve(hit(m, ctx, next, request.keys, here.found, verdict))
           }
         }
       } catch (err) {
