@@ -89,7 +89,8 @@ export const CASE_IDS: readonly CaseId[] = CASES.map((c) => c.id)
 
 /**
  * Whether `target` runs `c`. The bare server only answers fixed buffers, so it is the
- * yardstick for hits; the origin direct is the yardstick for misses and fills. The Redis
+ * yardstick for hits; the origin direct is the yardstick for misses and fills, and the
+ * bare proxy shows what node:http and undici alone cost a miss. The Redis
  * and tiered stores are compared with the memory store on the 1 KiB hit only (#6).
  */
 export function appliesTo(target: TargetId, c: CaseDef): boolean {
@@ -99,6 +100,8 @@ export function appliesTo(target: TargetId, c: CaseDef): boolean {
       return c.kind === 'hit'
     case 'origin':
       return c.kind === 'miss' || c.kind === 'fill'
+    case 'bare-proxy':
+      return c.kind === 'miss'
     case 'edgecache-tiered':
     case 'edgecache-redis':
       return c.id === 'hit-1k'

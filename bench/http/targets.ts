@@ -1,7 +1,8 @@
 /**
  * The servers `npm run bench` loads: edgecache (one worker and every core over the local
  * store, every core over the memory store, and over the Redis and tiered stores), the origin
- * direct, a bare node:http server (one process and every core), nginx and Varnish. Starts
+ * direct, a bare node:http server (one process and every core), a bare proxy (node:http
+ * and undici, every core: the miss path's yardstick), nginx and Varnish. Starts
  * the selected ones as child processes on free loopback ports and says why any was skipped.
  * Each edgecache target with a local store gets a fresh cache directory of its own, removed
  * when it stops. Knows nothing of cases or reports.
@@ -21,6 +22,7 @@ export type TargetId =
   | 'origin'
   | 'bare-1'
   | 'bare-all'
+  | 'bare-proxy'
   | 'nginx'
   | 'varnish'
 
@@ -33,6 +35,7 @@ export const TARGET_IDS: readonly TargetId[] = [
   'origin',
   'bare-1',
   'bare-all',
+  'bare-proxy',
   'nginx',
   'varnish',
 ]
@@ -179,6 +182,26 @@ export async function startTargets(ids: readonly TargetId[], ctx: StartContext):
           proxies: false,
           cacheDir: undefined,
           command: [node, ...args],
+        })
+        break
+      }
+      case 'bare-proxy': {
+        const args = ['--import', 'tsx', 'bench/http/bare-proxy.ts', '--workers', String(CPUS)]
+        const main = spawnTracked(id, node, [...args, '--upstream', ctx.originUrl], ctx.root, {
+          openFiles: ctx.openFiles,
+        })
+        const port = await readPortLine(main)
+        running.push({
+          id,
+          label: `bare proxy (node:http + undici), ${CPUS} workers`,
+          url: `http://127.0.0.1:${port}`,
+          main,
+          scale: 'all',
+          helpers: [],
+          cacheHeader: undefined,
+          proxies: true,
+          cacheDir: undefined,
+          command: [node, ...args, '--upstream', ctx.originUrl],
         })
         break
       }
