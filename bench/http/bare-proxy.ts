@@ -13,6 +13,7 @@ import { createServer, type IncomingHttpHeaders } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { parseArgs } from 'node:util'
 import { type Dispatcher, Pool } from 'undici'
+import { superviseWorkers } from './workers.ts'
 
 const { values } = parseArgs({
   options: { workers: { type: 'string', default: '1' }, upstream: { type: 'string' } },
@@ -76,29 +77,5 @@ function serve(origin: string): void {
   process.on('SIGINT', stop)
 }
 
-function supervise(): void {
-  // As edgecache's workers: each accepts from the listening socket itself.
-  cluster.schedulingPolicy = cluster.SCHED_NONE
-  let listening = 0
-  for (let i = 0; i < workers; i++) {
-    cluster.fork().on('message', (message: { port?: number }) => {
-      listening++
-      if (listening === workers) process.stdout.write(`${JSON.stringify({ port: message.port })}\n`)
-    })
-  }
-  let stopping = false
-  // A worker that dies unasked makes the yardstick meaningless: stop rather than restart.
-  cluster.on('exit', () => {
-    if (!stopping) process.exit(1)
-    if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0)
-  })
-  const stop = () => {
-    stopping = true
-    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGTERM')
-  }
-  process.on('SIGTERM', stop)
-  process.on('SIGINT', stop)
-}
-
-if (workers > 1 && cluster.isPrimary) supervise()
+if (workers > 1 && cluster.isPrimary) superviseWorkers(workers, true)
 else serve(upstream)

@@ -15,6 +15,7 @@ import type { AddressInfo } from 'node:net'
 import { parseArgs } from 'node:util'
 import { brotliCompressSync, constants } from 'node:zlib'
 import { textPage } from './text-body.ts'
+import { superviseWorkers } from './workers.ts'
 
 const KIB = 1024
 const { values } = parseArgs({ options: { workers: { type: 'string', default: '1' } } })
@@ -64,27 +65,5 @@ function serve(): void {
   process.on('SIGINT', stop)
 }
 
-function supervise(): void {
-  let listening = 0
-  for (let i = 0; i < workers; i++) {
-    cluster.fork().on('message', (message: { port?: number }) => {
-      listening++
-      if (listening === workers) process.stdout.write(`${JSON.stringify({ port: message.port })}\n`)
-    })
-  }
-  let stopping = false
-  // A worker that dies unasked makes the baseline meaningless: stop rather than restart.
-  cluster.on('exit', () => {
-    if (!stopping) process.exit(1)
-    if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0)
-  })
-  const stop = () => {
-    stopping = true
-    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGTERM')
-  }
-  process.on('SIGTERM', stop)
-  process.on('SIGINT', stop)
-}
-
-if (workers > 1 && cluster.isPrimary) supervise()
+if (workers > 1 && cluster.isPrimary) superviseWorkers(workers)
 else serve()
