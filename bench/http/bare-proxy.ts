@@ -1,7 +1,8 @@
 /**
  * The yardstick for the miss path: a node:http server that forwards every request to the
  * origin through an undici Pool (`dispatch`, as edgecache's upstream does) and answers with
- * the whole response, dropping the hop-by-hop fields. No cache, routes, limits, logs or
+ * the whole response, dropping the hop-by-hop fields. Request bodies are not sent on: the
+ * miss cases are GETs. No cache, routes, limits, logs or
  * metrics: what the same two libraries cost a proxy with nothing else to do.
  *
  * Runs as its own process: `--upstream URL --workers N`; with N > 1 the workers accept
