@@ -11,10 +11,9 @@
  */
 import cluster from 'node:cluster'
 import { createServer, type IncomingHttpHeaders } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { parseArgs } from 'node:util'
 import { type Dispatcher, Pool } from 'undici'
-import { superviseWorkers } from './workers.ts'
+import { serveOnLoopback, superviseWorkers } from './workers.ts'
 
 const { values } = parseArgs({
   options: { workers: { type: 'string', default: '1' }, upstream: { type: 'string' } },
@@ -65,17 +64,7 @@ function serve(origin: string): void {
       handler,
     )
   })
-  server.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, () => {
-    const port = (server.address() as AddressInfo).port
-    if (cluster.isWorker) process.send?.({ port })
-    else process.stdout.write(`${JSON.stringify({ port })}\n`)
-  })
-  const stop = () => {
-    server.closeAllConnections()
-    server.close(() => void pool.close().then(() => process.exit(0)))
-  }
-  process.on('SIGTERM', stop)
-  process.on('SIGINT', stop)
+  serveOnLoopback(server, () => pool.close())
 }
 
 if (workers > 1 && cluster.isPrimary) superviseWorkers(workers, true)

@@ -11,11 +11,10 @@
  */
 import cluster from 'node:cluster'
 import { createServer } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { parseArgs } from 'node:util'
 import { brotliCompressSync, constants } from 'node:zlib'
 import { textPage } from './text-body.ts'
-import { superviseWorkers } from './workers.ts'
+import { serveOnLoopback, superviseWorkers } from './workers.ts'
 
 const KIB = 1024
 const { values } = parseArgs({ options: { workers: { type: 'string', default: '1' } } })
@@ -50,19 +49,7 @@ function serve(): void {
     res.writeHead(200, headers)
     res.end(body)
   })
-  // In a cluster the primary owns the listening socket: listen(0) in every worker gets the
-  // same port. The backlog is edgecache's default (server.backlog), so --c10k compares like with like.
-  server.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, () => {
-    const port = (server.address() as AddressInfo).port
-    if (cluster.isWorker) process.send?.({ port })
-    else process.stdout.write(`${JSON.stringify({ port })}\n`)
-  })
-  const stop = () => {
-    server.closeAllConnections()
-    server.close(() => process.exit(0))
-  }
-  process.on('SIGTERM', stop)
-  process.on('SIGINT', stop)
+  serveOnLoopback(server)
 }
 
 if (workers > 1 && cluster.isPrimary) superviseWorkers(workers)
