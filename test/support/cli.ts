@@ -3,7 +3,7 @@
  * tests where several workers must share one known port.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -55,13 +55,37 @@ export function runEdgecache(args: readonly string[], env: Record<string, string
   return { child, exited, out: () => stdout, err: () => stderr }
 }
 
-/** A port free right now: workers must share one known port, so 0 will not do. */
-export function freePort(): Promise<number> {
+/**
+ * A port free right now, for workers that must share one known port (0 will not do).
+ * It is taken below the kernel's ephemeral range: a port from that range, once released,
+ * can be handed to another test's `listen(0)` or outgoing connection before the command
+ * binds it, which then fails to listen (and requests meant for it may reach that server).
+ * With `busOffset`, `port + busOffset` is free and below the range too (a Redis Cluster
+ * node's bus port).
+ */
+export async function freePort(busOffset = 0): Promise<number> {
+  const first = 10_000
+  const last = ephemeralLow() - 1 - busOffset
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = first + Math.floor(Math.random() * (last - first + 1))
+    if ((await canListen(port)) && (busOffset === 0 || (await canListen(port + busOffset)))) return port
+  }
+  throw new Error(`no free port found between ${first} and ${last}`)
+}
+
+/** The first port of the kernel's ephemeral range (Linux's default when it cannot be read). */
+function ephemeralLow(): number {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0])
+    if (low > 30_000) return low
+  } catch {}
+  return 32_768
+}
+
+function canListen(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const server = createServer()
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
+    server.once('error', () => resolve(false))
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)))
   })
 }

@@ -101,9 +101,9 @@ export async function startRedisCluster(): Promise<RedisCluster> {
   }
   try {
     for (let i = 0; i < 3; i++) {
-      // Each node also uses port + 10000 for its bus; pick again when that one is taken.
-      let port = await freePort()
-      while (port > 55_000 || ports.includes(port)) port = await freePort()
+      // Each node also uses port + 10000 for its bus.
+      let port = await freePort(10_000)
+      while (ports.includes(port)) port = await freePort(10_000)
       ports.push(port)
       children.push(
         await spawnRedis(port, [

@@ -70,20 +70,34 @@ export async function startTwoWorkers(
     get,
     sent: () => sent,
     async warm(o, path) {
+      const running = () => {
+        if (child.exitCode !== null)
+          throw new Error(`edgecache exited with ${child.exitCode}: ${out() + err()}`)
+      }
       await waitFor(async () => {
-        try {
-          return (await get('/warm')).status === 200
-        } catch {
-          return false
-        }
+        running()
+        // Cache-Status says the answer is edgecache's, not another server's on a reused port.
+        const res = await get('/warm').catch(() => undefined)
+        return res?.status === 200 && res.header('cache-status') !== undefined
       }, 20_000)
       // Both workers serving: /status.json sums the workers that have opened their listener.
+      let lastStatus = 'no answer'
       await waitFor(async () => {
+        running()
         const res = await send(`http://127.0.0.1:${adminPort}/status.json`, {
           headers: { connection: 'close' },
-        }).catch(() => undefined)
-        return res?.status === 200 && (JSON.parse(res.text) as { pids?: unknown[] }).pids?.length === 2
-      }, 20_000)
+        }).catch((reason: unknown) => {
+          lastStatus = String(reason)
+        })
+        if (res === undefined) return false
+        lastStatus = `${res.status} ${res.text.slice(0, 300)}`
+        return res.status === 200 && (JSON.parse(res.text) as { pids?: unknown[] }).pids?.length === 2
+      }, 20_000).catch((failure: Error) => {
+        // Says why when it fails: the last status answer and what edgecache printed.
+        throw new Error(
+          `${failure.message}: both workers never served; last /status.json: ${lastStatus}; output: ${out() + err()}`,
+        )
+      })
       await get(path)
       if (o.count(path) !== 1)
         throw new Error(`expected the origin to have seen ${path} once, got ${o.count(path)}`)
