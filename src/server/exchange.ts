@@ -53,7 +53,83 @@ export interface ExchangeShared {
 export const CLIENT_CLOSED_STATUS = 499
 
 const kExchange = Symbol('edgecache.exchange')
-type TrackedSocket = Duplex & { [kExchange]?: Exchange | undefined }
+type TrackedSocket = Duplex & { [kExchange]?: Exchange | undefined; [kAdopted]?: Adopted | undefined }
+
+/** What answers for a request context: its signal and its interim responses. */
+export interface ContextOwner {
+  signal(): AbortSignal
+  interim(status: number, headers: HeaderMap): void
+}
+
+/**
+ * A request read and started on a socket below node:http (direct-http1.ts) and handed to
+ * node:http before its answer was written: node reads the request again and the Exchange
+ * it makes takes over this context, answer and signal instead of running the pipeline.
+ */
+export interface Adopted {
+  readonly ctx: RequestContext
+  readonly answer: Promise<Answer>
+  readonly controller: AbortController | undefined
+  /** Interim responses that came before the hand-over, sent on by the Exchange. */
+  readonly interims: readonly (readonly [number, HeaderMap])[]
+}
+
+const kAdopted = Symbol('edgecache.adopted')
+
+/** Leaves `adopted` for the next request node:http reads on `socket`. */
+export function adoptOn(socket: Duplex, adopted: Adopted): void {
+  ;(socket as TrackedSocket)[kAdopted] = adopted
+}
+
+/** The request left on `socket` by `adoptOn`, once. */
+function takeAdopted(socket: Duplex | null | undefined): Adopted | undefined {
+  const tracked = socket as TrackedSocket | null | undefined
+  const adopted = tracked?.[kAdopted]
+  if (adopted !== undefined) tracked![kAdopted] = undefined
+  return adopted
+}
+
+/** The fields of a request context that come from the request. */
+export interface ContextFields {
+  readonly id: string
+  readonly method: string
+  readonly scheme: 'http' | 'https'
+  readonly host: string
+  readonly target: string
+  readonly httpVersion: string
+  readonly headers: HeaderMap
+  readonly clientAddress: string
+  readonly clientSubject: string | undefined
+  readonly body: RequestContext['body']
+  readonly receivedAt: number
+  /** An HTTP/1.0 client gets no interim responses. */
+  readonly interims: boolean
+}
+
+/**
+ * A request context answered for by `owner`. Every context is made here, with its fields
+ * in one order, so that all share one hidden class.
+ */
+export function newContext(owner: ContextOwner, fields: ContextFields): RequestContext {
+  const ctx = {
+    id: fields.id,
+    method: fields.method,
+    scheme: fields.scheme,
+    host: fields.host,
+    target: fields.target,
+    httpVersion: fields.httpVersion,
+    headers: fields.headers,
+    clientAddress: fields.clientAddress,
+    clientSubject: fields.clientSubject,
+    body: fields.body,
+    receivedAt: fields.receivedAt,
+    interim: fields.interims ? sendInterim : undefined,
+    facts: createFacts(),
+    [kExchange]: owner,
+  }
+  Object.defineProperty(ctx, 'signal', lazySignal)
+  return ctx as typeof ctx & { readonly signal: AbortSignal }
+}
 
 /**
  * The exchange whose request was read last on `socket`, while its response is unfinished;
@@ -76,7 +152,7 @@ const validHost = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]+)(?::[0-9]
  */
 const lazySignal: PropertyDescriptor = {
   enumerable: true,
-  get(this: { [kExchange]: Exchange }): AbortSignal {
+  get(this: { [kExchange]: ContextOwner }): AbortSignal {
     return this[kExchange].signal()
   },
 }
@@ -86,7 +162,7 @@ const lazySignal: PropertyDescriptor = {
  * function shared by every context, for the reason `lazySignal` is one accessor.
  */
 function sendInterim(this: RequestContext, status: number, headers: HeaderMap): void {
-  ;(this as RequestContext & { [kExchange]: Exchange })[kExchange].interim(status, headers)
+  ;(this as RequestContext & { [kExchange]: ContextOwner })[kExchange].interim(status, headers)
 }
 
 /**
@@ -96,7 +172,7 @@ function sendInterim(this: RequestContext, status: number, headers: HeaderMap): 
 const connectionSpecific = ['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']
 
 /** A request in flight on the public listener; `start()` runs it. */
-export class Exchange {
+export class Exchange implements ContextOwner {
   readonly ctx: RequestContext
   readonly #req: ServerRequest
   readonly #res: ServerReply
@@ -105,6 +181,8 @@ export class Exchange {
   readonly #shared: ExchangeShared
   readonly #expectsContinue: boolean
   readonly #refusal: EdgecacheError | undefined
+  /** Its answer, when it was started below node:http (direct-http1.ts). */
+  readonly #adopted: Adopted | undefined
   #controller: AbortController | undefined
   /** The client went away before its response finished. */
   #clientGone = false
@@ -122,38 +200,44 @@ export class Exchange {
     this.#expectsContinue = expectsContinue
     const h2 = req.httpVersionMajor === 2
     this.#h2 = h2
-    const headers = req.headers
-    const refusal = refusalOf(req, shared, h2)
-    this.#refusal = refusal
-    // RFC 9113 §8.3.1: an HTTP/2 request names its host in :authority (Host only from an
-    // HTTP/1.1 gateway, and then the same: refusalOf checks).
-    const host = h2 ? (headers[':authority'] ?? headers.host) : headers.host
-    const socket = h2 ? (req as Http2ServerRequest).stream.session?.socket : req.socket
-    const ctx = {
-      id: requestIdOf(headers['x-request-id']),
-      method: req.method ?? 'GET',
-      scheme: shared.scheme,
-      host: typeof host === 'string' ? host.toLowerCase() : '',
-      target: req.url ?? '/',
-      httpVersion: req.httpVersion,
-      headers,
-      clientAddress: socket?.remoteAddress ?? '',
-      clientSubject:
-        shared.clientSubject === undefined || socket === undefined
-          ? undefined
-          : shared.clientSubject(socket as TLSSocket),
-      body: refusal === undefined && hasBody(req, h2) ? this.#bodyOf(req, shared.maxBodyBytes) : undefined,
-      receivedAt: shared.clock.now(),
-      // RFC 9110 §15.2: a server must not send a 1xx to an HTTP/1.0 client.
-      interim: h2 || req.httpVersionMinor >= 1 ? sendInterim : undefined,
-      facts: createFacts(),
-      [kExchange]: this,
+    const adopted = h2 ? undefined : takeAdopted(req.socket)
+    this.#adopted = adopted
+    if (adopted !== undefined) {
+      // Checked, counted and started below node:http already.
+      this.#refusal = undefined
+      this.#controller = adopted.controller
+      ;(adopted.ctx as RequestContext & { [kExchange]: ContextOwner })[kExchange] = this
+      this.ctx = adopted.ctx
+    } else {
+      const headers = req.headers
+      const refusal = refusalOf(req, shared, h2)
+      this.#refusal = refusal
+      // RFC 9113 §8.3.1: an HTTP/2 request names its host in :authority (Host only from an
+      // HTTP/1.1 gateway, and then the same: refusalOf checks).
+      const host = h2 ? (headers[':authority'] ?? headers.host) : headers.host
+      const socket = h2 ? (req as Http2ServerRequest).stream.session?.socket : req.socket
+      this.ctx = newContext(this, {
+        id: requestIdOf(headers['x-request-id']),
+        method: req.method ?? 'GET',
+        scheme: shared.scheme,
+        host: typeof host === 'string' ? host.toLowerCase() : '',
+        target: req.url ?? '/',
+        httpVersion: req.httpVersion,
+        headers,
+        clientAddress: socket?.remoteAddress ?? '',
+        clientSubject:
+          shared.clientSubject === undefined || socket === undefined
+            ? undefined
+            : shared.clientSubject(socket as TLSSocket),
+        body: refusal === undefined && hasBody(req, h2) ? this.#bodyOf(req, shared.maxBodyBytes) : undefined,
+        receivedAt: shared.clock.now(),
+        // RFC 9110 §15.2: a server must not send a 1xx to an HTTP/1.0 client.
+        interims: h2 || req.httpVersionMinor >= 1,
+      })
+      shared.inFlight += 1
     }
-    Object.defineProperty(ctx, 'signal', lazySignal)
-    this.ctx = ctx as typeof ctx & { readonly signal: AbortSignal }
     // A clientError is about an HTTP/1.1 connection; an HTTP/2 session has many streams.
     if (!h2) (req.socket as TrackedSocket)[kExchange] = this
-    shared.inFlight += 1
     res.on('close', this.#onClose)
     req.on('close', this.#onRequestClose)
   }
@@ -170,11 +254,17 @@ export class Exchange {
       return
     }
     let answer: Promise<Answer>
-    try {
-      answer = this.#shared.pipeline(this.ctx)
-    } catch (err) {
-      this.#onRejected(err)
-      return
+    const adopted = this.#adopted
+    if (adopted !== undefined) {
+      for (const [status, headers] of adopted.interims) this.interim(status, headers)
+      answer = adopted.answer
+    } else {
+      try {
+        answer = this.#shared.pipeline(this.ctx)
+      } catch (err) {
+        this.#onRejected(err)
+        return
+      }
     }
     answer.then(
       (value) => this.#onAnswer(value),

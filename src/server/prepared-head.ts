@@ -98,6 +98,108 @@ interface ResponseInternals {
   sendDate: boolean
 }
 
+/** What the connection says about keeping it, as node's ServerResponse knows it. */
+export interface HeadConnection {
+  /** The connection may stay open after this answer. */
+  readonly keepAlive: boolean
+  /** Advertised in `Keep-Alive: timeout=`; 0 advertises none. */
+  readonly keepAliveTimeoutMs: number
+  /** node's maxRequestsPerSocket (0: none), for `Keep-Alive: max=`. */
+  readonly maxRequests: number
+  /** This answer is the last the connection may carry: `Connection: close`. */
+  readonly lastRequest: boolean
+}
+
+/** An answer's status line and header section, and what it decides for the connection. */
+export interface PreparedHead {
+  /** The whole header section, blank line included. */
+  readonly text: string
+  readonly contentLength: number
+  /**
+   * The answer ends the connection (node's `_last`): it says `connection: close`, or the
+   * connection is not kept alive.
+   */
+  readonly close: boolean
+}
+
+/**
+ * The header section `writeHead(status, headers)` would make on `connection`, taking the
+ * fields that are `stored`'s unchanged from its prepared block; undefined when it cannot
+ * (a field node treats specially, a value it would refuse, no length).
+ */
+export function preparedHead(
+  status: number,
+  headers: ResponseHeaders,
+  stored: StoredFields,
+  connection: HeadConnection,
+): PreparedHead | undefined {
+  // writeHead refuses a status out of range; a 1xx is never a final answer.
+  if (!Number.isInteger(status) || status < 200 || status > 999) return undefined
+  const fields = preparedFieldsOf(stored)
+  if (fields === null) return undefined
+  let own = ''
+  let matched = 0
+  let hasDate = fields.hasDate
+  let contentLength: string | undefined
+  let close = false
+  for (const name in headers) {
+    const value = headers[name]!
+    if (typeof value !== 'string') {
+      // A list, one line per value as node writes it (but `cookie`, which it joins).
+      if (FRAMING.has(name) || name === 'content-length' || name === 'cookie' || !TOKEN.test(name))
+        return undefined
+      for (const one of value) {
+        if (INVALID_VALUE.test(one) || (name === 'content-disposition' && NON_ASCII.test(one)))
+          return undefined
+        own += `${name}: ${one}\r\n`
+      }
+      if (name === 'date') hasDate = true
+      continue
+    }
+    if (stored[name] === value) {
+      matched += 1
+      continue
+    }
+    if (!TOKEN.test(name) || INVALID_VALUE.test(value)) return undefined
+    if (FRAMING.has(name)) {
+      if (name !== 'connection' || value !== 'close') return undefined
+      close = true
+    } else if (name === 'content-length') {
+      contentLength = value
+    } else if (name === 'date') {
+      hasDate = true
+    } else if (name === 'content-disposition' && NON_ASCII.test(value)) {
+      return undefined
+    }
+    own += `${name}: ${value}\r\n`
+  }
+  // A stored field removed or changed since the answer was made: the block no longer fits.
+  if (matched !== fields.count) return undefined
+  if (contentLength === undefined && fields.hasContentLength)
+    contentLength = stored['content-length'] as string
+  // Unframed answers (no length) are left to node, which knows to chunk them or close.
+  if (contentLength === undefined) return undefined
+
+  let text = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'unknown'}\r\n${fields.block}${own}`
+  if (!hasDate) text += `Date: ${utcDate()}\r\n`
+  if (close) {
+    // The answer's own `connection: close`, already in the block.
+  } else if (connection.keepAlive && connection.lastRequest) {
+    // node closes a connection at its request limit itself, after this answer.
+    text += 'Connection: close\r\n'
+  } else if (connection.keepAlive) {
+    text += 'Connection: keep-alive\r\n'
+    if (connection.keepAliveTimeoutMs > 0) {
+      const max = connection.maxRequests > 0 ? `, max=${connection.maxRequests}` : ''
+      text += `Keep-Alive: timeout=${Math.floor(connection.keepAliveTimeoutMs / 1000)}${max}\r\n`
+    }
+  } else {
+    close = true
+    text += 'Connection: close\r\n'
+  }
+  return { text: `${text}\r\n`, contentLength: +contentLength, close }
+}
+
 /**
  * Sets `res`'s status and header section from `headers`, as `writeHead(status, headers)`
  * would, taking the fields that are `stored`'s unchanged from its prepared block. False
@@ -109,78 +211,25 @@ export function writePreparedHead(
   headers: ResponseHeaders,
   stored: StoredFields,
 ): boolean {
-  // writeHead refuses a status out of range; a 1xx is never a final answer.
-  if (!Number.isInteger(status) || status < 200 || status > 999) return false
-  const fields = preparedFieldsOf(stored)
-  if (fields === null) return false
   const r = res as unknown as ResponseInternals
-  if (r._header !== null || r._removedConnection) return false
-  let own = ''
-  let matched = 0
-  let hasDate = fields.hasDate
-  let contentLength: string | undefined
-  let close = false
-  for (const name in headers) {
-    const value = headers[name]!
-    if (typeof value !== 'string') {
-      // A list, one line per value as node writes it (but `cookie`, which it joins).
-      if (FRAMING.has(name) || name === 'content-length' || name === 'cookie' || !TOKEN.test(name))
-        return false
-      for (const one of value) {
-        if (INVALID_VALUE.test(one) || (name === 'content-disposition' && NON_ASCII.test(one))) return false
-        own += `${name}: ${one}\r\n`
-      }
-      if (name === 'date') hasDate = true
-      continue
-    }
-    if (stored[name] === value) {
-      matched += 1
-      continue
-    }
-    if (!TOKEN.test(name) || INVALID_VALUE.test(value)) return false
-    if (FRAMING.has(name)) {
-      if (name !== 'connection' || value !== 'close') return false
-      close = true
-    } else if (name === 'content-length') {
-      contentLength = value
-    } else if (name === 'date') {
-      hasDate = true
-    } else if (name === 'content-disposition' && NON_ASCII.test(value)) {
-      return false
-    }
-    own += `${name}: ${value}\r\n`
-  }
-  // A stored field removed or changed since the answer was made: the block no longer fits.
-  if (matched !== fields.count) return false
-  if (contentLength === undefined && fields.hasContentLength)
-    contentLength = stored['content-length'] as string
-  // Unframed answers (no length) are left to node, which knows to chunk them or close.
-  if (contentLength === undefined) return false
-
-  res.statusCode = status
-  res.statusMessage = STATUS_CODES[status] ?? 'unknown'
-  let head = `HTTP/1.1 ${status} ${res.statusMessage}\r\n${fields.block}${own}`
-  if (status === 204 || status === 304) r._hasBody = false
+  if (r._header !== null || r._removedConnection || !r.sendDate) return false
   // As writeHead: a client that asked for 100-continue and got a final status instead may
   // still send its body, so the connection is not kept.
-  if (r._expect_continue && !r._sent100) r.shouldKeepAlive = false
-  r._contentLength = +contentLength
-  if (!hasDate && r.sendDate) head += `Date: ${utcDate()}\r\n`
-  if (close) {
-    r._last = true
-  } else if (r.shouldKeepAlive && r.maxRequestsOnConnectionReached) {
-    head += 'Connection: close\r\n'
-  } else if (r.shouldKeepAlive) {
-    head += 'Connection: keep-alive\r\n'
-    if (r._keepAliveTimeout && r._defaultKeepAlive) {
-      const max = ~~r._maxRequestsPerSocket > 0 ? `, max=${r._maxRequestsPerSocket}` : ''
-      head += `Keep-Alive: timeout=${Math.floor(r._keepAliveTimeout / 1000)}${max}\r\n`
-    }
-  } else {
-    r._last = true
-    head += 'Connection: close\r\n'
-  }
-  r._header = `${head}\r\n`
+  const keepAlive = r.shouldKeepAlive && !(r._expect_continue && !r._sent100)
+  const head = preparedHead(status, headers, stored, {
+    keepAlive,
+    keepAliveTimeoutMs: r._defaultKeepAlive ? r._keepAliveTimeout : 0,
+    maxRequests: ~~r._maxRequestsPerSocket,
+    lastRequest: r.maxRequestsOnConnectionReached,
+  })
+  if (head === undefined) return false
+  res.statusCode = status
+  res.statusMessage = STATUS_CODES[status] ?? 'unknown'
+  if (status === 204 || status === 304) r._hasBody = false
+  r.shouldKeepAlive = keepAlive
+  r._contentLength = head.contentLength
+  if (head.close) r._last = true
+  r._header = head.text
   r._headerSent = false
   return true
 }

@@ -7,7 +7,7 @@
  */
 import { createServer, type Server as HttpServer } from 'node:http'
 import { createServer as createH2cServer, createSecureServer } from 'node:http2'
-import type { AddressInfo, Server } from 'node:net'
+import type { AddressInfo, Server, Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { TLSSocket } from 'node:tls'
 import { type Clock, systemClock } from '../clock.ts'
@@ -16,6 +16,7 @@ import type { Pipeline } from '../pipeline/compose.ts'
 import type { RequestContext } from '../pipeline/context.ts'
 import { type CertificateSet, contextDefaults } from './certificates.ts'
 import { verifiedSubjectOf } from './client-cert.ts'
+import { type DirectConnections, directConnections } from './direct-http1.ts'
 import {
   Exchange,
   type ExchangeShared,
@@ -235,6 +236,9 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
   }
   const http1 = server as HttpServer
   if (transport.kind === 'tls') http1.maxHeadersCount = 0
+  // Plain HTTP/1.1 connections start below node:http, which takes each over when a request
+  // or an answer is not one direct-http1.ts handles.
+  const direct = transport.kind === 'http' ? readDirect(http1, shared, options) : undefined
   // First, so that node's HTTP parser meets the connection only after the header is read.
   if (options.proxyProtocol !== undefined) acceptProxyProtocol(server, { ...options.proxyProtocol, log })
   if (options.maxConnections > 0) server.maxConnections = options.maxConnections
@@ -336,6 +340,7 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
         const deadline = setTimeout(() => {
           // HTTP/1.1 connections (node:http keeps a list), then HTTP/2 sessions.
           if (transport.kind !== 'h2c') http1.closeAllConnections()
+          direct?.closeAll()
           guard?.destroyAll()
           upgrades?.closeAll()
         }, timeoutMs)
@@ -357,10 +362,38 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
         // Connections between requests; those mid-request close after their response.
         // (node:http2's close() has already sent each HTTP/2 session a GOAWAY.)
         if (transport.kind !== 'h2c') http1.closeIdleConnections()
+        direct?.closeIdle()
       })
       return closed
     },
   }
+}
+
+/**
+ * Puts direct-http1.ts in place of node:http's own connection handling, which it calls
+ * when it hands a connection over. Must run before anything else listens for `connection`.
+ */
+function readDirect(
+  server: HttpServer,
+  shared: ExchangeShared,
+  options: ProxyServerOptions,
+): DirectConnections {
+  const nodeHandlers = server.listeners('connection') as ((socket: Socket) => void)[]
+  server.removeAllListeners('connection')
+  const direct = directConnections({
+    shared,
+    limits: options,
+    keepAliveBufferMs: server.keepAliveTimeoutBuffer ?? 1000,
+    handOver: (socket) => {
+      for (const handler of nodeHandlers) handler.call(server, socket)
+    },
+    timedOut: (socket) => {
+      const err = Object.assign(new Error('request timeout'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' })
+      server.emit('clientError', err, socket)
+    },
+  })
+  server.on('connection', direct.accept)
+  return direct
 }
 
 /**
