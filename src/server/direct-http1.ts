@@ -17,6 +17,7 @@
  * shutdown, and `onFinish` once per request.
  */
 import type { Socket } from 'node:net'
+import type { TLSSocket } from 'node:tls'
 import type { Answer } from '../pipeline/answer.ts'
 import type { HeaderMap, RequestContext } from '../pipeline/context.ts'
 import { type Adopted, adoptOn, type ContextOwner, type ExchangeShared, newContext } from './exchange.ts'
@@ -213,7 +214,8 @@ class DirectRequest implements ContextOwner {
       httpVersion: '1.1',
       headers,
       clientAddress: socket.remoteAddress ?? '',
-      clientSubject: undefined,
+      clientSubject:
+        shared.clientSubject === undefined ? undefined : shared.clientSubject(socket as TLSSocket),
       body: undefined,
       receivedAt: shared.clock.now(),
       interims: true,
@@ -269,8 +271,10 @@ class DirectConnection {
     socket.resume()
   }
 
+  /** Between requests, with every answer written: closed now. Otherwise after its answer (#next). */
   closeIfIdle(): void {
-    if (this.#pending === undefined && this.#buffered === undefined) this.#socket.destroy()
+    if (this.#pending === undefined && !this.#draining && this.#socket.writableLength === 0)
+      this.#socket.destroy()
   }
 
   destroy(): void {
@@ -292,10 +296,9 @@ class DirectConnection {
     const all = buffered === undefined ? chunk : Buffer.concat([buffered, chunk])
     this.#buffered = all
     if (this.#pending === undefined && !this.#draining) this.#next()
-    // A request sent before the last was answered (pipelining): node reads on and runs
-    // them at once, holding their answers in order.
-    else if (this.#pending !== undefined && this.#answer !== undefined)
-      this.#handOver(this.#pending, this.#answer)
+    // A request sent before the last answer was out (pipelining): node reads on, runs them
+    // at once and holds their answers in order.
+    else this.#handOver(this.#pending, this.#answer)
   }
 
   /** Reads the next request from what is buffered, or waits for one. */
@@ -303,8 +306,14 @@ class DirectConnection {
     const buffered = this.#buffered
     const socket = this.#socket
     if (buffered === undefined) {
-      // Between requests: node's keep-alive wait, and the same buffer past it. Set once:
-      // every read and write restarts the socket's timer.
+      if (this.#deps.shared.closing) {
+        // Shutting down: no next request.
+        this.#done = true
+        socket.end()
+        return
+      }
+      // Between requests: node's keep-alive wait, and the same buffer past it. Set once, or
+      // again after it fired during an answer: reads and writes restart the socket's timer.
       if (!this.#keepAliveTimer) {
         this.#keepAliveTimer = true
         const keepAliveMs = this.#deps.limits.keepAliveTimeoutMs
@@ -493,8 +502,12 @@ class DirectConnection {
   }
 
   #onTimeout = (): void => {
-    // A request being answered has no timer, as in node once its head is in.
-    if (this.#pending !== undefined) return
+    // A request being answered, or an answer still being written, has no timer, as in node
+    // once a request's head is in; the wait starts again when the connection is idle.
+    if (this.#pending !== undefined || this.#draining || this.#socket.writableLength > 0) {
+      this.#keepAliveTimer = false
+      return
+    }
     // Nothing has been asked yet: node's 408. Between requests: closed without a word.
     if (this.#served === 0) this.#deps.timedOut(this.#socket)
     else this.#socket.destroy()

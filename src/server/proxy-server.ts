@@ -236,9 +236,10 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
   }
   const http1 = server as HttpServer
   if (transport.kind === 'tls') http1.maxHeadersCount = 0
-  // Plain HTTP/1.1 connections start below node:http, which takes each over when a request
-  // or an answer is not one direct-http1.ts handles.
-  const direct = transport.kind === 'http' ? readDirect(http1, shared, options) : undefined
+  // HTTP/1.1 connections, plain or over TLS, start below node:http, which takes each over
+  // when a request or an answer is not one direct-http1.ts handles.
+  const direct =
+    transport.kind === 'h2c' ? undefined : readDirect(http1, shared, options, transport.kind === 'tls')
   // First, so that node's HTTP parser meets the connection only after the header is read.
   if (options.proxyProtocol !== undefined) acceptProxyProtocol(server, { ...options.proxyProtocol, log })
   if (options.maxConnections > 0) server.maxConnections = options.maxConnections
@@ -370,29 +371,37 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
 }
 
 /**
- * Puts direct-http1.ts in place of node:http's own connection handling, which it calls
- * when it hands a connection over. Must run before anything else listens for `connection`.
+ * Puts direct-http1.ts in place of node's own handling of a new HTTP/1.1 connection, which
+ * it calls when it hands a connection over: node:http's `connection` listener, or over TLS
+ * node:http2's `secureConnection` one (HTTP/1.1 by ALPN, or no ALPN; an HTTP/2 connection
+ * goes straight to it). Must run before anything else listens for that event.
  */
 function readDirect(
   server: HttpServer,
   shared: ExchangeShared,
   options: ProxyServerOptions,
+  tls: boolean,
 ): DirectConnections {
-  const nodeHandlers = server.listeners('connection') as ((socket: Socket) => void)[]
-  server.removeAllListeners('connection')
+  const event = tls ? 'secureConnection' : 'connection'
+  const nodeHandlers = server.listeners(event) as ((socket: Socket) => void)[]
+  server.removeAllListeners(event)
+  const toNode = (socket: Socket) => {
+    for (const handler of nodeHandlers) handler.call(server, socket)
+  }
   const direct = directConnections({
     shared,
     limits: options,
     keepAliveBufferMs: server.keepAliveTimeoutBuffer ?? 1000,
-    handOver: (socket) => {
-      for (const handler of nodeHandlers) handler.call(server, socket)
-    },
+    handOver: toNode,
     timedOut: (socket) => {
       const err = Object.assign(new Error('request timeout'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' })
       server.emit('clientError', err, socket)
     },
   })
-  server.on('connection', direct.accept)
+  server.on(event, (socket: Socket) => {
+    if ((socket as TLSSocket).alpnProtocol === 'h2') toNode(socket)
+    else direct.accept(socket)
+  })
   return direct
 }
 

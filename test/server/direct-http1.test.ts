@@ -7,10 +7,14 @@
  */
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
-import { describe, test } from 'node:test'
+import { readFileSync } from 'node:fs'
+import { after, before, describe, test } from 'node:test'
+import { connect as tlsConnect } from 'node:tls'
 import { type Answer, type ResponseHeaders, textAnswer } from '../../src/pipeline/answer.ts'
 import type { RequestContext } from '../../src/pipeline/context.ts'
+import { loadCertificates } from '../../src/server/certificates.ts'
 import { type DirectLimits, parseDirectHead } from '../../src/server/direct-http1.ts'
+import { type CertificateFiles, makeCertificates, opensslSkipReason } from '../support/certificates.ts'
 import { deferred, rawSocket, readUntil, readUntilClose, startProxy } from './harness.ts'
 
 const LIMITS: DirectLimits = {
@@ -277,6 +281,41 @@ describe('direct HTTP/1.1: through the public listener', () => {
     }
   })
 
+  test('a client slow to read a large answer is not cut off by the keep-alive wait, which starts after', async () => {
+    const big = Buffer.alloc(8 * 1024 * 1024, 'b')
+    const stored = { 'content-length': String(big.length) }
+    const proxy = await startProxy(
+      async (ctx) =>
+        ctx.target === '/big'
+          ? { status: 200, headers: { ...stored }, storedFields: stored, body: big }
+          : hit(ctx.target),
+      { keepAliveTimeoutMs: 100 },
+    )
+    try {
+      const socket = await rawSocket(proxy.port)
+      // A first answer: the connection now waits 100 ms (closing 1 s after) between requests.
+      socket.write(GET('/a'))
+      await readUntil(socket, '/a...')
+      socket.pause()
+      socket.write(GET('/big'))
+      // Far past that wait before reading a byte of the large answer.
+      await new Promise((resolve) => setTimeout(resolve, 2_000))
+      let received = 0
+      socket.on('data', (chunk: Buffer) => {
+        received += chunk.length
+      })
+      const closed = once(socket, 'close')
+      socket.resume()
+      const done = await proxy.finish(2)
+      assert.equal(done.bytes, big.length)
+      // Idle once the answer is out: the keep-alive wait closes the connection.
+      await closed
+      assert.ok(received > big.length, `received ${received} bytes`)
+    } finally {
+      await proxy.close()
+    }
+  })
+
   test('answers 408 on a connection that sends nothing within headersTimeoutMs', async () => {
     const proxy = await startProxy(async (ctx) => hit(ctx.target), {
       headersTimeoutMs: 100,
@@ -316,5 +355,55 @@ describe('direct HTTP/1.1: through the public listener', () => {
     assert.equal(res.status, 200)
     assert.equal(res.headers.connection, 'close')
     await closing
+  })
+})
+
+describe('direct HTTP/1.1 over TLS', { skip: opensslSkipReason() }, () => {
+  let certs: CertificateFiles
+  before(async () => {
+    certs = await makeCertificates({ site: ['site.test'] })
+  })
+  after(() => certs?.remove())
+
+  test('a stored answer on an HTTP/1.1 TLS connection is written without node:http, with the client certificate seen', async () => {
+    const server = certs.servers.site!
+    const subjects: (string | undefined)[] = []
+    const proxy = await startProxy(
+      async (ctx) => {
+        subjects.push(ctx.clientSubject)
+        return hit(ctx.target)
+      },
+      {
+        transport: {
+          kind: 'tls',
+          certificates: loadCertificates([{ ...server, field: 'tls' }], certs.ca),
+          clientCert: 'request',
+          http2: { maxConcurrentStreams: 100, maxClientResets: 100 },
+        },
+      },
+    )
+    let nodeRequests = 0
+    proxy.proxy.server.on('request', () => nodeRequests++)
+    try {
+      const socket = tlsConnect({
+        port: proxy.port,
+        host: '127.0.0.1',
+        servername: 'site.test',
+        ca: readFileSync(certs.ca),
+        cert: readFileSync(certs.clientCert),
+        key: readFileSync(certs.clientKey),
+        ALPNProtocols: ['http/1.1'],
+      })
+      await once(socket, 'secureConnect')
+      socket.write(GET('/t'))
+      const text = await readUntil(socket, '/t...')
+      assert.match(text, /^HTTP\/1\.1 200 OK\r\n[\s\S]*Connection: keep-alive\r\n/)
+      assert.equal(nodeRequests, 0)
+      assert.deepEqual(subjects, ['CN=edgecache test client,O=Edgecache Tests'])
+      assert.equal((await proxy.finish()).ctx.scheme, 'https')
+      socket.destroy()
+    } finally {
+      await proxy.close()
+    }
   })
 })
