@@ -1,20 +1,21 @@
 /**
- * HTTP/1.1 below node:http, for the answers the cache holds. On the plain listener each
- * connection starts here: a plain GET or HEAD whose whole header section has arrived is
- * read without node's parser, IncomingMessage or ServerResponse, and a stored answer goes
- * back in one write with its prepared header section (prepared-head.ts). Those objects and
- * their events are about a sixth of a 1 KiB hit's CPU.
+ * HTTP/1.1 below node:http. Each HTTP/1.1 connection (plain, or over TLS by ALPN) starts
+ * here: a plain GET or HEAD whose whole header section has arrived is read without node's
+ * parser, IncomingMessage or ServerResponse, and an answer whose body is in memory (a hit,
+ * a small miss, edgecache's own answers) goes back in one write, its header section made
+ * as writeHead would make it (prepared-head.ts; a stored response's fields joined once).
+ * That is about a tenth of a 1 KiB hit's CPU (docs/benchmarks.md).
  *
- * Anything else goes to node:http, for good: a request it does not read (a body, Expect,
+ * Anything else goes to node:http, for good: a request not read here (a body, Expect,
  * Upgrade, HTTP/1.0, a repeated field, bytes outside plain ASCII, a header section cut in
- * two), or an answer it does not write (not stored, a streamed body). The bytes not yet
- * parsed are put back and node reads them as it would have; a request already started
+ * two, pipelining), or an answer not written here (a streamed body, no Content-Length, a
+ * field writeHead treats specially, an interim response first). The bytes not yet read go
+ * back on the socket and node reads them as it would have; a request already started
  * keeps its context, answer and signal (exchange.ts, `adoptOn`), so the pipeline runs once.
  * Limits, refusals and their wording therefore stay node's and exchange.ts's: a request
- * that breaks one is never read here. What is kept here is what node keeps for the
- * requests it reads: answers in request order, keep-alive and its idle timeout, the header
- * section's timeout on a new connection, closing after `connection: close` or during
- * shutdown, and `onFinish` once per request.
+ * that breaks one is never read here. Kept here, as node keeps them: keep-alive and its
+ * idle wait, the 408 of a new connection that sends nothing, closing after
+ * `connection: close` or during shutdown, a client gone (499), `onFinish` once a request.
  */
 import type { Socket } from 'node:net'
 import type { TLSSocket } from 'node:tls'
@@ -48,6 +49,9 @@ const LF = 10
 const SP = 32
 const HTAB = 9
 const COLON = 58
+/** The stored fields of an answer that has none. */
+const NOTHING_STORED: NonNullable<Answer['storedFields']> = Object.freeze({})
+
 /** As a Buffer: a string needle is encoded again on every search. */
 const END_OF_HEAD = Buffer.from('\r\n\r\n')
 
@@ -353,9 +357,8 @@ class DirectConnection {
       this.#finish(request, 499, 0)
       return
     }
-    const stored = answer.storedFields
     const body = answer.body
-    if (stored === undefined || (body !== undefined && !Buffer.isBuffer(body))) {
+    if (body !== undefined && !Buffer.isBuffer(body)) {
       this.#handOver(request, Promise.resolve(answer))
       return
     }
@@ -370,7 +373,8 @@ class DirectConnection {
       lastRequest: false,
     }
     if (shared.closing) headers.connection = 'close'
-    const head = preparedHead(answer.status, headers, stored, connection)
+    // An answer not from the store has every field checked as writeHead checks it.
+    const head = preparedHead(answer.status, headers, answer.storedFields ?? NOTHING_STORED, connection)
     if (head === undefined) {
       this.#handOver(request, Promise.resolve(answer))
       return

@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
+import { Readable } from 'node:stream'
 import { readFileSync } from 'node:fs'
 import { after, before, describe, test } from 'node:test'
 import { connect as tlsConnect } from 'node:tls'
@@ -91,6 +92,16 @@ function hit(target: string, status = 200): Answer {
   return { status, headers, storedFields: STORED, body: Buffer.from(target.padEnd(5, '.')) }
 }
 
+/** An answer whose body is a stream, which node:http writes. */
+function streamed(status: number, text: string): Answer {
+  const body = Buffer.from(`${text}\n`)
+  return {
+    status,
+    headers: { 'content-type': 'text/plain', 'content-length': String(body.length) },
+    body: Readable.from([body]),
+  }
+}
+
 const GET = (path: string, extra = '') =>
   `GET ${path} HTTP/1.1\r\nHost: a\r\nX-Request-Id: req-${path.slice(1)}\r\n${extra}\r\n`
 
@@ -100,7 +111,7 @@ const undated = (text: string) => text.replace(/Date: [^\r]*\r\n/, '')
 describe('direct HTTP/1.1: through the public listener', () => {
   test('writes stored answers on a kept-alive connection without node:http, as node writes them', async () => {
     const proxy = await startProxy(async (ctx) =>
-      ctx.target === '/plain' ? textAnswer(200, 'plain') : hit(ctx.target),
+      ctx.target === '/plain' ? streamed(200, 'plain') : hit(ctx.target),
     )
     let nodeRequests = 0
     proxy.proxy.server.on('request', () => nodeRequests++)
@@ -119,7 +130,7 @@ describe('direct HTTP/1.1: through the public listener', () => {
       )
       assert.match(first, /\r\nDate: \w{3}, \d{2} \w{3} \d{4} [\d:]{8} GMT\r\n/)
       assert.equal(undated(second), undated(first).replaceAll('/a', '/b').replaceAll('req-a', 'req-b'))
-      // An answer that is not stored takes the connection to node, which writes the next
+      // A streamed answer takes the connection to node, which writes the next
       // stored answer with its prepared head: the same bytes.
       socket.write(GET('/plain'))
       await readUntil(socket, 'plain')
@@ -143,6 +154,34 @@ describe('direct HTTP/1.1: through the public listener', () => {
           ['/c', 200, 5],
         ],
       )
+    } finally {
+      await proxy.close()
+    }
+  })
+
+  test('an answer from outside the store with its body in memory is written here, as writeHead writes it', async () => {
+    const proxy = await startProxy(async (ctx) => {
+      if (ctx.target === '/unframed') return { status: 200, headers: {}, body: Buffer.from('no length') }
+      return textAnswer(203, 'mine', { 'x-list': ['a', 'b'] })
+    })
+    let nodeRequests = 0
+    proxy.proxy.server.on('request', () => nodeRequests++)
+    try {
+      const socket = await rawSocket(proxy.port)
+      socket.write(GET('/t'))
+      const direct = await readUntil(socket, 'mine\n')
+      assert.equal(nodeRequests, 0)
+      // No length: node chunks it, so node writes it, and then the same answer as above.
+      socket.write(GET('/unframed'))
+      const unframed = await readUntil(socket, '0\r\n\r\n')
+      assert.match(unframed, /Transfer-Encoding: chunked\r\n/)
+      assert.equal(nodeRequests, 1)
+      socket.write(GET('/t'))
+      const byNode = await readUntil(socket, 'mine\n')
+      assert.equal(nodeRequests, 2)
+      assert.equal(undated(byNode), undated(direct))
+      assert.match(direct, /^HTTP\/1\.1 203 Non-Authoritative Information\r\nx-list: a\r\nx-list: b\r\n/)
+      socket.destroy()
     } finally {
       await proxy.close()
     }
@@ -195,13 +234,13 @@ describe('direct HTTP/1.1: through the public listener', () => {
     }
   })
 
-  test('an answer it does not write is handed to node with the request, which the pipeline ran once', async () => {
+  test('a streamed answer is handed to node with the request, which the pipeline ran once', async () => {
     let runs = 0
     const contexts: RequestContext[] = []
     const proxy = await startProxy(async (ctx) => {
       runs++
       contexts.push(ctx)
-      return textAnswer(203, 'from node')
+      return streamed(203, 'from node')
     })
     let nodeRequests = 0
     proxy.proxy.server.on('request', () => nodeRequests++)
