@@ -21,7 +21,14 @@ import type { Socket } from 'node:net'
 import type { TLSSocket } from 'node:tls'
 import type { Answer } from '../pipeline/answer.ts'
 import type { HeaderMap, RequestContext } from '../pipeline/context.ts'
-import { type Adopted, adoptOn, type ContextOwner, type ExchangeShared, newContext } from './exchange.ts'
+import {
+  type Adopted,
+  adoptOn,
+  type ContextOwner,
+  type ExchangeShared,
+  newContext,
+  validHost,
+} from './exchange.ts'
 import { type HeadConnection, preparedHead } from './prepared-head.ts'
 import { requestIdOf } from './request-id.ts'
 
@@ -62,9 +69,6 @@ for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKL
 
 /** Fields whose request is node's to read: a body, an upgrade, an expectation. */
 const NOT_HERE = new Set(['content-length', 'transfer-encoding', 'upgrade', 'expect', 'http2-settings'])
-
-// RFC 9110 §7.2 and RFC 3986 §3.2.2, as exchange.ts checks it.
-const validHost = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]+)(?::[0-9]*)?$/
 
 /**
  * The request head at the start of `buf` when it is one this module reads, else undefined

@@ -90,18 +90,20 @@ function takeAdopted(socket: Duplex | null | undefined): Adopted | undefined {
 }
 
 /** The fields of a request context that come from the request. */
-export interface ContextFields {
-  readonly id: string
-  readonly method: string
-  readonly scheme: 'http' | 'https'
-  readonly host: string
-  readonly target: string
-  readonly httpVersion: string
-  readonly headers: HeaderMap
-  readonly clientAddress: string
-  readonly clientSubject: string | undefined
-  readonly body: RequestContext['body']
-  readonly receivedAt: number
+export type ContextFields = Pick<
+  RequestContext,
+  | 'id'
+  | 'method'
+  | 'scheme'
+  | 'host'
+  | 'target'
+  | 'httpVersion'
+  | 'headers'
+  | 'clientAddress'
+  | 'clientSubject'
+  | 'body'
+  | 'receivedAt'
+> & {
   /** An HTTP/1.0 client gets no interim responses. */
   readonly interims: boolean
 }
@@ -141,7 +143,7 @@ export function exchangeOn(socket: Duplex): Exchange | undefined {
 
 // RFC 9110 §7.2 and RFC 3986 §3.2.2: host [ ":" port ], where host is an IP literal or a
 // reg-name. Checked because the Host value reaches routing and cache keys.
-const validHost = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]+)(?::[0-9]*)?$/
+export const validHost = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]+)(?::[0-9]*)?$/
 
 /**
  * `ctx.signal`, made on first read. An AbortController costs microseconds, more than the
