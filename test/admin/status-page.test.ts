@@ -539,8 +539,10 @@ describe('GET /status and /status.json on the admin listener', () => {
 
   test('the page loads nothing from anywhere: no URL, no src, no link', async () => {
     const { text } = await send(`${url}/status`)
-    assert.doesNotMatch(text, /https?:|\/\/[a-z0-9]/i)
-    assert.doesNotMatch(text, /\ssrc=|\shref=|<link|<img|<iframe|@import|url\(/i)
+    // The nonce is random base64, which may hold "//" followed by a letter.
+    const page = text.replaceAll(/nonce="[^"]*"/g, 'nonce=""')
+    assert.doesNotMatch(page, /https?:|\/\/[a-z0-9]/i)
+    assert.doesNotMatch(page, /\ssrc=|\shref=|<link|<img|<iframe|@import|url\(/i)
   })
 
   test('the token is asked for, never stored: no storage APIs, autocomplete off, POST form', async () => {
