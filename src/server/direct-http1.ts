@@ -18,6 +18,7 @@
  * `connection: close` or during shutdown, a client gone (499), `onFinish` once a request.
  */
 import type { Socket } from 'node:net'
+import type { Readable } from 'node:stream'
 import type { TLSSocket } from 'node:tls'
 import type { Answer } from '../pipeline/answer.ts'
 import type { HeaderMap, RequestContext } from '../pipeline/context.ts'
@@ -29,7 +30,7 @@ import {
   newContext,
   validHost,
 } from './exchange.ts'
-import { type HeadConnection, preparedHead } from './prepared-head.ts'
+import { type HeadConnection, type PreparedHead, preparedHead } from './prepared-head.ts'
 import { requestIdOf } from './request-id.ts'
 
 export interface DirectLimits {
@@ -246,6 +247,14 @@ class DirectRequest implements ContextOwner {
   }
 }
 
+/** A body being streamed to the client, and what its `onFinish` reports. */
+interface Streaming {
+  readonly request: DirectRequest
+  readonly status: number
+  readonly body: Readable
+  bytes: number
+}
+
 class DirectConnection {
   readonly #socket: Socket
   readonly #deps: DirectDeps
@@ -257,6 +266,8 @@ class DirectConnection {
   #answer: Promise<Answer> | undefined
   /** Waiting for the socket to drain before reading the next request. */
   #draining = false
+  /** A streamed body being written. */
+  #streaming: Streaming | undefined
   #served = 0
   #handOverOnStart = false
   /** The socket's timer is the keep-alive wait, no longer the first request's. */
@@ -281,7 +292,12 @@ class DirectConnection {
 
   /** Between requests, with every answer written: closed now. Otherwise after its answer (#next). */
   closeIfIdle(): void {
-    if (this.#pending === undefined && !this.#draining && this.#socket.writableLength === 0)
+    if (
+      this.#pending === undefined &&
+      this.#streaming === undefined &&
+      !this.#draining &&
+      this.#socket.writableLength === 0
+    )
       this.#socket.destroy()
   }
 
@@ -303,6 +319,7 @@ class DirectConnection {
     const buffered = this.#buffered
     const all = buffered === undefined ? chunk : Buffer.concat([buffered, chunk])
     this.#buffered = all
+    if (this.#streaming !== undefined) return
     if (this.#pending === undefined && !this.#draining) this.#next()
     // A request sent before the last answer was out (pipelining): node reads on, runs them
     // at once and holds their answers in order.
@@ -362,10 +379,6 @@ class DirectConnection {
       return
     }
     const body = answer.body
-    if (body !== undefined && !Buffer.isBuffer(body)) {
-      this.#handOver(request, Promise.resolve(answer))
-      return
-    }
     const shared = this.#deps.shared
     const headers = answer.headers
     headers['x-request-id'] = request.ctx.id
@@ -385,31 +398,72 @@ class DirectConnection {
     }
     this.#pending = undefined
     this.#answer = undefined
+    this.#served++
     const status = answer.status
     const socket = this.#socket
-    const withBody = body !== undefined && request.head.method !== 'HEAD' && status !== 204 && status !== 304
-    const bytes = withBody ? body.length : 0
+    const hasContent = request.head.method !== 'HEAD' && status !== 204 && status !== 304
+    if (body !== undefined && !Buffer.isBuffer(body)) {
+      if (hasContent) {
+        this.#stream(request, status, head, body)
+        return
+      }
+      body.destroy()
+    }
+    const content = hasContent ? (body as Buffer | undefined) : undefined
+    const bytes = content?.length ?? 0
     const onWritten = () => this.#finish(request, status, bytes)
     let flowing: boolean
-    if (withBody) {
+    if (content !== undefined) {
       socket.cork()
       socket.write(head.text, 'latin1')
-      flowing = socket.write(body, onWritten)
+      flowing = socket.write(content, onWritten)
       socket.uncork()
     } else {
       flowing = socket.write(head.text, 'latin1', onWritten)
     }
-    this.#served++
-    if (head.close) {
+    this.#afterAnswer(head.close, flowing)
+  }
+
+  /**
+   * Writes a streamed body after its head, with backpressure. Requests that arrive
+   * meanwhile wait in #buffered: nothing else may write until it ends. A body that fails
+   * cuts the connection, so the client never sees a clean end; a client that leaves
+   * destroys the body, which aborts whatever feeds it (#onClose).
+   */
+  #stream(request: DirectRequest, status: number, head: PreparedHead, body: Readable): void {
+    const socket = this.#socket
+    const streaming: Streaming = { request, status, body, bytes: 0 }
+    this.#streaming = streaming
+    socket.write(head.text, 'latin1')
+    body.on('data', (chunk: Buffer) => {
+      streaming.bytes += chunk.length
+      if (!socket.write(chunk)) body.pause()
+    })
+    body.once('error', (err: NodeJS.ErrnoException) => {
+      // A premature close is the client leaving, which is no fault of ours.
+      if (err.code !== 'ERR_STREAM_PREMATURE_CLOSE') {
+        this.#deps.shared.log.warn({ err, reqId: request.ctx.id }, 'answer body failed, response cut short')
+      }
+      socket.destroy()
+    })
+    body.once('end', () => {
+      if (this.#streaming !== streaming) return
+      this.#streaming = undefined
+      const flowing = socket.write('', () => this.#finish(request, status, streaming.bytes))
+      this.#afterAnswer(head.close, flowing)
+    })
+  }
+
+  /** After an answer is handed to the socket: close, wait for it to drain, or read on. */
+  #afterAnswer(close: boolean, flowing: boolean): void {
+    if (close) {
       this.#done = true
-      socket.end()
-      return
-    }
-    if (!flowing) {
+      this.#socket.end()
+    } else if (!flowing) {
       this.#draining = true
-      return
+    } else {
+      this.#next()
     }
-    this.#next()
   }
 
   /** The pipeline failed: exchange.ts answers it (500), as it does for node's requests. */
@@ -474,6 +528,10 @@ class DirectConnection {
   }
 
   #onDrain = (): void => {
+    if (this.#streaming !== undefined) {
+      this.#streaming.body.resume()
+      return
+    }
     if (!this.#draining) return
     this.#draining = false
     if (!this.#done) this.#next()
@@ -484,6 +542,11 @@ class DirectConnection {
    * still unanswered counts as its client gone, and the connection is ended.
    */
   #onEnd = (): void => {
+    // Mid-body, the rest could not be written after ending: cut, as node's would be.
+    if (this.#streaming !== undefined) {
+      this.#socket.destroy()
+      return
+    }
     this.#done = true
     this.#buffered = undefined
     this.#gone()
@@ -507,12 +570,23 @@ class DirectConnection {
     this.#done = true
     this.#stopListening()
     this.#gone()
+    const streaming = this.#streaming
+    if (streaming !== undefined) {
+      this.#streaming = undefined
+      streaming.body.destroy()
+      this.#finish(streaming.request, streaming.status, streaming.bytes)
+    }
   }
 
   #onTimeout = (): void => {
     // A request being answered, or an answer still being written, has no timer, as in node
     // once a request's head is in; the wait starts again when the connection is idle.
-    if (this.#pending !== undefined || this.#draining || this.#socket.writableLength > 0) {
+    if (
+      this.#pending !== undefined ||
+      this.#streaming !== undefined ||
+      this.#draining ||
+      this.#socket.writableLength > 0
+    ) {
       this.#keepAliveTimer = false
       return
     }

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
-import { Readable } from 'node:stream'
+import { PassThrough, Readable } from 'node:stream'
 import { readFileSync } from 'node:fs'
 import { after, before, describe, test } from 'node:test'
 import { connect as tlsConnect } from 'node:tls'
@@ -16,6 +16,7 @@ import type { RequestContext } from '../../src/pipeline/context.ts'
 import { loadCertificates } from '../../src/server/certificates.ts'
 import { type DirectLimits, parseDirectHead } from '../../src/server/direct-http1.ts'
 import { type CertificateFiles, makeCertificates, opensslSkipReason } from '../support/certificates.ts'
+import { waitFor } from '../support/client.ts'
 import { deferred, rawSocket, readUntil, readUntilClose, startProxy } from './harness.ts'
 
 const LIMITS: DirectLimits = {
@@ -92,14 +93,15 @@ function hit(target: string, status = 200): Answer {
   return { status, headers, storedFields: STORED, body: Buffer.from(target.padEnd(5, '.')) }
 }
 
-/** An answer whose body is a stream, which node:http writes. */
-function streamed(status: number, text: string): Answer {
-  const body = Buffer.from(`${text}\n`)
-  return {
-    status,
-    headers: { 'content-type': 'text/plain', 'content-length': String(body.length) },
-    body: Readable.from([body]),
-  }
+/** An answer without Content-Length, which node:http writes (chunked). */
+function unframed(status: number, text: string): Answer {
+  return { status, headers: { 'content-type': 'text/plain' }, body: Buffer.from(`${text}\n`) }
+}
+
+/** An answer whose body streams, with its length. */
+function streamed(chunks: readonly Buffer[], body = Readable.from(chunks)): Answer {
+  const length = chunks.reduce((n, c) => n + c.length, 0)
+  return { status: 200, headers: { 'content-length': String(length) }, body }
 }
 
 const GET = (path: string, extra = '') =>
@@ -111,7 +113,7 @@ const undated = (text: string) => text.replace(/Date: [^\r]*\r\n/, '')
 describe('direct HTTP/1.1: through the public listener', () => {
   test('writes stored answers on a kept-alive connection without node:http, as node writes them', async () => {
     const proxy = await startProxy(async (ctx) =>
-      ctx.target === '/plain' ? streamed(200, 'plain') : hit(ctx.target),
+      ctx.target === '/plain' ? unframed(200, 'plain') : hit(ctx.target),
     )
     let nodeRequests = 0
     proxy.proxy.server.on('request', () => nodeRequests++)
@@ -130,10 +132,10 @@ describe('direct HTTP/1.1: through the public listener', () => {
       )
       assert.match(first, /\r\nDate: \w{3}, \d{2} \w{3} \d{4} [\d:]{8} GMT\r\n/)
       assert.equal(undated(second), undated(first).replaceAll('/a', '/b').replaceAll('req-a', 'req-b'))
-      // A streamed answer takes the connection to node, which writes the next
+      // An answer node must chunk takes the connection to node, which writes the next
       // stored answer with its prepared head: the same bytes.
       socket.write(GET('/plain'))
-      await readUntil(socket, 'plain')
+      await readUntil(socket, 'plain\n\r\n0\r\n\r\n')
       socket.write(GET('/c'))
       const third = await readUntil(socket, '/c...')
       assert.equal(nodeRequests, 2)
@@ -187,6 +189,79 @@ describe('direct HTTP/1.1: through the public listener', () => {
     }
   })
 
+  test('a streamed body with its length is written here; a request sent meanwhile waits for its end', async () => {
+    const body = new PassThrough()
+    const proxy = await startProxy(async (ctx) =>
+      ctx.target === '/s' ? streamed([Buffer.from('12345'), Buffer.from('67890')], body) : hit(ctx.target),
+    )
+    let nodeRequests = 0
+    proxy.proxy.server.on('request', () => nodeRequests++)
+    try {
+      const socket = await rawSocket(proxy.port)
+      let text = ''
+      socket.on('data', (chunk: Buffer) => {
+        text += chunk.toString('latin1')
+      })
+      socket.write(GET('/s'))
+      body.write('12345')
+      await waitFor(() => text.endsWith('12345'))
+      socket.write(GET('/n'))
+      // The next request is held until the body ends, then answered in order.
+      await new Promise((resolve) => setImmediate(resolve))
+      assert.ok(!text.includes('/n...'))
+      body.end('67890')
+      await waitFor(() => text.includes('/n...'))
+      assert.match(
+        text,
+        /content-length: 10\r\n[\s\S]*\r\n\r\n1234567890HTTP\/1\.1 200 OK\r\n[\s\S]*\/n\.\.\./,
+      )
+      assert.equal(nodeRequests, 0)
+      const finished = [await proxy.finish(1), await proxy.finish(2)]
+      assert.deepEqual(
+        finished.map((f) => [f.ctx.target, f.bytes]),
+        [
+          ['/s', 10],
+          ['/n', 5],
+        ],
+      )
+      socket.destroy()
+    } finally {
+      await proxy.close()
+    }
+  })
+
+  test('a streamed body that fails cuts the connection; a client that leaves destroys the body', async () => {
+    const failing = new PassThrough()
+    const abandoned = new PassThrough()
+    const proxy = await startProxy(async (ctx) =>
+      streamed([Buffer.alloc(10)], ctx.target === '/fail' ? failing : abandoned),
+    )
+    try {
+      const socket = await rawSocket(proxy.port)
+      socket.write(GET('/fail'))
+      failing.write('12345')
+      await readUntil(socket, '12345')
+      const closed = readUntilClose(socket)
+      failing.destroy(new Error('origin went away'))
+      // Closed with 5 of the 10 bytes sent: nothing more came.
+      assert.equal((await closed).raw, '')
+      const failed = await proxy.finish(1)
+      assert.deepEqual([failed.status, failed.bytes], [200, 5])
+      assert.ok(proxy.warnings.some((w) => w.msg === 'answer body failed, response cut short'))
+
+      const leaving = await rawSocket(proxy.port)
+      leaving.write(GET('/leave'))
+      abandoned.write('12')
+      await readUntil(leaving, '12')
+      const bodyClosed = once(abandoned, 'close')
+      leaving.destroy()
+      await bodyClosed
+      assert.deepEqual([(await proxy.finish(2)).bytes], [2])
+    } finally {
+      await proxy.close()
+    }
+  })
+
   test('HEAD and 304 have no body; connection: close closes after the answer', async () => {
     const proxy = await startProxy(async (ctx) => hit(ctx.target, ctx.target === '/304' ? 304 : 200))
     try {
@@ -234,13 +309,13 @@ describe('direct HTTP/1.1: through the public listener', () => {
     }
   })
 
-  test('a streamed answer is handed to node with the request, which the pipeline ran once', async () => {
+  test('an answer node must frame is handed to node with the request, which the pipeline ran once', async () => {
     let runs = 0
     const contexts: RequestContext[] = []
     const proxy = await startProxy(async (ctx) => {
       runs++
       contexts.push(ctx)
-      return streamed(203, 'from node')
+      return unframed(203, 'from node')
     })
     let nodeRequests = 0
     proxy.proxy.server.on('request', () => nodeRequests++)
