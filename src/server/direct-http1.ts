@@ -1,21 +1,22 @@
 /**
  * HTTP/1.1 below node:http. Each HTTP/1.1 connection (plain, or over TLS by ALPN) starts
  * here: a plain GET or HEAD whose whole header section has arrived is read without node's
- * parser, IncomingMessage or ServerResponse, and an answer whose body is in memory (a hit,
- * a small miss, edgecache's own answers) goes back in one write, its header section made
- * as writeHead would make it (prepared-head.ts; a stored response's fields joined once).
- * That is about a tenth of a 1 KiB hit's CPU (docs/benchmarks.md).
+ * parser, IncomingMessage or ServerResponse, and its answer is written straight to the
+ * socket, the header section made as writeHead would make it (prepared-head.ts; a stored
+ * response's fields joined once): a body in memory in the same write, a streamed one after
+ * it with backpressure. That is about a tenth of a 1 KiB hit's CPU (docs/benchmarks.md).
  *
  * Anything else goes to node:http, for good: a request not read here (a body, Expect,
  * Upgrade, HTTP/1.0, a repeated field, bytes outside plain ASCII, a header section cut in
- * two, pipelining), or an answer not written here (a streamed body, no Content-Length, a
- * field writeHead treats specially, an interim response first). The bytes not yet read go
- * back on the socket and node reads them as it would have; a request already started
- * keeps its context, answer and signal (exchange.ts, `adoptOn`), so the pipeline runs once.
- * Limits, refusals and their wording therefore stay node's and exchange.ts's: a request
- * that breaks one is never read here. Kept here, as node keeps them: keep-alive and its
- * idle wait, the 408 of a new connection that sends nothing, closing after
- * `connection: close` or during shutdown, a client gone (499), `onFinish` once a request.
+ * two, pipelining), or an answer not written here (no Content-Length, a field writeHead
+ * treats specially, an interim response first). The bytes not yet read go back on the
+ * socket and node reads them as it would have; a request already started keeps its
+ * context, answer and signal (exchange.ts, `adoptOn`), so the pipeline runs once. Limits,
+ * refusals and their wording therefore stay node's and exchange.ts's: a request that
+ * breaks one is never read here. Kept here, as node keeps them: keep-alive and its idle
+ * wait, the 408 of a new connection that sends nothing, closing after `connection: close`
+ * or during shutdown, a client gone (499), a failing body cutting the connection,
+ * `onFinish` once a request.
  */
 import type { Socket } from 'node:net'
 import type { Readable } from 'node:stream'
