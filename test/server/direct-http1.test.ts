@@ -7,6 +7,8 @@
  */
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { PassThrough, Readable } from 'node:stream'
 import { readFileSync } from 'node:fs'
 import { after, before, describe, test } from 'node:test'
@@ -73,6 +75,85 @@ describe('direct HTTP/1.1: the request heads it reads', () => {
       assert.equal(head(text), undefined)
     })
   }
+})
+
+describe('direct HTTP/1.1: what it reads, node reads the same way', () => {
+  /** A fixed-seed generator, so that every run tries the same heads. */
+  function random(seed: number): () => number {
+    let state = seed
+    return () => {
+      state = (state * 1_103_515_245 + 12_345) % 2_147_483_648
+      return state / 2_147_483_648
+    }
+  }
+  const bases = [
+    'GET /a?b=1 HTTP/1.1\r\nHost: example.com\r\nAccept: */*\r\nX-Thing: v a l\r\n\r\n',
+    'HEAD /x HTTP/1.1\r\nhost: h:8080\r\nConnection: close\r\nUser-Agent: t/1\r\n\r\n',
+  ]
+  const alphabet = [
+    '\r',
+    '\n',
+    ' ',
+    '\t',
+    ':',
+    '\0',
+    '\x7f',
+    '\x80',
+    '\xff',
+    'A',
+    'a',
+    '/',
+    '%',
+    '"',
+    ',',
+    '\r\n',
+    '\r\n ',
+  ]
+
+  test('every mutated head it reads, node:http reads with the same method, target and fields', async () => {
+    const next = random(20261204)
+    const accepted: string[] = []
+    for (let i = 0; accepted.length < 150 && i < 20_000; i++) {
+      const base = bases[i % bases.length]!
+      const at = Math.floor(next() * (base.length - 4))
+      const piece = alphabet[Math.floor(next() * alphabet.length)]!
+      const cut = next() < 0.5 ? 0 : 1
+      const text = base.slice(0, at) + piece + base.slice(at + cut)
+      if (text !== base && head(text) !== undefined) accepted.push(text)
+    }
+    assert.ok(accepted.length >= 50, `only ${accepted.length} mutated heads were read`)
+    const seen: { method?: string; url?: string; headers: Record<string, string | string[] | undefined> }[] =
+      []
+    const server = createServer((req, res) => {
+      seen.push({ method: req.method, url: req.url, headers: req.headers })
+      res.end()
+    })
+    server.on('clientError', (_err, socket) => {
+      seen.push({ headers: {} })
+      socket.destroy()
+    })
+    server.listen(0, '127.0.0.1')
+    await once(server, 'listening')
+    const { port } = server.address() as AddressInfo
+    try {
+      for (const text of accepted) {
+        const socket = await rawSocket(port)
+        const count = seen.length
+        socket.end(Buffer.from(text, 'latin1'))
+        await waitFor(() => seen.length > count)
+        socket.destroy()
+        const parsed = head(text)!
+        const byNode = seen[count]!
+        assert.deepEqual(
+          { method: byNode.method, url: byNode.url, headers: { ...byNode.headers } },
+          { method: parsed.method, url: parsed.target, headers: parsed.headers },
+          JSON.stringify(text),
+        )
+      }
+    } finally {
+      server.close()
+    }
+  })
 })
 
 const STORED = {
