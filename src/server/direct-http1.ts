@@ -202,7 +202,8 @@ class DirectRequest implements ContextOwner {
   readonly #connection: DirectConnection
   controller: AbortController | undefined
   gone = false
-  readonly interims: [number, HeaderMap][] = []
+  /** Interim responses that came before the answer; made on the first, which is rare. */
+  interims: [number, HeaderMap][] | undefined
 
   constructor(
     connection: DirectConnection,
@@ -243,7 +244,7 @@ class DirectRequest implements ContextOwner {
   /** Interim responses are node's to write: the request goes to node, which sends them on. */
   interim(status: number, headers: HeaderMap): void {
     if (this.gone) return
-    this.interims.push([status, headers])
+    ;(this.interims ??= []).push([status, headers])
     this.#connection.handOverPending()
   }
 }
@@ -355,7 +356,8 @@ class DirectConnection {
     }
     const shared = this.#deps.shared
     this.#buffered = undefined
-    const request = new DirectRequest(this, head, buffered.subarray(0, head.end), socket, shared)
+    // Exactly one request is buffered (more went to node above): its head is all of it.
+    const request = new DirectRequest(this, head, buffered, socket, shared)
     this.#pending = request
     shared.inFlight += 1
     let answer: Promise<Answer>
@@ -508,7 +510,7 @@ class DirectConnection {
         ctx: request.ctx,
         answer,
         controller: request.controller,
-        interims: request.interims,
+        interims: request.interims ?? [],
       }
       adoptOn(socket, adopted)
       rest = rest === undefined ? request.raw : Buffer.concat([request.raw, rest])
