@@ -244,7 +244,8 @@ class DirectRequest implements ContextOwner {
   /** Interim responses are node's to write: the request goes to node, which sends them on. */
   interim(status: number, headers: HeaderMap): void {
     if (this.gone) return
-    ;(this.interims ??= []).push([status, headers])
+    if (this.interims === undefined) this.interims = [[status, headers]]
+    else this.interims.push([status, headers])
     this.#connection.handOverPending()
   }
 }
