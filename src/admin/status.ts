@@ -202,8 +202,8 @@ export function createStatusTracker(options: StatusTrackerOptions): StatusTracke
   const asked: PurgeStatus[] = []
   const afterUnsafe: PurgeStatus[] = []
 
-  function current(): Bucket {
-    const second = Math.floor(clock.now() / 1000)
+  function current(now = clock.now()): Bucket {
+    const second = Math.floor(now / 1000)
     const bucket = buckets[((second % windowSeconds) + windowSeconds) % windowSeconds] as Bucket
     if (bucket.second !== second) {
       bucket.second = second
@@ -227,7 +227,9 @@ export function createStatusTracker(options: StatusTrackerOptions): StatusTracke
 
   const onRequest = (message: unknown) => {
     const m = message as RequestFinished
-    const bucket = current()
+    // One clock read for the window and the history: each costs a call into V8's runtime.
+    const now = clock.now()
+    const bucket = current(now)
     const name = routeName(m.route)
     const route = entry(bucket.routes, name, newCounts)
     const bin = binOf(m.totalMs)
@@ -240,7 +242,7 @@ export function createStatusTracker(options: StatusTrackerOptions): StatusTracke
     const seen: Seen = { lookup, hit, bin, status: m.status, bytes }
     count(bucket.all, seen)
     count(route, seen)
-    history.record(clock.now(), lookup, hit, bin)
+    history.record(now, lookup, hit, bin)
     totals.requests++
     if (hit) totals.hits++
     if (fromCache && Number.isFinite(m.bytes)) {

@@ -116,7 +116,11 @@ export function createFacts(): RequestFacts {
   }
 }
 
-/** A copy of `ctx` to send upstream with another method or other header fields. */
+/**
+ * A copy of `ctx` to send upstream with another method or other header fields. The
+ * server's contexts make `signal` on first read (a getter the spread would not copy), so it
+ * is read here: whatever is forwarded needs one.
+ */
 export function forwardOf(
   ctx: RequestContext,
   changes: {
@@ -126,5 +130,5 @@ export function forwardOf(
     signal?: AbortSignal
   },
 ): RequestContext {
-  return { ...ctx, ...changes }
+  return { ...ctx, ...changes, signal: changes.signal ?? ctx.signal }
 }

@@ -258,6 +258,12 @@ interface Streaming {
   bytes: number
 }
 
+/**
+ * Bodies up to this size are copied after their header section into one buffer; larger
+ * ones are written beside it, where the copy would cost more than the second chunk.
+ */
+const JOINED_BODY_BYTES = 16 * 1024
+
 class DirectConnection {
   readonly #socket: Socket
   readonly #deps: DirectDeps
@@ -417,13 +423,20 @@ class DirectConnection {
     const bytes = content?.length ?? 0
     const onWritten = () => this.#finish(request, status, bytes)
     let flowing: boolean
-    if (content !== undefined) {
+    if (content === undefined) {
+      flowing = socket.write(head.text, 'latin1', onWritten)
+    } else if (content.length <= JOINED_BODY_BYTES) {
+      // One buffer, one write: cheaper than node's writev of a string and a buffer.
+      const text = head.text
+      const joined = Buffer.allocUnsafe(text.length + content.length)
+      joined.write(text, 0, 'latin1')
+      content.copy(joined, text.length)
+      flowing = socket.write(joined, onWritten)
+    } else {
       socket.cork()
       socket.write(head.text, 'latin1')
       flowing = socket.write(content, onWritten)
       socket.uncork()
-    } else {
-      flowing = socket.write(head.text, 'latin1', onWritten)
     }
     this.#afterAnswer(head.close, flowing)
   }

@@ -109,28 +109,55 @@ export type ContextFields = Pick<
 }
 
 /**
- * A request context answered for by `owner`. Every context is made here, with its fields
+ * A request context answered for by `owner`. Every context is one of these, with its fields
  * in one order, so that all share one hidden class.
  */
-export function newContext(owner: ContextOwner, fields: ContextFields): RequestContext {
-  const ctx = {
-    id: fields.id,
-    method: fields.method,
-    scheme: fields.scheme,
-    host: fields.host,
-    target: fields.target,
-    httpVersion: fields.httpVersion,
-    headers: fields.headers,
-    clientAddress: fields.clientAddress,
-    clientSubject: fields.clientSubject,
-    body: fields.body,
-    receivedAt: fields.receivedAt,
-    interim: fields.interims ? sendInterim : undefined,
-    facts: createFacts(),
-    [kExchange]: owner,
+class Context {
+  readonly id: string
+  readonly method: string
+  readonly scheme: RequestContext['scheme']
+  readonly host: string
+  readonly target: string
+  readonly httpVersion: string
+  readonly headers: RequestContext['headers']
+  readonly clientAddress: string
+  readonly clientSubject: string | undefined
+  readonly body: RequestContext['body']
+  readonly receivedAt: number
+  readonly interim: RequestContext['interim']
+  readonly facts: RequestContext['facts'];
+  [kExchange]: ContextOwner
+
+  constructor(owner: ContextOwner, fields: ContextFields) {
+    this.id = fields.id
+    this.method = fields.method
+    this.scheme = fields.scheme
+    this.host = fields.host
+    this.target = fields.target
+    this.httpVersion = fields.httpVersion
+    this.headers = fields.headers
+    this.clientAddress = fields.clientAddress
+    this.clientSubject = fields.clientSubject
+    this.body = fields.body
+    this.receivedAt = fields.receivedAt
+    this.interim = fields.interims ? sendInterim : undefined
+    this.facts = createFacts()
+    this[kExchange] = owner
   }
-  Object.defineProperty(ctx, 'signal', lazySignal)
-  return ctx as typeof ctx & { readonly signal: AbortSignal }
+
+  /**
+   * Made on first read: an AbortController costs microseconds, more than the rest of the
+   * context, and a cache hit never asks for one. A getter on the prototype, not an own
+   * accessor, which would cost a property definition per request; `forwardOf` reads it.
+   */
+  get signal(): AbortSignal {
+    return this[kExchange].signal()
+  }
+}
+
+/** A request context answered for by `owner`. */
+export function newContext(owner: ContextOwner, fields: ContextFields): RequestContext {
+  return new Context(owner, fields)
 }
 
 /**
@@ -146,22 +173,8 @@ export function exchangeOn(socket: Duplex): Exchange | undefined {
 export const validHost = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]+)(?::[0-9]*)?$/
 
 /**
- * `ctx.signal`, made on first read. An AbortController costs microseconds, more than the
- * rest of the context, and a cache hit never asks for one. It is an own, enumerable
- * accessor so that `forwardOf`'s spread copies it; one getter shared by every context
- * keeps them all on one hidden class, where a getter in the object literal would put
- * each context in slow dictionary mode.
- */
-const lazySignal: PropertyDescriptor = {
-  enumerable: true,
-  get(this: { [kExchange]: ContextOwner }): AbortSignal {
-    return this[kExchange].signal()
-  },
-}
-
-/**
  * `ctx.interim`: hands an interim response to the exchange the context came from. One
- * function shared by every context, for the reason `lazySignal` is one accessor.
+ * function shared by every context, rather than a closure made per request.
  */
 function sendInterim(this: RequestContext, status: number, headers: HeaderMap): void {
   ;(this as RequestContext & { [kExchange]: ContextOwner })[kExchange].interim(status, headers)
