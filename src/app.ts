@@ -36,6 +36,7 @@ import { certificateFilesOf } from './config/tls.ts'
 import { createClientCertStage } from './pipeline/stages/client-cert.ts'
 import { createHttpsRedirect } from './server/https-redirect.ts'
 import { createLiveCertificates, type LiveCertificates } from './server/live-certificates.ts'
+import { listensOnOwnSocket } from './server/accept-policy.ts'
 import { listenError } from './server/listen-error.ts'
 import { followTicketKeys } from './server/cluster-ticket-keys.ts'
 import { createProxyServer, type ProxyServer, type ProxyServerOptions } from './server/proxy-server.ts'
@@ -351,6 +352,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
   const tlsFiles = certificateFilesOf(config.tls)
   const listenerOptions: Omit<ProxyServerOptions, 'pipeline' | 'transport'> = {
     log: serverLog,
+    reusePort: listensOnOwnSocket(config),
     clock,
     maxHeaderBytes: config.server.maxHeaderBytes,
     maxHeaderCount: config.server.maxHeaderCount,

@@ -101,6 +101,8 @@ async function serve(args: ParsedArgs): Promise<number> {
     if (claimed !== 0) return claimed
   }
   if (config.workers > 1 && cluster.isPrimary) {
+    const busy = await proxyPortBusy(config)
+    if (busy !== 0) return busy
     // The primary's lines go where the workers' go; SIGUSR2 reopens its file too.
     let logging: ReturnType<typeof createLogging>
     try {
@@ -137,7 +139,30 @@ async function serve(args: ParsedArgs): Promise<number> {
     if (!hasCode(err, 'EC_ERR_LISTEN')) throw err
     await cannotListen(err.message)
   }
+  // Every listener is open: the demo's primary says so once all workers have.
+  if (cluster.isWorker) process.send?.({ type: WORKER_LISTENING })
   return -1
+}
+
+/**
+ * A worker's message once all its listeners are open. node:cluster's own 'listening' event
+ * does not do: a worker listening with SO_REUSEPORT opens the proxy's socket itself, which
+ * the primary never hears of.
+ */
+const WORKER_LISTENING = 'edgecache:listening'
+
+/**
+ * In the primary, before forking: workers listen on the proxy's ports with SO_REUSEPORT,
+ * which would let them join another instance on the same port, so a port in use is refused
+ * here, with the line a worker would print. 0 when the ports are free.
+ */
+async function proxyPortBusy(config: Config): Promise<number> {
+  const { proxyPortInUse } = await import('./server/accept-policy.ts')
+  const inUse = await proxyPortInUse(config)
+  if (inUse === undefined) return 0
+  process.stderr.write(`edgecache: ${inUse.message}\n`)
+  const { EXIT_CANNOT_LISTEN } = await import('./workers.ts')
+  return EXIT_CANNOT_LISTEN
 }
 
 /**
@@ -190,6 +215,12 @@ async function demo(args: ParsedArgs): Promise<number> {
   if (config.workers > 1) {
     const claimed = await claimCacheDirectory(config)
     if (claimed !== 0) return claimed
+    const busy = await proxyPortBusy(config)
+    if (busy !== 0) {
+      await backend.close()
+      removeScratch()
+      return busy
+    }
     Object.assign(process.env, {
       EDGECACHE_UPSTREAM: backend.url,
       EDGECACHE_LOG__LEVEL: config.log.level,
@@ -200,16 +231,17 @@ async function demo(args: ParsedArgs): Promise<number> {
     const log = createLogger({ level: config.log.level }).child({ component: 'primary' })
     const { superviseWorkers } = await import('./workers.ts')
     superviseWorkers(config.workers, log)
-    // Each worker opens the proxy, then the admin listener: once every one has both, say so.
+    // Once every worker has opened its listeners, say so.
     let listening = 0
     const { listen, admin } = config
-    const onListening = () => {
-      if (++listening === config.workers * 2) {
-        cluster.off('listening', onListening)
+    const onMessage = (_worker: unknown, message: unknown) => {
+      if ((message as { type?: unknown } | null)?.type !== WORKER_LISTENING) return
+      if (++listening === config.workers) {
+        cluster.off('message', onMessage)
         ready(listen, admin.listen)
       }
     }
-    cluster.on('listening', onListening)
+    cluster.on('message', onMessage)
     return -1
   }
   const { createApp } = await import('./app.ts')

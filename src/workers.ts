@@ -13,6 +13,7 @@ import { isStatusMessage, type StatusMessage } from './admin/status-messages.ts'
 import type { StatusReport } from './admin/status-snapshot.ts'
 import { isMetricsMessage, type MetricsMessage } from './observability/metrics-messages.ts'
 import { serveReloads } from './reload/cluster-reload.ts'
+import { useWorkerAccept } from './server/accept-policy.ts'
 import { serveTicketKeys } from './server/cluster-ticket-keys.ts'
 import { systemClock } from './clock.ts'
 import { serveRateLimits } from './limits/cluster-rate-limiter.ts'
@@ -50,28 +51,13 @@ function isFatalMessage(message: unknown): message is { type: typeof FATAL; mess
   return m?.type === FATAL && typeof m.message === 'string'
 }
 
-/**
- * Every worker accepts from the listening sockets itself, as nginx's workers do, instead of
- * node:cluster's default on Linux, where the primary accepts each connection and hands it to
- * one worker at a time, waiting for that worker's event loop to take it before handing it the
- * next. Under load that handoff is the bottleneck: 1,024 new connections took 2.5 s to reach
- * two busy workers, and their first requests waited as long (p99 0.5–1.4 s at 1,024
- * connections against 56–62 ms with shared accepts, docs/benchmarks.md). A worker that stalls
- * also no longer holds a connection the primary gave it: the kernel's queue stays for the
- * others. NODE_CLUSTER_SCHED_POLICY=rr, node's own switch, still chooses the handoff.
- * Must run before the first fork.
- */
-function useSharedAccept(): void {
-  if (process.env.NODE_CLUSTER_SCHED_POLICY === undefined) cluster.schedulingPolicy = cluster.SCHED_NONE
-}
-
 /** Runs in the primary: forks and supervises `count` workers until told to stop. */
 export function superviseWorkers(count: number, log: SupervisorLog): void {
   let stopping = false
   let exitCode = 0
   let restarts = 0
   const instance = randomUUID()
-  useSharedAccept()
+  useWorkerAccept()
   const fork = (): Worker => cluster.fork({ [INSTANCE_VARIABLE]: instance })
   for (let i = 0; i < count; i++) fork()
 

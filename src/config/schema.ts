@@ -170,6 +170,10 @@ const serverSchema = z
     shutdownTimeout: duration('on shutdown, wait this long for requests in flight', '10s'),
     maxConnections: integer('most client connections at once; 0 = unlimited', 0, 0),
     backlog: integer('listen backlog: connections queued before accept', 4096, 1),
+    reusePort: boolean(
+      'with workers on Linux, each listens on the proxy ports with a socket of its own (SO_REUSEPORT) and the kernel spreads new connections evenly over them; false: one shared socket, from which a stalled worker takes no new connection',
+      true,
+    ),
     trustedProxies: ipList('IPs or CIDRs whose X-Forwarded-* headers are kept', []),
     stripRequestHeaders: headerList('request headers removed before anything else sees them', [
       'x-http-method-override',
@@ -881,6 +885,8 @@ export interface ServerConfig {
   /** 0 = unlimited. */
   readonly maxConnections: number
   readonly backlog: number
+  /** Workers listen with SO_REUSEPORT (Linux; ignored with one process). */
+  readonly reusePort: boolean
   /** IP addresses and CIDR ranges, IPv4 or IPv6, as written. */
   readonly trustedProxies: readonly string[]
   /** Lowercase header field names. */

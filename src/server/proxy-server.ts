@@ -79,6 +79,13 @@ export interface ProxyServerOptions {
   readonly maxConnections: number
   /** Length of the kernel's queue of connections not yet accepted. */
   readonly backlog: number
+  /**
+   * Listen on a socket of this process's own, beside the other workers' on the same port
+   * (SO_REUSEPORT, Linux): the kernel then spreads new connections evenly over the workers
+   * instead of giving each to whichever wakes first. Not for port 0, where each process
+   * would get a port of its own. @default false
+   */
+  readonly reusePort?: boolean
   /** Told each time an HTTP/2 connection is closed for cancelling too many streams. */
   readonly onRapidReset?: () => void
   /**
@@ -327,7 +334,9 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
     listen(host, port) {
       return new Promise((resolve, reject) => {
         server.once('error', reject)
-        server.listen({ host, port, backlog: options.backlog }, () => {
+        const ownSocket = options.reusePort === true && port !== 0
+        const listening = { host, port, backlog: options.backlog }
+        server.listen(ownSocket ? { ...listening, exclusive: true, reusePort: true } : listening, () => {
           server.off('error', reject)
           const address = server.address() as AddressInfo
           resolve({ host: address.address, port: address.port })

@@ -7,6 +7,7 @@ import { once } from 'node:events'
 import { createServer, type Server } from 'node:net'
 import { after, before, describe, test } from 'node:test'
 import { freePort, runEdgecache } from '../support/cli.ts'
+import { waitFor } from '../support/client.ts'
 
 const EXIT_CANNOT_LISTEN = 3
 
@@ -78,5 +79,47 @@ describe('a listener that cannot bind', () => {
       run.err(),
       /^edgecache: cannot listen on proxy 192\.0\.2\.1:\d+: address not available on this host$/,
     )
+  })
+
+  test('a second instance on a port an instance with workers serves is refused', async () => {
+    // The workers listen with SO_REUSEPORT, which the kernel would let a second instance
+    // of the same user join: the primary checks the port before it forks.
+    const port = await freePort()
+    const first = runEdgecache([
+      'serve',
+      '--upstream',
+      'http://127.0.0.1:9',
+      '--workers',
+      '2',
+      '--listen',
+      `127.0.0.1:${port}`,
+      '--admin-listen',
+      `127.0.0.1:${await freePort()}`,
+    ])
+    try {
+      await waitFor(async () => {
+        if (first.child.exitCode !== null) throw new Error(`the first exited: ${first.err()}`)
+        return (first.out().match(/edgecache listening/g) ?? []).length === 2
+      }, 20_000)
+      const second = runEdgecache([
+        'serve',
+        '--upstream',
+        'http://127.0.0.1:9',
+        '--workers',
+        '2',
+        '--listen',
+        `127.0.0.1:${port}`,
+        '--admin-listen',
+        `127.0.0.1:${await freePort()}`,
+      ])
+      assert.equal(await exitCodeOf(second), EXIT_CANNOT_LISTEN, second.err())
+      assertOneLine(
+        second.err(),
+        new RegExp(`^edgecache: cannot listen on proxy 127\\.0\\.0\\.1:${port}: address in use$`),
+      )
+    } finally {
+      first.child.kill('SIGTERM')
+      await first.exited
+    }
   })
 })
