@@ -85,23 +85,8 @@ describe('a listener that cannot bind', () => {
     // The workers listen with SO_REUSEPORT, which the kernel would let a second instance
     // of the same user join: the primary checks the port before it forks.
     const port = await freePort()
-    const first = runEdgecache([
-      'serve',
-      '--upstream',
-      'http://127.0.0.1:9',
-      '--workers',
-      '2',
-      '--listen',
-      `127.0.0.1:${port}`,
-      '--admin-listen',
-      `127.0.0.1:${await freePort()}`,
-    ])
-    try {
-      await waitFor(async () => {
-        if (first.child.exitCode !== null) throw new Error(`the first exited: ${first.err()}`)
-        return (first.out().match(/edgecache listening/g) ?? []).length === 2
-      }, 20_000)
-      const second = runEdgecache([
+    const serveOn = async () =>
+      runEdgecache([
         'serve',
         '--upstream',
         'http://127.0.0.1:9',
@@ -112,6 +97,13 @@ describe('a listener that cannot bind', () => {
         '--admin-listen',
         `127.0.0.1:${await freePort()}`,
       ])
+    const first = await serveOn()
+    try {
+      await waitFor(async () => {
+        if (first.child.exitCode !== null) throw new Error(`the first exited: ${first.err()}`)
+        return (first.out().match(/edgecache listening/g) ?? []).length === 2
+      }, 20_000)
+      const second = await serveOn()
       assert.equal(await exitCodeOf(second), EXIT_CANNOT_LISTEN, second.err())
       assertOneLine(
         second.err(),
