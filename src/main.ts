@@ -113,7 +113,7 @@ async function serve(args: ParsedArgs): Promise<number> {
     const { logger, output } = logging
     process.on('SIGUSR2', () => output.reopen())
     const { superviseWorkers } = await import('./workers.ts')
-    superviseWorkers(config.workers, logger.child({ component: 'primary' }))
+    superviseWorkers(supervision(config), logger.child({ component: 'primary' }))
     return -1
   }
   const { createApp } = await import('./app.ts')
@@ -139,17 +139,18 @@ async function serve(args: ParsedArgs): Promise<number> {
     if (!hasCode(err, 'EC_ERR_LISTEN')) throw err
     await cannotListen(err.message)
   }
-  // Every listener is open: the demo's primary says so once all workers have.
-  if (cluster.isWorker) process.send?.({ type: WORKER_LISTENING })
+  if (cluster.isWorker) {
+    // The demo's primary waits for every worker to serve; the primary watches each from now.
+    const { reportServing } = await import('./worker-liveness.ts')
+    reportServing()
+  }
   return -1
 }
 
-/**
- * A worker's message once all its listeners are open. node:cluster's own 'listening' event
- * does not do: a worker listening with SO_REUSEPORT opens the proxy's socket itself, which
- * the primary never hears of.
- */
-const WORKER_LISTENING = 'edgecache:listening'
+/** What the primary needs of the config to supervise the workers. */
+function supervision(config: Config): { count: number; stallTimeoutMs: number } {
+  return { count: config.workers, stallTimeoutMs: config.server.workerStallTimeout }
+}
 
 /**
  * In the primary, before forking: workers listen on the proxy's ports with SO_REUSEPORT,
@@ -230,12 +231,14 @@ async function demo(args: ParsedArgs): Promise<number> {
     process.on('exit', removeScratch)
     const log = createLogger({ level: config.log.level }).child({ component: 'primary' })
     const { superviseWorkers } = await import('./workers.ts')
-    superviseWorkers(config.workers, log)
-    // Once every worker has opened its listeners, say so.
+    superviseWorkers(supervision(config), log)
+    // Once every worker serves, say so. (node:cluster's 'listening' event does not do: a
+    // worker listening with SO_REUSEPORT opens the proxy's socket itself, unseen by the primary.)
+    const { isServingMessage } = await import('./worker-liveness.ts')
     let listening = 0
     const { listen, admin } = config
     const onMessage = (_worker: unknown, message: unknown) => {
-      if ((message as { type?: unknown } | null)?.type !== WORKER_LISTENING) return
+      if (!isServingMessage(message)) return
       if (++listening === config.workers) {
         cluster.off('message', onMessage)
         ready(listen, admin.listen)

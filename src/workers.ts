@@ -19,10 +19,12 @@ import { systemClock } from './clock.ts'
 import { serveRateLimits } from './limits/cluster-rate-limiter.ts'
 import { serveFillLocks } from './storage/worker-fill-locks.ts'
 import { isInvalidationMessage } from './surrogate/cluster-invalidator.ts'
+import { watchWorkers } from './worker-liveness.ts'
 
 export interface SupervisorLog {
   info(obj: object, msg: string): void
   warn(obj: object, msg: string): void
+  error(obj: object, msg: string): void
 }
 
 const MAX_BACKOFF_MS = 30_000
@@ -51,8 +53,16 @@ function isFatalMessage(message: unknown): message is { type: typeof FATAL; mess
   return m?.type === FATAL && typeof m.message === 'string'
 }
 
-/** Runs in the primary: forks and supervises `count` workers until told to stop. */
-export function superviseWorkers(count: number, log: SupervisorLog): void {
+/** How the primary supervises its workers. */
+export interface SupervisorOptions {
+  /** Workers kept running. */
+  readonly count: number
+  /** A worker silent this long is killed and replaced (worker-liveness.ts); 0: never. */
+  readonly stallTimeoutMs: number
+}
+
+/** Runs in the primary: forks and supervises the workers until told to stop. */
+export function superviseWorkers({ count, stallTimeoutMs }: SupervisorOptions, log: SupervisorLog): void {
   let stopping = false
   let exitCode = 0
   let restarts = 0
@@ -94,6 +104,7 @@ export function superviseWorkers(count: number, log: SupervisorLog): void {
     }, 60_000).unref()
   })
 
+  const stopWatching = watchWorkers(cluster, stallTimeoutMs, log)
   relayInvalidations()
   serveFillLocks(cluster)
   const reload = serveReloads(cluster)
@@ -104,6 +115,8 @@ export function superviseWorkers(count: number, log: SupervisorLog): void {
 
   function stop(signal: NodeJS.Signals): void {
     stopping = true
+    // A worker finishing its requests is not stalled.
+    stopWatching()
     log.info({ signal }, 'stopping workers')
     const workers = Object.values(cluster.workers ?? {})
     if (workers.length === 0) process.exit(exitCode)

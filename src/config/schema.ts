@@ -170,6 +170,10 @@ const serverSchema = z
     shutdownTimeout: duration('on shutdown, wait this long for requests in flight', '10s'),
     maxConnections: integer('most client connections at once; 0 = unlimited', 0, 0),
     backlog: integer('listen backlog: connections queued before accept', 4096, 1),
+    workerStallTimeout: duration(
+      'with workers, one whose event loop has not answered the primary for this long is killed and started again (its connections are cut; new ones stop waiting for it); 0s = never',
+      '30s',
+    ),
     reusePort: boolean(
       'with workers on Linux, each listens on the proxy ports with a socket of its own (SO_REUSEPORT) and the kernel spreads new connections evenly over them; false: one shared socket, from which a stalled worker takes no new connection',
       true,
@@ -887,6 +891,8 @@ export interface ServerConfig {
   readonly backlog: number
   /** Workers listen with SO_REUSEPORT (Linux; ignored with one process). */
   readonly reusePort: boolean
+  /** Milliseconds a worker may go without answering the primary before it is replaced; 0 = never. */
+  readonly workerStallTimeout: number
   /** IP addresses and CIDR ranges, IPv4 or IPv6, as written. */
   readonly trustedProxies: readonly string[]
   /** Lowercase header field names. */

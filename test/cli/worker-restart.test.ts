@@ -1,6 +1,7 @@
 /**
- * The primary restarts a worker that dies: the edgecache command with `--workers 2`, one
- * worker killed, a new one forked in its place that serves, and the primary saying so.
+ * The primary restarts a worker that dies, and kills and restarts one that stops answering:
+ * the edgecache command with `--workers 2`, one worker killed or stopped, a new one forked
+ * in its place that serves, and the primary saying so.
  */
 import assert from 'node:assert/strict'
 import type { ChildProcess } from 'node:child_process'
@@ -23,18 +24,7 @@ describe('worker restart', () => {
     running.push(workers.child)
     try {
       await workers.warm(origin, '/w')
-      /**
-       * The worker pids the primary sums /status over, once every worker answers. Bounded:
-       * a connection the worker took in the instant it died is never answered, and this poll
-       * opens one every few ms.
-       */
-      const pids = async (): Promise<readonly number[] | undefined> => {
-        const res = await send(`http://127.0.0.1:${workers.adminPort}/status.json`, {
-          headers: { connection: 'close' },
-          signal: AbortSignal.timeout(2_000),
-        }).catch(() => undefined)
-        return res?.status === 200 ? (JSON.parse(res.text) as StatusSnapshot).pids : undefined
-      }
+      const pids = () => workerPids(workers.adminPort)
       let before: readonly number[] = []
       await waitFor(async () => {
         before = (await pids()) ?? []
@@ -60,4 +50,61 @@ describe('worker restart', () => {
       await origin.close()
     }
   })
+
+  test('a worker that stops answering is killed and replaced, and new connections are answered', async () => {
+    const origin = await startOrigin()
+    const workers = await startTwoWorkers(origin, { EDGECACHE_SERVER__WORKER_STALL_TIMEOUT: '1s' })
+    running.push(workers.child)
+    let stopped: number | undefined
+    try {
+      await workers.warm(origin, '/w')
+      const pids = () => workerPids(workers.adminPort)
+      let before: readonly number[] = []
+      await waitFor(async () => {
+        before = (await pids()) ?? []
+        return before.length === 2
+      }, 20_000)
+      // A stopped process stands for a worker stuck in a loop: alive, answering nothing.
+      stopped = before[0]!
+      process.kill(stopped, 'SIGSTOP')
+
+      let after: readonly number[] = []
+      await waitFor(async () => {
+        after = (await pids()) ?? []
+        return after.length === 2 && !after.includes(stopped!)
+      }, 20_000)
+      assert.match(workers.output(), /worker stalled, killing it/)
+      assert.match(workers.output(), new RegExp(`"pid":${stopped}`))
+      stopped = undefined
+      assert.ok(after.includes(before[1]!), 'the other worker kept running')
+      // Each on a new connection: none waits in the stuck worker's queue any more.
+      for (let i = 0; i < 8; i++) {
+        const res = await send(`http://127.0.0.1:${workers.port}/w`, {
+          headers: { connection: 'close' },
+          signal: AbortSignal.timeout(10_000),
+        })
+        assert.equal(res.status, 200)
+      }
+
+      await closeClient()
+      workers.child.kill('SIGTERM')
+      assert.equal(await workers.exited, 0)
+    } finally {
+      if (stopped !== undefined) process.kill(stopped, 'SIGCONT')
+      await origin.close()
+    }
+  })
 })
+
+/**
+ * The worker pids the primary sums /status over, once every worker answers. Bounded: a
+ * connection a worker took in the instant it died or stopped is never answered, and the
+ * tests poll this every few ms.
+ */
+async function workerPids(adminPort: number): Promise<readonly number[] | undefined> {
+  const res = await send(`http://127.0.0.1:${adminPort}/status.json`, {
+    headers: { connection: 'close' },
+    signal: AbortSignal.timeout(2_000),
+  }).catch(() => undefined)
+  return res?.status === 200 ? (JSON.parse(res.text) as StatusSnapshot).pids : undefined
+}

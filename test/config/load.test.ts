@@ -70,6 +70,7 @@ describe('defaults', () => {
         shutdownTimeout: 10_000,
         maxConnections: 0,
         backlog: 4096,
+        workerStallTimeout: 30_000,
         reusePort: true,
         trustedProxies: [],
         stripRequestHeaders: ['x-http-method-override', 'x-original-url', 'x-rewrite-url'],
