@@ -10,11 +10,10 @@ import assert from 'node:assert/strict'
 import type { ChildProcess } from 'node:child_process'
 import { connect } from 'node:net'
 import { after, describe, test } from 'node:test'
-import type { StatusSnapshot } from '../../src/admin/status-snapshot.ts'
 import { freePort, runEdgecache } from '../support/cli.ts'
 import { closeClient, send, waitFor } from '../support/client.ts'
 import { startOrigin } from '../support/origin.ts'
-import { startTwoWorkers } from '../support/workers.ts'
+import { bothWorkerPids, startTwoWorkers } from '../support/workers.ts'
 
 describe('accepting connections with workers', () => {
   const running: ChildProcess[] = []
@@ -42,15 +41,7 @@ describe('accepting connections with workers', () => {
     running.push(run.child)
     let stopped: number | undefined
     try {
-      let pids: readonly number[] = []
-      await waitFor(async () => {
-        if (run.child.exitCode !== null) throw new Error(`edgecache exited: ${run.out() + run.err()}`)
-        const res = await send(`http://127.0.0.1:${adminPort}/status.json`, {
-          headers: { connection: 'close' },
-        }).catch(() => undefined)
-        pids = res?.status === 200 ? ((JSON.parse(res.text) as StatusSnapshot).pids ?? []) : []
-        return pids.length === 2
-      }, 20_000)
+      const pids = await bothWorkerPids(adminPort)
       await closeClient()
 
       // A stopped worker stands for one whose event loop is busy for a moment. 64
@@ -96,14 +87,7 @@ describe('accepting connections with workers', () => {
     let stopped: number | undefined
     try {
       await workers.warm(origin, '/w')
-      let pids: readonly number[] = []
-      await waitFor(async () => {
-        const res = await send(`http://127.0.0.1:${workers.adminPort}/status.json`, {
-          headers: { connection: 'close' },
-        })
-        pids = (JSON.parse(res.text) as StatusSnapshot).pids ?? []
-        return pids.length === 2
-      }, 20_000)
+      const pids = await bothWorkerPids(workers.adminPort)
       await closeClient()
       stopped = pids[0]!
       process.kill(stopped, 'SIGSTOP')

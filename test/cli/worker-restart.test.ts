@@ -6,10 +6,9 @@
 import assert from 'node:assert/strict'
 import type { ChildProcess } from 'node:child_process'
 import { after, describe, test } from 'node:test'
-import type { StatusSnapshot } from '../../src/admin/status-snapshot.ts'
 import { closeClient, send, waitFor } from '../support/client.ts'
 import { startOrigin } from '../support/origin.ts'
-import { startTwoWorkers } from '../support/workers.ts'
+import { bothWorkerPids, startTwoWorkers, workerPids } from '../support/workers.ts'
 
 describe('worker restart', () => {
   const running: ChildProcess[] = []
@@ -25,11 +24,7 @@ describe('worker restart', () => {
     try {
       await workers.warm(origin, '/w')
       const pids = () => workerPids(workers.adminPort)
-      let before: readonly number[] = []
-      await waitFor(async () => {
-        before = (await pids()) ?? []
-        return before.length === 2
-      }, 20_000)
+      const before = await bothWorkerPids(workers.adminPort)
       const victim = before[0]!
       process.kill(victim, 'SIGKILL')
 
@@ -59,11 +54,7 @@ describe('worker restart', () => {
     try {
       await workers.warm(origin, '/w')
       const pids = () => workerPids(workers.adminPort)
-      let before: readonly number[] = []
-      await waitFor(async () => {
-        before = (await pids()) ?? []
-        return before.length === 2
-      }, 20_000)
+      const before = await bothWorkerPids(workers.adminPort)
       // A stopped process stands for a worker stuck in a loop: alive, answering nothing.
       stopped = before[0]!
       process.kill(stopped, 'SIGSTOP')
@@ -95,16 +86,3 @@ describe('worker restart', () => {
     }
   })
 })
-
-/**
- * The worker pids the primary sums /status over, once every worker answers. Bounded: a
- * connection a worker took in the instant it died or stopped is never answered, and the
- * tests poll this every few ms.
- */
-async function workerPids(adminPort: number): Promise<readonly number[] | undefined> {
-  const res = await send(`http://127.0.0.1:${adminPort}/status.json`, {
-    headers: { connection: 'close' },
-    signal: AbortSignal.timeout(2_000),
-  }).catch(() => undefined)
-  return res?.status === 200 ? (JSON.parse(res.text) as StatusSnapshot).pids : undefined
-}

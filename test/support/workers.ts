@@ -104,3 +104,26 @@ export async function startTwoWorkers(
     },
   }
 }
+
+/**
+ * The worker pids the primary sums /status over, once every worker answers; undefined when
+ * it does not answer. Bounded: a connection a worker took in the instant it died or stopped
+ * is never answered, and the tests poll this every few ms.
+ */
+export async function workerPids(adminPort: number): Promise<readonly number[] | undefined> {
+  const res = await send(`http://127.0.0.1:${adminPort}/status.json`, {
+    headers: { connection: 'close' },
+    signal: AbortSignal.timeout(2_000),
+  }).catch(() => undefined)
+  return res?.status === 200 ? ((JSON.parse(res.text) as { pids?: number[] }).pids ?? []) : undefined
+}
+
+/** Waits until both workers serve, and returns their pids. */
+export async function bothWorkerPids(adminPort: number): Promise<readonly number[]> {
+  let pids: readonly number[] = []
+  await waitFor(async () => {
+    pids = (await workerPids(adminPort)) ?? []
+    return pids.length === 2
+  }, 20_000)
+  return pids
+}
