@@ -6,8 +6,8 @@
  * load that handoff was the bottleneck (p99 0.5–1.4 s at 1,024 connections,
  * docs/benchmarks.md). So the workers accept themselves, as nginx's do. Sharing one
  * listening socket, whichever worker wakes first takes a connection, and connections opened
- * together often went nearly all to one worker (60 of 64 in half the runs measured), which
- * then did the work of both while the other idled. On Linux each worker therefore listens
+ * together often went nearly all to one worker (59, 61 and 58 of 64 in three of six
+ * runs), which then did the work of both while the other idled. On Linux each worker therefore listens
  * on a socket of its own on the same port (SO_REUSEPORT), and the kernel spreads new
  * connections evenly over them, as nginx's `reuseport` does.
  *
