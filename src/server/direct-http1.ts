@@ -178,8 +178,14 @@ export interface DirectConnections {
  * const direct = directConnections({ shared, limits, keepAliveBufferMs: 1000, handOver, timedOut })
  * server.on('connection', direct.accept)
  */
-export function directConnections(deps: DirectDeps): DirectConnections {
+export function directConnections(direct: DirectDeps): DirectConnections {
   const open = new Set<DirectConnection>()
+  const keepAliveTimeoutMs = direct.limits.keepAliveTimeoutMs
+  const deps: ConnectionDeps = {
+    ...direct,
+    keptAlive: { keepAlive: true, keepAliveTimeoutMs, maxRequests: 0, lastRequest: false },
+    closing: { keepAlive: false, keepAliveTimeoutMs, maxRequests: 0, lastRequest: false },
+  }
   return {
     accept(socket) {
       open.add(new DirectConnection(socket, deps, open))
@@ -264,9 +270,19 @@ interface Streaming {
  */
 const JOINED_BODY_BYTES = 16 * 1024
 
+/**
+ * `DirectDeps` and what an answer's head says of the connection, kept alive or not: the
+ * same for every answer of a listener, so made once. (node's maxRequestsPerSocket is not
+ * set on these listeners: no limit, never the last request.)
+ */
+interface ConnectionDeps extends DirectDeps {
+  readonly keptAlive: HeadConnection
+  readonly closing: HeadConnection
+}
+
 class DirectConnection {
   readonly #socket: Socket
-  readonly #deps: DirectDeps
+  readonly #deps: ConnectionDeps
   readonly #open: Set<DirectConnection>
   /** Bytes received and not yet read as a request. */
   #buffered: Buffer | undefined
@@ -283,7 +299,7 @@ class DirectConnection {
   #keepAliveTimer = false
   #done = false
 
-  constructor(socket: Socket, deps: DirectDeps, open: Set<DirectConnection>) {
+  constructor(socket: Socket, deps: ConnectionDeps, open: Set<DirectConnection>) {
     this.#socket = socket
     this.#deps = deps
     this.#open = open
@@ -389,16 +405,11 @@ class DirectConnection {
       return
     }
     const body = answer.body
-    const shared = this.#deps.shared
+    const deps = this.#deps
+    const shared = deps.shared
     const headers = answer.headers
     headers['x-request-id'] = request.ctx.id
-    const keepAlive = request.head.keepAlive && !shared.closing
-    const connection: HeadConnection = {
-      keepAlive,
-      keepAliveTimeoutMs: this.#deps.limits.keepAliveTimeoutMs,
-      maxRequests: 0,
-      lastRequest: false,
-    }
+    const connection = request.head.keepAlive && !shared.closing ? deps.keptAlive : deps.closing
     if (shared.closing) headers.connection = 'close'
     // An answer not from the store has every field checked as writeHead checks it.
     const head = preparedHead(answer.status, headers, answer.storedFields ?? NOTHING_STORED, connection)
