@@ -59,6 +59,12 @@ const MAX_RETRIES_PER_RUN = 2
 const RUN_OVERHEAD_S = 0.4
 /** Seconds of the unmeasured first run of each target, before round 1. */
 const WARM_PASS_S = 3
+/**
+ * How long the targets are left without load before "idle at end" is read: two windows of
+ * edgecache's `server.idleMemoryRelease` (10 s), so that a worker has seen a quiet window
+ * after the last busy one and given its memory back, as it does in service.
+ */
+const IDLE_WAIT_MS = 21_000
 
 /** The commit being measured, `+dirty` when src/ has changes (dist/ is built from it). */
 function gitRevision(): string | undefined {
@@ -364,7 +370,7 @@ async function comparisonMode(
       discarded: discarded.map((d) => ({ result: d.result, otherCpuShare: d.otherCpuShare })),
     }
   })
-  await sleep(1_000)
+  await sleep(IDLE_WAIT_MS)
   const answeredAfterLoad: Record<string, boolean> = {}
   for (const t of running) {
     const record = memory.get(t.id)!

@@ -14,7 +14,7 @@ import { configChanges } from './config/changes.ts'
 import type { CacheConfig, Config } from './config/schema.ts'
 import { ProblemsError } from './errors.ts'
 import { createClusterMetrics } from './observability/cluster-metrics.ts'
-import { createAccessLog } from './observability/access-log.ts'
+import { createAccessLog, roundMs } from './observability/access-log.ts'
 import { events, publish } from './observability/events.ts'
 import { createLogging, type Logger, type Logging } from './observability/logger.ts'
 import { createMetrics } from './observability/metrics.ts'
@@ -37,6 +37,7 @@ import { createClientCertStage } from './pipeline/stages/client-cert.ts'
 import { createHttpsRedirect } from './server/https-redirect.ts'
 import { createLiveCertificates, type LiveCertificates } from './server/live-certificates.ts'
 import { listensOnOwnSocket } from './server/accept-policy.ts'
+import { releaseMemoryWhenQuiet } from './memory-release.ts'
 import { listenError } from './server/listen-error.ts'
 import { followTicketKeys } from './server/cluster-ticket-keys.ts'
 import { createProxyServer, type ProxyServer, type ProxyServerOptions } from './server/proxy-server.ts'
@@ -382,6 +383,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
         }
       : undefined,
     onFinish: (ctx, status, bytes, totalMs) => {
+      finishedRequests++
       publish(events.requestFinished, {
         route: ctx.facts.route,
         method: ctx.method,
@@ -450,6 +452,8 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
   const servers = [server, tlsServer, h2cServer].filter((s): s is ProxyServer => s !== undefined)
 
   let serving = false
+  let finishedRequests = 0
+  let stopMemoryRelease = () => {}
   // Listed on the status page and in metrics before any request has reached it.
   const firstPool = pools.names.values().next().value ?? 'default'
   const status = createStatusTracker({
@@ -628,6 +632,15 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
         throw listenError('admin', adminAt.host, adminAt.port, err)
       })
       serving = true
+      stopMemoryRelease = releaseMemoryWhenQuiet({
+        windowMs: config.server.idleMemoryRelease,
+        finishedRequests: () => finishedRequests,
+        onReleased: ({ heapBeforeBytes, heapAfterBytes, durationMs }) =>
+          logger.debug(
+            { heapBeforeBytes, heapAfterBytes, durationMs: roundMs(durationMs) },
+            'memory given back after a busy spell',
+          ),
+      })
       logger.info(
         {
           proxy,
@@ -648,6 +661,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
     },
     async close() {
       serving = false
+      stopMemoryRelease()
       routes.close()
       certificates?.close()
       await Promise.all([...servers.map((s) => s.close(config.server.shutdownTimeout)), admin.close()])

@@ -174,6 +174,10 @@ const serverSchema = z
       'with workers, one whose event loop has not answered the primary for this long is killed and started again (its connections are cut; new ones stop waiting for it); 0s = never',
       '30s',
     ),
+    idleMemoryRelease: duration(
+      'a process that finished more than one request a second in such a window, and then one a second or fewer for a whole window, runs one full garbage collection that gives the memory a burst made V8 take back to the system; 0s = never',
+      '10s',
+    ),
     reusePort: boolean(
       'with workers on Linux, each listens on the proxy ports with a socket of its own (SO_REUSEPORT) and the kernel spreads new connections evenly over them; false: one shared socket, from which a stalled worker takes no new connection',
       true,
@@ -893,6 +897,8 @@ export interface ServerConfig {
   readonly reusePort: boolean
   /** Milliseconds a worker may go without answering the primary before it is replaced; 0 = never. */
   readonly workerStallTimeout: number
+  /** Milliseconds per window of the memory release after a busy spell (memory-release.ts); 0 = never. */
+  readonly idleMemoryRelease: number
   /** IP addresses and CIDR ranges, IPv4 or IPv6, as written. */
   readonly trustedProxies: readonly string[]
   /** Lowercase header field names. */

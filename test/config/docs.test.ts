@@ -12,7 +12,7 @@ test('docs/config.md matches the schema (regenerate: node --import tsx src/confi
 test('every leaf field has a doc line, an env name and a row in the docs', () => {
   const docs = renderConfigDocs()
   const fields = listFields()
-  assert.equal(fields.length, 134)
+  assert.equal(fields.length, 135)
   for (const field of fields) {
     assert.ok(field.meta.doc.length > 0, `${field.path.join('.')} has a doc line`)
     // A pool's fields sit under a name the user chooses: set in a config file only.

@@ -71,6 +71,7 @@ describe('defaults', () => {
         maxConnections: 0,
         backlog: 4096,
         workerStallTimeout: 30_000,
+        idleMemoryRelease: 10_000,
         reusePort: true,
         trustedProxies: [],
         stripRequestHeaders: ['x-http-method-override', 'x-original-url', 'x-rewrite-url'],

@@ -1,0 +1,88 @@
+/**
+ * Giving memory back after a busy spell. Under load V8 grows its heap (most of all the
+ * young generation, up to tens of MiB per semi-space), and once the load has passed it
+ * keeps what it took: a worker measured 45 MiB of anonymous memory after start, 185–195
+ * MiB after a burst of 1,024 connections, and still 185–195 MiB a minute later. A full
+ * collection that aims at the footprint (what V8 runs when the system is short of memory)
+ * brings it back to 62–69 MiB.
+ *
+ * So each process watches how many requests it finishes per window: after a window with
+ * more than one a second (busy), the first window with one a second or fewer (quiet) runs
+ * that collection once. It takes some tens of milliseconds, on a process that is serving
+ * about nothing; steady traffic of either kind never triggers it, and it runs again only
+ * after another busy window.
+ */
+import { getHeapStatistics, setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
+
+/** What a release tells its log: the V8 heap's size before and after, and how long it took. */
+export interface MemoryReleased {
+  readonly heapBeforeBytes: number
+  readonly heapAfterBytes: number
+  readonly durationMs: number
+}
+
+export interface MemoryReleaseOptions {
+  /** Milliseconds per window; 0 turns it off. */
+  readonly windowMs: number
+  /** Requests this process has finished so far. */
+  readonly finishedRequests: () => number
+  /** Runs the collection (tests pass their own). @default collectForFootprint() */
+  readonly collect?: (() => void) | undefined
+  readonly onReleased: (released: MemoryReleased) => void
+}
+
+/** Starts watching; returns a function that stops it (on shutdown). */
+export function releaseMemoryWhenQuiet(options: MemoryReleaseOptions): () => void {
+  const { windowMs, finishedRequests, onReleased } = options
+  if (windowMs <= 0) return () => {}
+  const collect = options.collect ?? collectForFootprint()
+  // More than this many requests in a window is a busy one: one a second on average.
+  const quietMost = Math.max(1, Math.floor(windowMs / 1_000))
+  let counted = finishedRequests()
+  let busySinceRelease = false
+  const timer = setInterval(() => {
+    const now = finishedRequests()
+    const inWindow = now - counted
+    counted = now
+    if (inWindow > quietMost) {
+      busySinceRelease = true
+      return
+    }
+    if (!busySinceRelease) return
+    busySinceRelease = false
+    const heapBeforeBytes = getHeapStatistics().total_heap_size
+    const started = performance.now()
+    collect()
+    onReleased({
+      heapBeforeBytes,
+      heapAfterBytes: getHeapStatistics().total_heap_size,
+      durationMs: performance.now() - started,
+    })
+  }, windowMs)
+  timer.unref()
+  return () => clearInterval(timer)
+}
+
+/** V8's `gc()` with its options (the `--expose-gc` extension). */
+type GcFunction = (options: {
+  readonly type: 'major'
+  readonly execution: 'sync'
+  readonly flavor: 'last-resort'
+}) => void
+
+/**
+ * A full collection that gives memory back: `gc()` with the `last-resort` flavour, which
+ * also shrinks the young generation and returns free pages. `gc` is taken from a context
+ * made while `--expose-gc` is on, so the process's own global gets none.
+ */
+export function collectForFootprint(): () => void {
+  setFlagsFromString('--expose-gc')
+  let gc: GcFunction
+  try {
+    gc = runInNewContext('gc') as GcFunction
+  } finally {
+    setFlagsFromString('--no-expose-gc')
+  }
+  return () => gc({ type: 'major', execution: 'sync', flavor: 'last-resort' })
+}
