@@ -10,7 +10,7 @@ import assert from 'node:assert/strict'
 import type { ChildProcess } from 'node:child_process'
 import { connect } from 'node:net'
 import { after, describe, test } from 'node:test'
-import { freePort, runEdgecache } from '../support/cli.ts'
+import { freePort, proxyFlags, runEdgecache } from '../support/cli.ts'
 import { closeClient, send, waitFor } from '../support/client.ts'
 import { startOrigin } from '../support/origin.ts'
 import { bothWorkerPids, startTwoWorkers } from '../support/workers.ts'
@@ -27,12 +27,7 @@ describe('accepting connections with workers', () => {
     const port = await freePort()
     const adminPort = await freePort()
     const run = runEdgecache([
-      '--upstream',
-      origin.url,
-      '--listen',
-      `127.0.0.1:${port}`,
-      '--admin-listen',
-      `127.0.0.1:${adminPort}`,
+      ...proxyFlags(origin.url, port, adminPort),
       '--workers',
       '2',
       '--log-level',

@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, test } from 'node:test'
-import { freePort, runEdgecache } from '../support/cli.ts'
+import { freePort, proxyFlags, runEdgecache } from '../support/cli.ts'
 import { closeClient, send, waitFor } from '../support/client.ts'
 import { startOrigin } from '../support/origin.ts'
 
@@ -38,19 +38,9 @@ describe('log file with workers', () => {
     const origin = await startOrigin()
     const [port, adminPort] = [await freePort(), await freePort()]
     const file = join(dir, 'edgecache.log')
-    const run = runEdgecache(
-      [
-        '--upstream',
-        origin.url,
-        '--listen',
-        `127.0.0.1:${port}`,
-        '--admin-listen',
-        `127.0.0.1:${adminPort}`,
-        '--workers',
-        '2',
-      ],
-      { EDGECACHE_LOG__FILE: file },
-    )
+    const run = runEdgecache([...proxyFlags(origin.url, port, adminPort), '--workers', '2'], {
+      EDGECACHE_LOG__FILE: file,
+    })
     try {
       // A new connection each: the primary hands them to the workers in turn.
       const get = (id: string) =>

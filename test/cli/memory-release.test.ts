@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict'
 import { after, test } from 'node:test'
-import { freePort, runEdgecache } from '../support/cli.ts'
+import { freePort, proxyFlags, runEdgecache } from '../support/cli.ts'
 import { closeClient, send, waitFor } from '../support/client.ts'
 import { startOrigin } from '../support/origin.ts'
 
@@ -22,19 +22,9 @@ test('a worker that served a burst gives memory back once it is quiet', async ()
   const origin = await startOrigin()
   const port = await freePort()
   const adminPort = await freePort()
-  const run = runEdgecache(
-    [
-      '--upstream',
-      origin.url,
-      '--listen',
-      `127.0.0.1:${port}`,
-      '--admin-listen',
-      `127.0.0.1:${adminPort}`,
-      '--log-level',
-      'debug',
-    ],
-    { EDGECACHE_SERVER__IDLE_MEMORY_RELEASE: '1s' },
-  )
+  const run = runEdgecache([...proxyFlags(origin.url, port, adminPort), '--log-level', 'debug'], {
+    EDGECACHE_SERVER__IDLE_MEMORY_RELEASE: '1s',
+  })
   after(async () => {
     if (run.child.exitCode === null) run.child.kill('SIGKILL')
     await closeClient()

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict'
 import { createServer, type Socket } from 'node:net'
 import { after, describe, test } from 'node:test'
-import { freePort, runEdgecache } from '../support/cli.ts'
+import { freePort, proxyFlags, runEdgecache } from '../support/cli.ts'
 import { closeClient, send, waitFor } from '../support/client.ts'
 import { startProxy, type TestProxy } from '../support/proxy.ts'
 
@@ -122,16 +122,7 @@ describe('the keep-alive race', () => {
     origins.push(origin)
     const port = await freePort()
     const adminPort = await freePort()
-    const edgecache = runEdgecache([
-      '--upstream',
-      origin.url,
-      '--listen',
-      `127.0.0.1:${port}`,
-      '--admin-listen',
-      `127.0.0.1:${adminPort}`,
-      '--log-level',
-      'warn',
-    ])
+    const edgecache = runEdgecache([...proxyFlags(origin.url, port, adminPort), '--log-level', 'warn'])
     try {
       const get = (path: string) =>
         send(`http://127.0.0.1:${port}${path}`, { headers: { connection: 'close' } })

@@ -18,6 +18,11 @@ export interface RunningCommand {
   err(): string
 }
 
+/** The flags that put the proxy in front of `upstream`, on loopback ports `port` and `adminPort`. */
+export function proxyFlags(upstream: string, port: number, adminPort: number): string[] {
+  return ['--upstream', upstream, '--listen', `127.0.0.1:${port}`, '--admin-listen', `127.0.0.1:${adminPort}`]
+}
+
 /**
  * Runs the command. Unless `env` names one, it gets a cache directory of its own, removed
  * when it exits: commands run at once must not share one (the second would be refused).

@@ -5,7 +5,7 @@
  * counts them, and one that waits until both workers hold a path.
  */
 import type { ChildProcess } from 'node:child_process'
-import { freePort, runEdgecache } from './cli.ts'
+import { freePort, proxyFlags, runEdgecache } from './cli.ts'
 import { type Reply, send, waitFor } from './client.ts'
 import type { Origin } from './origin.ts'
 
@@ -41,18 +41,7 @@ export async function startTwoWorkers(
   const port = ports?.port ?? (await freePort())
   const adminPort = ports?.adminPort ?? (await freePort())
   const { child, exited, out, err } = runEdgecache(
-    [
-      '--upstream',
-      origin.url,
-      '--listen',
-      `127.0.0.1:${port}`,
-      '--admin-listen',
-      `127.0.0.1:${adminPort}`,
-      '--workers',
-      '2',
-      '--log-level',
-      'warn',
-    ],
+    [...proxyFlags(origin.url, port, adminPort), '--workers', '2', '--log-level', 'warn'],
     env,
   )
   let sent = 0
