@@ -37,6 +37,7 @@ export function releaseMemoryWhenQuiet(options: MemoryReleaseOptions): () => voi
   const { windowMs, finishedRequests, onReleased } = options
   if (windowMs <= 0) return () => {}
   const collect = options.collect ?? collectForFootprint()
+  if (collect === undefined) return () => {}
   // More than this many requests in a window is a busy one: one a second on average.
   const quietMost = Math.max(1, Math.floor(windowMs / 1_000))
   let counted = finishedRequests()
@@ -74,15 +75,20 @@ type GcFunction = (options: {
 /**
  * A full collection that gives memory back: `gc()` with the `last-resort` flavour, which
  * also shrinks the young generation and returns free pages. `gc` is taken from a context
- * made while `--expose-gc` is on, so the process's own global gets none.
+ * made while `--expose-gc` is on, so the process's own global gets none. Undefined if V8
+ * will not give it (the release is then off: serving matters more).
  */
-export function collectForFootprint(): () => void {
-  setFlagsFromString('--expose-gc')
-  let gc: GcFunction
+export function collectForFootprint(): (() => void) | undefined {
+  let gc: unknown
   try {
-    gc = runInNewContext('gc') as GcFunction
+    setFlagsFromString('--expose-gc')
+    gc = runInNewContext('gc')
+  } catch {
+    return undefined
   } finally {
     setFlagsFromString('--no-expose-gc')
   }
-  return () => gc({ type: 'major', execution: 'sync', flavor: 'last-resort' })
+  if (typeof gc !== 'function') return undefined
+  const collect = gc as GcFunction
+  return () => collect({ type: 'major', execution: 'sync', flavor: 'last-resort' })
 }
