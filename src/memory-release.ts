@@ -4,7 +4,7 @@
  * keeps what it took: a worker measured 45 MiB of anonymous memory after start, 185–195
  * MiB after a burst of 1,024 connections, and still 185–195 MiB a minute later. A full
  * collection that aims at the footprint (what V8 runs when the system is short of memory)
- * brings it back to 62–69 MiB.
+ * brought it back to 62–69 MiB there; what stays is mostly glibc's (docs/benchmarks.md).
  *
  * So each process watches how many requests it finishes per window: after a window with
  * more than one a second (busy), the first window with one a second or fewer (quiet) runs

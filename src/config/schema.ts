@@ -175,7 +175,7 @@ const serverSchema = z
       '30s',
     ),
     idleMemoryRelease: duration(
-      'a process that finished more than one request a second in such a window, and then one a second or fewer for a whole window, runs one full garbage collection that gives the memory a burst made V8 take back to the system; 0s = never',
+      'windows of this length: after one in which a process finished more than one request a second, the first with one a second or fewer runs one full garbage collection that gives back to the system the memory the busy spell made V8 take; 0s = never',
       '10s',
     ),
     reusePort: boolean(
