@@ -1,32 +1,36 @@
 /**
- * Where a process's log lines go: standard output or `log.file`, through one asynchronous
- * sonic-boom (what pino.destination builds on), so pino's lines and the access lines keep
- * their order and a file is reopened in one place. Access lines are encoded into a batch
- * of bytes that is handed on once BATCH_BYTES have gathered or FLUSH_MS has passed, as
- * nginx's `access_log … buffer=32k flush=…` does: a write per line cost more than the line
- * (and strings joined line by line cost a third more than bytes, in copies and garbage).
- * Writes never block the event loop; a clean stop awaits `flush()`, and a process that
- * exits otherwise writes what is kept synchronously on its way out.
+ * Where a process's log lines go: standard output or `log.file`, in one ordered stream of
+ * bytes, so pino's lines and the access lines keep their order and a file is reopened in
+ * one place. Lines are encoded into a batch that is written once BATCH_BYTES have gathered
+ * or FLUSH_MS has passed, as nginx's `access_log … buffer=32k flush=…` does: a write per
+ * line cost more than the line (and strings joined line by line cost a third more than
+ * bytes, in copies and garbage). A line written with `write` (pino's) goes out as soon as
+ * no write is in flight.
+ *
+ * Writes are asynchronous (`fs.write` on libuv's threadpool) and never block the event loop.
+ * Two batch buffers take turns, one filling while the other is written, so a busy proxy
+ * allocates nothing here: a new buffer for each batch (and sonic-boom's copy of it, which
+ * this module used before) left a worker's C heap 25 MiB larger after a burst, memory glibc
+ * could not give back. A clean stop awaits `flush()`; a process that exits otherwise
+ * writes what is left synchronously on its way out.
  */
-import { appendFileSync, closeSync, mkdirSync, openSync } from 'node:fs'
+import { appendFileSync, close, mkdirSync, open, openSync, write, writeSync } from 'node:fs'
 import { dirname } from 'node:path'
 import type { DestinationStream } from 'pino'
 import { EdgecacheError } from '../errors.ts'
-// sonic-boom is CommonJS: its class is a property of what it exports (it exports the class).
-import sonicBoom, { type SonicBoom } from 'sonic-boom'
 
-/** A batch of access lines is handed on once it holds this many bytes… */
+/** A batch of lines is written once it holds this many bytes… */
 const BATCH_BYTES = 32 * 1024
 /** …or this long after its first line, so a quiet proxy's lines show up at once. */
 const FLUSH_MS = 100
 /** Room for a batch and the line that fills it (a UTF-16 unit is at most 3 UTF-8 bytes). */
 const BATCH_CAPACITY = 2 * BATCH_BYTES
-/** Up to this many bytes (a line of pino's, say) are copied out and the batch kept for more. */
-const COPY_UP_TO = 4 * 1024
 /** A clean stop waits at most this long for the file to take the last lines. */
 const FLUSH_BOUND_MS = 5_000
 /** The same output error is reported on standard error at most once in this long. */
 const ERROR_REPORT_MS = 10_000
+/** A write refused for now (EAGAIN: standard output is a full non-blocking pipe) is tried again after this long. */
+const RETRY_MS = 10
 
 export interface LogOutput {
   /** A line to write out now, after every line kept before it (pino writes here). */
@@ -49,54 +53,56 @@ export interface LogOutputOptions {
   readonly destination?: DestinationStream | undefined
 }
 
+/** A file descriptor lines go to: standard output, or the file as opened at one time. */
+interface Target {
+  /** Undefined while a reopened file is being opened. */
+  fd: number | undefined
+  /** Whether the descriptor is this output's to close (not standard output, nor one shared). */
+  owned: boolean
+}
+
+/** Bytes handed on to be written to `target`, in order. */
+interface Chunk {
+  readonly target: Target
+  readonly bytes: Buffer
+  readonly length: number
+  written: number
+}
+
 /**
  * Outputs with lines not yet written, for onExit: each is here from its first line kept
- * until sonic-boom has written everything (its 'drain').
+ * until everything it was given is written.
  */
 const unfinished = new Set<Output>()
 
 class Output implements LogOutput {
-  /** Undefined when writing to a stream given in the options. */
-  readonly #sonic: SonicBoom | undefined
   readonly #destination: DestinationStream | undefined
   readonly #file: string | undefined
+  /** Where lines kept from now on go. */
+  #target: Target
+  /** Handed on, not yet written, oldest first; the first is in flight while #writing. */
+  readonly #queue: Chunk[] = []
+  #writing = false
   /** Lines kept, UTF-8, in `#batch[0, #used)`. */
-  #batch = Buffer.allocUnsafe(BATCH_CAPACITY)
+  #batch: Buffer = Buffer.allocUnsafe(BATCH_CAPACITY)
   #used = 0
-  /** sonic-boom opens a file asynchronously: lines are kept until it has. */
-  #opened: boolean
+  /** The other batch buffer, back from its write. */
+  #spare: Buffer | undefined
   #timer: NodeJS.Timeout | undefined
-  /** Lines handed to sonic-boom that it may not have written yet (cleared on 'drain'). */
-  #unwritten = false
+  /** Called once everything kept and handed on is written (flush waits here). */
+  #idle: (() => void)[] = []
   /** Standard output was closed (EPIPE): lines have nowhere to go. */
   #broken = false
   #lastError = { code: '', at: 0 }
 
   constructor(options: LogOutputOptions) {
-    if (options.destination !== undefined) {
-      this.#destination = options.destination
-      this.#opened = true
-      return
-    }
+    this.#destination = options.destination
     const file = options.file
     this.#file = file
-    this.#opened = file === undefined
-    if (file !== undefined) checkWritable(file)
-    const sonic = new sonicBoom.SonicBoom({
-      ...(file === undefined ? { fd: 1 } : { dest: file, mkdir: true }),
-      sync: false,
-      contentMode: 'buffer',
-    })
-    sonic.once('ready', () => {
-      this.#opened = true
-      this.#handOnKept()
-    })
-    sonic.on('drain', () => {
-      this.#unwritten = false
-      if (this.#used === 0) unfinished.delete(this)
-    })
-    sonic.on('error', (err: NodeJS.ErrnoException) => this.#failed(err))
-    this.#sonic = sonic
+    this.#target =
+      options.destination !== undefined || file === undefined
+        ? { fd: 1, owned: false }
+        : { fd: openForAppend(file), owned: true }
   }
 
   write(line: string): void {
@@ -110,11 +116,26 @@ class Output implements LogOutput {
   }
 
   reopen(): void {
-    if (this.#file === undefined) return
-    // What was logged before goes to the file being moved away: sonic-boom reopens once the
-    // write in flight is done, and keeps the lines that come meanwhile for the new file.
-    this.#handOnKept()
-    this.#sonic?.reopen()
+    const file = this.#file
+    if (file === undefined || this.#destination !== undefined) return
+    // What was logged before goes to the file being moved away, after what is in flight.
+    const old = this.#target
+    if (this.#used > 0) this.#enqueue()
+    const reopened: Target = { fd: undefined, owned: true }
+    this.#target = reopened
+    open(file, 'a', (err, fd) => {
+      if (err === null) {
+        reopened.fd = fd
+      } else {
+        // The old file stays in use: lines are better there than nowhere.
+        this.#failed(err)
+        reopened.fd = old.fd
+        reopened.owned = old.owned
+        old.owned = false
+      }
+      this.#closeIfDone(old)
+      this.#pump()
+    })
   }
 
   flush(callback?: () => void): Promise<void> {
@@ -123,38 +144,45 @@ class Output implements LogOutput {
     return flushed
   }
 
-  async #flush(): Promise<void> {
-    const sonic = this.#sonic
-    if (sonic === undefined) return this.#handOnKept()
-    const deadline = Date.now() + FLUSH_BOUND_MS
-    // Still opening: the lines go out once it has ('ready' hands them on).
-    if (!this.#opened) await settled(sonic, 'ready', deadline)
+  #flush(): Promise<void> {
     this.#handOnKept()
-    if (this.#unwritten) await settled(sonic, 'drain', deadline)
+    if (this.#isIdle()) return Promise.resolve()
+    return new Promise((resolve) => {
+      const bound = setTimeout(resolve, FLUSH_BOUND_MS).unref()
+      this.#idle.push(() => {
+        clearTimeout(bound)
+        resolve()
+      })
+    })
   }
 
-  /** On exit, with no event loop left: what is kept or unwritten goes out synchronously. */
+  /** On exit, with no event loop left: what is in flight, handed on or kept goes out synchronously. */
   flushSync(): void {
     try {
-      if (!this.#opened && this.#file !== undefined) {
-        // Exiting before the file opened: every line is still kept here, in order.
-        appendFileSync(this.#file, this.#batch.subarray(0, this.#used))
-        this.#used = 0
-        return
-      }
-      this.#handOnKept()
-      if (this.#unwritten) this.#sonic?.flushSync()
+      if (this.#destination !== undefined || this.#broken) return
+      // The write in flight may have been partly done: it is written again from where it
+      // was last known to stand (a line twice rather than none).
+      for (const chunk of this.#queue.splice(0))
+        this.#writeSyncTo(chunk.target, chunk.bytes.subarray(chunk.written, chunk.length))
+      if (this.#used > 0) this.#writeSyncTo(this.#target, this.#batch.subarray(0, this.#used))
+      this.#used = 0
     } catch {
       // Standard output closed, or the file cannot be written: nothing more can be done.
     }
   }
 
+  #writeSyncTo(target: Target, bytes: Buffer): void {
+    if (target.fd !== undefined) writeSync(target.fd, bytes)
+    else if (this.#file !== undefined) appendFileSync(this.#file, bytes)
+  }
+
   /** Keeps `line` after the lines kept before it. */
   #keep(line: string): void {
+    if (this.#broken) return
     const most = 3 * line.length
     if (this.#used + most > this.#batch.length) {
       this.#handOnKept()
-      // A line longer than a batch, or lines kept while the file opens: a bigger batch.
+      // A line longer than a batch, or lines kept while a write is slow: a bigger batch.
       if (this.#used + most > this.#batch.length) {
         const size = Math.max(2 * this.#batch.length, this.#used + most)
         this.#batch = Buffer.concat([this.#batch.subarray(0, this.#used)], size)
@@ -172,40 +200,93 @@ class Output implements LogOutput {
     this.#handOnKept()
   }
 
+  /**
+   * Hands on what is kept, unless a write is still waiting: then the lines keep gathering
+   * and go out together once it is done, as one write.
+   */
   #handOnKept(): void {
-    if (this.#used === 0 || !this.#opened) return
-    let kept = this.#batch.subarray(0, this.#used)
-    // sonic-boom holds the bytes until written: a few are copied (from Node's pool), and a
-    // full batch is handed on as it is and the next lines go to a new one.
-    if (this.#used <= COPY_UP_TO) kept = Buffer.from(kept)
-    else this.#batch = Buffer.allocUnsafe(BATCH_CAPACITY)
-    this.#used = 0
-    this.#handOn(kept)
-  }
-
-  #handOn(bytes: Buffer): void {
-    if (this.#sonic === undefined) {
-      this.#destination?.write(bytes.toString())
+    if (this.#used === 0 || this.#queue.length > 0) return
+    const destination = this.#destination
+    if (destination !== undefined) {
+      destination.write(this.#batch.toString('utf8', 0, this.#used))
+      this.#used = 0
       unfinished.delete(this)
       return
     }
-    if (this.#broken) return
-    this.#unwritten = true
-    unfinished.add(this)
-    // contentMode 'buffer' takes bytes; its types know only strings.
-    this.#sonic.write(bytes as unknown as string)
+    this.#enqueue()
+    this.#pump()
+  }
+
+  /** Moves what is kept to the queue, for the target it was kept for, and takes the other buffer. */
+  #enqueue(): void {
+    this.#queue.push({ target: this.#target, bytes: this.#batch, length: this.#used, written: 0 })
+    this.#batch = this.#spare ?? Buffer.allocUnsafe(BATCH_CAPACITY)
+    this.#spare = undefined
+    this.#used = 0
+  }
+
+  /** Writes the oldest chunk, unless one is in flight or its file is still opening. */
+  #pump = (): void => {
+    const chunk = this.#queue[0]
+    if (this.#writing || chunk === undefined) return
+    const fd = chunk.target.fd
+    if (fd === undefined) return
+    this.#writing = true
+    write(fd, chunk.bytes, chunk.written, chunk.length - chunk.written, null, (err, n) => {
+      this.#writing = false
+      if (err !== null) {
+        if (err.code === 'EAGAIN') {
+          setTimeout(this.#pump, RETRY_MS).unref()
+          return
+        }
+        this.#failed(err)
+        if (this.#broken) return
+        // This chunk is lost; the next may fare better (a full disk that was cleaned).
+        chunk.written = chunk.length
+      } else {
+        chunk.written += n
+      }
+      if (chunk.written < chunk.length) {
+        this.#pump()
+        return
+      }
+      this.#queue.shift()
+      if (chunk.bytes.length === BATCH_CAPACITY) this.#spare = chunk.bytes
+      this.#closeIfDone(chunk.target)
+      if (this.#queue.length === 0) this.#handOnKept()
+      if (this.#isIdle()) this.#settle()
+      else this.#pump()
+    })
+  }
+
+  #isIdle(): boolean {
+    return this.#broken || (this.#queue.length === 0 && this.#used === 0)
+  }
+
+  #settle(): void {
+    unfinished.delete(this)
+    for (const resolve of this.#idle.splice(0)) resolve()
+  }
+
+  /** Closes a file replaced by a reopen once nothing is left to write to it. */
+  #closeIfDone(target: Target): void {
+    if (target === this.#target || !target.owned || target.fd === undefined) return
+    if (this.#queue.some((chunk) => chunk.target === target)) return
+    target.owned = false
+    close(target.fd, () => {})
   }
 
   /**
-   * A failed write or reopen leaves the lines with sonic-boom (a failed reopen, the old
-   * file in use): say so on standard error rather than end the process over its log. A
-   * closed standard output (EPIPE) ends the logging instead, as pino's destination does.
+   * A failed write or reopen is said on standard error rather than end the process over
+   * its log (a failed reopen keeps the old file in use). A closed standard output (EPIPE)
+   * ends the logging instead, as pino's destination does.
    */
   #failed(err: NodeJS.ErrnoException): void {
     if (err.code === 'EPIPE') {
       this.#broken = true
       this.#used = 0
-      unfinished.delete(this)
+      this.#queue.length = 0
+      this.#settle()
       return
     }
     const code = err.code ?? err.message
@@ -216,30 +297,15 @@ class Output implements LogOutput {
   }
 }
 
-/** Resolves on sonic-boom's `event`, on an error, or at `deadline` (epoch ms), whichever comes first. */
-function settled(sonic: SonicBoom, event: 'ready' | 'drain', deadline: number): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(bound)
-      sonic.off(event, done)
-      sonic.off('error', done)
-      resolve()
-    }
-    const bound = setTimeout(done, Math.max(0, deadline - Date.now())).unref()
-    sonic.once(event, done)
-    sonic.once('error', done)
-  })
-}
-
 /**
- * Opens `file` for appending once, synchronously, so a log file that cannot be written
- * stops the start with its reason, rather than leave lines gathering for a file that never
- * opens (sonic-boom opens it again, asynchronously).
+ * Opens `file` for appending, synchronously, at start: a log file that cannot be written
+ * stops the start with its reason, rather than leave lines gathering for a file that
+ * never opens.
  */
-function checkWritable(file: string): void {
+function openForAppend(file: string): number {
   try {
     mkdirSync(dirname(file), { recursive: true })
-    closeSync(openSync(file, 'a'))
+    return openSync(file, 'a')
   } catch (err) {
     throw new EdgecacheError(
       'EC_ERR_CONFIG_INVALID',

@@ -91,11 +91,11 @@ describe('log output', () => {
   })
 
   for (const [when, wait] of [
-    ['before the file has opened', ''],
-    ['once the file is open', 'await output.flush()'],
+    ['with a write in flight', ''],
+    ['with nothing in flight', 'await output.flush()'],
   ] as const) {
     test(`a process that exits with lines buffered writes them on its way out, ${when}`, () => {
-      const file = join(dir, `exit-${wait === '' ? 'early' : 'open'}.log`)
+      const file = join(dir, `exit-${wait === '' ? 'in-flight' : 'idle'}.log`)
       const module = new URL('../../src/observability/log-output.ts', import.meta.url).pathname
       const script = [
         `import { createLogOutput } from ${JSON.stringify(module)}`,
@@ -112,9 +112,12 @@ describe('log output', () => {
       assert.equal(child.status, 3, child.stderr)
       assert.equal(child.stderr, '')
       const written = readFileSync(file, 'utf8').split('\n')
-      assert.equal(written[0], 'first')
-      assert.equal(written[100], 'buffered 99')
-      assert.equal(written.length, 102)
+      // A write in flight at exit may or may not have been done: it is written again, so a
+      // line may show twice but never goes missing. What was only kept is written once.
+      const firsts = written.filter((line) => line === 'first').length
+      if (wait === '') assert.ok(firsts === 1 || firsts === 2, `first ${firsts} times`)
+      else assert.equal(firsts, 1)
+      assert.deepEqual(written.slice(firsts), [...Array.from({ length: 100 }, (_, i) => `buffered ${i}`), ''])
     })
   }
 
