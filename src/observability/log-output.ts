@@ -86,6 +86,11 @@ class Output implements LogOutput {
   /** Lines kept, UTF-8, in `#batch[0, #used)`. */
   #batch: Buffer = Buffer.allocUnsafe(BATCH_CAPACITY)
   #used = 0
+  /**
+   * What is kept should go out as soon as no write is in flight: a line from `write`, the
+   * flush timer, or `flush()`. Otherwise kept lines wait for a full batch.
+   */
+  #due = false
   /** The other batch buffer, back from its write. */
   #spare: Buffer | undefined
   #timer: NodeJS.Timeout | undefined
@@ -107,6 +112,7 @@ class Output implements LogOutput {
 
   write(line: string): void {
     this.#keep(line)
+    this.#due = true
     this.#handOnKept()
   }
 
@@ -145,6 +151,7 @@ class Output implements LogOutput {
   }
 
   #flush(): Promise<void> {
+    this.#due = true
     this.#handOnKept()
     if (this.#isIdle()) return Promise.resolve()
     return new Promise((resolve) => {
@@ -197,15 +204,17 @@ class Output implements LogOutput {
 
   #onTimer = (): void => {
     this.#timer = undefined
+    this.#due = true
     this.#handOnKept()
   }
 
   /**
-   * Hands on what is kept, unless a write is still waiting: then the lines keep gathering
-   * and go out together once it is done, as one write.
+   * Hands on what is kept once it is a full batch or due, unless a write is still waiting:
+   * then the lines keep gathering and go out together once it is done, as one write.
    */
   #handOnKept(): void {
     if (this.#used === 0 || this.#queue.length > 0) return
+    if (!this.#due && this.#used < BATCH_BYTES) return
     const destination = this.#destination
     if (destination !== undefined) {
       destination.write(this.#batch.toString('utf8', 0, this.#used))
@@ -223,6 +232,7 @@ class Output implements LogOutput {
     this.#batch = this.#spare ?? Buffer.allocUnsafe(BATCH_CAPACITY)
     this.#spare = undefined
     this.#used = 0
+    this.#due = false
   }
 
   /** Writes the oldest chunk, unless one is in flight or its file is still opening. */
