@@ -132,6 +132,8 @@ class Output implements LogOutput {
     open(file, 'a', (err, fd) => {
       if (err === null) {
         reopened.fd = fd
+        // Another reopen may have come meanwhile: then this one is done with too.
+        this.#closeIfDone(reopened)
       } else {
         // The old file stays in use: lines are better there than nowhere.
         this.#failed(err)
@@ -166,7 +168,12 @@ class Output implements LogOutput {
   /** On exit, with no event loop left: what is in flight, handed on or kept goes out synchronously. */
   flushSync(): void {
     try {
-      if (this.#destination !== undefined || this.#broken) return
+      if (this.#broken) return
+      if (this.#destination !== undefined) {
+        this.#due = true
+        this.#handOnKept()
+        return
+      }
       // The write in flight may have been partly done: it is written again from where it
       // was last known to stand (a line twice rather than none).
       for (const chunk of this.#queue.splice(0))

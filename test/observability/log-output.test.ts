@@ -75,6 +75,39 @@ describe('log output', () => {
     assert.equal(written[1000], 'last')
   })
 
+  test('many batches, with lines coming while a write is in flight, reach the file whole and in order', async () => {
+    const file = join(dir, 'many.log')
+    const output = createLogOutput({ file })
+    const expected: string[] = []
+    for (let turn = 0; turn < 50; turn++) {
+      for (let i = 0; i < 400; i++) {
+        const line = `turn ${turn} line ${i} ${'x'.repeat(i % 50)}`
+        expected.push(line)
+        output.buffer(`${line}\n`)
+      }
+      expected.push(`now ${turn}`)
+      output.write(`now ${turn}\n`)
+      // A turn of the event loop, as requests finish: some writes complete meanwhile.
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+    await output.flush()
+    assert.deepEqual(readFileSync(file, 'utf8').split('\n'), [...expected, ''])
+  })
+
+  test('two reopens in a row leave what follows in the file at the path', async () => {
+    const file = join(dir, 'twice.log')
+    const output = createLogOutput({ file })
+    output.buffer('first\n')
+    await output.flush()
+    renameSync(file, `${file}.1`)
+    output.reopen()
+    output.reopen()
+    output.buffer('after\n')
+    await output.flush()
+    assert.equal(readFileSync(`${file}.1`, 'utf8'), 'first\n')
+    assert.equal(readFileSync(file, 'utf8'), 'after\n')
+  })
+
   test('reopen() after the file was moved writes what follows to a new file at the path', async () => {
     const file = join(dir, 'rotated.log')
     const output = createLogOutput({ file })
