@@ -14,6 +14,7 @@ import { checkConfigFile, loadConfig } from './config/load.ts'
 import type { Config } from './config/schema.ts'
 import { hasCode } from './errors.ts'
 import { createLogger, createLogging } from './observability/logger.ts'
+import type { SupervisorOptions } from './workers.ts'
 
 // Each command imports what it runs when it runs: a worker supervisor that loaded the
 // proxy's modules would hold their code in memory for nothing.
@@ -148,7 +149,7 @@ async function serve(args: ParsedArgs): Promise<number> {
 }
 
 /** What the primary needs of the config to supervise the workers. */
-function supervision(config: Config): { count: number; stallTimeoutMs: number } {
+function supervision(config: Config): SupervisorOptions {
   return { count: config.workers, stallTimeoutMs: config.server.workerStallTimeout }
 }
 
