@@ -635,9 +635,9 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
       stopMemoryRelease = releaseMemoryWhenQuiet({
         windowMs: config.server.idleMemoryRelease,
         finishedRequests: () => finishedRequests,
-        onReleased: ({ heapBeforeBytes, heapAfterBytes, durationMs }) =>
+        onReleased: (released) =>
           logger.debug(
-            { heapBeforeBytes, heapAfterBytes, durationMs: roundMs(durationMs) },
+            { ...released, durationMs: roundMs(released.durationMs) },
             'memory given back after a busy spell',
           ),
       })

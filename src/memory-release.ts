@@ -4,21 +4,29 @@
  * keeps what it took: a worker measured 45 MiB of anonymous memory after start, 185–195
  * MiB after a burst of 1,024 connections, and still 185–195 MiB a minute later. A full
  * collection that aims at the footprint (what V8 runs when the system is short of memory)
- * brought it back to 62–69 MiB there; what stays is mostly glibc's (docs/benchmarks.md).
+ * brought it back to 62–69 MiB there. Most of what stayed was glibc's: memory that node's
+ * native side freed between allocations still in use, which `malloc_trim` hands back
+ * (src/native-heap.ts): 44–45 MiB after both (docs/benchmarks.md).
  *
  * So each process watches how many requests it finishes per window: after a window with
  * more than one a second (busy), the first window with one a second or fewer (quiet) runs
- * that collection once. It takes some tens of milliseconds, on a process that is serving
- * about nothing; steady traffic of either kind never triggers it, and it runs again only
- * after another busy window.
+ * that collection and then the trim, once. Together they take about a tenth of a second,
+ * on a process that is serving about nothing; steady traffic of either kind never triggers
+ * them, and they run again only after another busy window.
  */
 import { getHeapStatistics, setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
+import { nativeHeapTrimmer } from './native-heap.ts'
 
-/** What a release tells its log: the V8 heap's size before and after, and how long it took. */
+/**
+ * What a release tells its log: the V8 heap's size and the process's resident memory
+ * before and after, and how long it took.
+ */
 export interface MemoryReleased {
   readonly heapBeforeBytes: number
   readonly heapAfterBytes: number
+  readonly residentBeforeBytes: number
+  readonly residentAfterBytes: number
   readonly durationMs: number
 }
 
@@ -27,7 +35,7 @@ export interface MemoryReleaseOptions {
   readonly windowMs: number
   /** Requests this process has finished so far. */
   readonly finishedRequests: () => number
-  /** Runs the collection (tests pass their own). @default collectForFootprint() */
+  /** Gives the memory back (tests pass their own). @default releaseForFootprint() */
   readonly collect?: (() => void) | undefined
   readonly onReleased: (released: MemoryReleased) => void
 }
@@ -36,8 +44,7 @@ export interface MemoryReleaseOptions {
 export function releaseMemoryWhenQuiet(options: MemoryReleaseOptions): () => void {
   const { windowMs, finishedRequests, onReleased } = options
   if (windowMs <= 0) return () => {}
-  const collect = options.collect ?? collectForFootprint()
-  if (collect === undefined) return () => {}
+  const collect = options.collect ?? releaseForFootprint()
   // More than this many requests in a window is a busy one: one a second on average.
   const quietMost = Math.max(1, Math.floor(windowMs / 1_000))
   let counted = finishedRequests()
@@ -53,16 +60,32 @@ export function releaseMemoryWhenQuiet(options: MemoryReleaseOptions): () => voi
     if (!busySinceRelease) return
     busySinceRelease = false
     const heapBeforeBytes = getHeapStatistics().total_heap_size
+    const residentBeforeBytes = process.memoryUsage.rss()
     const started = performance.now()
     collect()
     onReleased({
       heapBeforeBytes,
       heapAfterBytes: getHeapStatistics().total_heap_size,
+      residentBeforeBytes,
+      residentAfterBytes: process.memoryUsage.rss(),
       durationMs: performance.now() - started,
     })
   }, windowMs)
   timer.unref()
   return () => clearInterval(timer)
+}
+
+/**
+ * The collection below, then the native heap's trim: the collection frees the memory
+ * behind dropped Buffers, which the trim can then hand back.
+ */
+export function releaseForFootprint(): () => void {
+  const collect = collectForFootprint()
+  const trim = nativeHeapTrimmer()
+  return () => {
+    collect?.()
+    trim()
+  }
 }
 
 /** V8's `gc()` with its options (the `--expose-gc` extension). */
@@ -76,7 +99,7 @@ type GcFunction = (options: {
  * A full collection that gives memory back: `gc()` with the `last-resort` flavour, which
  * also shrinks the young generation and returns free pages. `gc` is taken from a context
  * made while `--expose-gc` is on, so the process's own global gets none. Undefined if V8
- * will not give it (the release is then off: serving matters more).
+ * will not give it (the release then only trims: serving matters more).
  */
 export function collectForFootprint(): (() => void) | undefined {
   let gc: unknown

@@ -38,7 +38,9 @@ describe('releasing memory after a busy spell', () => {
     p.window()
     assert.equal(p.collections(), 1)
     assert.equal(p.released.length, 1)
-    assert.ok(p.released[0]!.heapBeforeBytes > 0 && p.released[0]!.durationMs >= 0)
+    const [released] = p.released
+    assert.ok(released !== undefined && released.heapBeforeBytes > 0 && released.durationMs >= 0)
+    assert.ok(released.residentBeforeBytes > 0 && released.residentAfterBytes > 0)
     p.window()
     p.finish(10)
     p.window()

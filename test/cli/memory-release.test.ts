@@ -15,6 +15,8 @@ interface ReleaseLine {
   readonly msg: string
   readonly heapBeforeBytes: number
   readonly heapAfterBytes: number
+  readonly residentBeforeBytes: number
+  readonly residentAfterBytes: number
   readonly durationMs: number
 }
 
@@ -55,6 +57,7 @@ test('a worker that served a burst gives memory back once it is quiet', async ()
   const [release] = releases()
   assert.ok(release !== undefined)
   assert.ok(release.heapAfterBytes <= release.heapBeforeBytes, JSON.stringify(release))
+  assert.ok(release.residentBeforeBytes > 0 && release.residentAfterBytes > 0, JSON.stringify(release))
   assert.ok(release.durationMs >= 0)
   run.child.kill('SIGTERM')
   assert.equal(await run.exited, 0)
