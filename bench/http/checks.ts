@@ -1,8 +1,8 @@
 /**
- * The targets of issues #7 and #6 as pass/fail lines, each checked only when the runs it
- * compares were selected. Reports; never fails the command.
+ * The targets of issues #7, #6 and #17 as pass/fail lines, each checked only when the runs
+ * it compares were selected. Reports; never fails the command.
  */
-import { type CaseResult, finder, type MemoryRecord, mib } from './report.ts'
+import { type CaseResult, errorCount, finder, type MemoryRecord, mib } from './report.ts'
 import type { TargetId } from './targets.ts'
 
 export interface Check {
@@ -16,6 +16,10 @@ export const MISS_VS_ORIGIN = 0.9
 export const STALE_VS_HIT = 0.9
 export const TIERED_VS_LOCAL = 0.9
 export const REDIS_VS_LOCAL = 0.5
+/** #17, with the defaults on: hits against nginx, their p99 at 1,024 connections, a miss's CPU. */
+export const HIT_VS_NGINX = 1.0
+export const P99_VS_NGINX_MOST = 3
+export const MISS_CPU_US_MOST = 70
 /** Per process, anonymous memory (RssAnon): the local store's mapped data file is not counted. */
 export const IDLE_ANON_RSS_BYTES = 60 * 1024 * 1024
 
@@ -68,6 +72,31 @@ export function checkTargets(
     find('hit-1k', 'edgecache-all', 64),
     STALE_VS_HIT,
   )
+  compare(
+    `#17 hit 1 KiB, all cores, 64 conns ≥ ${HIT_VS_NGINX}× nginx`,
+    find('hit-1k', 'edgecache-all', 64),
+    find('hit-1k', 'nginx', 64),
+    HIT_VS_NGINX,
+  )
+  const tail = find('hit-1k', 'edgecache-all', 1024)
+  const nginxTail = find('hit-1k', 'nginx', 1024)
+  if (tail !== undefined && nginxTail !== undefined) {
+    const r = tail.median.p99Ms / nginxTail.median.p99Ms
+    const errors = errorCount(tail.median)
+    checks.push({
+      name: `#17 hit 1 KiB, all cores, 1024 conns: p99 within ${P99_VS_NGINX_MOST}× nginx's, no errors`,
+      pass: r <= P99_VS_NGINX_MOST && errors === 0,
+      detail: `${r.toFixed(2)}× (${tail.median.p99Ms.toFixed(1)} vs ${nginxTail.median.p99Ms.toFixed(1)} ms), ${errors} errors`,
+    })
+  }
+  const misses = find('miss', 'edgecache-all', 64)
+  if (misses?.medianCpuUsPerRequest !== undefined) {
+    checks.push({
+      name: `#17 miss (no-store), all cores, 64 conns: CPU ≤ ${MISS_CPU_US_MOST} µs per request`,
+      pass: misses.medianCpuUsPerRequest <= MISS_CPU_US_MOST,
+      detail: `${Math.round(misses.medianCpuUsPerRequest)} µs`,
+    })
+  }
   for (const id of ['edgecache-1', 'edgecache-all', 'edgecache-memory'] as const) {
     const record = memory.get(id)
     if (record === undefined || record.afterStart.length === 0) continue
