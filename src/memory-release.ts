@@ -99,7 +99,7 @@ type GcFunction = (options: {
  * A full collection that gives memory back: `gc()` with the `last-resort` flavour, which
  * also shrinks the young generation and returns free pages. `gc` is taken from a context
  * made while `--expose-gc` is on, so the process's own global gets none. Undefined if V8
- * will not give it (the release then only trims: serving matters more).
+ * will not give it (the release then only trims).
  */
 export function collectForFootprint(): (() => void) | undefined {
   let gc: unknown
