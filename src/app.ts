@@ -636,10 +636,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
         windowMs: config.server.idleMemoryRelease,
         finishedRequests: () => finishedRequests,
         onReleased: (released) =>
-          logger.debug(
-            { ...released, durationMs: roundMs(released.durationMs) },
-            'memory given back after a busy spell',
-          ),
+          logger.debug({ ...released, durationMs: roundMs(released.durationMs) }, 'memory given back'),
       })
       logger.info(
         {

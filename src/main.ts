@@ -150,7 +150,11 @@ async function serve(args: ParsedArgs): Promise<number> {
 
 /** What the primary needs of the config to supervise the workers. */
 function supervision(config: Config): SupervisorOptions {
-  return { count: config.workers, stallTimeoutMs: config.server.workerStallTimeout }
+  return {
+    count: config.workers,
+    stallTimeoutMs: config.server.workerStallTimeout,
+    idleMemoryReleaseMs: config.server.idleMemoryRelease,
+  }
 }
 
 /**

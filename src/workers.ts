@@ -11,6 +11,8 @@ import type { AggregatorRegistry, PrometheusContentType } from 'prom-client'
 import { mergeStatusReports } from './admin/status-merge.ts'
 import { isStatusMessage, type StatusMessage } from './admin/status-messages.ts'
 import type { StatusReport } from './admin/status-snapshot.ts'
+import { releaseMemoryWhenQuiet } from './memory-release.ts'
+import { roundMs } from './observability/access-log.ts'
 import { isMetricsMessage, type MetricsMessage } from './observability/metrics-messages.ts'
 import { serveReloads } from './reload/cluster-reload.ts'
 import { useWorkerAccept } from './server/accept-policy.ts'
@@ -22,6 +24,7 @@ import { isInvalidationMessage } from './surrogate/cluster-invalidator.ts'
 import { watchWorkers } from './worker-liveness.ts'
 
 export interface SupervisorLog {
+  debug(obj: object, msg: string): void
   info(obj: object, msg: string): void
   warn(obj: object, msg: string): void
   error(obj: object, msg: string): void
@@ -59,10 +62,15 @@ export interface SupervisorOptions {
   readonly count: number
   /** A worker silent this long is killed and replaced (worker-liveness.ts); 0: never. */
   readonly stallTimeoutMs: number
+  /** `server.idleMemoryRelease`: the primary gives back what its start left, once; 0: never. */
+  readonly idleMemoryReleaseMs: number
 }
 
 /** Runs in the primary: forks and supervises the workers until told to stop. */
-export function superviseWorkers({ count, stallTimeoutMs }: SupervisorOptions, log: SupervisorLog): void {
+export function superviseWorkers(
+  { count, stallTimeoutMs, idleMemoryReleaseMs }: SupervisorOptions,
+  log: SupervisorLog,
+): void {
   let stopping = false
   let exitCode = 0
   let restarts = 0
@@ -112,11 +120,19 @@ export function superviseWorkers({ count, stallTimeoutMs }: SupervisorOptions, l
   serveTicketKeys(cluster)
   relayMetrics()
   relayStatus()
+  // The primary finishes no request: start-up is its one busy spell (memory-release.ts).
+  const stopMemoryRelease = releaseMemoryWhenQuiet({
+    windowMs: idleMemoryReleaseMs,
+    finishedRequests: () => 0,
+    onReleased: (released) =>
+      log.debug({ ...released, durationMs: roundMs(released.durationMs) }, 'memory given back'),
+  })
 
   function stop(signal: NodeJS.Signals): void {
     stopping = true
     // A worker finishing its requests is not stalled.
     stopWatching()
+    stopMemoryRelease()
     log.info({ signal }, 'stopping workers')
     const workers = Object.values(cluster.workers ?? {})
     if (workers.length === 0) process.exit(exitCode)

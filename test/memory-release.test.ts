@@ -48,16 +48,30 @@ describe('releasing memory after a busy spell', () => {
     p.stop()
   })
 
+  test('start-up counts as a busy spell: the first quiet window after it collects once', () => {
+    const p = watched(10_000)
+    assert.equal(p.collections(), 0, 'not at once')
+    p.finish(1)
+    p.window()
+    assert.equal(p.collections(), 1)
+    p.window()
+    p.window()
+    assert.equal(p.collections(), 1)
+    p.stop()
+  })
+
   test('one request a second is quiet, more is busy', () => {
     const p = watched(10_000)
+    p.window()
+    assert.equal(p.collections(), 1, 'the release after start')
     p.finish(10)
     p.window()
     p.window()
-    assert.equal(p.collections(), 0, 'ten in ten seconds is quiet: nothing to give back')
+    assert.equal(p.collections(), 1, 'ten in ten seconds is quiet: nothing to give back')
     p.finish(11)
     p.window()
     p.window()
-    assert.equal(p.collections(), 1, 'eleven in ten seconds is busy')
+    assert.equal(p.collections(), 2, 'eleven in ten seconds is busy')
     p.stop()
   })
 

@@ -175,7 +175,7 @@ const serverSchema = z
       '30s',
     ),
     idleMemoryRelease: duration(
-      'windows of this length: after one in which a process finished more than one request a second, the first with one a second or fewer runs one full garbage collection and a trim of the C heap (glibc), giving back to the system the memory the busy spell made the process take; 0s = never',
+      'windows of this length: after start, and after one in which a process finished more than one request a second, the first with one a second or fewer runs one full garbage collection and a trim of the C heap (glibc), giving back to the system the memory start-up or the busy spell made the process take; 0s = never',
       '10s',
     ),
     reusePort: boolean(
