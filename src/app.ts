@@ -14,7 +14,7 @@ import { configChanges } from './config/changes.ts'
 import type { CacheConfig, Config } from './config/schema.ts'
 import { ProblemsError } from './errors.ts'
 import { createClusterMetrics } from './observability/cluster-metrics.ts'
-import { createAccessLog, roundMs } from './observability/access-log.ts'
+import { createAccessLog } from './observability/access-log.ts'
 import { events, publish } from './observability/events.ts'
 import { createLogging, type Logger, type Logging } from './observability/logger.ts'
 import { createMetrics } from './observability/metrics.ts'
@@ -635,8 +635,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
       stopMemoryRelease = releaseMemoryWhenQuiet({
         windowMs: config.server.idleMemoryRelease,
         finishedRequests: () => finishedRequests,
-        onReleased: (released) =>
-          logger.debug({ ...released, durationMs: roundMs(released.durationMs) }, 'memory given back'),
+        onReleased: (released) => logger.debug(released, 'memory given back'),
       })
       logger.info(
         {

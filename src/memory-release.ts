@@ -19,10 +19,11 @@
 import { getHeapStatistics, setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { nativeHeapTrimmer } from './native-heap.ts'
+import { roundMs } from './observability/access-log.ts'
 
 /**
  * What a release tells its log: the V8 heap's size and the process's resident memory
- * before and after, and how long it took.
+ * before and after, and how long it took (to the microsecond).
  */
 export interface MemoryReleased {
   readonly heapBeforeBytes: number
@@ -71,7 +72,7 @@ export function releaseMemoryWhenQuiet(options: MemoryReleaseOptions): () => voi
       heapAfterBytes: getHeapStatistics().total_heap_size,
       residentBeforeBytes,
       residentAfterBytes: process.memoryUsage.rss(),
-      durationMs: performance.now() - started,
+      durationMs: roundMs(performance.now() - started),
     })
   }, windowMs)
   timer.unref()

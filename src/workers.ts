@@ -12,7 +12,6 @@ import { mergeStatusReports } from './admin/status-merge.ts'
 import { isStatusMessage, type StatusMessage } from './admin/status-messages.ts'
 import type { StatusReport } from './admin/status-snapshot.ts'
 import { releaseMemoryWhenQuiet } from './memory-release.ts'
-import { roundMs } from './observability/access-log.ts'
 import { isMetricsMessage, type MetricsMessage } from './observability/metrics-messages.ts'
 import { serveReloads } from './reload/cluster-reload.ts'
 import { useWorkerAccept } from './server/accept-policy.ts'
@@ -124,8 +123,7 @@ export function superviseWorkers(
   const stopMemoryRelease = releaseMemoryWhenQuiet({
     windowMs: idleMemoryReleaseMs,
     finishedRequests: () => 0,
-    onReleased: (released) =>
-      log.debug({ ...released, durationMs: roundMs(released.durationMs) }, 'memory given back'),
+    onReleased: (released) => log.debug(released, 'memory given back'),
   })
 
   function stop(signal: NodeJS.Signals): void {

@@ -897,7 +897,7 @@ export interface ServerConfig {
   readonly reusePort: boolean
   /** Milliseconds a worker may go without answering the primary before it is replaced; 0 = never. */
   readonly workerStallTimeout: number
-  /** Milliseconds per window of the memory release after a busy spell (memory-release.ts); 0 = never. */
+  /** Milliseconds per window of the memory release after start and after a busy spell (memory-release.ts); 0 = never. */
   readonly idleMemoryRelease: number
   /** IP addresses and CIDR ranges, IPv4 or IPv6, as written. */
   readonly trustedProxies: readonly string[]
