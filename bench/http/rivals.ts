@@ -52,11 +52,18 @@ export interface Rival {
 
 /**
  * nginx with `proxy_cache` in front of `originPort`, every core (`worker_processes auto`).
+ * With `accessLog`, nginx writes its default access log (combined format) to a file, as
+ * edgecache writes its access lines when the bench compares the two with their defaults.
  *
  * @example
- * const nginx = await startNginx(bin, originPort, { openFiles: 20_000 })
+ * const nginx = await startNginx(bin, originPort, 20_000, true)
  */
-export async function startNginx(bin: string, originPort: number, openFiles: number): Promise<Rival> {
+export async function startNginx(
+  bin: string,
+  originPort: number,
+  openFiles: number,
+  accessLog: boolean,
+): Promise<Rival> {
   const prefix = scratchDir('nginx')
   const port = await freePort()
   const conf = join(prefix, 'nginx.conf')
@@ -66,6 +73,7 @@ export async function startNginx(bin: string, originPort: number, openFiles: num
       PREFIX: prefix,
       PORT: String(port),
       ORIGIN_PORT: String(originPort),
+      ACCESS_LOG: accessLog ? `access_log ${join(prefix, 'access.log')};` : 'access_log off;',
       // As root, nginx runs its workers as an unprivileged user; as anyone else it cannot switch.
       USER: process.getuid?.() === 0 ? 'user nobody nogroup;' : '# not root: workers run as the current user',
     }),

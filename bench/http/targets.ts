@@ -214,8 +214,12 @@ export async function startTargets(ids: readonly TargetId[], ctx: StartContext):
           break
         }
         const originPort = Number(new URL(ctx.originUrl).port)
-        const start = id === 'nginx' ? startNginx : startVarnish
-        const rival = await start(bin, originPort, ctx.openFiles)
+        // Varnish keeps its request log in shared memory whatever the level (varnishncsa
+        // would be a separate process); nginx writes a file as edgecache does at info.
+        const rival =
+          id === 'nginx'
+            ? await startNginx(bin, originPort, ctx.openFiles, logsInFile(ctx.logLevel))
+            : await startVarnish(bin, originPort, ctx.openFiles)
         running.push({
           id,
           label: id === 'nginx' ? 'nginx proxy_cache' : 'Varnish',
