@@ -400,7 +400,9 @@ async function comparisonMode(
   if (stores !== undefined) console.log(`\nStores, hit 1 KiB, one worker:\n\n${stores}`)
   console.log(
     `\nMemory per target: anonymous resident memory (RssAnon: without mapped files such as the ` +
-      `local store's data file), and the store's data file:\n\n${formatMemoryTable(memoryRecords)}`,
+      `local store's data file), and the store's data file. "After start" is read once the ` +
+      `warming requests are answered, before edgecache's first memory release (server.idleMemoryRelease, ` +
+      `by default the end of the first quiet 10 s), so it shows more than an edgecache process keeps idle:\n\n${formatMemoryTable(memoryRecords)}`,
   )
   console.log(`\n${formatChecks(checks)}\n`)
   const stderr = Object.fromEntries(
