@@ -293,7 +293,8 @@ class DirectConnection {
   #draining = false
   /** A streamed body being written. */
   #streaming: Streaming | undefined
-  #served = 0
+  /** An answer has been written: a timeout is then the keep-alive wait, not a 408. */
+  #answered = false
   #handOverOnStart = false
   /** The socket's timer is the keep-alive wait, no longer the first request's. */
   #keepAliveTimer = false
@@ -419,7 +420,7 @@ class DirectConnection {
     }
     this.#pending = undefined
     this.#answer = undefined
-    this.#served++
+    this.#answered = true
     const status = answer.status
     const socket = this.#socket
     const hasContent = request.head.method !== 'HEAD' && status !== 204 && status !== 304
@@ -619,7 +620,7 @@ class DirectConnection {
       return
     }
     // Nothing has been asked yet: node's 408. Between requests: closed without a word.
-    if (this.#served === 0) this.#deps.timedOut(this.#socket)
+    if (!this.#answered) this.#deps.timedOut(this.#socket)
     else this.#socket.destroy()
   }
 }
