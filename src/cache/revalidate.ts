@@ -11,8 +11,11 @@ import {
   hasExplicitLifetime,
 } from './freshness.ts'
 import { formatHttpDate, parseHttpDate } from './http-date.ts'
+import { parseRequestDirectives } from './request-directives.ts'
+import { type NotStorableReason, notStorableReason } from './storable.ts'
 import type { StoredHeaders, StoredResponse } from './stored-response.ts'
 import { firstValue, hasValidatorFields, weakTag } from './validators.ts'
+import { parseVary } from './vary.ts'
 
 /** True when the stored response carries a validator the origin can check. */
 export function hasValidator(stored: StoredResponse): boolean {
@@ -66,12 +69,31 @@ export interface UpdateOptions extends HeuristicOptions {
   readonly targetedFields: readonly string[]
   /** As AdmissionOptions.consumedFields. @default targetedFields */
   readonly consumedFields?: readonly string[]
+  /** As AdmissionOptions.storeSetCookie: only then does a 304's Set-Cookie reach the stored copy. */
+  readonly storeSetCookie: boolean
 }
+
+/** A stored response a 304 refreshed. */
+export interface Refreshed {
+  readonly response: StoredResponse
+  /**
+   * Why the refreshed response may no longer be stored, as its new fields say (no-store,
+   * private, Vary: *; RFC 9111 §3): the caller answers with it once and drops the stored
+   * copy. Undefined when it may be stored again.
+   */
+  readonly notStorable: NotStorableReason | undefined
+}
+
+/** A request that asks nothing of the cache: what a refreshed response is judged against. */
+const PLAIN_REQUEST = parseRequestDirectives(undefined, undefined)
 
 /**
  * The stored response updated from a 304 received at `responseTime`, or undefined when the
  * 304's validator does not match the stored one (RFC 9111 §4.3.4: then it does not select
  * this response, and the caller fetches afresh).
+ *
+ * A 304's Set-Cookie is for the client whose request it answers: it is not stored (unless
+ * `storeSetCookie`, as for a 200), or every later client would be handed that cookie.
  */
 export function updateFromNotModified(
   stored: StoredResponse,
@@ -80,7 +102,7 @@ export function updateFromNotModified(
   responseTime: number,
   options: UpdateOptions,
   policy?: FreshnessPolicy,
-): StoredResponse | undefined {
+): Refreshed | undefined {
   const newEtag = firstValue(notModified.etag)
   const storedEtag = firstValue(stored.headers.etag)
   if (newEtag !== undefined && storedEtag !== undefined && weakTag(newEtag) !== weakTag(storedEtag))
@@ -90,6 +112,7 @@ export function updateFromNotModified(
     const value = notModified[name]
     const consumed = options.consumedFields ?? options.targetedFields
     if (value === undefined || KEPT_FROM_STORED.has(name) || consumed.includes(name)) continue
+    if (name === 'set-cookie' && !options.storeSetCookie) continue
     merged[name] = value
   }
   // RFC 9110 §8.8.3: a stored tag that is weak stays weak (the tags matched weakly above).
@@ -128,5 +151,27 @@ export function updateFromNotModified(
   // RFC 9111 §3.2, §3.1: fields a qualified private names are not stored from a 304 either.
   const privateFields = qualifiedFields(governing.directives, 'private')
   if (Array.isArray(privateFields)) for (const f of privateFields) delete merged[f]
-  return { ...stored, headers: merged as StoredHeaders, requestTime, responseTime, ...freshness, targeted }
+  const notStorable = notStorableReason({
+    status: stored.status,
+    directives: governing.directives,
+    hasExpires: !governing.targeted && forDirectives.expires !== undefined,
+    // Left out of the stored copy above, so never a reason to drop it.
+    hasSetCookie: false,
+    varyStar: parseVary(merged.vary) === '*',
+    request: PLAIN_REQUEST,
+    requestHasAuthorization: false,
+    storeSetCookie: options.storeSetCookie,
+    policyGivesLifetime: policy?.ttlMs !== undefined || policy?.ttlOverrideMs !== undefined,
+  })
+  return {
+    response: {
+      ...stored,
+      headers: merged as StoredHeaders,
+      requestTime,
+      responseTime,
+      ...freshness,
+      targeted,
+    },
+    notStorable,
+  }
 }

@@ -251,12 +251,14 @@ describe('updateFromNotModified', () => {
   for (const c of cases) {
     it(c.name, () => {
       const stored = storedFrom({ headers: c.stored })
-      const updated = updateFromNotModified(stored, c.notModified, requestTime, responseTime, OPTIONS)
+      const refreshed = updateFromNotModified(stored, c.notModified, requestTime, responseTime, OPTIONS)
       if (c.expected === undefined) {
-        assert.equal(updated, undefined)
+        assert.equal(refreshed, undefined)
         return
       }
-      assert.ok(updated !== undefined, 'the 304 should select the stored response')
+      assert.ok(refreshed !== undefined, 'the 304 should select the stored response')
+      assert.equal(refreshed.notStorable, undefined)
+      const updated = refreshed.response
       const { headers, ...rest } = c.expected
       if (headers !== undefined) assert.deepEqual(updated.headers, headers)
       assert.deepEqual({ ...updated, ...rest }, updated)
@@ -334,5 +336,47 @@ describe('refreshDue', () => {
   ]
   for (const c of cases) {
     it(c.name, () => assert.equal(due(c.stored, c.at, c.intervalMs, c.invalidatedAt), c.due))
+  }
+})
+
+describe('updateFromNotModified: what a 304 may not leave in the store', () => {
+  const requestTime = T0 + 120 * SECOND
+  const responseTime = T0 + 121 * SECOND
+  const stored = { 'cache-control': 'max-age=60', etag: '"v1"', 'content-type': 'text/html' }
+  const refresh = (notModified: Headers, options = OPTIONS) =>
+    updateFromNotModified(storedFrom({ headers: stored }), notModified, requestTime, responseTime, options)
+
+  it("leaves a 304's Set-Cookie out of the stored copy: it is the asking client's, not every later one's", () => {
+    const refreshed = refresh({ etag: '"v1"', 'cache-control': 'max-age=600', 'set-cookie': 'session=alice' })
+    assert.ok(refreshed !== undefined)
+    assert.equal(refreshed.response.headers['set-cookie'], undefined)
+    assert.equal(refreshed.response.lifetimeMs, 600 * SECOND)
+    assert.equal(refreshed.notStorable, undefined)
+  })
+
+  it("stores a 304's Set-Cookie when responses with one are stored (cache.storeSetCookie)", () => {
+    const refreshed = refresh({ etag: '"v1"', 'set-cookie': 'a=1' }, { ...OPTIONS, storeSetCookie: true })
+    assert.equal(refreshed?.response.headers['set-cookie'], 'a=1')
+  })
+
+  const forbidding: { name: string; notModified: Headers; reason: string }[] = [
+    {
+      name: 'RFC 9111 §5.2.2.7: private',
+      notModified: { etag: '"v1"', 'cache-control': 'private, max-age=60' },
+      reason: 'private',
+    },
+    {
+      name: 'RFC 9111 §5.2.2.5: no-store',
+      notModified: { etag: '"v1"', 'cache-control': 'no-store, max-age=60' },
+      reason: 'no-store',
+    },
+    { name: 'RFC 9111 §4.1: Vary: *', notModified: { etag: '"v1"', vary: '*' }, reason: 'vary-star' },
+  ]
+  for (const c of forbidding) {
+    it(`${c.name} in a 304 says the refreshed response may no longer be stored`, () => {
+      const refreshed = refresh(c.notModified)
+      assert.ok(refreshed !== undefined, 'the 304 still selects the stored response')
+      assert.equal(refreshed.notStorable, c.reason)
+    })
   }
 })

@@ -93,21 +93,37 @@ async function revalidateOnce(
     return staleOnError(m, ctx, found, answer.status)
   }
   if (answer.status === 304) {
-    const updated = notModified(m, ctx, found, answer, requestTime, responseTime)
-    if (updated === undefined) return fetchAndStore(m, fill, next)
-    await m.entries
-      .storeRefreshed(found, updated, requestTime, ctx)
-      .finally(() => release({ result: 'stored' }))
-    ctx.facts.cache = 'revalidated'
-    const ttl = ttlMs(updated, responseTime)
-    return (m.deps.encodings?.deliver ?? answerFromStored)({
+    const refreshed = notModified(m, ctx, found, answer, requestTime, responseTime)
+    if (refreshed === undefined) return fetchAndStore(m, fill, next)
+    const { response: updated, notStorable } = refreshed
+    let cacheStatus: string
+    if (notStorable === undefined) {
+      await m.entries
+        .storeRefreshed(found, updated, requestTime, ctx)
+        .finally(() => release({ result: 'stored' }))
+      ctx.facts.cache = 'revalidated'
+      cacheStatus = m.status({ fwd, fwdStatus: 304, stored: true, ttlMs: ttlMs(updated, responseTime) })
+    } else {
+      // Its new fields forbid storing it (RFC 9111 §3): answered this once, and the stored
+      // copy must not be served again.
+      await m.entries.delete(found.key).finally(() => release({ result: 'abandoned' }))
+      ctx.facts.cache = 'pass'
+      publish(events.cacheNotStored, { reason: notStorable })
+      cacheStatus = m.status({ fwd, fwdStatus: 304, detail: notStorable })
+    }
+    const out = (m.deps.encodings?.deliver ?? answerFromStored)({
       ctx,
       response: updated,
       body: found.body,
       ageMs: updated.initialAgeMs,
-      cacheStatus: m.status({ fwd, fwdStatus: 304, stored: true, ttlMs: ttl }),
+      cacheStatus,
       revalidated: true,
     })
+    // The 304's cookie is this client's, though the stored copy leaves it out.
+    const setCookie = answer.headers['set-cookie']
+    if (setCookie !== undefined && updated.headers['set-cookie'] === undefined)
+      out.headers['set-cookie'] = setCookie
+    return out
   }
   return deliverFetched(m, fill, answer, requestTime, responseTime)
 }
@@ -190,10 +206,16 @@ export function refreshInBackground(
     .then((answer) => {
       const responseTime = clock.now()
       if (answer.status === 304) {
-        const updated = notModified(m, bgCtx, found, answer, requestTime, responseTime)
-        if (updated === undefined) return done()
+        const refreshed = notModified(m, bgCtx, found, answer, requestTime, responseTime)
+        if (refreshed === undefined) return done()
+        if (refreshed.notStorable !== undefined) {
+          // Its new fields forbid storing it: the stored copy goes.
+          publish(events.backgroundRevalidation, { result: 'not-storable' })
+          publish(events.cacheNotStored, { reason: refreshed.notStorable })
+          return entries.delete(found.key).then(done)
+        }
         publish(events.backgroundRevalidation, { result: 'not-modified' })
-        return entries.storeRefreshed(found, updated, requestTime, bgCtx).then(done)
+        return entries.storeRefreshed(found, refreshed.response, requestTime, bgCtx).then(done)
       }
       if (answer.status >= 500) {
         // Keep serving what we have; the next stale hit tries again.

@@ -43,6 +43,45 @@ describe('revalidate step', () => {
     assert.equal(String(answer.body), 'v1')
   })
 
+  it("a 304's Set-Cookie goes to the client that asked, never into the stored copy", async () => {
+    const { m, store, clock, run } = await staleEntry(() => ({
+      status: 304,
+      headers: { 'cache-control': 'max-age=60', etag: '"v1"', 'set-cookie': 'session=alice' },
+      body: undefined,
+    }))
+    const asked = await run()
+    assert.equal(asked.headers['set-cookie'], 'session=alice')
+    assert.match(String(asked.headers['cache-status']), /fwd-status=304; ttl=60; stored/)
+    await settled(() => store.stats().entries > 0)
+    clock.advance(1_000)
+    const next = makeContext({ target: '/r' })
+    const later = await lookup(
+      m,
+      next,
+      testOrigin(() => cacheable('v2')).next,
+      cacheRequestOf(m, next),
+      undefined,
+    )
+    assert.match(String(later.headers['cache-status']), /hit/)
+    assert.equal(later.headers['set-cookie'], undefined, 'another client is not handed the cookie')
+  })
+
+  it('RFC 9111 §3: a 304 that makes the response private is answered once and the stored copy dropped', async () => {
+    const { m, run } = await staleEntry(() => ({
+      status: 304,
+      headers: { 'cache-control': 'private, max-age=60', etag: '"v1"' },
+      body: undefined,
+    }))
+    const answer = await run()
+    assert.equal(String(answer.body), 'v1')
+    assert.match(String(answer.headers['cache-status']), /fwd=stale; fwd-status=304; detail=private/)
+    const next = makeContext({ target: '/r' })
+    const origin = testOrigin(() => cacheable('v2'))
+    const later = await lookup(m, next, origin.next, cacheRequestOf(m, next), undefined)
+    assert.equal(origin.seen.length, 1, 'the next request goes to the origin')
+    assert.equal(String(later.body), 'v2')
+  })
+
   it('a 200 replaces the stored response', async () => {
     const { run } = await staleEntry(() => cacheable('v2', { etag: '"v2"' }))
     const answer = await run()
