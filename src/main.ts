@@ -1,7 +1,7 @@
 /**
  * The edgecache command: parses the command line, loads config, and runs `serve` (with
  * workers), `check-config`, `demo`, `purge` or `routes`. Exit codes: 0 ok, 1 invalid
- * config, 2 usage error, 3 a listener could not bind.
+ * config or routes, 2 usage error, 3 a listener could not bind.
  */
 import cluster from 'node:cluster'
 import { randomBytes } from 'node:crypto'
@@ -127,8 +127,14 @@ async function serve(args: ParsedArgs): Promise<number> {
     // A reload loads the config again from the same file, environment and flags.
     app = await createApp(config, { instance, loadConfig: () => loadConfig({ flags: args.flags }) })
   } catch (err) {
-    // The schema should have refused it already; if a part refuses it, say so in one line.
-    if (hasCode(err, 'EC_ERR_CONFIG_INVALID')) return fail(err, 1)
+    // Config the schema let through but a part refuses, or routes that do not load: the
+    // user's to fix, said in a line each, not a stack.
+    if (
+      hasCode(err, 'EC_ERR_CONFIG_INVALID') ||
+      hasCode(err, 'EC_ERR_ROUTES_FILE') ||
+      hasCode(err, 'EC_ERR_ROUTES_INVALID')
+    )
+      return cannotStart(err)
     throw err
   }
   // Before listening: once "edgecache listening" is written, a supervisor may signal at
@@ -178,9 +184,21 @@ async function proxyPortBusy(config: Config): Promise<number> {
  */
 async function cannotListen(message: string): Promise<never> {
   const { EXIT_CANNOT_LISTEN, reportFatal } = await import('./workers.ts')
-  if (cluster.isWorker) await reportFatal(message)
+  if (cluster.isWorker) await reportFatal(message, EXIT_CANNOT_LISTEN)
   else process.stderr.write(`edgecache: ${message}\n`)
   process.exit(EXIT_CANNOT_LISTEN)
+}
+
+/**
+ * Ends the process when its config or routes do not load. A worker tells the primary,
+ * which prints the lines once and stops every worker (another would meet the same), and
+ * exits with a code the primary will not restart it for; one process prints them itself.
+ */
+async function cannotStart(err: unknown): Promise<number> {
+  if (!cluster.isWorker) return fail(err, 1)
+  const { EXIT_INVALID_CONFIG, WORKER_EXIT_INVALID_CONFIG, reportFatal } = await import('./workers.ts')
+  await reportFatal(errorLines(err).join('\n'), EXIT_INVALID_CONFIG)
+  process.exit(WORKER_EXIT_INVALID_CONFIG)
 }
 
 /**
@@ -342,10 +360,14 @@ function warn(message: string): void {
 }
 
 function fail(err: unknown, code: number): number {
-  const problems = (err as { problems?: readonly string[] }).problems
-  if (problems !== undefined) for (const p of problems) process.stderr.write(`edgecache: ${p}\n`)
-  else process.stderr.write(`edgecache: ${err instanceof Error ? err.message : String(err)}\n`)
+  for (const line of errorLines(err)) process.stderr.write(`edgecache: ${line}\n`)
   return code
+}
+
+/** What an error says to the user: each of its problems, else its message. */
+function errorLines(err: unknown): readonly string[] {
+  const problems = (err as { problems?: readonly string[] }).problems
+  return problems ?? [err instanceof Error ? err.message : String(err)]
 }
 
 function version(): string {

@@ -40,19 +40,41 @@ export const INSTANCE_VARIABLE = 'EC_INSTANCE_ID'
 /** The exit code of a process whose listener could not bind (a worker's, then the primary's). */
 export const EXIT_CANNOT_LISTEN = 3
 
+/** The exit code of a process whose config or routes do not load (the primary's, as with one process). */
+export const EXIT_INVALID_CONFIG = 1
+
+/**
+ * A worker's exit code when its config or routes do not load (sysexits' EX_CONFIG): not 1,
+ * which is also what an uncaught error exits with, and that worker is started again.
+ */
+export const WORKER_EXIT_INVALID_CONFIG = 78
+
+/**
+ * The primary's exit code when a worker exits with `code`, for the exits that no new
+ * worker would get past; undefined for the others, after which the worker is replaced.
+ */
+function fatalExit(code: number | null): number | undefined {
+  if (code === EXIT_CANNOT_LISTEN) return EXIT_CANNOT_LISTEN
+  if (code === WORKER_EXIT_INVALID_CONFIG) return EXIT_INVALID_CONFIG
+  return undefined
+}
+
 const FATAL = 'edgecache:fatal'
 
-/** Runs in a worker: tells the primary why this worker cannot go on, before it exits. */
-export function reportFatal(message: string): Promise<void> {
+/**
+ * Runs in a worker: tells the primary why this worker cannot go on (lines to print) and
+ * the code it will exit with, before it exits.
+ */
+export function reportFatal(message: string, code: number): Promise<void> {
   return new Promise((resolve) => {
     if (process.send === undefined) resolve()
-    else process.send({ type: FATAL, message }, undefined, {}, () => resolve())
+    else process.send({ type: FATAL, message, code }, undefined, {}, () => resolve())
   })
 }
 
-function isFatalMessage(message: unknown): message is { type: typeof FATAL; message: string } {
-  const m = message as { type?: unknown; message?: unknown } | null
-  return m?.type === FATAL && typeof m.message === 'string'
+function isFatalMessage(message: unknown): message is { type: typeof FATAL; message: string; code: number } {
+  const m = message as { type?: unknown; message?: unknown; code?: unknown } | null
+  return m?.type === FATAL && typeof m.message === 'string' && typeof m.code === 'number'
 }
 
 /** How the primary supervises its workers. */
@@ -78,22 +100,26 @@ export function superviseWorkers(
   const fork = (): Worker => cluster.fork({ [INSTANCE_VARIABLE]: instance })
   for (let i = 0; i < count; i++) fork()
 
-  // A worker that cannot bind a listener is not restarted: the next one could not either.
-  // The primary prints the reason once (every worker meets it) and ends with the same code.
-  const giveUp = (message: string | undefined) => {
+  // A worker that cannot bind a listener, or load its config or routes, is not restarted:
+  // the next one could not either. The primary prints the reason once (every worker meets
+  // it) and ends as one process would (fatalExit).
+  const giveUp = (message: string | undefined, code: number) => {
     if (stopping) return
-    if (message !== undefined) process.stderr.write(`edgecache: ${message}\n`)
-    exitCode = EXIT_CANNOT_LISTEN
-    stop('SIGTERM')
+    if (message !== undefined)
+      for (const line of message.split('\n')) process.stderr.write(`edgecache: ${line}\n`)
+    exitCode = code
+    stopping = true
+    stopWorkers('SIGTERM')
     // Workers stop at once when they serve nothing; this is for one that hangs.
     setTimeout(() => process.exit(exitCode), 4_000).unref()
   }
   cluster.on('message', (_worker, message: unknown) => {
-    if (isFatalMessage(message)) giveUp(message.message)
+    if (isFatalMessage(message)) giveUp(message.message, fatalExit(message.code) ?? message.code)
   })
 
   cluster.on('exit', (worker, code, signal) => {
-    if (code === EXIT_CANNOT_LISTEN) giveUp(undefined)
+    const fatal = fatalExit(code)
+    if (fatal !== undefined) giveUp(undefined, fatal)
     if (stopping) {
       if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(exitCode)
       return
@@ -102,7 +128,10 @@ export function superviseWorkers(
     // Back off so a worker that crashes at start does not spin the CPU.
     const delayMs = Math.min(MAX_BACKOFF_MS, 100 * 2 ** Math.min(restarts - 1, 10))
     log.warn({ pid: worker.process.pid, code, signal, delayMs }, 'worker exited, restarting')
-    setTimeout(fork, delayMs).unref()
+    // Unless edgecache is stopping by then (a signal, or another worker that cannot start).
+    setTimeout(() => {
+      if (!stopping) fork()
+    }, delayMs).unref()
   })
   // A worker that stays up a minute resets the backoff.
   cluster.on('online', () => {
@@ -128,10 +157,14 @@ export function superviseWorkers(
 
   function stop(signal: NodeJS.Signals): void {
     stopping = true
+    log.info({ signal }, 'stopping workers')
+    stopWorkers(signal)
+  }
+
+  function stopWorkers(signal: NodeJS.Signals): void {
     // A worker finishing its requests is not stalled.
     stopWatching()
     stopMemoryRelease()
-    log.info({ signal }, 'stopping workers')
     const workers = Object.values(cluster.workers ?? {})
     if (workers.length === 0) process.exit(exitCode)
     for (const worker of workers) worker?.process.kill(signal)
