@@ -4,7 +4,7 @@
  * Knows nothing of caching; it is on every request's path, so it does little per request.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
+import { Http2ServerRequest, type Http2ServerResponse } from 'node:http2'
 import type { Duplex, Readable } from 'node:stream'
 import type { TLSSocket } from 'node:tls'
 import type { Clock } from '../clock.ts'
@@ -213,7 +213,9 @@ export class Exchange implements ContextOwner {
     this.#res = res
     this.#shared = shared
     this.#expectsContinue = expectsContinue
-    const h2 = req.httpVersionMajor === 2
+    // By what carried it, not the version it names: an HTTP/1.1 request line may say
+    // HTTP/2.0 (refused below, 505).
+    const h2 = req instanceof Http2ServerRequest
     this.#h2 = h2
     const adopted = h2 ? undefined : takeAdopted(req.socket)
     this.#adopted = adopted
@@ -483,6 +485,10 @@ export function refusalOf(
   limits: Pick<ExchangeShared, 'maxHeaderCount' | 'maxUriBytes' | 'maxBodyBytes'>,
   h2: boolean,
 ): EdgecacheError | undefined {
+  // RFC 9112 §2.3: node's parser takes any one-digit major version in an HTTP/1 request
+  // line; only 1.x is HTTP/1 (HTTP/2 comes by ALPN or the preface, not a request line).
+  if (!h2 && req.httpVersionMajor !== 1)
+    return new EdgecacheError('EC_ERR_REQUEST_VERSION', [req.httpVersion])
   // node's maxHeadersCount drops the fields past its limit without a word; count them all.
   // HTTP/2's pseudo-header fields (:method, :path, :scheme, :authority) are not counted.
   const raw = req.rawHeaders

@@ -127,6 +127,22 @@ describe('proxy server limits', () => {
     assert.equal(seen.at(-1)?.target, '*')
   })
 
+  // node's parser takes HTTP/2.0 in a request line and refuses other versions itself (400).
+  for (const [version, status] of [
+    ['2.0', 505],
+    ['3.0', 400],
+  ] as const) {
+    test(`answers ${status} to an HTTP/1 request line that says HTTP/${version}, and keeps serving`, async () => {
+      const before = count()
+      const res = await rawRequest(proxy.port, `GET / HTTP/${version}\r\nHost: a\r\n\r\n`)
+      assertRefused(res, status)
+      if (status === 505) assert.match(res.body, /HTTP version 2\.0 is not supported/)
+      assert.equal(count(), before)
+      const next = await rawRequest(proxy.port, 'GET /after HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n')
+      assert.equal(next.status, 200, next.raw)
+    })
+  }
+
   test('passes an HTTP/1.0 request without Host with the empty host', async () => {
     const res = await rawRequest(proxy.port, 'GET /old HTTP/1.0\r\n\r\n')
     assert.equal(res.status, 200)
