@@ -129,9 +129,10 @@ export function superviseWorkers(
     const delayMs = Math.min(MAX_BACKOFF_MS, 100 * 2 ** Math.min(restarts - 1, 10))
     log.warn({ pid: worker.process.pid, code, signal, delayMs }, 'worker exited, restarting')
     // Unless edgecache is stopping by then (a signal, or another worker that cannot start).
+    // Not unref'd: with every worker gone, this timer is what keeps the primary running.
     setTimeout(() => {
       if (!stopping) fork()
-    }, delayMs).unref()
+    }, delayMs)
   })
   // A worker that stays up a minute resets the backoff.
   cluster.on('online', () => {

@@ -46,6 +46,31 @@ describe('worker restart', () => {
     }
   })
 
+  test('when every worker dies at once, the primary stays and starts new ones', async () => {
+    const origin = await startOrigin()
+    const workers = await startTwoWorkers(origin)
+    running.push(workers.child)
+    try {
+      await workers.warm(origin, '/w')
+      const before = await bothWorkerPids(workers.adminPort)
+      for (const pid of before) process.kill(pid, 'SIGKILL')
+
+      let after: readonly number[] = []
+      await waitFor(async () => {
+        after = (await workerPids(workers.adminPort)) ?? []
+        return after.length === 2 && after.every((pid) => !before.includes(pid))
+      }, 20_000)
+      assert.equal(workers.child.exitCode, null, 'the primary is still running')
+      assert.equal((await workers.get('/w')).status, 200)
+
+      await closeClient()
+      workers.child.kill('SIGTERM')
+      assert.equal(await workers.exited, 0)
+    } finally {
+      await origin.close()
+    }
+  })
+
   test('a worker that stops answering is killed and replaced, and new connections are answered', async () => {
     const origin = await startOrigin()
     const workers = await startTwoWorkers(origin, { EDGECACHE_SERVER__WORKER_STALL_TIMEOUT: '1s' })
