@@ -216,7 +216,12 @@ export function validateRouteFile(
   file?: string,
 ): { readonly ok: true; readonly file: RouteFile } | { readonly ok: false; readonly problems: string[] } {
   const problems: string[] = []
-  const top = content === null || content === undefined ? {} : content
+  // An empty file is most often one caught half-written by a live reload: taken as "no
+  // routes", it would drop every bypass and policy at once. A file without routes says so.
+  if (content === null || content === undefined) {
+    return { ok: false, problems: ['(route file): empty; a file with no routes says `routes: []`'] }
+  }
+  const top = content
   if (!isTree(top)) {
     return {
       ok: false,
@@ -226,7 +231,8 @@ export function validateRouteFile(
   for (const key of Object.keys(top)) {
     if (!topKeys.has(key)) problems.push(`${key}: unknown field (a route file has rules, routes and default)`)
   }
-  const list = top.routes ?? []
+  // Absent: none. Present, it is a list (`routes:` alone, YAML's null, is not one).
+  const list = 'routes' in top ? top.routes : []
   if (!Array.isArray(list)) problems.push(`routes: expected a list of routes, got ${show(list)}`)
   const routes: RouteSpec[] = []
   const names = new Map<string, string>()

@@ -41,10 +41,17 @@ describe('loadRoutes', () => {
     }
   })
 
-  test('an empty YAML file gives only the default route', () => {
-    const router = loadRoutes(file('empty.yaml', ''))
+  test('a YAML file of `routes: []` gives only the default route', () => {
+    const router = loadRoutes(file('none.yaml', 'routes: []\n'))
     assert.equal(router.size, 0)
     assert.equal(router.match('GET', 'a', '/').route.name, 'default')
+  })
+
+  test('an empty YAML file is refused: it is more often half-written than meant', () => {
+    assert.throws(
+      () => loadRoutes(file('empty.yaml', '# only a comment\n')),
+      (err: Error) => /empty; a file with no routes says `routes: \[\]`/.test(err.message),
+    )
   })
 
   const fileErrors: [string, string, string, RegExp][] = [

@@ -140,13 +140,13 @@ describe('a valid file', () => {
     assert.deepEqual(file.default, { name: 'default', policy: defaultPolicy, tags: [], upstream: undefined })
   })
 
-  test('an empty file, an empty list and match: {} are valid', () => {
-    assert.deepEqual(parseRouteFile(null), {
+  test('an empty list, a file of only a default, and match: {} are valid', () => {
+    assert.deepEqual(parseRouteFile({ routes: [] }), {
       rules: [],
       routes: [],
       default: { name: 'default', policy: defaultPolicy, tags: [], upstream: undefined },
     })
-    assert.deepEqual(parseRouteFile({ routes: [] }).routes, [])
+    assert.deepEqual(parseRouteFile({ default: {} }).routes, [])
     assert.deepEqual(parseRouteFile({ routes: [{ name: 'all', match: {} }] }).routes[0]?.match.path, {
       kind: 'any',
     })
@@ -392,6 +392,9 @@ describe('problems', () => {
       ['routes[0] (r).tags[0]: must not contain whitespace or control characters'],
     ],
     ['an empty tag', { routes: [route({ tags: [''] })] }, ['routes[0] (r).tags[0]: must not be empty']],
+    // A file caught half-written by a live reload must not read as "no routes".
+    ['an empty file', null, ['(route file): empty; a file with no routes says `routes: []`']],
+    ['routes: with nothing after it', { routes: null }, ['routes: expected a list of routes, got null']],
     [
       'a tag with an unmatched brace',
       { routes: [route({ tags: ['a{b'] })] },
