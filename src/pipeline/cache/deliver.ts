@@ -126,8 +126,11 @@ export function deliverFetched(
       if (hitForMiss) passMemory.remember(fill.key)
       release({ result: hitForMiss ? 'uncacheable' : 'abandoned' })
     }
-    // A response that may not be stored must not leave an older one to be served (RFC 9111 §4).
-    if (!admission.storable && fill.replacing !== undefined) void entries.delete(fill.replacing)
+    // A response that may not be stored must not leave an older one to be served (RFC 9111 §4),
+    // unless it is the origin failing: the older one is then what stale-if-error and the
+    // grace for a disconnected origin serve, and a 5xx invalidates nothing (§4.4).
+    if (!admission.storable && fill.replacing !== undefined && answer.status < 500)
+      void entries.delete(fill.replacing)
     return ctx.method === 'HEAD' ? withoutBody(answer) : answer
   }
   ctx.facts.cache = 'miss'

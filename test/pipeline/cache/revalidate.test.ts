@@ -82,6 +82,25 @@ describe('revalidate step', () => {
     assert.equal(String(later.body), 'v2')
   })
 
+  it('a 5xx that may not be stored leaves the stored response for stale-if-error and the grace', async () => {
+    const { store, run } = await staleEntry(() => ({
+      status: 500,
+      headers: { 'cache-control': 'no-store' },
+      body: undefined,
+    }))
+    const answer = await run()
+    assert.equal(answer.status, 500)
+    // The delete a 200 gets is issued before the answer returns (the next test).
+    assert.equal(store.stats().entries, 1, 'the stale copy is still stored')
+  })
+
+  it('a 200 that may not be stored removes the stored response', async () => {
+    const { store, run } = await staleEntry(() => cacheable('v2', { 'cache-control': 'no-store' }))
+    const answer = await run()
+    assert.equal(String(answer.body), 'v2')
+    assert.equal(store.stats().entries, 0)
+  })
+
   it('a 200 replaces the stored response', async () => {
     const { run } = await staleEntry(() => cacheable('v2', { etag: '"v2"' }))
     const answer = await run()
