@@ -124,6 +124,8 @@ describe('request collapsing', () => {
     origin.handle(async (_req, res) => {
       res.writeHead(200, {
         'cache-control': 'max-age=60',
+        // Already 30 s old: the collapsed answers say so too (RFC 9111 §5.1).
+        age: '30',
         'content-length': String(first.length + rest.length),
       })
       res.write(first)
@@ -132,23 +134,26 @@ describe('request collapsing', () => {
     })
     // Each waiter resolves once its first body bytes arrived, and keeps reading to the end.
     const waiter = () =>
-      new Promise<{ firstBytes: Promise<void>; done: Promise<{ status: string; length: number }> }>(
-        (resolve, reject) => {
-          httpRequest(`${proxy.url}/streamed`, (res) => {
-            let length = 0
-            const firstBytes = new Promise<void>((got) => res.once('data', () => got()))
-            const done = new Promise<{ status: string; length: number }>((end) => {
-              res.on('data', (chunk: Buffer) => {
-                length += chunk.length
-              })
-              res.on('end', () => end({ status: String(res.headers['cache-status']), length }))
+      new Promise<{
+        firstBytes: Promise<void>
+        done: Promise<{ status: string; length: number; age: number }>
+      }>((resolve, reject) => {
+        httpRequest(`${proxy.url}/streamed`, (res) => {
+          let length = 0
+          const firstBytes = new Promise<void>((got) => res.once('data', () => got()))
+          const done = new Promise<{ status: string; length: number; age: number }>((end) => {
+            res.on('data', (chunk: Buffer) => {
+              length += chunk.length
             })
-            resolve({ firstBytes, done })
+            res.on('end', () =>
+              end({ status: String(res.headers['cache-status']), length, age: Number(res.headers.age) }),
+            )
           })
-            .on('error', reject)
-            .end()
-        },
-      )
+          resolve({ firstBytes, done })
+        })
+          .on('error', reject)
+          .end()
+      })
     const leader = await waiter()
     await leader.firstBytes
     const others = await Promise.all([waiter(), waiter()])
@@ -158,6 +163,7 @@ describe('request collapsing', () => {
     const all = await Promise.all([leader, ...others].map((w) => w.done))
     for (const r of all) assert.equal(r.length, first.length + rest.length)
     assert.equal(all.filter((r) => /collapsed/.test(r.status)).length, 2)
+    for (const r of all) assert.ok(r.age >= 30, `age ${r.age} on ${r.status}`)
     assert.equal(origin.count('/streamed'), 1)
   })
 

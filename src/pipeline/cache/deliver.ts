@@ -9,7 +9,7 @@ import type { Readable } from 'node:stream'
 import { admit } from '../../cache/admission.ts'
 import type { ForwardReason } from '../../cache/cache-status.ts'
 import { isNotModified, notModifiedHeaders } from '../../cache/conditional.ts'
-import { retainUntil, ttlMs } from '../../cache/freshness.ts'
+import { currentAgeMs, retainUntil, ttlMs } from '../../cache/freshness.ts'
 import type { RequestDirectives } from '../../cache/request-directives.ts'
 import type { StoredResponse, VaryMarker } from '../../cache/stored-response.ts'
 import { variantOf } from '../../cache/vary.ts'
@@ -216,11 +216,13 @@ function joinFill(
     const value = response.headers[name]!
     headers[name] = typeof value === 'string' ? value : [...value]
   }
-  headers.age = '0'
+  // RFC 9111 §5.1: as old as the response is now, which the origin's Age may already make more than 0.
+  const now = m.clock.now()
+  headers.age = String(Math.floor(currentAgeMs(response, now) / 1000))
   headers['cache-status'] = m.status({
     fwd: fill.fwd,
     fwdStatus: response.status,
-    ttlMs: ttlMs(response, m.clock.now()),
+    ttlMs: ttlMs(response, now),
     collapsed: true,
   })
   const own: Answer = { status: response.status, headers, body: undefined }
