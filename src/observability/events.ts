@@ -126,7 +126,7 @@ export interface Invalidation {
 
 export interface StorageError {
   readonly store: string
-  /** `subscribe`: the invalidation bus lost its subscription and the memory tier was cleared. */
+  /** `subscribe`: the invalidation bus lost its subscription and the local tier was cleared. */
   readonly op: 'get' | 'set' | 'delete' | 'purge' | 'subscribe'
 }
 

@@ -1,8 +1,9 @@
 /**
  * The invalidation bus over Redis pub/sub: each instance publishes its writes and purges on
  * one channel and applies the others'. A subscriber that loses its connection may miss
- * messages, so it reports the loss when it happens and again when it is back (the memory
- * tier is cleared both times: entries refilled during the outage may predate a purge).
+ * messages, so it reports the loss when it happens and again when it is back (the local
+ * tier is cleared both times: entries refilled during the outage may predate a purge), and
+ * its first connection too: purges made while the instance was away went by unseen.
  *
  * Fill notices (fill-locks.ts) travel on a channel of their own, `<keyPrefix>fills`: an
  * instance that predates them never subscribes to it, so it cannot misread one as a purge.
@@ -11,7 +12,7 @@
 import { randomUUID } from 'node:crypto'
 import type { FillNotice, FillNotices } from './fill-locks.ts'
 import { createCommandClient, createSubscriber, type RedisTarget } from './redis-topology.ts'
-import type { BusMessage, InvalidationBus } from './tiered-store.ts'
+import type { BusLoss, BusMessage, InvalidationBus } from './tiered-store.ts'
 
 export interface RedisBusOptions extends RedisTarget {
   /** The channels are `<keyPrefix>invalidations` and `<keyPrefix>fills`. */
@@ -36,9 +37,16 @@ export function createRedisBus(options: RedisBusOptions): InvalidationBus & Fill
   const fillChannel = `${options.keyPrefix}fills`
   const self = randomUUID()
   const instance = options.instance ?? self
-  let onLost: () => void = () => {}
+  let onLost: (why: BusLoss) => void = () => {}
   let connected = false
+  /** Connected once already: a later ready is a reconnection, not the start. */
+  let connectedBefore = false
   let closed = false
+  const becameReady = () => {
+    connected = true
+    onLost(connectedBefore ? 'reconnected' : 'started')
+    connectedBefore = true
+  }
 
   // Publishing and subscribing need separate connections: a subscribed one takes no commands.
   const publisher = createCommandClient(options, { failFast: true, onError: () => {} })
@@ -48,12 +56,11 @@ export function createRedisBus(options: RedisBusOptions): InvalidationBus & Fill
       if (!connected || closed) return
       connected = false
       options.log.warn({ err }, 'invalidation bus disconnected')
-      onLost()
+      onLost('disconnected')
     },
     onReady() {
       if (connected || closed) return
-      connected = true
-      onLost()
+      becameReady()
     },
   })
 
@@ -74,7 +81,8 @@ export function createRedisBus(options: RedisBusOptions): InvalidationBus & Fill
   const started = (async () => {
     await untilConnected(publisher)
     await untilConnected(subscriber)
-    if (!closed) connected = true
+    // Where the client said nothing of it while connecting.
+    if (!closed && !connected) becameReady()
   })()
   started.catch(() => {})
 

@@ -14,14 +14,18 @@ export type BusMessage =
   | { readonly kind: 'keys'; readonly keys: readonly string[] }
   | { readonly kind: 'purge'; readonly selector: PurgeSelector; readonly soft: boolean }
 
+/** Why messages may have been missed: see InvalidationBus.subscribe. */
+export type BusLoss = 'started' | 'disconnected' | 'reconnected'
+
 export interface InvalidationBus {
   /** Sends `message` to every other instance (not back to this one). */
   publish(message: BusMessage): Promise<void>
   /**
-   * Delivers other instances' messages. `onLost` is called when the subscription broke and
-   * messages may have been missed; delivery resumes once it is back.
+   * Delivers other instances' messages. `onLost` is called whenever messages may have been
+   * missed: at the first subscription (`started`: this instance was not listening before
+   * it), when the subscription broke, and when it is back; delivery resumes once it is.
    */
-  subscribe(onMessage: (message: BusMessage) => void, onLost: () => void): void
+  subscribe(onMessage: (message: BusMessage) => void, onLost: (why: BusLoss) => void): void
   close(): Promise<void>
 }
 
@@ -33,8 +37,8 @@ export interface TieredStoreDeps {
   readonly l2: CacheStore
   readonly bus: InvalidationBus
   readonly breaker: CircuitBreaker
-  readonly log: { warn(obj: object, msg: string): void }
-  /** Told when L1 was cleared because the bus lost messages, for metrics. */
+  readonly log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void }
+  /** Told when L1 was cleared because the bus lost messages (not at start), for metrics. */
   onL1Reset?(): void
 }
 
@@ -53,10 +57,15 @@ export class TieredStore implements CacheStore {
     this.#deps = deps
     deps.bus.subscribe(
       (message) => void this.#apply(message),
-      () => {
-        // Purges may have gone by unseen: what L1 holds can no longer be trusted.
-        deps.log.warn({}, 'invalidation bus lost its subscription, clearing the memory tier')
-        deps.onL1Reset?.()
+      (why) => {
+        // Purges may have gone by unseen: what L1 holds can no longer be trusted. At start,
+        // L1 is the local store this host kept while this instance was away.
+        if (why === 'started') {
+          deps.log.info({}, 'invalidation bus subscribed; local tier cleared, as purges made before were not seen')
+        } else {
+          deps.log.warn({ why }, 'invalidation bus lost its subscription, clearing the local tier')
+          deps.onL1Reset?.()
+        }
         void this.#l1.clear()
       },
     )

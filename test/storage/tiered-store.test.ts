@@ -12,7 +12,7 @@ import { createLocalBusNetwork } from '../support/bus.ts'
 import { createFakeClock, type FakeClock } from '../support/clock.ts'
 import { describeStoreContract } from '../contract/store-contract.ts'
 
-const log = { warn: () => {} }
+const log = { info: () => {}, warn: () => {} }
 
 function tiered(l2: CacheStore, network = createLocalBusNetwork(), clock: FakeClock = createFakeClock()) {
   const bus = network.join()
@@ -119,6 +119,39 @@ describe('tiered store', () => {
     a.bus.lose()
     await new Promise((resolve) => setImmediate(resolve))
     assert.equal(await a.store.get('k'), undefined)
+  })
+
+  test('the first subscription clears L1 too, said at info and not counted as a storage error', async () => {
+    const clock = createFakeClock()
+    const bus = createLocalBusNetwork().join()
+    const lines: { level: string; msg: string }[] = []
+    let resets = 0
+    const store = new TieredStore({
+      l1: createMemoryStore({ clock }),
+      l2: createMemoryStore({ clock }),
+      bus,
+      breaker: createCircuitBreaker({ failureThreshold: 1, cooldownMs: 60_000, clock }),
+      log: {
+        info: (_obj, msg) => lines.push({ level: 'info', msg }),
+        warn: (_obj, msg) => lines.push({ level: 'warn', msg }),
+      },
+      onL1Reset: () => resets++,
+    })
+    await store.set('k', entry(clock, 'kept from before a restart'))
+    bus.lose('started')
+    await new Promise((resolve) => setImmediate(resolve))
+    assert.equal(store.peek('k'), undefined, 'purges made while away went by unseen')
+    assert.deepEqual(
+      lines.map((l) => l.level),
+      ['info'],
+    )
+    assert.equal(resets, 0)
+    bus.lose('disconnected')
+    assert.deepEqual(
+      lines.map((l) => l.level),
+      ['info', 'warn'],
+    )
+    assert.equal(resets, 1)
   })
 
   test('with L2 down: L1 still serves, misses are immediate, writes stay local, purges fail', async () => {

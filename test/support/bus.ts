@@ -3,16 +3,16 @@
  * instance gets the others' messages, and a test can cut one off to simulate a lost
  * subscription. The Redis pub/sub bus is tested against a real redis-server.
  */
-import type { BusMessage, InvalidationBus } from '../../src/storage/tiered-store.ts'
+import type { BusLoss, BusMessage, InvalidationBus } from '../../src/storage/tiered-store.ts'
 
 interface Member {
   onMessage: (message: BusMessage) => void
-  onLost: () => void
+  onLost: (why: BusLoss) => void
   connected: boolean
 }
 
 export interface LocalBusNetwork {
-  join(): InvalidationBus & { lose(): void }
+  join(): InvalidationBus & { lose(why?: BusLoss): void }
 }
 
 export function createLocalBusNetwork(): LocalBusNetwork {
@@ -32,8 +32,8 @@ export function createLocalBusNetwork(): LocalBusNetwork {
         async close() {
           members.delete(me)
         },
-        lose() {
-          me.onLost()
+        lose(why: BusLoss = 'disconnected') {
+          me.onLost(why)
         },
       }
     },
