@@ -666,7 +666,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
       scrape.close()
       metrics.close()
       await pools.close()
-      await store.close()
+      await built.close()
       // Last: the access lines of the requests just finished are written before the exit.
       await logging.output.flush()
     },

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs'
 import type { Clock } from './clock.ts'
 import type { SharedBuckets } from './limits/shared-rate-limiter.ts'
 import type { LocalTierConfig, RedisConnectionConfig, StorageConfig } from './config/schema.ts'
-import { createCircuitBreaker, type CircuitBreaker } from './storage/circuit-breaker.ts'
+import { type CircuitBreaker, createCircuitBreaker, probeEvery } from './storage/circuit-breaker.ts'
 import { createFillLocks, type FillNotices } from './storage/fill-locks.ts'
 import { guardStore } from './storage/guarded-store.ts'
 import { openLocalStore } from './storage/local-directory.ts'
@@ -37,6 +37,8 @@ export interface BuiltStore {
   readonly rateBuckets?: SharedBuckets
   /** State for /ready and metrics: up, degraded (breaker not closed) or down. */
   state(): { readonly state: 'up' | 'degraded' | 'down'; readonly lastError: string | null }
+  /** Closes the store and stops what watches it. */
+  close(): Promise<void>
   /** The local store's bound and file, for /ready and metrics; absent without one. */
   capacity?(): { readonly maxBytes: number; readonly fileBytes: number; readonly mapBytes: number }
 }
@@ -66,6 +68,9 @@ export interface StoreDeps {
   readonly instance?: string
 }
 
+/** How often Redis is pinged, so that its state is known without traffic. */
+const REDIS_PROBE_MS = 1_000
+
 export async function buildStore(config: StorageConfig, deps: StoreDeps): Promise<BuiltStore> {
   const { clock } = deps
   if (config.driver === 'local') {
@@ -75,6 +80,7 @@ export async function buildStore(config: StorageConfig, deps: StoreDeps): Promis
       fills: deps.workerFills,
       maxObjectBytes: config.local.maxObjectBytes,
       state: () => ({ state: 'up', lastError: null }),
+      close: () => store.close(),
       capacity: () => capacityOf(store),
     }
   }
@@ -89,6 +95,7 @@ export async function buildStore(config: StorageConfig, deps: StoreDeps): Promis
       store,
       maxObjectBytes: config.memory.maxObjectBytes,
       state: () => ({ state: 'up', lastError: null }),
+      close: () => store.close(),
     }
   }
   const [{ createRedisStore }, { createRedisBus }] = await Promise.all([
@@ -114,6 +121,8 @@ export async function buildStore(config: StorageConfig, deps: StoreDeps): Promis
     onStateChange: (state, err) => deps.log.warn({ state, err }, `redis circuit ${state}`),
   })
   const state = () => breakerState(breaker)
+  // With no traffic, /ready would not notice Redis leave or come back.
+  const stopProbing = probeEvery(breaker, () => remote.ping(), REDIS_PROBE_MS)
   // The store's breaker: Redis down for the cache is Redis down for rate limits too, and a
   // rate limit decision must not wait out a deadline per request while it is.
   const rateBuckets: SharedBuckets = {
@@ -130,12 +139,17 @@ export async function buildStore(config: StorageConfig, deps: StoreDeps): Promis
         }
   if (config.driver === 'redis') {
     // No bus here: waiters learn of a release by polling the lock.
+    const store = guardStore(remote, breaker)
     return {
-      store: guardStore(remote, breaker),
+      store,
       fills: fills(),
       rateBuckets,
       maxObjectBytes,
       state,
+      close: () => {
+        stopProbing()
+        return store.close()
+      },
     }
   }
   const l1 = openLocal(config.local, deps)
@@ -153,6 +167,10 @@ export async function buildStore(config: StorageConfig, deps: StoreDeps): Promis
     maxObjectBytes,
     state,
     capacity: () => capacityOf(l1),
+    close: () => {
+      stopProbing()
+      return store.close()
+    },
   }
 }
 

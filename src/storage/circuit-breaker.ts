@@ -90,3 +90,16 @@ export function createCircuitBreaker(options: CircuitBreakerOptions): CircuitBre
     lastError: () => lastError,
   }
 }
+
+/**
+ * Calls `ping` through `breaker` every `everyMs`. The breaker learns only from calls, and
+ * /ready and metrics read it: without traffic it would say up long after the store went
+ * away, and down long after it came back. Returns the function that stops it.
+ */
+export function probeEvery(breaker: CircuitBreaker, ping: () => Promise<void>, everyMs: number): () => void {
+  const timer = setInterval(() => {
+    breaker.run(ping).catch(() => {})
+  }, everyMs)
+  timer.unref()
+  return () => clearInterval(timer)
+}

@@ -71,6 +71,8 @@ export interface RedisStoreOptions extends RedisTarget {
 export interface RedisStore extends CacheStore {
   /** Resolves once connected to Redis; rejects after `timeoutMs` (the store keeps trying). */
   ready(timeoutMs?: number): Promise<void>
+  /** One PING: resolves when Redis answers within the command timeout. */
+  ping(): Promise<void>
   /** Per-key fill locks on the same connection, for collapsing misses across instances. */
   readonly fillLock: RedisFillLock
   /** Token buckets of rate limits on the same connection, shared by every instance. */
@@ -231,6 +233,10 @@ export function createRedisStore(options: RedisStoreOptions = {}): RedisStore {
   }
 
   const store: RedisStore = {
+    async ping() {
+      await redis.send(prefix, ['PING'])
+    },
+
     ready(timeoutMs = 5_000) {
       return redis.ready(timeoutMs)
     },

@@ -61,7 +61,10 @@ export class TieredStore implements CacheStore {
         // Purges may have gone by unseen: what L1 holds can no longer be trusted. At start,
         // L1 is the local store this host kept while this instance was away.
         if (why === 'started') {
-          deps.log.info({}, 'invalidation bus subscribed; local tier cleared, as purges made before were not seen')
+          deps.log.info(
+            {},
+            'invalidation bus subscribed; local tier cleared, as purges made before were not seen',
+          )
         } else {
           deps.log.warn({ why }, 'invalidation bus lost its subscription, clearing the local tier')
           deps.onL1Reset?.()

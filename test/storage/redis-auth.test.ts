@@ -134,7 +134,7 @@ describe('redis AUTH: password and ACL user', { skip }, () => {
       // Open: a lookup misses at once instead of waiting to fail.
       assert.equal(await built.store.get('k'), undefined)
     } finally {
-      await built.store.close()
+      await built.close()
     }
   })
 })
