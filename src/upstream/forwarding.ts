@@ -136,6 +136,10 @@ export function createForwarding(options: ForwardingOptions = {}): Forwarding {
         // fields (":path") from an HTTP/2 client are not header fields of the message.
         if (name.startsWith('proxy-') || name.charCodeAt(0) === 58 || named?.has(name)) continue
         if (name === '__proto__') continue
+        // Backends in the CGI tradition read X_Forwarded_For as X-Forwarded-For: a field
+        // that is one of the above but for `_` in place of `-` would pass for edgecache's
+        // own (or one it strips), so it goes with it. Other names with `_` are forwarded.
+        if (name.includes('_') && treatments.has(name.replaceAll('_', '-'))) continue
         out[name] = value
       }
 

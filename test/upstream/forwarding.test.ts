@@ -108,6 +108,22 @@ describe('createForwarding: request fields', () => {
     assert.equal(headers['x-rewrite-url'], undefined)
   })
 
+  it('removes the underscore twins of the fields it sets or strips, which CGI-style backends read as them', () => {
+    const twins = {
+      x_forwarded_for: '6.6.6.6',
+      'x-real_ip': '6.6.6.6',
+      x_forwarded_host: 'evil.example',
+      x_original_url: '/admin',
+      x_request_id: 'forged',
+      x_app_tenant: 'kept',
+    }
+    const headers = forwarding.requestHeaders(makeContext({ clientAddress: '192.0.2.10', headers: twins }))
+    for (const name of ['x_forwarded_for', 'x-real_ip', 'x_forwarded_host', 'x_original_url', 'x_request_id'])
+      assert.equal(headers[name], undefined, name)
+    assert.equal(headers['x-forwarded-for'], '192.0.2.10')
+    assert.equal(headers.x_app_tenant, 'kept', 'other names with _ are forwarded')
+  })
+
   it('removes a configured list instead of the default one', () => {
     const custom = createForwarding({ stripRequestHeaders: ['X-Method'] })
     const headers = custom.requestHeaders(
