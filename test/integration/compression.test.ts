@@ -74,6 +74,15 @@ for (const driver of ['local', 'memory'] as const) {
             'content-encoding': 'gzip',
           })
         }
+        if (path === '/origin-gzip-opaque') {
+          // gzip whatever was asked, of a type not compressed here: only the stored copy's
+          // decoding makes the answer depend on Accept-Encoding.
+          return serve(res, gzipSync(body(path)), {
+            ...cached,
+            'content-type': 'application/x-edgecache-test',
+            'content-encoding': 'gzip',
+          })
+        }
         if (path === '/streamed') {
           // No Content-Length, in pieces: the proxy codes it as it streams.
           res.writeHead(200, { ...cached, 'content-type': 'application/json' })
@@ -252,6 +261,20 @@ for (const driver of ['local', 'memory'] as const) {
       const br = await get('/origin-gzip', { 'accept-encoding': 'br' })
       assert.equal(br.header('content-encoding'), 'br')
       assert.deepEqual(brotliDecompressSync(br.body), body('/origin-gzip'))
+    })
+
+    test('a gzip body decoded for clients that do not take it says Vary: Accept-Encoding, coded or not (RFC 9110 §12.5.5)', async () => {
+      const miss = await get('/origin-gzip-opaque', { 'accept-encoding': 'gzip' })
+      assert.equal(miss.header('content-encoding'), 'gzip')
+      assert.match(String(miss.header('vary')), /accept-encoding/i)
+      const coded = await get('/origin-gzip-opaque', { 'accept-encoding': 'gzip' })
+      assert.match(String(coded.header('cache-status')), /hit/)
+      assert.equal(coded.header('content-encoding'), 'gzip')
+      assert.match(String(coded.header('vary')), /accept-encoding/i)
+      const plain = await get('/origin-gzip-opaque')
+      assert.equal(plain.header('content-encoding'), undefined)
+      assert.deepEqual(plain.body, body('/origin-gzip-opaque'))
+      assert.match(String(plain.header('vary')), /accept-encoding/i)
     })
 
     test('concurrent misses with different Accept-Encoding make one origin request, each answered in its coding', async () => {

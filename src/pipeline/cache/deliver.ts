@@ -18,6 +18,7 @@ import type { RequestKeys } from '../../router/cache-key.ts'
 import type { Answer, ResponseHeaders } from '../answer.ts'
 import type { FillEnd, Lead, SharedFill } from '../collapser.ts'
 import { forwardOf, type RequestContext } from '../context.ts'
+import { markVariesOnCoding } from './encodings.ts'
 import type { CommitTarget } from './entries.ts'
 import { FillBody } from './fill-body.ts'
 import type { CacheMachine } from './machine.ts'
@@ -142,6 +143,8 @@ export function deliverFetched(
     stored: true,
     ttlMs: ttlMs(response, responseTime),
   })
+  // Later clients may get it decoded: this one's answer says it varies, as theirs will.
+  if (deps.encodings !== undefined) markVariesOnCoding(answer, response)
   const complete = (body: Buffer) => {
     const stored: StoredResponse = {
       ...response,
@@ -226,6 +229,7 @@ function joinFill(
     collapsed: true,
   })
   const own: Answer = { status: response.status, headers, body: undefined }
+  if (m.deps.encodings !== undefined) markVariesOnCoding(own, response)
   const headersOnly = headersOnlyFor(waiter, response, own)
   const reader = headersOnly === undefined ? body.reader() : undefined
   if (headersOnly === undefined && reader === undefined) return undefined

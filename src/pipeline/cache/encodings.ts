@@ -23,6 +23,7 @@ import {
   forbidsTransform,
   isCoding,
   isNegotiable,
+  varyWithAcceptEncoding,
   weakened,
 } from '../../compression/negotiate.ts'
 import type { StoredEntry } from '../../storage/store.ts'
@@ -194,11 +195,18 @@ export function createStoredEncodings(compression: Compression): StoredEncodings
     const stored = input.response.headers['content-encoding']
     if (stored === undefined) return answerFromStored(input)
     const has = codingOf(stored)
-    if (!isCoding(has) || compression.acceptanceOf(input.ctx.headers).accepts.has(has)) {
+    if (!isCoding(has) || forbidsTransform(input.response.headers['cache-control'])) {
       return answerFromStored(input)
     }
-    if (forbidsTransform(input.response.headers['cache-control'])) return answerFromStored(input)
-    // RFC 9110 §12.5.3: the client accepts none of the stored codings: decode on the way out.
+    const answer = compression.acceptanceOf(input.ctx.headers).accepts.has(has)
+      ? answerFromStored(input)
+      : decodedAnswer(input, has)
+    markVariesOnCoding(answer, input.response)
+    return answer
+  }
+
+  /** RFC 9110 §12.5.3: the client accepts none of the stored codings: decoded on the way out. */
+  function decodedAnswer(input: CachedAnswerInput, has: Coding): Answer {
     // A small body is decoded here and now: the answer then has its length, and ranges.
     const decoded = input.body.length <= SYNC_DECODE_MAX_BYTES ? decodeSmall(has, input.body) : undefined
     if (decoded !== undefined) {
@@ -253,4 +261,17 @@ function asIdentity(response: StoredResponse, length: number): StoredResponse {
   const etag = weakened(headers.etag)
   if (etag !== undefined) headers.etag = etag
   return { ...response, headers, bodyLength: length }
+}
+
+/**
+ * RFC 9110 §12.5.5: a response stored in a coding this cache decodes for clients that do
+ * not accept it is answered coded or not by the request's Accept-Encoding, which its Vary
+ * must then say, though the origin (which sent it coded whatever was asked) may not have.
+ */
+export function markVariesOnCoding(answer: Answer, response: StoredResponse): void {
+  const coding = response.headers['content-encoding']
+  if (coding === undefined || !isCoding(codingOf(coding))) return
+  if (response.vary?.includes('accept-encoding') === true) return
+  if (forbidsTransform(response.headers['cache-control'])) return
+  answer.headers.vary = varyWithAcceptEncoding(answer.headers.vary)
 }
