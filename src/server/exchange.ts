@@ -264,6 +264,13 @@ export class Exchange implements ContextOwner {
     return this.#req.complete
   }
 
+  /** Calls `then` once this request's response is done with, sent or cut (at once if it is). */
+  afterResponse(then: () => void): void {
+    const res = this.#res
+    if (this.#closed || res.writableFinished || res.destroyed) then()
+    else res.once('close', then)
+  }
+
   /** Refuses the request if it broke a limit, else hands it to the pipeline. */
   start(): void {
     if (this.#refusal !== undefined) {

@@ -268,19 +268,25 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
       return
     }
     const current = exchangeOn(socket)
-    if (current !== undefined) {
-      // The request being received broke off (body timeout, bad chunk): answer it as any
-      // other refusal, if it can still be answered. Otherwise the error is a later
-      // pipelined request's, and bytes written now would corrupt the response in flight.
-      if (current.requestComplete) socket.destroy()
-      else current.refuse(errorOfClientError(err, maxHeaderBytes))
+    // The request being received broke off (body timeout, bad chunk): answered as any other
+    // refusal, if it can still be answered.
+    if (current !== undefined && !current.requestComplete) {
+      current.refuse(errorOfClientError(err, maxHeaderBytes))
       return
     }
     const refusal = errorOfClientError(err, maxHeaderBytes)
     const reqId = nextRequestId()
     // err itself carries the client's raw bytes (rawPacket); only its code is logged.
     log.warn({ reqId, code: err.code, status: refusal.status }, 'malformed request refused')
-    socket.end(rawRefusal(refusal, reqId), () => socket.destroy())
+    const refuse = () => {
+      if (socket.writable) socket.end(rawRefusal(refusal, reqId), () => socket.destroy())
+      else socket.destroy()
+    }
+    // A later pipelined request is malformed: the ones before it are answered first (bytes
+    // written now would land inside their responses), then it is refused and the
+    // connection closed. node reads nothing more from it meanwhile.
+    if (current !== undefined) current.afterResponse(refuse)
+    else refuse()
   })
 
   // CONNECT asks for a tunnel, which a reverse proxy does not offer; node would only drop it.

@@ -345,3 +345,32 @@ describe('proxy server timeouts and connections', () => {
     }
   })
 })
+
+describe('a malformed request pipelined behind a good one', () => {
+  for (const pending of [false, true]) {
+    test(`answers the good one first, then 400 and closes (${pending ? 'its answer still pending' : 'answered at once'})`, async () => {
+      const arrived = deferred()
+      const release = deferred()
+      const proxy = await startProxy(async () => {
+        arrived.resolve()
+        if (pending) await release.promise
+        return textAnswer(200, 'the good one')
+      })
+      try {
+        const socket = await rawSocket(proxy.port)
+        const received = readUntilClose(socket)
+        socket.write('GET /good HTTP/1.1\r\nHost: a\r\n\r\nGARBAGE\r\n\r\n')
+        await arrived.promise
+        release.resolve()
+        const raw = (await received).raw
+        const first = raw.indexOf('HTTP/1.1 200 ')
+        const second = raw.indexOf('HTTP/1.1 400 ')
+        assert.ok(first === 0, raw)
+        assert.ok(raw.includes('the good one'), raw)
+        assert.ok(second > first, raw)
+      } finally {
+        await proxy.close()
+      }
+    })
+  }
+})
