@@ -21,6 +21,7 @@ export const errorCatalogue = {
   EC_ERR_REQUEST_BODY_TOO_LARGE: { message: 'request body larger than %s bytes', status: 413 },
   EC_ERR_REQUEST_TIMEOUT: { message: 'request not received in time', status: 408 },
   EC_ERR_REQUEST_VERSION: { message: 'HTTP version %s is not supported', status: 505 },
+  EC_ERR_REQUEST_TRANSFER_CODING: { message: 'transfer coding "%s" is not supported', status: 501 },
   EC_ERR_REQUEST_CLIENT_CERT: { message: 'this route needs a verified client certificate', status: 403 },
   EC_ERR_UPSTREAM_CONNECT: { message: 'backend unreachable', status: 502 },
   EC_ERR_UPSTREAM_RESET: { message: 'backend closed the connection', status: 502 },

@@ -514,6 +514,11 @@ export function refusalOf(
   }
   const hostError = h2 ? authorityErrorOf(req) : hostErrorOf(req as IncomingMessage)
   if (hostError !== undefined) return new EdgecacheError('EC_ERR_REQUEST_BAD', [hostError])
+  // RFC 9112 §6.1: node undoes chunked and only chunked; a coding before it (gzip, chunked)
+  // would reach the backend undone and unnamed, the body changed. 501, as the RFC asks.
+  const coding = h2 ? undefined : req.headers['transfer-encoding']
+  if (coding !== undefined && coding.trim().toLowerCase() !== 'chunked')
+    return new EdgecacheError('EC_ERR_REQUEST_TRANSFER_CODING', [coding])
   const length = req.headers['content-length']
   // Refused before a byte of the body is read; node has already checked it is all digits.
   if (length !== undefined && Number(length) > limits.maxBodyBytes) {

@@ -143,6 +143,17 @@ describe('proxy server limits', () => {
     })
   }
 
+  test('answers 501 to a transfer coding other than chunked, which the backend would get undone', async () => {
+    const before = count()
+    const res = await rawRequest(
+      proxy.port,
+      'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n',
+    )
+    assertRefused(res, 501)
+    assert.match(res.body, /transfer coding "gzip, chunked" is not supported/)
+    assert.equal(count(), before)
+  })
+
   test('passes an HTTP/1.0 request without Host with the empty host', async () => {
     const res = await rawRequest(proxy.port, 'GET /old HTTP/1.0\r\n\r\n')
     assert.equal(res.status, 200)
