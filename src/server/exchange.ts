@@ -233,12 +233,14 @@ export class Exchange implements ContextOwner {
       // HTTP/1.1 gateway, and then the same: refusalOf checks).
       const host = h2 ? (headers[':authority'] ?? headers.host) : headers.host
       const socket = h2 ? (req as Http2ServerRequest).stream.session?.socket : req.socket
+      const url = req.url ?? '/'
+      const absolute = h2 || url.charCodeAt(0) === 47 ? undefined : absoluteForm(url)
       this.ctx = newContext(this, {
         id: requestIdOf(headers['x-request-id']),
         method: req.method ?? 'GET',
         scheme: shared.scheme,
-        host: typeof host === 'string' ? host.toLowerCase() : '',
-        target: req.url ?? '/',
+        host: absolute?.host ?? (typeof host === 'string' ? host.toLowerCase() : ''),
+        target: absolute?.target ?? url,
         httpVersion: req.httpVersion,
         headers,
         clientAddress: socket?.remoteAddress ?? '',
@@ -508,9 +510,13 @@ export function refusalOf(
   const target = req.url ?? ''
   if (target.length > limits.maxUriBytes)
     return new EdgecacheError('EC_ERR_REQUEST_URI_TOO_LONG', [limits.maxUriBytes])
-  // RFC 9112 §3.2: a server that is not a forward proxy takes origin-form, and `*` for OPTIONS.
-  if (target.charCodeAt(0) !== 47 /* / */ && !(target === '*' && req.method === 'OPTIONS')) {
-    return new EdgecacheError('EC_ERR_REQUEST_BAD', ['request target must start with /'])
+  // RFC 9112 §3.2: origin-form, `*` for OPTIONS, and absolute-form (§3.2.2) in HTTP/1.1.
+  if (
+    target.charCodeAt(0) !== 47 /* / */ &&
+    !(target === '*' && req.method === 'OPTIONS') &&
+    (h2 || absoluteForm(target) === undefined)
+  ) {
+    return new EdgecacheError('EC_ERR_REQUEST_BAD', ['request target must be a path or an http(s) URL'])
   }
   const hostError = h2 ? authorityErrorOf(req) : hostErrorOf(req as IncomingMessage)
   if (hostError !== undefined) return new EdgecacheError('EC_ERR_REQUEST_BAD', [hostError])
@@ -525,6 +531,23 @@ export function refusalOf(
     return new EdgecacheError('EC_ERR_REQUEST_BODY_TOO_LARGE', [limits.maxBodyBytes])
   }
   return undefined
+}
+
+/**
+ * RFC 9112 §3.2.2: a server must accept an HTTP/1.1 request target in absolute-form, and
+ * then takes the host from it, not from Host. The authority (lowercased) and the
+ * origin-form of an http(s) URL `target`, or undefined for anything else (a userinfo
+ * part, an invalid host).
+ */
+export function absoluteForm(target: string): { readonly host: string; readonly target: string } | undefined {
+  const scheme = /^https?:\/\//i.exec(target)
+  if (scheme === null) return undefined
+  const rest = target.slice(scheme[0].length)
+  const end = rest.search(/[/?]/)
+  const host = end === -1 ? rest : rest.slice(0, end)
+  if (host === '' || !validHost.test(host)) return undefined
+  const path = end === -1 ? '' : rest.slice(end)
+  return { host: host.toLowerCase(), target: path.startsWith('/') ? path : `/${path}` }
 }
 
 /**

@@ -18,7 +18,7 @@ import { events, publish } from '../observability/events.ts'
 import { type Answer, textAnswer } from '../pipeline/answer.ts'
 import type { Pipeline } from '../pipeline/compose.ts'
 import { createFacts, type RequestContext, type TunnelOutcome } from '../pipeline/context.ts'
-import { type ExchangeShared, refusalOf } from './exchange.ts'
+import { absoluteForm, type ExchangeShared, refusalOf } from './exchange.ts'
 import { rawHead, writeRawAnswer } from './raw-answer.ts'
 import { refusalText } from './refusal.ts'
 import { requestIdOf } from './request-id.ts'
@@ -224,12 +224,14 @@ function contextOf(
   signal: AbortSignal,
 ): RequestContext {
   const headers = req.headers
+  const url = req.url ?? '/'
+  const absolute = url.charCodeAt(0) === 47 ? undefined : absoluteForm(url)
   return {
     id: requestIdOf(headers['x-request-id']),
     method: req.method ?? 'GET',
     scheme: 'http',
-    host: headers.host === undefined ? '' : headers.host.toLowerCase(),
-    target: req.url ?? '/',
+    host: absolute?.host ?? (headers.host === undefined ? '' : headers.host.toLowerCase()),
+    target: absolute?.target ?? url,
     httpVersion: req.httpVersion,
     headers,
     // The PROXY protocol's client, when the listener speaks it (proxy-protocol-listener.ts).

@@ -93,7 +93,6 @@ describe('proxy server limits', () => {
   })
 
   for (const [name, head] of [
-    ['an absolute-form target', 'GET http://example.com/ HTTP/1.1\r\nHost: example.com'],
     ['a target not starting with /', 'GET foo HTTP/1.1\r\nHost: a'],
     ['* with a method other than OPTIONS', 'GET * HTTP/1.1\r\nHost: a'],
     ['an HTTP/1.1 request without Host', 'GET / HTTP/1.1\r\nAccept: */*'],
@@ -153,6 +152,32 @@ describe('proxy server limits', () => {
     assert.match(res.body, /transfer coding "gzip, chunked" is not supported/)
     assert.equal(count(), before)
   })
+
+  test('RFC 9112 §3.2.2: takes a target in absolute-form, with the host from it rather than Host', async () => {
+    const res = await rawRequest(
+      proxy.port,
+      'GET http://Shop.Example:8080/p/1?x=2 HTTP/1.1\r\nHost: other.example\r\nConnection: close\r\n\r\n',
+    )
+    assert.equal(res.status, 200, res.raw)
+    const ctx = seen.at(-1)!
+    assert.equal(ctx.host, 'shop.example:8080')
+    assert.equal(ctx.target, '/p/1?x=2')
+    const bare = await rawRequest(
+      proxy.port,
+      'GET https://shop.example HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n',
+    )
+    assert.equal(bare.status, 200, bare.raw)
+    assert.equal(seen.at(-1)!.target, '/')
+  })
+
+  for (const target of ['http://user@shop.example/p', 'ftp://shop.example/p', 'shop.example/p']) {
+    test(`answers 400 to the request target ${target}`, async () => {
+      const before = count()
+      const res = await rawRequest(proxy.port, `GET ${target} HTTP/1.1\r\nHost: a\r\n\r\n`)
+      assertRefused(res, 400)
+      assert.equal(count(), before)
+    })
+  }
 
   test('passes an HTTP/1.0 request without Host with the empty host', async () => {
     const res = await rawRequest(proxy.port, 'GET /old HTTP/1.0\r\n\r\n')
