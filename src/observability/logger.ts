@@ -42,7 +42,8 @@ const WARN = 40
 
 /**
  * A pino logMethod hook that holds back repeats of a warning or error (same level,
- * message and error code) and adds `suppressed` to the next one written.
+ * message, error code and `problems`, so that a rejected file is not taken for another
+ * rejected otherwise) and adds `suppressed` to the next one written.
  */
 function limitRepeats(admit: (kind: string) => number | undefined) {
   return function (
@@ -57,7 +58,8 @@ function limitRepeats(admit: (kind: string) => number | undefined) {
       typeof first === 'object' && first !== null ? (first as Record<string, unknown>) : undefined
     const message = fields === undefined ? first : second
     const code = (fields?.err as { code?: unknown } | undefined)?.code
-    const held = admit(`${level} ${String(message)} ${String(code ?? '')}`)
+    const problems = Array.isArray(fields?.problems) ? fields.problems.join('\n') : ''
+    const held = admit(`${level} ${String(message)} ${String(code ?? '')} ${problems}`)
     if (held === undefined) return
     if (held > 0 && fields !== undefined)
       return method.apply(this, [{ ...fields, suppressed: held }, ...args.slice(1)])

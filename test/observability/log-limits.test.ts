@@ -74,4 +74,21 @@ describe('repeated warnings', () => {
     assert.equal((warnings[0]?.err as { stack?: unknown } | undefined)?.stack, undefined)
     assert.ok(warnings[0]?.err)
   })
+
+  test('a file rejected for other problems is written, the same rejection again is held back', async () => {
+    const { lines, logger } = capture()
+    const rejected = 'route file rejected, keeping the routes in force'
+    logger.error({ problems: ['routes[0] (api).ttl: a bypass route has no ttl'] }, rejected)
+    logger.error({ problems: ['routes[0] (api).ttl: a bypass route has no ttl'] }, rejected)
+    logger.error({ problems: ['routes[0] (api).match.pathPrefix: must start with /'] }, rejected)
+    logger.flush()
+    await new Promise((resolve) => setImmediate(resolve))
+    assert.deepEqual(
+      lines.filter((line) => line.msg === rejected).map((line) => line.problems),
+      [
+        ['routes[0] (api).ttl: a bypass route has no ttl'],
+        ['routes[0] (api).match.pathPrefix: must start with /'],
+      ],
+    )
+  })
 })
