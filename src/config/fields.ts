@@ -113,16 +113,29 @@ export function size(doc: string, defaultText: string, min = 0) {
 }
 
 /** A duration field: `"500ms"`, `"30s"`, `"10m"`, `"1h"`, `"1d"`, `"0s"`. Parses to milliseconds. */
-export function duration(doc: string, defaultText: string, min: 'zero' | 'positive' = 'zero') {
+export function duration(
+  doc: string,
+  defaultText: string,
+  min: 'zero' | 'positive' = 'zero',
+  max: 'timer' | 'any' = 'timer',
+) {
   const check = (input: unknown): Checked<number> => {
     const ms = typeof input === 'string' ? parseDuration(input) : undefined
     if (ms === undefined) return { expected: 'a duration like "30s"' }
     // Durations are whole milliseconds: "0.1ms" is 0 and would not do where 0 is refused.
-    return min === 'positive' && ms < 1 ? { expected: 'a duration of at least 1ms' } : { value: ms }
+    if (min === 'positive' && ms < 1) return { expected: 'a duration of at least 1ms' }
+    if (max === 'timer' && ms > TIMER_MAX_MS) return { expected: 'a duration of at most 24d' }
+    return { value: ms }
   }
-  const type = min === 'positive' ? 'duration > 0' : 'duration'
+  const type = `duration${min === 'positive' ? ' > 0' : ''}${max === 'timer' ? ', at most 24d' : ''}`
   return withDefault(check, { kind: 'duration', doc, type, defaultText }, defaultText)
 }
+
+/**
+ * The longest duration a field that sets a timer takes: node's timers hold at most
+ * 2^31 - 1 ms (24.8 days) and fire at once, with a warning, past it.
+ */
+const TIMER_MAX_MS = 24 * 24 * 60 * 60 * 1000
 
 /** Where a listener binds. An IPv6 host is written in brackets and stored without them. */
 export interface ListenAddress {

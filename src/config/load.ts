@@ -309,14 +309,18 @@ function applyRedisSentinels(tree: Tree, urls: readonly string[], origins: Map<s
   return merged
 }
 
+/** A number as env and flags write one: decimal digits, a sign and a fraction at most. */
+const DECIMAL = /^-?\d+(?:\.\d+)?$/
+
 /** Turns text from env or a flag into what a file would hold: a number, a list or the text itself. */
 function coerce(field: FieldInfo, raw: string): unknown {
   switch (field.meta.kind) {
     case 'integer':
     case 'number': {
+      // Decimal digits only (Number() would take 0x2, 1e3 and the empty text as numbers).
       // Text that is not a number stays text, so the message quotes what was given.
-      const value = Number(raw)
-      return raw.trim() !== '' && Number.isFinite(value) ? value : raw
+      const text = raw.trim()
+      return DECIMAL.test(text) ? Number(text) : raw
     }
     case 'boolean':
       // Anything but the two words stays text, so the message quotes what was given.

@@ -110,27 +110,14 @@ const purgeMethodSchema = z
     }
   })
 
-/** The longest delay node's timers take; a longer one fires at once. */
-const maxTimerMs = 2 ** 31 - 1
-
-const upgradesSchema = z
-  .strictObject({
-    enabled: boolean(
-      'tunnel Upgrade requests (WebSockets) to the backend; off, they are answered as plain requests',
-      true,
-    ),
-    idleTimeout: duration('cut a tunnel after this long without a byte either way', '5m', 'positive'),
-    maxTunnels: integer('most tunnels open (or being opened) at once in each worker; past it, 503', 1000, 1),
-  })
-  .superRefine((upgrades, ctx) => {
-    if (upgrades.idleTimeout > maxTimerMs) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['idleTimeout'],
-        message: `must be at most 24d (${maxTimerMs}ms), got ${upgrades.idleTimeout}ms`,
-      })
-    }
-  })
+const upgradesSchema = z.strictObject({
+  enabled: boolean(
+    'tunnel Upgrade requests (WebSockets) to the backend; off, they are answered as plain requests',
+    true,
+  ),
+  idleTimeout: duration('cut a tunnel after this long without a byte either way', '5m', 'positive'),
+  maxTunnels: integer('most tunnels open (or being opened) at once in each worker; past it, 503', 1000, 1),
+})
 
 const proxyProtocolSchema = z
   .strictObject({
@@ -214,7 +201,7 @@ const serverSchema = z
 const cacheSchema = z.strictObject({
   name: token('name of this cache in Cache-Status (RFC 9211)', 'edgecache'),
   heuristicFraction: fraction('heuristic freshness as a fraction of the time since Last-Modified', 0.1),
-  maxHeuristicTtl: duration('cap on heuristic freshness', '1d'),
+  maxHeuristicTtl: duration('cap on heuristic freshness', '1d', 'zero', 'any'),
   targetedField: fieldName(
     'RFC 9213 targeted Cache-Control field this cache obeys, before CDN-Cache-Control; consumed (not passed on)',
     'edgecache-cache-control',
@@ -236,10 +223,14 @@ const cacheSchema = z.strictObject({
   staleIfDisconnected: duration(
     'how long past its freshness a stored response may stand in when the origin cannot be reached (refused, reset, timed out), unless it forbids stale use; per route too; 0 turns it off',
     '1h',
+    'zero',
+    'any',
   ),
   refreshInterval: duration(
     'least time between background refreshes (stale-while-revalidate) of a response that arrived stale, counted from its arrival on any worker or host; one that was fresh is refreshed at once; 0s refreshes at every stale answer',
     '1s',
+    'zero',
+    'any',
   ),
   fillMemory: size(
     'bytes the fills in progress of one process may hold; a fill past it stops storing and streams at its slowest reader',
@@ -249,6 +240,8 @@ const cacheSchema = z.strictObject({
   keep: duration(
     'how long a stale response with a validator is kept to revalidate it with the origin',
     '10m',
+    'zero',
+    'any',
   ),
   rangeRequests: oneOf(
     'a Range request that misses: whole fetches and stores the whole response; parts forwards the range and keeps the 206 as a part, combined with others of the same strong validator (docs/partial-content.md); per route too',

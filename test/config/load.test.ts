@@ -452,7 +452,12 @@ describe('problems', () => {
     [
       'a tunnel idle timeout past what timers take',
       'server: { upgrades: { idleTimeout: 30d } }',
-      ['server.upgrades.idleTimeout: must be at most 24d (2147483647ms), got 2592000000ms'],
+      ['server.upgrades.idleTimeout: expected a duration of at most 24d, got "30d"'],
+    ],
+    [
+      'a client keep-alive timeout past what timers take',
+      'server: { keepAliveTimeout: 100000d }',
+      ['server.keepAliveTimeout: expected a duration of at most 24d, got "100000d"'],
     ],
     [
       'no tunnel allowed',
@@ -682,6 +687,13 @@ describe('env', () => {
       { EDGECACHE_WORKERS: '0' },
       'EDGECACHE_WORKERS: expected an integer >= 1, got 0',
     ],
+    // Decimal digits only: Number() would read these as 2 and 1000.
+    [
+      'a hexadecimal number',
+      { EDGECACHE_WORKERS: '0x2' },
+      'EDGECACHE_WORKERS: expected an integer >= 1, got "0x2"',
+    ],
+    ['an exponent', { EDGECACHE_WORKERS: '1e3' }, 'EDGECACHE_WORKERS: expected an integer >= 1, got "1e3"'],
     [
       'a bad size',
       { EDGECACHE_STORAGE__LOCAL__MAX_BYTES: 'lots' },
