@@ -45,7 +45,7 @@ export const errorCatalogue = {
   EC_ERR_ADMIN_METHOD_NOT_ALLOWED: { message: '%s is not allowed on %s; use %s', status: 405 },
   EC_ERR_ADMIN_NO_TOKENS: {
     message:
-      'invalidation is disabled until an admin token is configured: set admin.tokens in the config file or EDGECACHE_ADMIN_TOKEN',
+      'purges and reloads are disabled until an admin token is configured: set admin.tokens in the config file or EDGECACHE_ADMIN_TOKEN',
     status: 403,
   },
   EC_ERR_ADMIN_TOKEN_MISSING: {

@@ -32,6 +32,19 @@ export interface Answer {
 }
 
 /** A short text answer, for errors and refusals. */
+/**
+ * A refusal or error made by edgecache, worded as every one is: the status, the reason and
+ * the request id (which the client can quote, and the logs carry).
+ */
+export function refusalAnswer(
+  id: string,
+  status: number,
+  reason: string,
+  headers: ResponseHeaders = {},
+): Answer {
+  return textAnswer(status, `${status} ${reason} (request id ${id})`, headers)
+}
+
 export function textAnswer(status: number, text: string, headers: ResponseHeaders = {}): Answer {
   const body = Buffer.from(`${text}\n`)
   return {

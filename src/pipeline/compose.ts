@@ -4,7 +4,7 @@
  * This is also the one boundary that turns an error into an answer and logs it.
  */
 import { EdgecacheError } from '../errors.ts'
-import { type Answer, textAnswer } from './answer.ts'
+import { type Answer, refusalAnswer, textAnswer } from './answer.ts'
 import type { RequestContext } from './context.ts'
 
 export type Next = (ctx: RequestContext) => Promise<Answer>
@@ -58,5 +58,5 @@ export function errorAnswer(ctx: RequestContext, err: unknown, log: ErrorReporte
   const reason = err instanceof EdgecacheError && err.status !== undefined ? err.message : 'internal error'
   const headers: Record<string, string> = { 'x-request-id': ctx.id }
   if (ctx.facts.cacheStatus !== undefined) headers['cache-status'] = ctx.facts.cacheStatus
-  return textAnswer(status, `${status} ${reason} (request id ${ctx.id})`, headers)
+  return refusalAnswer(ctx.id, status, reason, headers)
 }

@@ -10,7 +10,7 @@ import type { TLSSocket } from 'node:tls'
 import type { Clock } from '../clock.ts'
 import { constants } from 'node:http2'
 import { EdgecacheError } from '../errors.ts'
-import { type Answer, type ResponseHeaders, textAnswer } from '../pipeline/answer.ts'
+import { type Answer, type ResponseHeaders, refusalAnswer, textAnswer } from '../pipeline/answer.ts'
 import type { Pipeline } from '../pipeline/compose.ts'
 import { createFacts, type HeaderMap, type RequestContext } from '../pipeline/context.ts'
 import { writePreparedHead } from './prepared-head.ts'
@@ -378,7 +378,7 @@ export class Exchange implements ContextOwner {
     // compose.ts is the boundary that turns errors into answers; reaching here is a bug.
     this.#shared.log.error({ err, reqId: this.ctx.id }, 'pipeline rejected')
     if (this.#answered || this.#clientGone) return
-    this.#write(textAnswer(500, `500 internal error (request id ${this.ctx.id})`), false)
+    this.#write(refusalAnswer(this.ctx.id, 500, 'internal error'), false)
   }
 
   #write(answer: Answer, close: boolean): void {
@@ -410,7 +410,7 @@ export class Exchange implements ContextOwner {
       // An invalid status or header field from a stage; node has written nothing yet.
       discard(answer.body)
       this.#shared.log.error({ err, reqId: this.ctx.id }, 'answer not writable')
-      this.#write(textAnswer(500, `500 internal error (request id ${this.ctx.id})`), close)
+      this.#write(refusalAnswer(this.ctx.id, 500, 'internal error'), close)
       return
     }
     this.#answered = true

@@ -5,7 +5,7 @@
  * request ids, access lines and metrics apply as to any other answer.
  */
 import type { Pipeline } from '../pipeline/compose.ts'
-import { textAnswer } from '../pipeline/answer.ts'
+import { refusalAnswer, textAnswer } from '../pipeline/answer.ts'
 
 /**
  * @param port the https port the redirect names; 443 is left out of the URL.
@@ -16,7 +16,7 @@ export function createHttpsRedirect(port: number): Pipeline {
   const suffix = port === 443 ? '' : `:${port}`
   return async (ctx) => {
     // HTTP/1.0 may leave Host out, and then there is no name to redirect to.
-    if (ctx.host === '') return textAnswer(400, `400 bad request: missing Host field (request id ${ctx.id})`)
+    if (ctx.host === '') return refusalAnswer(ctx.id, 400, 'bad request: missing Host field')
     const location = `https://${hostname(ctx.host)}${suffix}${ctx.target === '*' ? '/' : ctx.target}`
     return textAnswer(308, `308 permanent redirect to ${location}`, { location })
   }

@@ -15,7 +15,7 @@ import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { EdgecacheError } from '../errors.ts'
 import { events, publish } from '../observability/events.ts'
-import { type Answer, textAnswer } from '../pipeline/answer.ts'
+import { type Answer, refusalAnswer, textAnswer } from '../pipeline/answer.ts'
 import type { Pipeline } from '../pipeline/compose.ts'
 import { createFacts, type RequestContext, type TunnelOutcome } from '../pipeline/context.ts'
 import { absoluteForm, type ExchangeShared, refusalOf } from './exchange.ts'
@@ -187,7 +187,7 @@ export function createUpgrades(options: UpgradeOptions, shared: ExchangeShared):
           pending.delete(socket)
           shared.log.error({ err, reqId: ctx.id }, 'pipeline rejected')
           if (socket.destroyed) finish(ctx, 499, 0, 'closed')
-          else answer(ctx, socket, textAnswer(500, `500 internal error (request id ${ctx.id})`), 'failed')
+          else answer(ctx, socket, refusalAnswer(ctx.id, 500, 'internal error'), 'failed')
         },
       )
     },

@@ -4,7 +4,7 @@
  */
 import type { ForwardReason } from '../../cache/cache-status.ts'
 import { EdgecacheError } from '../../errors.ts'
-import { type Answer, textAnswer } from '../answer.ts'
+import { type Answer, refusalAnswer } from '../answer.ts'
 import type { FillEnd } from '../collapser.ts'
 import type { RequestContext } from '../context.ts'
 import type { CacheMachine } from './machine.ts'
@@ -13,7 +13,7 @@ import type { CacheMachine } from './machine.ts'
 export function onlyIfCached(ctx: RequestContext, cacheStatus: string): Answer {
   ctx.facts.cache = 'miss'
   const err = new EdgecacheError('EC_ERR_CACHE_ONLY_IF_CACHED')
-  return textAnswer(err.status ?? 504, `${err.status} ${err.message} (request id ${ctx.id})`, {
+  return refusalAnswer(ctx.id, err.status ?? 504, err.message, {
     'cache-status': cacheStatus,
   })
 }
@@ -34,7 +34,7 @@ export function collapsedFailure(
   if (end.status === undefined) throw end.error ?? new EdgecacheError('EC_ERR_UPSTREAM_FAILED_COLLAPSED')
   ctx.facts.cache = 'pass'
   const err = new EdgecacheError('EC_ERR_UPSTREAM_FAILED_COLLAPSED')
-  return textAnswer(end.status, `${end.status} ${err.message} (request id ${ctx.id})`, {
+  return refusalAnswer(ctx.id, end.status, err.message, {
     'cache-status': m.status({ fwd, fwdStatus: end.status, collapsed: true }),
   })
 }

@@ -7,7 +7,7 @@
  * HTTP/2 forbids renegotiation, so a route cannot ask for one later.
  */
 import { EdgecacheError } from '../../errors.ts'
-import { textAnswer } from '../answer.ts'
+import { refusalAnswer } from '../answer.ts'
 import type { Stage } from '../compose.ts'
 
 export function createClientCertStage(): Stage {
@@ -17,7 +17,7 @@ export function createClientCertStage(): Stage {
       if (ctx.facts.match?.route.requireClientCert !== true || ctx.clientSubject !== undefined)
         return next(ctx)
       const err = new EdgecacheError('EC_ERR_REQUEST_CLIENT_CERT')
-      return Promise.resolve(textAnswer(403, `403 ${err.message} (request id ${ctx.id})`))
+      return Promise.resolve(refusalAnswer(ctx.id, 403, err.message))
     },
   }
 }

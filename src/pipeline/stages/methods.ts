@@ -7,7 +7,7 @@
  * with a body is refused with 400: its answer would be stored under the URL alone (a "fat
  * GET"), whatever the body asked for.
  */
-import { type Answer, textAnswer } from '../answer.ts'
+import { type Answer, refusalAnswer } from '../answer.ts'
 import type { Stage } from '../compose.ts'
 import type { RequestContext } from '../context.ts'
 
@@ -41,11 +41,11 @@ function refusalOf(ctx: RequestContext, methods: readonly string[]): Answer | un
   if (!allowed) {
     ctx.facts.cache = 'pass'
     const allow = any ? COMMON : methods.filter((m) => !CACHE_COMMANDS.has(m)).join(', ')
-    return textAnswer(405, `${method} is not allowed here`, { allow })
+    return refusalAnswer(ctx.id, 405, `${method} is not allowed here`, { allow })
   }
   if ((method === 'GET' || method === 'HEAD') && ctx.body !== undefined) {
     ctx.facts.cache = 'pass'
-    return textAnswer(400, `a ${method} request may not carry a body`)
+    return refusalAnswer(ctx.id, 400, `a ${method} request may not carry a body`)
   }
   return undefined
 }

@@ -5,7 +5,7 @@
  */
 import { createAddressList } from '../../address-list.ts'
 import type { Invalidator } from '../../surrogate/invalidator.ts'
-import { type Answer, textAnswer } from '../answer.ts'
+import { type Answer, refusalAnswer } from '../answer.ts'
 import type { Stage } from '../compose.ts'
 import type { RequestContext } from '../context.ts'
 
@@ -33,7 +33,8 @@ export function createPurgeMethodStage(deps: PurgeMethodDeps): Stage {
 
   async function purge(ctx: RequestContext): Promise<Answer> {
     ctx.facts.cache = 'pass'
-    if (!allowed.has(ctx.clientAddress)) return textAnswer(403, 'PURGE is not allowed from this address')
+    if (!allowed.has(ctx.clientAddress))
+      return refusalAnswer(ctx.id, 403, 'PURGE is not allowed from this address')
     const result = await deps.invalidator.invalidate({
       urls: [`${ctx.scheme}://${ctx.host}${ctx.target}`],
       soft: false,

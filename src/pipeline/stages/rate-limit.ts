@@ -11,7 +11,7 @@ import type { RateLimiter, TakeResult } from '../../limits/rate-limiter.ts'
 import { events, publish } from '../../observability/events.ts'
 import type { RouteMatch } from '../../router/route.ts'
 import type { RateLimitSpec } from '../../router/route-limits.ts'
-import { type Answer, textAnswer } from '../answer.ts'
+import { type Answer, refusalAnswer } from '../answer.ts'
 import type { Next, Stage } from '../compose.ts'
 import type { RequestContext } from '../context.ts'
 
@@ -71,7 +71,7 @@ export function createRateLimitStage(deps: RateLimitStageDeps): Stage {
     const fields = rateLimitFields(spec, result)
     if (!result.allowed) {
       publish(events.rateLimit, { route, result: 'limited' })
-      return textAnswer(429, `429 too many requests (request id ${ctx.id})`, {
+      return refusalAnswer(ctx.id, 429, 'too many requests', {
         ...fields,
         'retry-after': String(result.retryAfterSeconds),
         'x-request-id': ctx.id,

@@ -7,7 +7,7 @@
  */
 import type { Rule, RuleRequest } from '../../router/rules.ts'
 import { events, publish } from '../../observability/events.ts'
-import { type Answer, textAnswer } from '../answer.ts'
+import { type Answer, refusalAnswer } from '../answer.ts'
 import type { Next, Stage } from '../compose.ts'
 import type { RequestContext } from '../context.ts'
 
@@ -45,13 +45,9 @@ export function createRulesStage(deps: RulesStageDeps): Stage {
       switch (rule.action) {
         case 'deny':
           ctx.facts.ruleTags = [...ctx.facts.ruleTags, `deny:${rule.name}`]
-          return textAnswer(
-            rule.status,
-            `${rule.status} refused by rule ${rule.name} (request id ${ctx.id})`,
-            {
-              'x-request-id': ctx.id,
-            },
-          )
+          return refusalAnswer(ctx.id, rule.status, `refused by rule ${rule.name}`, {
+            'x-request-id': ctx.id,
+          })
         case 'allow':
           ctx.facts.rulesAllowed = true
           return next(ctx)

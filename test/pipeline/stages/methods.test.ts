@@ -44,4 +44,15 @@ describe('methods stage', () => {
     assert.equal((await answer(['*'], 'HEAD', true)).status, 400)
     assert.equal((await answer(['*'], 'POST', true)).status, 200)
   })
+
+  test('refusals are worded as every refusal is: status, reason, request id', async () => {
+    assert.equal(
+      String((await answer(['*'], 'TRACE')).body),
+      '405 TRACE is not allowed here (request id req-1)\n',
+    )
+    assert.equal(
+      String((await answer(['*'], 'GET', true)).body),
+      '400 a GET request may not carry a body (request id req-1)\n',
+    )
+  })
 })
