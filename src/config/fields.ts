@@ -194,6 +194,8 @@ export function originUrl(doc: string) {
     if (url.username !== '' || url.password !== '') {
       return { expected: 'a URL without user or password (send credentials from the origin side)' }
     }
+    // Nothing listens on port 0: every request would fail to connect.
+    if (url.port === '0') return { expected: 'a URL with a port from 1 to 65535' }
     if (url.pathname !== '/' || url.search !== '' || url.hash !== '') {
       return {
         expected: 'an origin without a path, query or fragment (edgecache forwards the request path as is)',

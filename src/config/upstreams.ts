@@ -42,13 +42,14 @@ const serverSchema = z.strictObject({
       url === undefined ||
       (url.protocol !== 'http:' && url.protocol !== 'https:') ||
       url.host === '' ||
+      url.port === '0' ||
       !bare ||
       url.username !== '' ||
       url.password !== ''
     ) {
       ctx.addIssue({
         code: 'custom',
-        message: `expected an http:// or https:// origin without path or credentials, got ${show(input)}`,
+        message: `expected an http:// or https:// origin (a port from 1) without path or credentials, got ${show(input)}`,
         input,
       })
       return z.NEVER

@@ -350,6 +350,11 @@ describe('problems', () => {
       'upstream: { url: "ftp://example.com" }',
       ['upstream.url: expected an http:// or https:// URL, got "ftp://example.com"'],
     ],
+    [
+      'an upstream on port 0',
+      'upstream: { url: "http://127.0.0.1:0" }',
+      ['upstream.url: expected a URL with a port from 1 to 65535, got "http://127.0.0.1:0"'],
+    ],
     ['a bad listen address', 'listen: "8000x"', ['listen: expected HOST:PORT, :PORT or PORT, got "8000x"']],
     [
       'a listen port out of range',
