@@ -125,6 +125,15 @@ export function createAdminServer(deps: AdminServerDeps): AdminServer {
       else res.destroy()
     })
   })
+  // Expect: 100-continue: node would send the 100 at once, inviting any client to send its
+  // body. It goes out only when a handler starts reading the body, after its token and
+  // size checks; a request refused before that gets its refusal and no invitation.
+  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+    req.once('resume', () => {
+      if (!res.headersSent) res.writeContinue()
+    })
+    server.emit('request', req, res)
+  })
   return {
     listen: (host, port) =>
       new Promise((resolve, reject) => {

@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict'
 import { request as httpRequest } from 'node:http'
+import { connect } from 'node:net'
 import { after, before, beforeEach, describe, test } from 'node:test'
 import { parseInvalidation } from '../../src/admin/invalidate.ts'
 import { EdgecacheError } from '../../src/errors.ts'
@@ -437,5 +438,49 @@ describe('invalidator failures', () => {
     const line = admin.logs().findLast((entry) => entry.msg === 'invalidation failed')
     assert.equal(line?.level, 'error')
     assert.match(JSON.stringify(line?.err), /index corrupted/)
+  })
+})
+
+describe('Expect: 100-continue', () => {
+  /** Sends the head of a POST that expects 100-continue; resolves with what came back first. */
+  async function firstAnswer(headers: Record<string, string>, body: string): Promise<string> {
+    const { port } = new URL(admin.url)
+    const socket = connect(Number(port), '127.0.0.1')
+    const head = Object.entries({
+      host: 'admin',
+      'content-type': 'application/json',
+      'content-length': String(Buffer.byteLength(body)),
+      expect: '100-continue',
+      connection: 'close',
+      ...headers,
+    })
+      .map(([name, value]) => `${name}: ${value}\r\n`)
+      .join('')
+    socket.write(`POST /invalidate HTTP/1.1\r\n${head}\r\n`)
+    let seen = ''
+    return new Promise((resolve) => {
+      socket.on('data', (chunk: Buffer) => {
+        seen += chunk.toString('latin1')
+        // Invited: send the body, and read on to the final answer.
+        if (seen.startsWith('HTTP/1.1 100')) {
+          if (!socket.writableEnded) socket.end(body)
+        }
+      })
+      socket.on('close', () => resolve(seen))
+      socket.on('error', () => {})
+    })
+  }
+
+  test('a request without a token is refused without being invited to send its body', async () => {
+    const seen = await firstAnswer({}, JSON.stringify({ tags: ['a'] }))
+    assert.match(seen, /^HTTP\/1\.1 401 /)
+    assert.doesNotMatch(seen, /100 Continue/)
+    assert.equal(admin.invalidator.calls.length, 0)
+  })
+
+  test('an authorized request is invited, sends its body and is answered', async () => {
+    const seen = await firstAnswer({ authorization: `Bearer ${TOKEN}` }, JSON.stringify({ tags: ['a'] }))
+    assert.match(seen, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 /)
+    assert.equal(admin.invalidator.calls.length, 1)
   })
 })
