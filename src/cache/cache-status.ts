@@ -44,3 +44,13 @@ function token(detail: string): string {
     ? detail
     : `"${detail.replace(/["\\]/g, '\\$&')}"`
 }
+
+/**
+ * RFC 9211 §2: a cache keeps the entries of the caches before it (nearer the origin) and
+ * adds its own last. `before` is the field as the response came with it, if it did.
+ */
+export function afterCacheStatus(before: string | readonly string[] | undefined, entry: string): string {
+  if (before === undefined) return entry
+  const list = (typeof before === 'string' ? before : before.join(', ')).trim()
+  return list === '' ? entry : `${list}, ${entry}`
+}

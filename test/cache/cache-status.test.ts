@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import {
+  afterCacheStatus,
   type CacheStatusParams,
   type ForwardReason,
   formatCacheStatus,
@@ -119,4 +120,16 @@ describe('formatCacheStatus', () => {
       assert.equal(formatCacheStatus('edgecache', c.params), c.expected)
     })
   }
+})
+
+describe('afterCacheStatus', () => {
+  it('RFC 9211 §2: adds the entry after those already there, whatever their form', () => {
+    assert.equal(afterCacheStatus(undefined, 'edgecache; hit'), 'edgecache; hit')
+    assert.equal(afterCacheStatus(' ', 'edgecache; hit'), 'edgecache; hit')
+    assert.equal(afterCacheStatus('cdn; hit', 'edgecache; hit'), 'cdn; hit, edgecache; hit')
+    assert.equal(
+      afterCacheStatus(['a; hit', 'b; fwd=miss'], 'edgecache; hit'),
+      'a; hit, b; fwd=miss, edgecache; hit',
+    )
+  })
 })

@@ -33,6 +33,7 @@ describe('cache basics through the proxy', () => {
         headers['last-modified'] = new Date(clock.now() - 3_600_000).toUTCString()
       }
       if (url.pathname === '/cookie') headers['set-cookie'] = 'session=abc'
+      if (url.pathname === '/behind-a-cache') headers['cache-status'] = 'origin-cache; fwd=uri-miss; stored'
       if (url.pathname === '/bytes') {
         res.writeHead(200, headers)
         res.end('0123456789')
@@ -65,6 +66,21 @@ describe('cache basics through the proxy', () => {
     assert.equal(second.header('cache-status'), 'edgecache; hit; ttl=55')
     assert.equal(second.header('age'), '5')
     assert.equal(origin.count('/a?cc=max-age=60'), 1)
+  })
+
+  test('RFC 9211 §2: the Cache-Status of a cache behind edgecache is kept, and edgecache adds its entry after it', async () => {
+    const first = await send(`${proxy.url}/behind-a-cache?cc=max-age=60`)
+    assert.equal(
+      first.header('cache-status'),
+      'origin-cache; fwd=uri-miss; stored, edgecache; fwd=uri-miss; fwd-status=200; ttl=60; stored',
+    )
+    const second = await send(`${proxy.url}/behind-a-cache?cc=max-age=60`)
+    assert.equal(second.header('cache-status'), 'origin-cache; fwd=uri-miss; stored, edgecache; hit; ttl=60')
+    const pass = await send(`${proxy.url}/behind-a-cache?cc=no-store`)
+    assert.match(
+      String(pass.header('cache-status')),
+      /^origin-cache; fwd=uri-miss; stored, edgecache; fwd=uri-miss; /,
+    )
   })
 
   test('RFC 9111 §5.2.2.5: no-store is never stored', async () => {

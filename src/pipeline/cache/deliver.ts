@@ -7,7 +7,7 @@
  */
 import type { Readable } from 'node:stream'
 import { admit } from '../../cache/admission.ts'
-import type { ForwardReason } from '../../cache/cache-status.ts'
+import { afterCacheStatus, type ForwardReason } from '../../cache/cache-status.ts'
 import { isNotModified, notModifiedHeaders } from '../../cache/conditional.ts'
 import { currentAgeMs, retainUntil, ttlMs } from '../../cache/freshness.ts'
 import type { RequestDirectives } from '../../cache/request-directives.ts'
@@ -114,7 +114,10 @@ export function deliverFetched(
   if (!admission.storable || tooLarge || useless) {
     ctx.facts.cache = 'pass'
     const detail = !admission.storable ? admission.reason : useless ? 'no-lifetime' : 'too-large'
-    answer.headers['cache-status'] = status({ fwd, fwdStatus: answer.status, detail })
+    answer.headers['cache-status'] = afterCacheStatus(
+      answer.headers['cache-status'],
+      status({ fwd, fwdStatus: answer.status, detail }),
+    )
     publish(events.cacheNotStored, { reason: detail })
     if (answer.status >= 500) {
       // The origin failed: those waiting for this fill answer with the same status at
@@ -137,12 +140,10 @@ export function deliverFetched(
   ctx.facts.cache = 'miss'
   passMemory.forget(fill.key)
   const response = admission.response
-  answer.headers['cache-status'] = status({
-    fwd,
-    fwdStatus: answer.status,
-    stored: true,
-    ttlMs: ttlMs(response, responseTime),
-  })
+  answer.headers['cache-status'] = afterCacheStatus(
+    answer.headers['cache-status'],
+    status({ fwd, fwdStatus: answer.status, stored: true, ttlMs: ttlMs(response, responseTime) }),
+  )
   // Later clients may get it decoded: this one's answer says it varies, as theirs will.
   if (deps.encodings !== undefined) markVariesOnCoding(answer, response)
   const complete = (body: Buffer) => {
@@ -222,12 +223,10 @@ function joinFill(
   // RFC 9111 §5.1: as old as the response is now, which the origin's Age may already make more than 0.
   const now = m.clock.now()
   headers.age = String(Math.floor(currentAgeMs(response, now) / 1000))
-  headers['cache-status'] = m.status({
-    fwd: fill.fwd,
-    fwdStatus: response.status,
-    ttlMs: ttlMs(response, now),
-    collapsed: true,
-  })
+  headers['cache-status'] = afterCacheStatus(
+    headers['cache-status'],
+    m.status({ fwd: fill.fwd, fwdStatus: response.status, ttlMs: ttlMs(response, now), collapsed: true }),
+  )
   const own: Answer = { status: response.status, headers, body: undefined }
   if (m.deps.encodings !== undefined) markVariesOnCoding(own, response)
   const headersOnly = headersOnlyFor(waiter, response, own)

@@ -17,7 +17,7 @@
  * for the same range at once, and a range must never wait for a whole fill.
  */
 import { admit } from '../../cache/admission.ts'
-import type { ForwardReason } from '../../cache/cache-status.ts'
+import { afterCacheStatus, type ForwardReason } from '../../cache/cache-status.ts'
 import { isNotModified, notModifiedHeaders } from '../../cache/conditional.ts'
 import { decide, retainUntil, ttlMs } from '../../cache/freshness.ts'
 import { coveredSlice, partOf } from '../../cache/parts.ts'
@@ -104,7 +104,7 @@ function fromParts(
   ) {
     const headers = notModifiedHeaders(response.headers)
     headers.age = age
-    headers['cache-status'] = cacheStatus
+    headers['cache-status'] = afterCacheStatus(response.headers['cache-status'], cacheStatus)
     return { status: 304, headers, body: undefined }
   }
   const headers: ResponseHeaders = {}
@@ -113,7 +113,7 @@ function fromParts(
     headers[name] = typeof value === 'string' ? value : [...value]
   }
   headers.age = age
-  headers['cache-status'] = cacheStatus
+  headers['cache-status'] = afterCacheStatus(headers['cache-status'], cacheStatus)
   if (body === undefined) {
     // RFC 9110 §15.5.17: the complete length is known, and the range starts past it.
     headers['content-range'] = `bytes */${parts.length}`
@@ -144,7 +144,10 @@ async function fetchRange(m: CacheMachine, fill: Fill, next: Next): Promise<Answ
   // 304, 412, 416, errors: answers to this client's own conditions and range, never stored.
   fill.ctx.facts.cache = 'pass'
   cleanTargeted(m, answer)
-  answer.headers['cache-status'] = m.status({ fwd: fill.fwd, fwdStatus: answer.status })
+  answer.headers['cache-status'] = afterCacheStatus(
+    answer.headers['cache-status'],
+    m.status({ fwd: fill.fwd, fwdStatus: answer.status }),
+  )
   return answer
 }
 
@@ -185,18 +188,19 @@ function deliverPart(
   if (reason !== undefined || typeof part === 'string' || !admission.storable) {
     // Relayed as the origin sent it, and nothing stored changes.
     ctx.facts.cache = 'pass'
-    answer.headers['cache-status'] = m.status({ fwd, fwdStatus: 206, detail: reason })
+    answer.headers['cache-status'] = afterCacheStatus(
+      answer.headers['cache-status'],
+      m.status({ fwd, fwdStatus: 206, detail: reason }),
+    )
     publish(events.cacheNotStored, { reason: reason ?? 'status' })
     return answer
   }
   ctx.facts.cache = 'miss'
   const response = admission.response
-  answer.headers['cache-status'] = m.status({
-    fwd,
-    fwdStatus: 206,
-    stored: true,
-    ttlMs: ttlMs(response, responseTime),
-  })
+  answer.headers['cache-status'] = afterCacheStatus(
+    answer.headers['cache-status'],
+    m.status({ fwd, fwdStatus: 206, stored: true, ttlMs: ttlMs(response, responseTime) }),
+  )
   const complete = (body: Buffer) => {
     entries
       .commitPart(fill, response, part, body, answer.tags ?? [], requestTime, deps.maxObjectBytes)

@@ -3,6 +3,7 @@
  * cache, and methods other than GET and HEAD, go to the origin as they are; an unsafe one
  * that succeeds invalidates what the cache holds for its URL (RFC 9111 §4.4).
  */
+import { afterCacheStatus } from '../../cache/cache-status.ts'
 import { invalidatedKeys, isUnsafeMethod } from '../../cache/invalidation.ts'
 import type { Answer } from '../answer.ts'
 import type { Next } from '../compose.ts'
@@ -15,11 +16,10 @@ export async function bypass(m: CacheMachine, ctx: RequestContext, next: Next): 
   const answer = await next(ctx)
   ctx.facts.cache = 'bypass'
   cleanTargeted(m, answer)
-  answer.headers['cache-status'] = m.status({
-    fwd: 'bypass',
-    fwdStatus: answer.status,
-    detail: 'route-policy',
-  })
+  answer.headers['cache-status'] = afterCacheStatus(
+    answer.headers['cache-status'],
+    m.status({ fwd: 'bypass', fwdStatus: answer.status, detail: 'route-policy' }),
+  )
   return answer
 }
 
@@ -28,7 +28,10 @@ export async function otherMethod(m: CacheMachine, ctx: RequestContext, next: Ne
   if (isUnsafeMethod(ctx.method)) return unsafe(m, ctx, next)
   const answer = await next(ctx)
   ctx.facts.cache = 'pass'
-  answer.headers['cache-status'] = m.status({ fwd: 'method', fwdStatus: answer.status })
+  answer.headers['cache-status'] = afterCacheStatus(
+    answer.headers['cache-status'],
+    m.status({ fwd: 'method', fwdStatus: answer.status }),
+  )
   return answer
 }
 
@@ -52,6 +55,9 @@ async function unsafe(m: CacheMachine, ctx: RequestContext, next: Next): Promise
   // started before this write cannot store its older response afterwards.
   await m.entries.purgeUrls(keys)
   cleanTargeted(m, answer)
-  answer.headers['cache-status'] = m.status({ fwd: 'method', fwdStatus: answer.status })
+  answer.headers['cache-status'] = afterCacheStatus(
+    answer.headers['cache-status'],
+    m.status({ fwd: 'method', fwdStatus: answer.status }),
+  )
   return answer
 }

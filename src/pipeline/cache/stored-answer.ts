@@ -2,6 +2,7 @@
  * Answers a request from a stored response: 200, 206 for one range, 416, or 304 for a
  * client's conditional request, with Age and Cache-Status. Builds nothing it does not send.
  */
+import { afterCacheStatus } from '../../cache/cache-status.ts'
 import { isNotModified, notModifiedHeaders } from '../../cache/conditional.ts'
 import { selectRange } from '../../cache/range.ts'
 import type { StoredResponse } from '../../cache/stored-response.ts'
@@ -30,12 +31,12 @@ export function answerFromStored(input: CachedAnswerInput): Answer {
   ) {
     const headers = notModifiedHeaders(response.headers)
     headers.age = age
-    headers['cache-status'] = input.cacheStatus
+    headers['cache-status'] = afterCacheStatus(response.headers['cache-status'], input.cacheStatus)
     return { status: 304, headers, body: undefined }
   }
   const headers = copyHeaders(response, input.revalidated)
   headers.age = age
-  headers['cache-status'] = input.cacheStatus
+  headers['cache-status'] = afterCacheStatus(headers['cache-status'], input.cacheStatus)
   // RFC 9110 §14.2 lets a server ignore Range: a content-coded body is sent whole, never in
   // parts, since its bytes are not the origin's (it may have been coded here).
   if (response.status === 200 && ctx.headers.range !== undefined && !isCoded(response.headers)) {
