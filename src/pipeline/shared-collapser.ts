@@ -17,15 +17,19 @@ import type { RequestContext } from './context.ts'
 
 /** What the leading request of this process does next. */
 export type SharedClaim =
-  /** Go to the origin; call `release` once the response is stored or will not be. */
-  | { readonly kind: 'lead'; readonly release: (result: FillResult) => void }
+  /**
+   * Go to the origin; call `release` once the response is stored or will not be (with the
+   * origin's status when it answered a failure).
+   */
+  | { readonly kind: 'lead'; readonly release: (result: FillResult, status?: number) => void }
   /**
    * Another instance's fill ended (or the wait gave up): look the key up again, and go to
    * the origin if nothing usable is there. `uncacheable`: its answer may not be stored, so
    * remember the key as hit-for-miss and skip the look-up; `failed` and `timed-out`: the
-   * origin failed it, so answer with that failure rather than try again.
+   * origin failed it, so answer with that failure (its status, when the holder told it)
+   * rather than try again.
    */
-  | { readonly kind: 'followed'; readonly outcome: FillOutcome }
+  | { readonly kind: 'followed'; readonly outcome: FillOutcome; readonly status?: number }
 
 export interface SharedCollapser {
   /** Claims the fill of `key` across instances, or waits for the instance that holds it. Never rejects. */
@@ -68,12 +72,12 @@ export function createSharedCollapser(deps: SharedCollapserDeps): SharedCollapse
       }
       if (lease !== undefined) {
         publish(events.fillLock, { result: 'acquired' })
-        return { kind: 'lead', release: (result) => void lease.release(result) }
+        return { kind: 'lead', release: (result, status) => void lease.release(result, status) }
       }
       waiting++
-      const outcome = await locks.waitForFill(key, waitMs).finally(() => waiting--)
+      const { outcome, status } = await locks.waitForFill(key, waitMs).finally(() => waiting--)
       publish(events.fillLock, { result: outcome })
-      return { kind: 'followed', outcome }
+      return { kind: 'followed', outcome, ...(status === undefined ? {} : { status }) }
     },
   }
 }

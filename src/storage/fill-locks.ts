@@ -8,12 +8,14 @@
  */
 import type { CircuitBreaker } from './circuit-breaker.ts'
 import type { RedisFillLock } from './redis-fill-lock.ts'
-import type { FillLease, FillLocks, FillOutcome, FillResult } from './store.ts'
+import type { FillLease, FillLocks, FillResult, FillWaited } from './store.ts'
 
 /** A holder's word on how its fill of `key` ended. */
 export interface FillNotice {
   readonly key: string
   readonly result: FillResult
+  /** The origin's status, when it answered the failure. */
+  readonly status?: number
 }
 
 /** Carries fill notices between instances (the Redis bus, on a channel of their own). */
@@ -48,12 +50,13 @@ const POLL_ONLY = { firstMs: 10, maxMs: 200 }
 export function createFillLocks(deps: FillLocksDeps): FillLocks {
   const { lock, breaker, notices, log } = deps
   const poll = notices === undefined ? POLL_ONLY : POLL_WITH_NOTICES
-  const waiters = new Map<string, Set<(outcome: FillOutcome) => void>>()
+  const waiters = new Map<string, Set<(waited: FillWaited) => void>>()
 
   notices?.subscribeFills((notice) => {
     const waiting = waiters.get(notice.key)
     if (waiting === undefined) return
-    for (const wake of [...waiting]) wake(notice.result)
+    for (const wake of [...waiting])
+      wake({ outcome: notice.result, ...(notice.status === undefined ? {} : { status: notice.status }) })
   })
 
   return {
@@ -62,7 +65,7 @@ export function createFillLocks(deps: FillLocksDeps): FillLocks {
       if (token === undefined) return undefined
       let released = false
       return {
-        async release(result) {
+        async release(result, status) {
           if (released) return
           released = true
           let ended = false
@@ -76,20 +79,23 @@ export function createFillLocks(deps: FillLocksDeps): FillLocks {
           // A lock that expired may be another instance's by now: waking its waiters to
           // say we gave up would only send them to the origin early.
           if (!ended && result === 'abandoned') return
-          notices?.publishFill({ key, result }).catch((err: unknown) => {
-            log.warn({ err }, 'could not publish a fill notice to other instances')
-          })
+          notices
+            ?.publishFill({ key, result, ...(status === undefined ? {} : { status }) })
+            .catch((err: unknown) => {
+              log.warn({ err }, 'could not publish a fill notice to other instances')
+            })
         },
       }
     },
 
     waitForFill(key, waitMs) {
-      if (!(waitMs > 0)) return Promise.resolve('timeout')
-      return new Promise<FillOutcome>((resolve) => {
+      if (!(waitMs > 0)) return Promise.resolve({ outcome: 'timeout' })
+      return new Promise<FillWaited>((resolve) => {
         let done = false
         let pollTimer: NodeJS.Timeout | undefined
         let delay = poll.firstMs
-        const finish = (outcome: FillOutcome) => {
+        // A poll learns the result the lock keeps, not the status: that only a notice carries.
+        const finish = (waited: FillWaited) => {
           if (done) return
           done = true
           clearTimeout(deadline)
@@ -97,9 +103,9 @@ export function createFillLocks(deps: FillLocksDeps): FillLocks {
           const waiting = waiters.get(key)
           waiting?.delete(finish)
           if (waiting?.size === 0) waiters.delete(key)
-          resolve(outcome)
+          resolve(waited)
         }
-        const deadline = setTimeout(() => finish('timeout'), waitMs)
+        const deadline = setTimeout(() => finish({ outcome: 'timeout' }), waitMs)
         deadline.unref()
         const check = () => {
           if (done) return
@@ -107,11 +113,11 @@ export function createFillLocks(deps: FillLocksDeps): FillLocks {
             .run(() => lock.state(key))
             .then(
               (state) => {
-                if (state !== 'held') return finish(state === 'free' ? 'released' : state)
+                if (state !== 'held') return finish({ outcome: state === 'free' ? 'released' : state })
                 delay = Math.min(delay * 2, poll.maxMs)
                 if (!done) pollTimer = setTimeout(check, delay).unref()
               },
-              () => finish('unavailable'),
+              () => finish({ outcome: 'unavailable' }),
             )
         }
         const waiting = waiters.get(key) ?? new Set()

@@ -100,10 +100,19 @@ export type FillResult = 'stored' | 'uncacheable' | 'abandoned' | 'failed' | 'ti
  */
 export type FillOutcome = FillResult | 'released' | 'timeout' | 'unavailable'
 
+/** What a waiter learnt, and the origin's status when the holder reported a 5xx it answered. */
+export interface FillWaited {
+  readonly outcome: FillOutcome
+  readonly status?: number
+}
+
 /** A claim on filling one key, held by this instance until released or its time runs out. */
 export interface FillLease {
-  /** Ends the claim (only if it is still this one's) and tells waiters how the fill ended. Never rejects. */
-  release(result: FillResult): Promise<void>
+  /**
+   * Ends the claim (only if it is still this one's) and tells waiters how the fill ended,
+   * with the origin's status when it answered a failure (a 5xx). Never rejects.
+   */
+  release(result: FillResult, status?: number): Promise<void>
 }
 
 /**
@@ -119,5 +128,5 @@ export interface FillLocks {
    */
   acquireFill(key: string, ttlMs: number): Promise<FillLease | undefined>
   /** Waits until the claim on `key` ends or `waitMs` passes. Never rejects. */
-  waitForFill(key: string, waitMs: number): Promise<FillOutcome>
+  waitForFill(key: string, waitMs: number): Promise<FillWaited>
 }

@@ -10,7 +10,7 @@
  * fills each worker claims several keys a turn.
  */
 import type { Worker } from 'node:cluster'
-import type { FillLease, FillLocks, FillOutcome, FillResult } from './store.ts'
+import type { FillLease, FillLocks, FillResult, FillWaited } from './store.ts'
 
 /** Messages between a worker and the primary; `type` keeps them apart from other IPC. */
 export type FillLockMessage =
@@ -26,10 +26,16 @@ export type FillLockMessage =
       readonly id: number
       readonly key: string
       readonly result: FillResult
+      readonly status?: number
     }
   | { readonly type: 'edgecache:fill-wait'; readonly id: number; readonly key: string }
   | { readonly type: 'edgecache:fill-unwait'; readonly id: number; readonly key: string }
-  | { readonly type: 'edgecache:fill-ended'; readonly id: number; readonly outcome: FillResult | 'released' }
+  | {
+      readonly type: 'edgecache:fill-ended'
+      readonly id: number
+      readonly outcome: FillResult | 'released'
+      readonly status?: number
+    }
 
 /** Several messages sent in one loop turn, in the order they were sent. */
 export interface FillLockBatch {
@@ -110,10 +116,16 @@ export function createWorkerFillLocks(
           if (message.type !== 'edgecache:fill-acquired' || !message.granted) return resolve(undefined)
           let released = false
           resolve({
-            async release(result) {
+            async release(result, status) {
               if (released) return
               released = true
-              send({ type: 'edgecache:fill-release', id, key, result })
+              send({
+                type: 'edgecache:fill-release',
+                id,
+                key,
+                result,
+                ...(status === undefined ? {} : { status }),
+              })
             },
           })
         })
@@ -121,19 +133,23 @@ export function createWorkerFillLocks(
       })
     },
 
-    waitForFill(key, waitMs): Promise<FillOutcome> {
-      if (!(waitMs > 0)) return Promise.resolve('timeout')
+    waitForFill(key, waitMs): Promise<FillWaited> {
+      if (!(waitMs > 0)) return Promise.resolve({ outcome: 'timeout' })
       const id = nextId++
       return new Promise((resolve) => {
         const timer = setTimeout(() => {
           pending.delete(id)
           send({ type: 'edgecache:fill-unwait', id, key })
-          resolve('timeout')
+          resolve({ outcome: 'timeout' })
         }, waitMs)
         timer.unref()
         pending.set(id, (message) => {
           clearTimeout(timer)
-          resolve(message.type === 'edgecache:fill-ended' ? message.outcome : 'released')
+          if (message.type !== 'edgecache:fill-ended') return resolve({ outcome: 'released' })
+          resolve({
+            outcome: message.outcome,
+            ...(message.status === undefined ? {} : { status: message.status }),
+          })
         })
         send({ type: 'edgecache:fill-wait', id, key })
       })
@@ -173,7 +189,7 @@ export function serveFillLocks(cluster: FillLockCluster): void {
     }
     send(message)
   }
-  const end = (key: string, outcome: FillResult | 'released') => {
+  const end = (key: string, outcome: FillResult | 'released', status?: number) => {
     const claim = claims.get(key)
     if (claim === undefined) return
     claims.delete(key)
@@ -181,7 +197,7 @@ export function serveFillLocks(cluster: FillLockCluster): void {
     const waiting = waiters.get(key)
     waiters.delete(key)
     for (const { worker, id } of waiting?.values() ?? [])
-      tell(worker, { type: 'edgecache:fill-ended', id, outcome })
+      tell(worker, { type: 'edgecache:fill-ended', id, outcome, ...(status === undefined ? {} : { status }) })
   }
 
   cluster.on('message', (worker, received) => {
@@ -203,7 +219,8 @@ export function serveFillLocks(cluster: FillLockCluster): void {
       }
       case 'edgecache:fill-release': {
         const claim = claims.get(message.key)
-        if (claim?.worker === worker && claim.id === message.id) end(message.key, message.result)
+        if (claim?.worker === worker && claim.id === message.id)
+          end(message.key, message.result, message.status)
         return
       }
       case 'edgecache:fill-wait': {

@@ -132,12 +132,18 @@ describe('fill locks on redis-server', { skip }, () => {
     // The lock stays held: only the notice can end this wait with a result.
     const waiting = b.locks.waitForFill('GET /n', 10_000)
     await a.notices?.publishFill({ key: 'GET /n', result: 'uncacheable' })
-    assert.equal(await waiting, 'uncacheable')
+    assert.equal((await waiting).outcome, 'uncacheable')
     assert.equal(await a.store.fillLock.state('GET /n'), 'held')
     // And a real release wakes it the same way.
     const again = b.locks.waitForFill('GET /n', 10_000)
     await lease.release('stored')
-    assert.equal(await again, 'stored')
+    assert.equal((await again).outcome, 'stored')
+    // A failure the origin answered carries its status to the other instance.
+    const failing = await a.locks.acquireFill('GET /5xx', 10_000)
+    assert.ok(failing)
+    const told = b.locks.waitForFill('GET /5xx', 10_000)
+    await failing.release('failed', 503)
+    assert.deepEqual(await told, { outcome: 'failed', status: 503 })
   })
 
   test('without a bus a waiter polls the lock and learns the result there', async () => {
@@ -149,7 +155,7 @@ describe('fill locks on redis-server', { skip }, () => {
       assert.ok(lease)
       const waiting = b.locks.waitForFill(`GET /p/${result}`, 10_000)
       await lease.release(result)
-      assert.equal(await waiting, result)
+      assert.equal((await waiting).outcome, result)
     }
   })
 
@@ -158,7 +164,7 @@ describe('fill locks on redis-server', { skip }, () => {
     const a = await instance(prefix)
     const b = await instance(prefix)
     assert.ok(await a.locks.acquireFill('GET /crashed', 100))
-    assert.equal(await b.locks.waitForFill('GET /crashed', 10_000), 'released')
+    assert.equal((await b.locks.waitForFill('GET /crashed', 10_000)).outcome, 'released')
   })
 
   test('a wait ends at its bound while the claim is still held', async () => {
@@ -168,9 +174,9 @@ describe('fill locks on redis-server', { skip }, () => {
     const lease = await a.locks.acquireFill('GET /held', 10_000)
     assert.ok(lease)
     const started = Date.now()
-    assert.equal(await b.locks.waitForFill('GET /held', 150), 'timeout')
+    assert.equal((await b.locks.waitForFill('GET /held', 150)).outcome, 'timeout')
     assert.ok(Date.now() - started < 5_000)
-    assert.equal(await b.locks.waitForFill('GET /held', 0), 'timeout', 'a zero bound does not wait')
+    assert.equal((await b.locks.waitForFill('GET /held', 0)).outcome, 'timeout', 'a zero bound does not wait')
     await lease.release('abandoned')
   })
 
@@ -185,6 +191,6 @@ describe('fill locks on redis-server', { skip }, () => {
     assert.equal(breaker.state(), 'open')
     // The breaker is open now: both fail without asking Redis.
     await assert.rejects(locks.acquireFill('GET /k', 10_000), /circuit open/)
-    assert.equal(await locks.waitForFill('GET /k', 10_000), 'unavailable')
+    assert.equal((await locks.waitForFill('GET /k', 10_000)).outcome, 'unavailable')
   })
 })

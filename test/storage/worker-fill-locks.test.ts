@@ -65,7 +65,17 @@ describe('fill locks between workers', () => {
     // The wait reaches the primary before the release: both go on later turns, in order.
     await new Promise((resolve) => setImmediate(resolve))
     await lease?.release('uncacheable')
-    assert.equal(await outcome, 'uncacheable')
+    assert.deepEqual(await outcome, { outcome: 'uncacheable' })
+  })
+
+  test("a waiter on another worker hears the origin's status when the fill failed with one", async () => {
+    const { workers } = startCluster(2)
+    const [a, b] = workers as [(typeof workers)[0], (typeof workers)[0]]
+    const lease = await a.locks.acquireFill('k', 30_000)
+    const outcome = b.locks.waitForFill('k', 30_000)
+    await new Promise((resolve) => setImmediate(resolve))
+    await lease?.release('failed', 503)
+    assert.deepEqual(await outcome, { outcome: 'failed', status: 503 })
   })
 
   test('a worker that exits gives up its claims: its waiters hear abandoned', async () => {
@@ -76,7 +86,7 @@ describe('fill locks between workers', () => {
     await new Promise((resolve) => setImmediate(resolve))
     await new Promise((resolve) => setImmediate(resolve))
     a.exit()
-    assert.equal(await outcome, 'abandoned')
+    assert.deepEqual(await outcome, { outcome: 'abandoned' })
     assert.ok(await b.locks.acquireFill('k', 30_000))
   })
 

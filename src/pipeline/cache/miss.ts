@@ -113,19 +113,21 @@ async function fetchOnceAcrossInstances(
   const claim = await shared.claim(key)
   if (claim.kind === 'lead') {
     const releaseBoth = (end: FillEnd) => {
-      claim.release(end.result)
+      claim.release(end.result, end.result === 'failed' ? end.status : undefined)
       release(end)
     }
     return fetchAndStore(m, releasedBy(fill, releaseBoth), next)
   }
   if (claim.outcome === 'failed' || claim.outcome === 'timed-out') {
-    // The origin failed the other process's fill: answer the same way, and so do this
-    // process's own waiters, rather than send the herd to a failing origin.
+    // The origin failed the other process's fill: answer the same way (its 5xx, when that
+    // process told it), and so do this process's own waiters, rather than send the herd
+    // to a failing origin.
     const error = new EdgecacheError(
       claim.outcome === 'failed' ? 'EC_ERR_UPSTREAM_FAILED_COLLAPSED' : 'EC_ERR_UPSTREAM_TIMEOUT',
     )
-    release({ result: claim.outcome, error })
-    throw error
+    const end = { result: claim.outcome, error, status: claim.status }
+    release(end)
+    return collapsedFailure(m, ctx, end, fill.fwd)
   }
   if (claim.outcome === 'uncacheable') {
     // Its answer may not be stored: go upstream at once, and so will the next requests.

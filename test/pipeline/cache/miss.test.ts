@@ -4,6 +4,7 @@ import { EdgecacheError } from '../../../src/errors.ts'
 import type { Answer } from '../../../src/pipeline/answer.ts'
 import { cacheRequestOf } from '../../../src/pipeline/cache/lookup.ts'
 import { failureOf, miss } from '../../../src/pipeline/cache/miss.ts'
+import type { SharedClaim } from '../../../src/pipeline/shared-collapser.ts'
 import type { RequestContext } from '../../../src/pipeline/context.ts'
 import { makeContext } from '../../upstream/make-context.ts'
 import { cacheable, settled, testMachine, testOrigin } from './machine.ts'
@@ -100,5 +101,34 @@ describe('miss step', () => {
     assert.deepEqual(failureOf(makeContext(), timeout), { result: 'timed-out', error: timeout })
     const reset = new EdgecacheError('EC_ERR_UPSTREAM_RESET')
     assert.deepEqual(failureOf(makeContext(), reset), { result: 'failed', error: reset })
+  })
+})
+
+describe('miss step, with a fill another process led', () => {
+  /** A machine whose other processes' fills ended as `claim` says. */
+  function followingMachine(claim: SharedClaim) {
+    const t = testMachine()
+    const m = { ...t.m, sharedCollapser: { claim: async () => claim, waiting: 0 } }
+    return { m }
+  }
+
+  it("a fill another worker's origin answered 503 is a 503 here too, at once, without the origin", async () => {
+    const { m } = followingMachine({ kind: 'followed', outcome: 'failed', status: 503 })
+    const origin = testOrigin(() => cacheable('never asked'))
+    const ctx = makeContext({ target: '/m' })
+    const answer = await missFor(m, origin.next, ctx)
+    assert.equal(answer.status, 503)
+    assert.match(String(answer.headers['cache-status']), /fwd-status=503; collapsed/)
+    assert.equal(origin.seen.length, 0)
+  })
+
+  it('one whose status was not told is a 502, collapsed', async () => {
+    const { m } = followingMachine({ kind: 'followed', outcome: 'failed' })
+    const origin = testOrigin(() => cacheable('never asked'))
+    const ctx = makeContext({ target: '/m' })
+    await assert.rejects(missFor(m, origin.next, ctx), (err) => (err as EdgecacheError).status === 502)
+    assert.equal(ctx.facts.collapsed, true)
+    assert.match(String(ctx.facts.cacheStatus), /collapsed; detail=upstream-error/)
+    assert.equal(origin.seen.length, 0)
   })
 })
