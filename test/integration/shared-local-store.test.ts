@@ -2,8 +2,8 @@
  * One cache for every worker: the edgecache command with two workers and the default store,
  * requests on new connections as curl makes them (so the primary spreads them over both
  * workers). A soft purge serves stale on every worker, a response that arrived stale is
- * refreshed by no worker within the refresh interval, concurrent misses on different
- * workers make one origin request, a restart keeps what was stored, a second instance on
+ * refreshed by no worker within the refresh interval, concurrent misses (and concurrent
+ * revalidations) on different workers make one origin request, a restart keeps what was stored, a second instance on
  * the same directory is refused, and a damaged store is set aside.
  */
 import assert from 'node:assert/strict'
@@ -118,6 +118,36 @@ describe('one local store for every worker', () => {
       const answers = await Promise.all(Array.from({ length: 8 }, () => workers.get('/c')))
       for (const res of answers) assert.equal(res.text, 'once')
       assert.equal(origin.count('/c'), 1)
+      workers.child.kill('SIGTERM')
+      await workers.exited
+    } finally {
+      await origin.close()
+    }
+  })
+
+  test('concurrent revalidations of one stored response on different workers send one conditional request', async () => {
+    let conditional = 0
+    const origin = await startOrigin((req, res) => {
+      const headers = { 'cache-control': 'max-age=60', etag: '"v1"' }
+      if (req.headers['if-none-match'] === undefined) {
+        // Already older than its lifetime: stored stale, so the next request revalidates it.
+        res.writeHead(200, { ...headers, age: '120' })
+        res.end('stored once')
+        return
+      }
+      conditional++
+      // Fresh again once validated. Slow enough that the requests below all arrive while
+      // the first is being asked.
+      setTimeout(() => res.writeHead(304, headers).end(), 500)
+    })
+    const workers = await startTwoWorkers(origin)
+    running.push(workers.child)
+    try {
+      await workers.warm(origin, '/warmed')
+      assert.equal((await workers.get('/r')).text, 'stored once')
+      const answers = await Promise.all(Array.from({ length: 8 }, () => workers.get('/r')))
+      for (const res of answers) assert.equal(res.text, 'stored once')
+      assert.equal(conditional, 1)
       workers.child.kill('SIGTERM')
       await workers.exited
     } finally {

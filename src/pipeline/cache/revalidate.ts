@@ -15,6 +15,7 @@ import type { Answer } from '../answer.ts'
 import type { FillEnd } from '../collapser.ts'
 import type { Next } from '../compose.ts'
 import { createFacts, forwardOf, type RequestContext } from '../context.ts'
+import { isWorthSharing } from '../shared-collapser.ts'
 import { deliverFetched, discard, fillRequest, isStream, makeFill } from './deliver.ts'
 import type { Found } from './entries.ts'
 import { collapsedHit, staleOnError } from './hit.ts'
@@ -35,7 +36,7 @@ export async function revalidate(
   directives: RequestDirectives,
 ): Promise<Answer> {
   const release = m.collapser.lead(found.key)
-  if (release !== undefined) return revalidateOnce(m, ctx, next, keys, found, verdict, directives, release)
+  if (release !== undefined) return revalidateAcross(m, ctx, next, keys, found, verdict, directives, release)
   const waitUntil = performance.now() + m.deps.collapseTimeoutMs
   let end = await m.collapser.follow(found.key, m.deps.collapseTimeoutMs)
   if (end?.result === 'streaming') {
@@ -44,10 +45,75 @@ export async function revalidate(
     if (joined !== undefined) return joined
     end = await m.collapser.follow(found.key, waitUntil - performance.now(), true)
   }
+  // Still streaming at the end of the wait: as if the wait gave up.
+  return afterOthers(
+    m,
+    ctx,
+    next,
+    keys,
+    found,
+    verdict,
+    directives,
+    end?.result === 'streaming' ? undefined : end,
+    noop,
+  )
+}
+
+/**
+ * The revalidation this process leads. With other processes on the same store, one of
+ * them at a time asks the origin (the fill locks misses take, on the stored response's
+ * key); the others answer from what it stored, or with its failure.
+ */
+async function revalidateAcross(
+  m: CacheMachine,
+  ctx: RequestContext,
+  next: Next,
+  keys: RequestKeys,
+  found: Found,
+  verdict: RevalidateVerdict,
+  directives: RequestDirectives,
+  release: (end: FillEnd) => void,
+): Promise<Answer> {
+  const shared = m.sharedCollapser
+  if (shared === undefined || !isWorthSharing(ctx, directives))
+    return revalidateOnce(m, ctx, next, keys, found, verdict, directives, release)
+  const claim = await shared.claim(found.key)
+  if (claim.kind === 'lead') {
+    const releaseBoth = (end: FillEnd) => {
+      claim.release(end.result, end.result === 'failed' ? end.status : undefined)
+      release(end)
+    }
+    return revalidateOnce(m, ctx, next, keys, found, verdict, directives, releaseBoth)
+  }
+  const failed = claim.outcome === 'failed' || claim.outcome === 'timed-out'
+  const end: FillEnd | undefined = failed ? { result: claim.outcome, status: claim.status } : undefined
+  return afterOthers(m, ctx, next, keys, found, verdict, directives, end, release)
+}
+
+/**
+ * Another request's revalidation of `found` has ended (`end`, undefined when the wait gave
+ * up): answer from what it stored, or with its failure, or revalidate now. `release` tells
+ * this process's own waiters, when this request leads them.
+ */
+async function afterOthers(
+  m: CacheMachine,
+  ctx: RequestContext,
+  next: Next,
+  keys: RequestKeys,
+  found: Found,
+  verdict: RevalidateVerdict,
+  directives: RequestDirectives,
+  end: FillEnd | undefined,
+  release: (end: FillEnd) => void,
+): Promise<Answer> {
   const again = await m.entries.lookup(keys.key, ctx.headers)
   const hit = collapsedHit(m, ctx, again, directives, verdict.reason)
-  if (hit !== undefined) return hit
+  if (hit !== undefined) {
+    release({ result: 'stored' })
+    return hit
+  }
   if (end?.result === 'failed' || end?.result === 'timed-out') {
+    release(end)
     // RFC 5861 §4: the origin failed the revalidation this one waited for.
     if (verdict.staleIfError) return staleOnError(m, ctx, found, end.status)
     if (end.status === undefined && isDisconnection(end.error) && graceAllows(m, ctx, verdict)) {
@@ -55,7 +121,7 @@ export async function revalidate(
     }
     return collapsedFailure(m, ctx, end, verdict.reason)
   }
-  return revalidateOnce(m, ctx, next, keys, found, verdict, directives, noop)
+  return revalidateOnce(m, ctx, next, keys, found, verdict, directives, release)
 }
 
 async function revalidateOnce(
