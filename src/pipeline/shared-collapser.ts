@@ -13,6 +13,7 @@
 import type { RequestDirectives } from '../cache/request-directives.ts'
 import { events, publish } from '../observability/events.ts'
 import type { FillLocks, FillOutcome, FillResult } from '../storage/store.ts'
+import type { FillEnd } from './collapser.ts'
 import type { RequestContext } from './context.ts'
 
 /** What the leading request of this process does next. */
@@ -79,6 +80,21 @@ export function createSharedCollapser(deps: SharedCollapserDeps): SharedCollapse
       publish(events.fillLock, { result: outcome })
       return { kind: 'followed', outcome, ...(status === undefined ? {} : { status }) }
     },
+  }
+}
+
+/**
+ * What a fill this process leads calls when it ends, when it also holds the claim across
+ * processes: the other processes hear the result (with the origin's status for a failed
+ * one), and this one's own waiters the whole end.
+ */
+export function releasingBoth(
+  claim: Extract<SharedClaim, { kind: 'lead' }>,
+  release: (end: FillEnd) => void,
+): (end: FillEnd) => void {
+  return (end) => {
+    claim.release(end.result, end.result === 'failed' ? end.status : undefined)
+    release(end)
   }
 }
 

@@ -12,7 +12,7 @@ import type { Answer } from '../answer.ts'
 import type { FillEnd } from '../collapser.ts'
 import type { Next } from '../compose.ts'
 import { forwardOf, type RequestContext } from '../context.ts'
-import { isWorthSharing, type SharedCollapser } from '../shared-collapser.ts'
+import { isWorthSharing, releasingBoth, type SharedCollapser } from '../shared-collapser.ts'
 import { deliverFetched, type Fill, fillRequest, makeFill, releasedBy } from './deliver.ts'
 import type { Lookup } from './entries.ts'
 import { collapsedHit } from './hit.ts'
@@ -111,13 +111,7 @@ async function fetchOnceAcrossInstances(
 ): Promise<Answer> {
   const { ctx, key, release } = fill
   const claim = await shared.claim(key)
-  if (claim.kind === 'lead') {
-    const releaseBoth = (end: FillEnd) => {
-      claim.release(end.result, end.result === 'failed' ? end.status : undefined)
-      release(end)
-    }
-    return fetchAndStore(m, releasedBy(fill, releaseBoth), next)
-  }
+  if (claim.kind === 'lead') return fetchAndStore(m, releasedBy(fill, releasingBoth(claim, release)), next)
   if (claim.outcome === 'failed' || claim.outcome === 'timed-out') {
     // The origin failed the other process's fill: answer the same way (its 5xx, when that
     // process told it), and so do this process's own waiters, rather than send the herd

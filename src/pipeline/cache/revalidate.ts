@@ -15,7 +15,7 @@ import type { Answer } from '../answer.ts'
 import type { FillEnd } from '../collapser.ts'
 import type { Next } from '../compose.ts'
 import { createFacts, forwardOf, type RequestContext } from '../context.ts'
-import { isWorthSharing } from '../shared-collapser.ts'
+import { isWorthSharing, releasingBoth } from '../shared-collapser.ts'
 import { deliverFetched, discard, fillRequest, isStream, makeFill } from './deliver.ts'
 import type { Found } from './entries.ts'
 import { collapsedHit, staleOnError } from './hit.ts'
@@ -26,6 +26,17 @@ import { collapsedFailure } from './synth.ts'
 
 export type RevalidateVerdict = Extract<Verdict, { kind: 'revalidate' }>
 
+/** One request's revalidation of a stored response, as the steps below hand it on. */
+interface Revalidation {
+  readonly m: CacheMachine
+  readonly ctx: RequestContext
+  readonly next: Next
+  readonly keys: RequestKeys
+  readonly found: Found
+  readonly verdict: RevalidateVerdict
+  readonly directives: RequestDirectives
+}
+
 export async function revalidate(
   m: CacheMachine,
   ctx: RequestContext,
@@ -35,8 +46,9 @@ export async function revalidate(
   verdict: RevalidateVerdict,
   directives: RequestDirectives,
 ): Promise<Answer> {
+  const r: Revalidation = { m, ctx, next, keys, found, verdict, directives }
   const release = m.collapser.lead(found.key)
-  if (release !== undefined) return revalidateAcross(m, ctx, next, keys, found, verdict, directives, release)
+  if (release !== undefined) return revalidateAcross(r, release)
   const waitUntil = performance.now() + m.deps.collapseTimeoutMs
   let end = await m.collapser.follow(found.key, m.deps.collapseTimeoutMs)
   if (end?.result === 'streaming') {
@@ -46,17 +58,7 @@ export async function revalidate(
     end = await m.collapser.follow(found.key, waitUntil - performance.now(), true)
   }
   // Still streaming at the end of the wait: as if the wait gave up.
-  return afterOthers(
-    m,
-    ctx,
-    next,
-    keys,
-    found,
-    verdict,
-    directives,
-    end?.result === 'streaming' ? undefined : end,
-    noop,
-  )
+  return afterOthers(r, end?.result === 'streaming' ? undefined : end, noop)
 }
 
 /**
@@ -64,50 +66,29 @@ export async function revalidate(
  * them at a time asks the origin (the fill locks misses take, on the stored response's
  * key); the others answer from what it stored, or with its failure.
  */
-async function revalidateAcross(
-  m: CacheMachine,
-  ctx: RequestContext,
-  next: Next,
-  keys: RequestKeys,
-  found: Found,
-  verdict: RevalidateVerdict,
-  directives: RequestDirectives,
-  release: (end: FillEnd) => void,
-): Promise<Answer> {
-  const shared = m.sharedCollapser
-  if (shared === undefined || !isWorthSharing(ctx, directives))
-    return revalidateOnce(m, ctx, next, keys, found, verdict, directives, release)
-  const claim = await shared.claim(found.key)
-  if (claim.kind === 'lead') {
-    const releaseBoth = (end: FillEnd) => {
-      claim.release(end.result, end.result === 'failed' ? end.status : undefined)
-      release(end)
-    }
-    return revalidateOnce(m, ctx, next, keys, found, verdict, directives, releaseBoth)
-  }
+async function revalidateAcross(r: Revalidation, release: (end: FillEnd) => void): Promise<Answer> {
+  const shared = r.m.sharedCollapser
+  if (shared === undefined || !isWorthSharing(r.ctx, r.directives)) return revalidateOnce(r, release)
+  const claim = await shared.claim(r.found.key)
+  if (claim.kind === 'lead') return revalidateOnce(r, releasingBoth(claim, release))
   const failed = claim.outcome === 'failed' || claim.outcome === 'timed-out'
   const end: FillEnd | undefined = failed ? { result: claim.outcome, status: claim.status } : undefined
-  return afterOthers(m, ctx, next, keys, found, verdict, directives, end, release)
+  return afterOthers(r, end, release)
 }
 
 /**
- * Another request's revalidation of `found` has ended (`end`, undefined when the wait gave
- * up): answer from what it stored, or with its failure, or revalidate now. `release` tells
- * this process's own waiters, when this request leads them.
+ * Another request's revalidation of the stored response has ended (`end`, undefined when
+ * the wait gave up): answer from what it stored, or with its failure, or revalidate now.
+ * `release` tells this process's own waiters, when this request leads them.
  */
 async function afterOthers(
-  m: CacheMachine,
-  ctx: RequestContext,
-  next: Next,
-  keys: RequestKeys,
-  found: Found,
-  verdict: RevalidateVerdict,
-  directives: RequestDirectives,
+  r: Revalidation,
   end: FillEnd | undefined,
   release: (end: FillEnd) => void,
 ): Promise<Answer> {
-  const again = await m.entries.lookup(keys.key, ctx.headers)
-  const hit = collapsedHit(m, ctx, again, directives, verdict.reason)
+  const { m, ctx, found, verdict } = r
+  const again = await m.entries.lookup(r.keys.key, ctx.headers)
+  const hit = collapsedHit(m, ctx, again, r.directives, verdict.reason)
   if (hit !== undefined) {
     release({ result: 'stored' })
     return hit
@@ -121,19 +102,11 @@ async function afterOthers(
     }
     return collapsedFailure(m, ctx, end, verdict.reason)
   }
-  return revalidateOnce(m, ctx, next, keys, found, verdict, directives, release)
+  return revalidateOnce(r, release)
 }
 
-async function revalidateOnce(
-  m: CacheMachine,
-  ctx: RequestContext,
-  next: Next,
-  keys: RequestKeys,
-  found: Found,
-  verdict: RevalidateVerdict,
-  directives: RequestDirectives,
-  release: (end: FillEnd) => void,
-): Promise<Answer> {
+async function revalidateOnce(r: Revalidation, release: (end: FillEnd) => void): Promise<Answer> {
+  const { m, ctx, next, keys, found, verdict, directives } = r
   const { clock } = m
   const fwd: ForwardReason = verdict.reason
   const fill = makeFill(ctx, keys, directives, fwd, found.marker, release, found.key)
