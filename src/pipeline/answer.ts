@@ -31,7 +31,6 @@ export interface Answer {
   upgrade?: Duplex
 }
 
-/** A short text answer, for errors and refusals. */
 /**
  * A refusal or error made by edgecache, worded as every one is: the status, the reason and
  * the request id (which the client can quote, and the logs carry).
@@ -45,6 +44,7 @@ export function refusalAnswer(
   return textAnswer(status, `${status} ${reason} (request id ${id})`, headers)
 }
 
+/** A short text answer, for errors and refusals. */
 export function textAnswer(status: number, text: string, headers: ResponseHeaders = {}): Answer {
   const body = Buffer.from(`${text}\n`)
   return {

@@ -71,8 +71,11 @@ async function revalidateAcross(r: Revalidation, release: (end: FillEnd) => void
   if (shared === undefined || !isWorthSharing(r.ctx, r.directives)) return revalidateOnce(r, release)
   const claim = await shared.claim(r.found.key)
   if (claim.kind === 'lead') return revalidateOnce(r, releasingBoth(claim, release))
-  const failed = claim.outcome === 'failed' || claim.outcome === 'timed-out'
-  const end: FillEnd | undefined = failed ? { result: claim.outcome, status: claim.status } : undefined
+  // A 5xx the origin answered is answered the same way here. A failure without one (the
+  // origin refused, reset or timed out) is asked again from here: which it was, and so
+  // whether the grace for a disconnected origin applies, only that process knows.
+  const answered = claim.outcome === 'failed' && claim.status !== undefined
+  const end: FillEnd | undefined = answered ? { result: 'failed', status: claim.status } : undefined
   return afterOthers(r, end, release)
 }
 
