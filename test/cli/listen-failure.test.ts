@@ -6,20 +6,10 @@ import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import { createServer, type Server } from 'node:net'
 import { after, before, describe, test } from 'node:test'
-import { freePort, runEdgecache } from '../support/cli.ts'
+import { exitCodeOf, freePort, runEdgecache } from '../support/cli.ts'
 import { waitFor } from '../support/client.ts'
 
 const EXIT_CANNOT_LISTEN = 3
-
-/** Exits on its own well within the 5 s; the bound here only keeps a hang from stalling the suite. */
-async function exitCodeOf(run: ReturnType<typeof runEdgecache>): Promise<number | null> {
-  const timer = setTimeout(() => run.child.kill('SIGKILL'), 20_000)
-  try {
-    return await run.exited
-  } finally {
-    clearTimeout(timer)
-  }
-}
 
 function assertOneLine(stderr: string, expected: RegExp): void {
   const lines = stderr.trim().split('\n')

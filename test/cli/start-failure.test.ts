@@ -8,17 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, test } from 'node:test'
-import { freePort, runEdgecache } from '../support/cli.ts'
-
-/** Exits on its own in about a second; the bound here only keeps a hang from stalling the suite. */
-async function exitCodeOf(run: ReturnType<typeof runEdgecache>): Promise<number | null> {
-  const timer = setTimeout(() => run.child.kill('SIGKILL'), 20_000)
-  try {
-    return await run.exited
-  } finally {
-    clearTimeout(timer)
-  }
-}
+import { exitCodeOf, freePort, runEdgecache } from '../support/cli.ts'
 
 describe('routes that do not load at start', () => {
   const dir = mkdtempSync(join(tmpdir(), 'edgecache-start-failure-'))

@@ -94,3 +94,16 @@ function canListen(port: number): Promise<boolean> {
     server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)))
   })
 }
+
+/**
+ * The exit code of a command expected to end on its own; a command still running after
+ * `boundMs` is killed (null), so a hang fails the test instead of stalling the suite.
+ */
+export async function exitCodeOf(run: RunningCommand, boundMs = 20_000): Promise<number | null> {
+  const timer = setTimeout(() => run.child.kill('SIGKILL'), boundMs)
+  try {
+    return await run.exited
+  } finally {
+    clearTimeout(timer)
+  }
+}
